@@ -1,0 +1,60 @@
+import { CodeText, Codes } from "./codes.ts";
+
+/** The plain-data form of an error: what crosses Durable Object RPC and goes into frames and envelopes. */
+export interface ErrorData {
+  code: number;
+  message: string;
+}
+
+/**
+ * The one error type of the runtime (STYLE §4). `code` is a number of spec §1.6; `message` is the spec's text,
+ * or `text(detail)` when the raiser supplied a detail, as the original formats it.
+ */
+export class WorkflowError extends Error {
+  readonly code: number;
+
+  constructor(code: number, message?: string) {
+    super(message ?? CodeText[code] ?? `Error ${code}`);
+    this.name = "WorkflowError";
+    this.code = code;
+  }
+
+  /** `WorkflowError.of(22101, "unknown node type: x")` → message `Workflow engine node protocol validation failed(unknown node type: x)`. */
+  static of(code: number, detail?: string): WorkflowError {
+    const text = CodeText[code] ?? `Error ${code}`;
+    return new WorkflowError(code, detail === undefined || detail === "" ? text : `${text}(${detail})`);
+  }
+
+  static fromData(data: ErrorData): WorkflowError {
+    return new WorkflowError(data.code, data.message);
+  }
+
+  toData(): ErrorData {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isWorkflowError(e: unknown): e is WorkflowError {
+  return e instanceof WorkflowError;
+}
+
+/**
+ * Turns anything thrown into a WorkflowError. Non-coded exceptions become `fallback` with the exception text as
+ * detail (spec §6.7: "wrapped as 22302 Node execution failed with the exception text").
+ */
+export function toWorkflowError(e: unknown, fallback: number = Codes.NODE_RUN_ERROR): WorkflowError {
+  if (e instanceof WorkflowError) return e;
+  if (isErrorData(e)) return WorkflowError.fromData(e);
+  const text = e instanceof Error ? e.message : typeof e === "string" ? e : "unknown error";
+  return WorkflowError.of(fallback, text);
+}
+
+function isErrorData(e: unknown): e is ErrorData {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as { code?: unknown }).code === "number" &&
+    typeof (e as { message?: unknown }).message === "string" &&
+    !(e instanceof Error)
+  );
+}

@@ -1,0 +1,161 @@
+import type { z } from "zod";
+import type { EventData, OutputSpec, Usage } from "./types.ts";
+
+/** Injected time source (STYLE §7): tests control it. */
+export interface Clock {
+  /** milliseconds since the epoch */
+  now(): number;
+  /** resolves after `ms` unless the signal aborts first (then rejects with the signal's reason) */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export interface GuardedFetchInit extends RequestInit {
+  /** total time allowed for the response headers and body, in ms */
+  timeoutMs?: number;
+  /** largest response body accepted, in bytes */
+  maxBytes?: number;
+}
+
+/** Outbound HTTP for plugins: timeout, size cap and private-address guard (ARCHITECTURE decision 9). */
+export type GuardedFetch = (input: string | URL, init?: GuardedFetchInit) => Promise<Response>;
+
+/** Key-value port of the `node-variable` node (spec §5.19): a hash per key. Values are JSON. */
+export interface KeyValuePort {
+  hgetall(key: string): Promise<Record<string, unknown>>;
+  hset(key: string, fields: Record<string, unknown>): Promise<void>;
+}
+
+export interface HistoryItem {
+  role: "user" | "assistant";
+  content: string;
+  content_type?: "text" | "image" | "audio";
+}
+
+/** What a run knows about its request (spec §1.5.1, §6.2). */
+export interface RunInfo {
+  sid: string;
+  eventId: string;
+  flowId: string;
+  appId: string;
+  uid: string;
+  chatId: string;
+  isRelease: boolean;
+  history: HistoryItem[];
+}
+
+/** An answer to an interrupt (spec §1.5.3), handed back to the pausing plugin. */
+export interface ResumeAnswer {
+  eventType: "resume" | "ignore" | "abort" | string;
+  content: string;
+  /** the state the plugin returned with its interrupt */
+  state: unknown;
+  /** how many answers this node received so far in this wait (1 for the first) */
+  attempt: number;
+}
+
+/** Result of running an inner graph (iteration, spec §5.18). */
+export interface SubgraphResult {
+  outputs: Record<string, unknown>;
+  usage: Usage;
+}
+
+export interface NodeContext {
+  readonly nodeId: string;
+  readonly type: string;
+  readonly alias: string;
+  /** resolved input values, keyed by input name */
+  readonly inputs: Record<string, unknown>;
+  /** declared outputs */
+  readonly outputs: readonly OutputSpec[];
+  readonly run: RunInfo;
+  /** start node only: the request's `parameters` */
+  readonly parameters: Record<string, unknown>;
+  readonly signal: AbortSignal;
+  readonly clock: Clock;
+  readonly fetch: GuardedFetch;
+  readonly kv: KeyValuePort;
+  /** deployment configuration: service URLs and limits of spec §12.2 (never secrets of other nodes) */
+  readonly config: Readonly<Record<string, string | undefined>>;
+  /** present when the node is resumed after an interrupt */
+  readonly resume?: ResumeAnswer;
+  /** renders a template against this node's inputs (spec §4.7) */
+  render(template: string, mode?: "json" | "prompt"): string;
+  /** runs the inner graph that begins at `startNodeId` with the given start outputs (iteration) */
+  runSubgraph(startNodeId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult>;
+  /** diagnostic log line; never put secrets here */
+  log(message: string): void;
+}
+
+/** Events a plugin yields while it runs (STYLE §11); the engine turns them into frames. */
+export type NodeEvent =
+  | { type: "chunk"; content: string; reasoning?: string }
+  | { type: "reasoning"; content: string };
+
+export interface InterruptRequest {
+  value: EventData["value"];
+  needReply: boolean;
+  /** plugin state handed back in `ctx.resume.state`; must be JSON */
+  state: unknown;
+  /** how long to wait for the answer, ms */
+  timeoutMs: number;
+}
+
+export interface NodeResult {
+  outputs?: Record<string, unknown>;
+  /** branch handle chosen by a branch node (spec §6.4), without any `intent_chain|` prefix */
+  branch?: string;
+  usage?: Usage;
+  rawOutput?: string;
+  /** what the node's end frame shows under `inputs` when it differs from the resolved inputs (start node) */
+  shownInputs?: Record<string, unknown>;
+  ext?: Record<string, unknown>;
+  /** the node pauses for a human answer (question-answer, spec §5.17) */
+  interrupt?: InterruptRequest;
+}
+
+export type RunOutput = NodeResult | Promise<NodeResult> | AsyncGenerator<NodeEvent, NodeResult, undefined>;
+
+/** How an output node (message / node-end) renders its answer (spec §5.4, §5.5, §6.6). */
+export interface AnswerSpec {
+  /** 0 variable mode (answer = compact JSON of inputs), 1 prompt mode */
+  mode: 0 | 1;
+  template: string;
+  reasoningTemplate: string;
+  streamOutput: boolean;
+  /** message nodes end silently when skipped; the end node completes the run */
+  isEnd: boolean;
+}
+
+export interface BuildNode {
+  id: string;
+  type: string;
+  inputs: readonly { id?: string; name: string }[];
+  outputs: readonly OutputSpec[];
+}
+
+export interface Plugin<P = unknown> {
+  type: string;
+  /** zod schema of `nodeParam`; unknown keys are stripped, bad shapes are 22101 */
+  params: z.ZodType<P>;
+  /** stream source: may yield tokens into output nodes (spec §5 table) */
+  streams?: boolean | ((params: P) => boolean);
+  /** honours retryConfig retries and strategies (spec §6.7) */
+  retryable?: boolean;
+  /** safe to run again after an eviction that interrupted it (ARCHITECTURE decision 2) */
+  idempotent?: boolean;
+  /** branch node: its result must carry a handle (spec §6.4) */
+  branches?: boolean | ((params: P) => boolean);
+  /** output node: the engine renders and streams its answer */
+  answer?: (params: P) => AnswerSpec;
+  /** the code non-coded exceptions of this node type become (spec §6.7); default 22302 */
+  errorCode?: number;
+  /** extra build-time checks that need the node's inputs/outputs; throw WorkflowError (22101) */
+  check?: (params: P, node: BuildNode) => void;
+  /** node ids this node owns as an inner graph (iteration start node) */
+  innerStart?: (params: P) => string | undefined;
+  run(ctx: NodeContext, params: P): RunOutput;
+}
+
+export function definePlugin<P>(plugin: Plugin<P>): Plugin<P> {
+  return plugin;
+}
