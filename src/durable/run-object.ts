@@ -1,8 +1,400 @@
+// One Durable Object per run (ARCHITECTURE decisions 1 and 2), named by event_id. A thin class: typed RPC methods
+// (`start`, `resume`, `attach`, `cancel`, `summary`) that delegate to the engine and to RunStore. Frames leave as
+// NDJSON lines `{"seq":n,"frame":{…}}` on a byte stream; the worker filters and encodes them.
 import { DurableObject } from "cloudflare:workers";
+import {
+  Codes,
+  createGuardedFetch,
+  Run,
+  WorkflowError,
+  type ErrorData,
+  type Frame,
+  type KeyValuePort,
+  type Plan,
+  type PlanNode,
+  type RunOutcome,
+  type RunState,
+} from "../engine/index.ts";
+import { reconcileState } from "../engine/run.ts";
+import { registry } from "../plugins/index.ts";
+import { RunStore, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 
-/** One Durable Object per run (ARCHITECTURE decision 2). Filled in by the service issue. */
-export class RunObject extends DurableObject {
-  async ping(): Promise<string> {
-    return "pong";
+export interface RunEnv {
+  DB?: D1Database;
+  /** "true" lets plugins call private and loopback addresses (local development and tests) */
+  ALLOW_PRIVATE_FETCH?: string;
+  /** seconds a finished run's storage is kept (default 7 days) */
+  RUN_RETENTION_SECONDS?: string;
+}
+
+export type RunReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; error: ErrorData };
+
+export interface RunSummary {
+  eventId: string;
+  flowId: string;
+  appId: string;
+  status: RunStatus;
+  mode: "open" | "debug";
+  stream: boolean;
+  code: number;
+  message: string;
+  outputs: Record<string, unknown> | null;
+  usage: { completion_tokens: number; prompt_tokens: number; total_tokens: number } | null;
+  createdAt: number;
+  updatedAt: number;
+  lastSeq: number;
+  interrupt: { nodeId: string; deadline: number } | null;
+  parameters: Record<string, unknown>;
+  nodes: Record<string, { startedAt?: number; endedAt?: number }>;
+}
+
+const DEFAULT_RETENTION_S = 7 * 24 * 3600;
+const encoder = new TextEncoder();
+
+interface Subscriber {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+  closed: boolean;
+}
+
+export class RunObject extends DurableObject<RunEnv> {
+  readonly #store: RunStore;
+  #run: Run | undefined;
+  #execution: Promise<void> | undefined;
+  readonly #subscribers = new Set<Subscriber>();
+
+  constructor(ctx: DurableObjectState, env: RunEnv) {
+    super(ctx, env);
+    this.#store = new RunStore(ctx.storage);
   }
+
+  /** Starts a run and streams its frames until the final frame (stop or interrupt). */
+  async start(input: { request: RunRequest; plan: Plan }): Promise<RunReply> {
+    if (this.#store.status() !== undefined) {
+      return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
+    }
+    const now = Date.now();
+    this.#store.create(input.request, input.plan, now);
+    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    const stream = this.#subscribe(0);
+    this.#launch(input.plan, input.request, undefined);
+    return { ok: true, stream };
+  }
+
+  /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
+  async resume(answer: { eventType: string; content: string }): Promise<RunReply> {
+    const row = this.#store.get();
+    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    if (row.status !== "interrupt" || !row.state) {
+      return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused").toData() };
+    }
+    const now = Date.now();
+    this.#store.setRunning(now, answer);
+    await this.ctx.storage.setAlarm(row.createdAt + row.request.deadlineMs);
+    const stream = this.#subscribe(this.#store.lastSeq());
+    const run = this.#run ?? this.#restoreRun(row, row.state);
+    this.#run = run;
+    this.#execution = this.#drive(run, row.request, () => run.resume(answer));
+    return { ok: true, stream };
+  }
+
+  /** Replays stored frames after `afterSeq`, then follows the live run until its next final frame. */
+  async attach(afterSeq: number): Promise<RunReply> {
+    const row = this.#store.get();
+    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    const stream = this.#subscribe(afterSeq);
+    if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    return { ok: true, stream };
+  }
+
+  async cancel(): Promise<boolean> {
+    const status = this.#store.status();
+    if (status !== "running" && status !== "interrupt") return false;
+    if (this.#run) this.#run.cancel();
+    const row = this.#store.get();
+    this.#finish("cancelled", WorkflowError.of(Codes.ENG_RUN_ERROR, "run cancelled").toData(), null, row?.usage ?? undefined);
+    return true;
+  }
+
+  async summary(): Promise<RunSummary | null> {
+    const row = this.#store.get();
+    if (!row) return null;
+    return {
+      eventId: row.request.eventId,
+      flowId: row.request.flowId,
+      appId: row.request.appId,
+      status: row.status,
+      mode: row.request.mode,
+      stream: row.request.stream,
+      code: row.outcome?.code ?? 0,
+      message: row.outcome?.message ?? "Success",
+      outputs: row.outputs,
+      usage: row.usage,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      lastSeq: this.#store.lastSeq(),
+      interrupt: row.interrupt,
+      parameters: row.request.parameters,
+      nodes: this.#store.nodeTimings(),
+    };
+  }
+
+  /** The run log (tests and diagnostics). */
+  async log(): Promise<{ kind: string; node: string | null; data: unknown; at: number }[]> {
+    return this.#store.logEntries();
+  }
+
+  /**
+   * Alarms: the run deadline (20804), the question-answer timeout (23900), continuation after an eviction, and the
+   * retention clean-up of a finished run.
+   */
+  override async alarm(): Promise<void> {
+    const row = this.#store.get();
+    if (!row) return;
+    const now = Date.now();
+    if (row.status === "completed" || row.status === "failed" || row.status === "cancelled") {
+      await this.#store.deleteAll();
+      return;
+    }
+    if (row.status === "interrupt" && row.interrupt && now >= row.interrupt.deadline) {
+      const error = WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Timeout while waiting for user response");
+      this.#run?.cancel();
+      this.#emitEnd(row, error.toData());
+      return;
+    }
+    if (now >= row.createdAt + row.request.deadlineMs) {
+      this.#run?.cancel();
+      this.#emitEnd(row, WorkflowError.of(Codes.OPEN_API_STREAM_QUEUE_TIMEOUT_ERROR, "run deadline exceeded").toData());
+      return;
+    }
+    if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    await this.#scheduleNextAlarm(row);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------------
+
+  #options(request: RunRequest): ConstructorParameters<typeof Run>[1] {
+    const allowPrivate = this.env.ALLOW_PRIVATE_FETCH === "true";
+    return {
+      registry,
+      sid: request.sid,
+      info: {
+        sid: request.sid,
+        eventId: request.eventId,
+        flowId: request.flowId,
+        appId: request.appId,
+        uid: request.uid,
+        chatId: request.chatId,
+        isRelease: request.mode === "open",
+        history: request.history,
+      },
+      parameters: request.parameters,
+      config: request.config,
+      fetch: createGuardedFetch(fetch, { allowPrivate }),
+      kv: this.#kv(),
+      emit: (frame) => this.#onFrame(frame),
+      onBoundary: (nodeId) => {
+        const run = this.#run;
+        if (run && !run.closed) this.#store.saveState(run.capture(), nodeId, Date.now());
+      },
+      mayRerun: (node: PlanNode) => node.idempotent,
+      log: (line) => console.log(`[run ${request.eventId}] ${line}`),
+    };
+  }
+
+  #kv(): KeyValuePort {
+    // node-variable storage lives in the run object's own storage unless a shared store is configured
+    const storage = this.ctx.storage;
+    return {
+      hgetall: async (key) => (await storage.get<Record<string, unknown>>(`kv:${key}`)) ?? {},
+      hset: async (key, fields) => {
+        const current = (await storage.get<Record<string, unknown>>(`kv:${key}`)) ?? {};
+        await storage.put(`kv:${key}`, { ...current, ...fields });
+      },
+    };
+  }
+
+  #launch(plan: Plan, request: RunRequest, state: RunState | undefined): void {
+    const run = new Run(plan, this.#options(request), state);
+    this.#run = run;
+    this.#execution = this.#drive(run, request, () => run.execute());
+  }
+
+  #restoreRun(row: RunRow, state: RunState): Run {
+    const reconciled = reconcileState(state, this.#deliveredCounts());
+    return new Run(row.plan, this.#options(row.request), reconciled);
+  }
+
+  #continueAfterEviction(row: RunRow): void {
+    // ARCHITECTURE decision 2: rebuild from storage; completed nodes are never re-run
+    if (row.state) {
+      const run = this.#restoreRun(row, row.state);
+      this.#run = run;
+      this.#execution = this.#drive(run, row.request, () => run.execute());
+    } else {
+      this.#launch(row.plan, row.request, undefined);
+    }
+  }
+
+  #deliveredCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const { frame } of this.#store.framesAfter(0, 1_000_000)) {
+      const id = frame.workflow_step?.node?.id;
+      if (id && id !== "flow_obj") counts[id] = (counts[id] ?? 0) + 1;
+    }
+    return counts;
+  }
+
+  async #drive(run: Run, request: RunRequest, go: () => Promise<RunOutcome>): Promise<void> {
+    let outcome: RunOutcome;
+    try {
+      outcome = await go();
+    } catch (e) {
+      const error = e instanceof WorkflowError ? e : WorkflowError.of(Codes.ENG_RUN_ERROR, e instanceof Error ? e.message : String(e));
+      outcome = { status: "failed", error: error.toData() };
+    }
+    const now = Date.now();
+    if (outcome.status === "interrupted") {
+      const deadline = now + outcome.timeoutMs;
+      this.#store.setInterrupted(run.capture(), outcome.nodeId, deadline, now);
+      await this.ctx.storage.setAlarm(Math.min(deadline, this.#store.get()?.createdAt ?? now + request.deadlineMs));
+      this.#execution = undefined;
+      return;
+    }
+    this.#execution = undefined;
+    if (outcome.status === "completed") {
+      this.#finish("completed", { code: 0, message: "Success" }, outcome.outputs, outcome.usage);
+    } else if (outcome.status === "failed") {
+      this.#finish("failed", outcome.error, null, run.usage);
+    }
+    // cancelled runs were finished by cancel()
+  }
+
+  #finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: RunSummary["usage"] | undefined): void {
+    const now = Date.now();
+    const current = this.#store.status();
+    if (current === "completed" || current === "failed" || current === "cancelled") return;
+    const total = usage ?? { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 };
+    this.#store.finish(status, outcome, outputs, total, now);
+    this.#closeSubscribers();
+    const row = this.#store.get();
+    if (row) this.ctx.waitUntil(this.#recordHistory(row, status, outcome, total));
+    const retention = Number(this.env.RUN_RETENTION_SECONDS ?? DEFAULT_RETENTION_S) * 1000;
+    this.ctx.waitUntil(this.ctx.storage.setAlarm(now + retention));
+  }
+
+  /** Ends a run from outside the engine (deadline, answer timeout): an error end frame, then the summary. */
+  #emitEnd(row: RunRow, error: ErrorData): void {
+    const created = Math.floor(Date.now() / 1000);
+    const frame: Frame = {
+      code: error.code,
+      message: error.message,
+      id: row.request.sid,
+      created,
+      workflow_step: { seq: 0, progress: 1 },
+      choices: [{ delta: { role: "assistant", content: "", reasoning_content: "" }, index: 0, finish_reason: "stop" }],
+      usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+    };
+    this.#onFrame(frame);
+    this.#finish("failed", error, null, row.usage ?? undefined);
+  }
+
+  async #recordHistory(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
+    if (!this.env.DB) return;
+    try {
+      await this.env.DB.prepare(
+        `INSERT OR REPLACE INTO run_history (event_id, flow_id, app_id, uid, chat_id, status, code, message, started_at, ended_at, usage, mode)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+        .bind(row.request.eventId, row.request.flowId, row.request.appId, row.request.uid, row.request.chatId, status, outcome.code, outcome.message, row.createdAt, Date.now(), JSON.stringify(usage), row.request.mode)
+        .run();
+    } catch (e) {
+      console.log(`[run ${row.request.eventId}] history not recorded: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  async #scheduleNextAlarm(row: RunRow): Promise<void> {
+    const deadline = row.createdAt + row.request.deadlineMs;
+    const next = row.interrupt ? Math.min(row.interrupt.deadline, deadline) : deadline;
+    await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---- frames -----------------------------------------------------------------------------------------------------
+
+  #onFrame(frame: Frame): void {
+    const seq = this.#store.appendFrame(frame, Date.now());
+    const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);
+    const final = isFinal(frame);
+    for (const s of this.#subscribers) {
+      if (s.closed) continue;
+      try {
+        s.controller.enqueue(line);
+        if (final) {
+          s.closed = true;
+          s.controller.close();
+        }
+      } catch {
+        s.closed = true;
+      }
+    }
+    if (final) this.#subscribers.clear();
+    // the state right after the first frame makes an early eviction recoverable
+    if (seq === 1 && this.#run) this.#store.saveState(this.#run.capture(), "flow_obj", Date.now());
+  }
+
+  #subscribe(afterSeq: number): ReadableStream<Uint8Array> {
+    let sub: Subscriber | undefined;
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        sub = { controller, closed: false };
+        let seq = afterSeq;
+        for (;;) {
+          const batch = this.#store.framesAfter(seq, 500);
+          for (const f of batch) {
+            controller.enqueue(encoder.encode(`${JSON.stringify(f)}\n`));
+            seq = f.seq;
+            // a response ends at the first final frame after where it starts (an interrupt or the end)
+            if (isFinal(f.frame)) {
+              sub.closed = true;
+              controller.close();
+              return;
+            }
+          }
+          if (batch.length < 500) break;
+        }
+        const status = this.#store.status();
+        if (status !== "running") {
+          sub.closed = true;
+          controller.close();
+          return;
+        }
+        this.#subscribers.add(sub);
+      },
+      cancel: () => {
+        if (sub) {
+          sub.closed = true;
+          this.#subscribers.delete(sub);
+        }
+      },
+    });
+  }
+
+  #closeSubscribers(): void {
+    for (const s of this.#subscribers) {
+      if (s.closed) continue;
+      s.closed = true;
+      try {
+        s.controller.close();
+      } catch {
+        // already closed by the consumer
+      }
+    }
+    this.#subscribers.clear();
+  }
+}
+
+function isFinal(frame: Frame): boolean {
+  const reason = frame.choices[0]?.finish_reason;
+  if (reason === "interrupt") return true;
+  const node = frame.workflow_step?.node?.id;
+  return reason === "stop" && (node === undefined || node === "flow_obj");
 }

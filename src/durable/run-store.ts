@@ -1,0 +1,188 @@
+// The RunObject's SQLite storage (STYLE §17): the run log is append-only and the truth; the run row holds the
+// latest captured engine state, written in the same transaction as the log entry that describes the change.
+import type { ErrorData, Frame, Plan, RunState, Usage } from "../engine/index.ts";
+
+export const STORE_SCHEMA_VERSION = 1;
+
+export type RunStatus = "running" | "interrupt" | "completed" | "failed" | "cancelled";
+
+export interface RunRequest {
+  eventId: string;
+  sid: string;
+  flowId: string;
+  appId: string;
+  uid: string;
+  chatId: string;
+  mode: "open" | "debug";
+  stream: boolean;
+  parameters: Record<string, unknown>;
+  history: { role: "user" | "assistant"; content: string; content_type?: "text" | "image" | "audio" }[];
+  /** per-run deadline, ms (spec §6.11 [new]) */
+  deadlineMs: number;
+  /** extra configuration handed to plugins (service URLs) */
+  config: Record<string, string | undefined>;
+}
+
+export interface RunRow {
+  status: RunStatus;
+  request: RunRequest;
+  plan: Plan;
+  state: RunState | null;
+  outcome: { code: number; message: string } | null;
+  outputs: Record<string, unknown> | null;
+  usage: Usage | null;
+  interrupt: { nodeId: string; deadline: number } | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface StoredFrame {
+  seq: number;
+  frame: Frame;
+}
+
+/** A thin, typed layer over `ctx.storage.sql`. Every method is synchronous, like the SQL API itself. */
+export class RunStore {
+  readonly #sql: SqlStorage;
+  readonly #storage: DurableObjectStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.#storage = storage;
+    this.#sql = storage.sql;
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run (
+      id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
+      state TEXT, outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL)`);
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL)`);
+    this.#sql.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)`, String(STORE_SCHEMA_VERSION));
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.#storage.transactionSync(fn);
+  }
+
+  create(request: RunRequest, plan: Plan, now: number): void {
+    this.#sql.exec(
+      `INSERT INTO run (id, status, request, plan, created_at, updated_at) VALUES (1, 'running', ?, ?, ?, ?)`,
+      JSON.stringify(request),
+      JSON.stringify(plan),
+      now,
+      now,
+    );
+    this.log("start", null, { flowId: request.flowId, mode: request.mode }, now);
+  }
+
+  get(): RunRow | undefined {
+    const rows = this.#sql.exec(`SELECT * FROM run WHERE id = 1`).toArray();
+    const r = rows[0];
+    if (!r) return undefined;
+    const parse = <T>(v: SqlStorageValue | undefined): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
+    return {
+      status: r.status as RunStatus,
+      request: parse<RunRequest>(r.request) as RunRequest,
+      plan: parse<Plan>(r.plan) as Plan,
+      state: parse<RunState>(r.state),
+      outcome: parse<{ code: number; message: string }>(r.outcome),
+      outputs: parse<Record<string, unknown>>(r.outputs),
+      usage: parse<Usage>(r.usage),
+      interrupt: parse<{ nodeId: string; deadline: number }>(r.interrupt),
+      createdAt: Number(r.created_at),
+      updatedAt: Number(r.updated_at),
+    };
+  }
+
+  status(): RunStatus | undefined {
+    const r = this.#sql.exec(`SELECT status FROM run WHERE id = 1`).toArray()[0];
+    return r ? (r.status as RunStatus) : undefined;
+  }
+
+  saveState(state: RunState, node: string, now: number): void {
+    this.transaction(() => {
+      this.#sql.exec(`UPDATE run SET state = ?, updated_at = ? WHERE id = 1`, JSON.stringify(state), now);
+      this.log("boundary", node, null, now);
+    });
+  }
+
+  setInterrupted(state: RunState, nodeId: string, deadline: number, now: number): void {
+    this.transaction(() => {
+      this.#sql.exec(
+        `UPDATE run SET status = 'interrupt', state = ?, interrupt = ?, updated_at = ? WHERE id = 1`,
+        JSON.stringify(state),
+        JSON.stringify({ nodeId, deadline }),
+        now,
+      );
+      this.log("interrupt", nodeId, { deadline }, now);
+    });
+  }
+
+  setRunning(now: number, answer: { eventType: string; content: string }): void {
+    this.transaction(() => {
+      this.#sql.exec(`UPDATE run SET status = 'running', interrupt = NULL, updated_at = ? WHERE id = 1`, now);
+      this.log("resume", null, { eventType: answer.eventType }, now);
+    });
+  }
+
+  finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: Usage, now: number): void {
+    this.transaction(() => {
+      this.#sql.exec(
+        `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
+        status,
+        JSON.stringify(outcome),
+        outputs ? JSON.stringify(outputs) : null,
+        JSON.stringify(usage),
+        now,
+      );
+      this.log(status, null, outcome, now);
+    });
+  }
+
+  appendFrame(frame: Frame, now: number): number {
+    const next = this.lastSeq() + 1;
+    this.#sql.exec(`INSERT INTO run_frames (seq, frame, node, at) VALUES (?, ?, ?, ?)`, next, JSON.stringify(frame), frame.workflow_step?.node?.id ?? null, now);
+    this.#lastSeq = next;
+    return next;
+  }
+
+  #lastSeq = -1;
+
+  lastSeq(): number {
+    if (this.#lastSeq < 0) {
+      const r = this.#sql.exec(`SELECT COALESCE(MAX(seq), 0) AS m FROM run_frames`).toArray()[0];
+      this.#lastSeq = Number(r?.m ?? 0);
+    }
+    return this.#lastSeq;
+  }
+
+  framesAfter(seq: number, limit = 1000): StoredFrame[] {
+    return this.#sql
+      .exec(`SELECT seq, frame FROM run_frames WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+      .toArray()
+      .map((r) => ({ seq: Number(r.seq), frame: JSON.parse(String(r.frame)) as Frame }));
+  }
+
+  log(kind: string, node: string | null, data: unknown, now: number): void {
+    this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES (?, ?, ?, ?)`, kind, node, data === null ? null : JSON.stringify(data), now);
+  }
+
+  logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {
+    return this.#sql
+      .exec(`SELECT kind, node, data, at FROM run_log ORDER BY id`)
+      .toArray()
+      .map((r) => ({ kind: String(r.kind), node: r.node === null ? null : String(r.node), data: r.data === null ? null : (JSON.parse(String(r.data)) as unknown), at: Number(r.at) }));
+  }
+
+  /** Counts node starts in the log (fault-injection tests assert no completed node ran twice). */
+  nodeTimings(): Record<string, { startedAt?: number; endedAt?: number }> {
+    const out: Record<string, { startedAt?: number; endedAt?: number }> = {};
+    for (const r of this.#sql.exec(`SELECT node, MIN(at) AS s, MAX(at) AS e FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' GROUP BY node`).toArray()) {
+      out[String(r.node)] = { startedAt: Number(r.s), endedAt: Number(r.e) };
+    }
+    return out;
+  }
+
+  async deleteAll(): Promise<void> {
+    await this.#storage.deleteAll();
+    this.#lastSeq = -1;
+  }
+}

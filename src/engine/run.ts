@@ -1,0 +1,1250 @@
+// The scheduler (spec §6): dead-path elimination with AND-joins, concurrent branches, output nodes with early launch,
+// gate waits and token relay (§6.6), retries, timeouts and error strategies (§6.7), interrupts (§6.10) and
+// capture/restore of a running flow at node boundaries.
+//
+// Structure (after Dify's split): the Plan is the graph; a Scope holds the runtime state of one graph execution
+// (the main graph, or one item of an iteration); the Run owns what is shared (frames, usage, abort, serialiser).
+import { Codes } from "./codes.ts";
+import type { Plan, PlanEdge, PlanNode } from "./compile.ts";
+import { systemClock } from "./clock.ts";
+import { toWorkflowError, WorkflowError, type ErrorData } from "./errors.ts";
+import {
+  addUsage,
+  executedTime,
+  interruptFrame,
+  nodeEndFrame,
+  nodeErrorFrame,
+  nodeProcessFrame,
+  nodeStartFrame,
+  workflowEndFrame,
+  workflowErrorEndFrame,
+  workflowStartFrame,
+  zeroUsage,
+} from "./frames.ts";
+import type {
+  Clock,
+  GuardedFetch,
+  InterruptRequest,
+  KeyValuePort,
+  NodeContext,
+  NodeEvent,
+  NodeResult,
+  ResumeAnswer,
+  RunInfo,
+  SubgraphResult,
+} from "./plugin.ts";
+import { Progress } from "./progress.ts";
+import { resolveRefSegments } from "./refs.ts";
+import type { Registry } from "./registry.ts";
+import { validateOutputs } from "./schema.ts";
+import { compactJson, parseTemplate, readPath, renderTemplate, renderValue, type TemplateUnit } from "./template.ts";
+import type { EventData, Frame, Usage } from "./types.ts";
+import { outputDefault } from "./values.ts";
+
+// node states
+const PENDING = 0;
+const RUNNING = 1;
+const DONE = 2;
+const SKIPPED = 3;
+const FAILED = 4;
+const WAITING = 5;
+// edge states
+const UNKNOWN = 0;
+const LIVE = 1;
+const DEAD = 2;
+
+/** Output-node channel read timeout (spec §6.6, §6.11): the unit ends silently. */
+const CHANNEL_TIMEOUT_MS = 120_000;
+
+export interface RunOptions {
+  registry: Registry;
+  sid: string;
+  info: RunInfo;
+  /** the request's `parameters` (start node outputs) */
+  parameters: Record<string, unknown>;
+  /** receives every frame in order; the engine never emits after the final frame */
+  emit: (frame: Frame) => void;
+  clock?: Clock;
+  fetch?: GuardedFetch;
+  kv?: KeyValuePort;
+  config?: Readonly<Record<string, string | undefined>>;
+  /** external cancellation (client gone, cancel API) */
+  signal?: AbortSignal;
+  /** called at every node boundary (a node settled); a good moment to `capture()` */
+  onBoundary?: (nodeId: string) => void;
+  /** after a restore: may a node that was running when the state was captured run again? (default: yes) */
+  mayRerun?: (node: PlanNode) => boolean;
+  log?: (line: string) => void;
+}
+
+export type RunOutcome =
+  | { status: "completed"; outputs: Record<string, unknown>; usage: Usage }
+  | { status: "failed"; error: ErrorData }
+  | { status: "interrupted"; nodeId: string; eventData: EventData; timeoutMs: number }
+  | { status: "cancelled" };
+
+/** JSON state of a run, captured at a node boundary (see `Run.capture`). */
+export interface RunState {
+  v: 1;
+  status: number[];
+  edges: number[];
+  values: (Record<string, unknown> | null)[];
+  errorOutputs: (Record<string, unknown> | null)[];
+  shown: (Record<string, unknown> | null)[];
+  launched: number[];
+  usage: Usage;
+  produced: Record<string, number>;
+  queues: { node: string; frames: Frame[]; done: boolean }[];
+  active: string | null;
+  streams: { node: number; content: string[]; reasoning: string[]; errored: boolean }[];
+  waiting: { node: number; request: InterruptRequest; attempt: number } | null;
+  started: boolean;
+}
+
+interface StreamBuf {
+  content: string[];
+  reasoning: string[];
+  started: boolean;
+  ended: boolean;
+  errored: boolean;
+  wake: (() => void)[];
+}
+
+type Waiter = () => void;
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Frames of output nodes are serialised (spec §2.5): all frames of one output node go out before any frame of the
+ * next; the next is the one whose first frame arrived first.
+ */
+class OutputSerializer {
+  active: string | null = null;
+  readonly queues = new Map<string, { frames: Frame[]; done: boolean }>();
+  readonly #out: (frame: Frame) => void;
+  constructor(out: (frame: Frame) => void) {
+    this.#out = out;
+  }
+
+  push(key: string, frame: Frame, last: boolean): void {
+    if (this.active === null) this.active = key;
+    if (key === this.active) {
+      this.#out(frame);
+      if (last) this.#advance();
+      return;
+    }
+    let q = this.queues.get(key);
+    if (!q) this.queues.set(key, (q = { frames: [], done: false }));
+    q.frames.push(frame);
+    if (last) q.done = true;
+  }
+
+  #advance(): void {
+    this.active = null;
+    for (const [key, q] of this.queues) {
+      this.queues.delete(key);
+      for (const f of q.frames) this.#out(f);
+      if (!q.done) {
+        this.active = key;
+        return;
+      }
+    }
+  }
+
+  flush(): void {
+    for (const [key, q] of this.queues) {
+      this.queues.delete(key);
+      for (const f of q.frames) this.#out(f);
+    }
+    this.active = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export class Run {
+  readonly plan: Plan;
+  readonly options: RunOptions;
+  readonly clock: Clock;
+  readonly #controller = new AbortController();
+  readonly serializer: OutputSerializer;
+  readonly progress: Progress;
+  usage: Usage = zeroUsage();
+  /** frames each node produced so far (delivered or queued), for replay suppression after a restore */
+  produced: Record<string, number> = {};
+  /** after a restore: frames of re-run nodes still to suppress */
+  #suppress: Record<string, number> = {};
+  #closed = false;
+  #outcome: RunOutcome | undefined;
+  #failure: { node: number; error: WorkflowError } | undefined;
+  main: Scope;
+  #qaLock: Promise<void> = Promise.resolve();
+  #started = false;
+  #restored: RunState | undefined;
+
+  constructor(plan: Plan, options: RunOptions, state?: RunState) {
+    this.plan = plan;
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.serializer = new OutputSerializer((f) => this.#deliver(f));
+    this.progress = new Progress(plan);
+    if (options.signal) {
+      const external = options.signal;
+      if (external.aborted) this.#controller.abort(external.reason);
+      else external.addEventListener("abort", () => this.cancel(), { once: true });
+    }
+    this.main = new Scope(this, -1, plan.start, plan.end, null);
+    if (state) this.#restore(state);
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Runs the flow (or continues a restored one) to its end, an interrupt, a failure or a cancellation. */
+  async execute(): Promise<RunOutcome> {
+    if (!this.#started) {
+      this.#started = true;
+      this.emitRaw(workflowStartFrame(this.options.sid, this.created()));
+    }
+    try {
+      const restored = this.#restored !== undefined;
+      this.#restored = undefined;
+      const outcome = await this.main.execute(restored);
+      if (this.#outcome) return this.#outcome;
+      return this.#finish(outcome);
+    } catch (e) {
+      if (this.#outcome) return this.#outcome;
+      const error = toWorkflowError(e, Codes.ENG_RUN_ERROR);
+      return this.#abort(error);
+    }
+  }
+
+  /** Continues a run that stopped at an interrupt with the user's answer (spec §1.5.3). */
+  async resume(answer: { eventType: string; content: string }): Promise<RunOutcome> {
+    const waiting = this.main.waiting;
+    if (!waiting) throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused");
+    this.#outcome = undefined;
+    this.main.resumeWith({ eventType: answer.eventType, content: answer.content, state: waiting.request.state, attempt: waiting.attempt + 1 });
+    return this.execute();
+  }
+
+  cancel(): void {
+    if (this.#closed) return;
+    this.#outcome = { status: "cancelled" };
+    this.#closed = true;
+    this.#controller.abort(new WorkflowError(Codes.ENG_RUN_ERROR, "run cancelled"));
+  }
+
+  created(): number {
+    return Math.floor(this.clock.now() / 1000);
+  }
+
+  /** Emits a frame of a non-output node (or a workflow frame). */
+  emitRaw(frame: Frame, nodeId?: string): void {
+    if (this.#closed) return;
+    if (nodeId !== undefined && this.#suppressed(nodeId)) return;
+    this.#deliver(frame);
+  }
+
+  /** Emits a frame of an output node through the serialiser. */
+  emitOutput(key: string, nodeId: string, frame: Frame, last: boolean): void {
+    if (this.#closed) return;
+    if (this.#suppressed(nodeId)) return;
+    this.serializer.push(key, frame, last);
+  }
+
+  /** frames of this node still to suppress after a restore (it was running when the state was captured) */
+  suppressLeft(nodeId: string): number | undefined {
+    return this.#suppress[nodeId];
+  }
+
+  #suppressed(nodeId: string): boolean {
+    this.produced[nodeId] = (this.produced[nodeId] ?? 0) + 1;
+    const left = this.#suppress[nodeId];
+    if (left !== undefined && left > 0) {
+      this.#suppress[nodeId] = left - 1;
+      return true;
+    }
+    return false;
+  }
+
+  #deliver(frame: Frame): void {
+    if (!this.#closed) this.options.emit(frame);
+  }
+
+  /** Called by a scope when a node fails without a strategy: the run aborts (spec §6.7). */
+  fail(node: number, error: WorkflowError): void {
+    if (this.#failure || this.#closed) return;
+    this.#failure = { node, error };
+    this.#controller.abort(error);
+  }
+
+  get failure(): { node: number; error: WorkflowError } | undefined {
+    return this.#failure;
+  }
+
+  /** Question-answer nodes run one at a time per run (spec §5.17). */
+  async withQaLock<T>(fn: () => Promise<T>): Promise<T> {
+    const previous = this.#qaLock;
+    let release!: () => void;
+    this.#qaLock = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  #finish(outcome: ScopeOutcome): RunOutcome {
+    if (outcome.kind === "interrupted") {
+      const { node, request } = outcome;
+      const p = this.plan.nodes[node] as PlanNode;
+      const eventData: EventData = {
+        event_id: this.options.info.eventId,
+        event_type: "interrupt",
+        need_reply: request.needReply,
+        value: request.value,
+      };
+      this.serializer.flush();
+      this.emitRaw(
+        interruptFrame(this.options.sid, this.created(), {
+          id: p.id,
+          alias: p.alias,
+          executedTime: 0,
+          progress: this.progressOf(node),
+          eventData,
+        }),
+      );
+      this.#outcome = { status: "interrupted", nodeId: p.id, eventData, timeoutMs: request.timeoutMs };
+      return this.#outcome;
+    }
+    this.serializer.flush();
+    this.emitRaw(workflowEndFrame(this.options.sid, this.created(), this.usage));
+    this.#closed = true;
+    this.#outcome = { status: "completed", outputs: outcome.outputs, usage: this.usage };
+    return this.#outcome;
+  }
+
+  #abort(error: WorkflowError): RunOutcome {
+    if (this.#outcome) return this.#outcome;
+    const failure = this.#failure;
+    const err = failure ? failure.error : error;
+    // output frames still queued behind another output node belong to cancelled work: drop them
+    this.serializer.queues.clear();
+    if (!this.#controller.signal.aborted) this.#controller.abort(err);
+    this.emitRaw(workflowErrorEndFrame(this.options.sid, this.created(), err.toData()));
+    this.#closed = true;
+    this.#outcome = { status: "failed", error: err.toData() };
+    return this.#outcome;
+  }
+
+  progressOf(node: number): number {
+    const main = this.main;
+    return this.progress.of(node, (k) => main.edge[k] === DEAD);
+  }
+
+  // ---- capture / restore ---------------------------------------------------------------------------------------
+
+  /**
+   * The run's state as JSON, consistent at any moment between two scheduler steps (call it from `onBoundary`).
+   * Nodes running at that moment are recorded as pending and run again after a restore (or fail, see `mayRerun`);
+   * the frames they had already produced are suppressed when they run again.
+   */
+  capture(): RunState {
+    const s = this.main;
+    const running = (st: number): number => (st === RUNNING ? PENDING : st);
+    const queues = [...this.serializer.queues].map(([key, q]) => ({ node: key, frames: structuredClone(q.frames), done: q.done }));
+    const streams: RunState["streams"] = [];
+    for (const [node, buf] of s.streams) {
+      if (s.status[node] === DONE) streams.push({ node, content: [...buf.content], reasoning: [...buf.reasoning], errored: buf.errored });
+    }
+    return structuredClone({
+      v: 1 as const,
+      status: Array.from(s.status, running),
+      edges: Array.from(s.edge),
+      values: s.values.map((v) => v ?? null),
+      errorOutputs: s.errorOutputs.map((v) => v ?? null),
+      shown: s.shown.map((v) => v ?? null),
+      launched: [...s.launched.keys()].filter((m) => s.status[m] !== DONE && s.status[m] !== SKIPPED),
+      usage: this.usage,
+      produced: { ...this.produced },
+      queues,
+      active: this.serializer.active,
+      streams,
+      waiting: s.waiting ? { node: s.waiting.node, request: s.waiting.request, attempt: s.waiting.attempt } : null,
+      started: this.#started,
+    });
+  }
+
+  #restore(state: RunState): void {
+    if (state.v !== 1) throw WorkflowError.of(Codes.ENG_RUN_ERROR, `unknown run state version ${String(state.v)}`);
+    this.#restored = state;
+    this.#started = state.started;
+    this.usage = state.usage;
+    this.produced = {};
+    this.#suppress = { ...state.produced };
+    // queued frames are re-injected as they were; they count as produced
+    for (const q of state.queues) {
+      this.serializer.queues.set(q.node, { frames: q.frames, done: q.done });
+    }
+    this.serializer.active = state.active;
+    this.main.restore(state);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+type ScopeOutcome =
+  | { kind: "completed"; outputs: Record<string, unknown> }
+  | { kind: "interrupted"; node: number; request: InterruptRequest };
+
+/** The runtime state of one graph execution: the main graph, or one item of an iteration. */
+class Scope {
+  readonly run: Run;
+  readonly plan: Plan;
+  /** -1 for the main graph, else the iteration node's index */
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+  readonly status: Uint8Array;
+  readonly edge: Uint8Array;
+  readonly unsettled: Int32Array;
+  readonly liveIn: Int32Array;
+  values: (Record<string, unknown> | undefined)[];
+  readonly errorOutputs: (Record<string, unknown> | undefined)[];
+  readonly shown: (Record<string, unknown> | undefined)[];
+  readonly streams = new Map<number, StreamBuf>();
+  readonly launched = new Map<number, Promise<NodeResult | undefined>>();
+  readonly startedAt = new Map<number, number>();
+  readonly #waiters = new Map<number, Waiter[]>();
+  running = 0;
+  waiting: { node: number; request: InterruptRequest; attempt: number; t0: number } | undefined;
+  #resume: ResumeAnswer | undefined;
+  #done!: (o: ScopeOutcome) => void;
+  #error!: (e: unknown) => void;
+  #settled = false;
+  readonly #parameters: Record<string, unknown>;
+  readonly #keyPrefix: string;
+  static #innerExecutions = 0;
+
+  constructor(run: Run, id: number, start: number, end: number, parent: Scope | null, parameters?: Record<string, unknown>) {
+    this.run = run;
+    this.plan = run.plan;
+    this.id = id;
+    this.start = start;
+    this.end = end;
+    const n = this.plan.nodes.length;
+    this.status = new Uint8Array(n);
+    this.edge = new Uint8Array(this.plan.edges.length);
+    this.unsettled = new Int32Array(n);
+    this.liveIn = new Int32Array(n);
+    // iterations run on a copy of the pool as it was when the iteration started (spec §5.18)
+    this.values = parent ? parent.values.slice() : new Array(n);
+    this.errorOutputs = parent ? parent.errorOutputs.slice() : new Array(n);
+    this.shown = new Array(n);
+    this.#parameters = parameters ?? run.options.parameters;
+    this.#keyPrefix = id === -1 ? "" : `i${Scope.#innerExecutions++}/`;
+    const { nodes, edges } = this.plan;
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i] as PlanNode;
+      if (node.scope !== id) continue;
+      let count = 0;
+      for (const k of node.in) {
+        // edges from outside this graph (unreachable nodes) never settle: treat them as dead from the start
+        if ((nodes[(edges[k] as PlanEdge).from] as PlanNode).scope === id) count++;
+        else this.edge[k] = DEAD;
+      }
+      this.unsettled[i] = count;
+    }
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------------------
+
+  execute(restored: boolean): Promise<ScopeOutcome> {
+    const p = new Promise<ScopeOutcome>((resolve, reject) => {
+      this.#done = resolve;
+      this.#error = reject;
+    });
+    this.#settled = false;
+    const signal = this.run.signal;
+    if (signal.aborted) {
+      this.#error(signal.reason);
+      return p;
+    }
+    const onAbort = (): void => this.#error(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void p.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined);
+    if (this.#resume && this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      this.status[w.node] = PENDING;
+      this.#startNode(w.node);
+    } else if (restored) {
+      this.#resumeRestored();
+    } else {
+      this.#startNode(this.start);
+    }
+    this.#checkComplete();
+    return p;
+  }
+
+  resumeWith(answer: ResumeAnswer): void {
+    this.#resume = answer;
+    if (this.waiting) this.answers.set(this.waiting.node, answer.attempt);
+  }
+
+  /** answers received per question-answer node in its current wait */
+  readonly answers = new Map<number, number>();
+
+  #startNode(i: number): void {
+    const node = this.plan.nodes[i] as PlanNode;
+    this.status[i] = RUNNING;
+    this.running++;
+    this.startedAt.set(i, this.run.clock.now());
+    // spec §6.6.1: launch the output nodes that read this node before it starts
+    if (node.launchBefore) for (const m of node.launchBefore) this.#launchOutput(m);
+    if (node.stream) this.#stream(i).started = true;
+    this.#wake(i);
+    const task = node.answer ? this.#launchOutput(i) : this.#runNode(i);
+    task.then(
+      (result) => this.#complete(i, result),
+      (e: unknown) => this.#onNodeError(i, e),
+    );
+  }
+
+  #onNodeError(i: number, e: unknown): void {
+    if (this.#settled) return;
+    const node = this.plan.nodes[i] as PlanNode;
+    this.status[i] = FAILED;
+    this.running--;
+    this.#wake(i);
+    // a node cancelled because another one failed (or the run was cancelled) reports nothing of its own
+    if (this.run.signal.aborted) return;
+    const error = toWorkflowError(e, node.errorCode);
+    if (!this.framed.has(i)) {
+      const run = this.run;
+      run.emitRaw(
+        nodeErrorFrame(run.options.sid, run.created(), {
+          id: node.id,
+          alias: node.alias,
+          error: error.toData(),
+          inputs: {},
+          executedTime: executedTime(run.clock.now() - (this.startedAt.get(i) ?? run.clock.now())),
+          progress: this.#progress(i),
+          zeroUsage: false,
+        }),
+        node.id,
+      );
+    }
+    this.run.fail(i, error);
+  }
+
+  /** nodes whose error frame was already emitted */
+  readonly framed = new Set<number>();
+
+  /** A node finished (result) or ended silently (undefined: a skipped message node launched early). */
+  #complete(i: number, result: NodeResult | undefined): void {
+    if (this.#settled) return;
+    const node = this.plan.nodes[i] as PlanNode;
+    if (this.status[i] !== RUNNING) return;
+    this.running--;
+    if (result?.interrupt) {
+      this.status[i] = WAITING;
+      this.waiting = { node: i, request: result.interrupt, attempt: this.answers.get(i) ?? 0, t0: this.startedAt.get(i) ?? 0 };
+      this.#checkComplete();
+      return;
+    }
+    this.status[i] = DONE;
+    const fail = this.errorOutputs[i] !== undefined && node.retry.errorStrategy === 2;
+    const { edges } = this.plan;
+    for (const k of node.out) {
+      const e = edges[k] as PlanEdge;
+      if (this.edge[k] !== UNKNOWN) continue;
+      let live: boolean;
+      if (fail) live = e.fail;
+      else if (e.fail) live = false;
+      else if (node.branch) live = e.handle === result?.branch;
+      else live = true;
+      this.#settleEdge(k, live);
+    }
+    this.#wake(i);
+    if (this.id === -1) this.run.options.onBoundary?.(node.id);
+    this.#checkComplete();
+  }
+
+  #settleEdge(k: number, live: boolean): void {
+    const e = this.plan.edges[k] as PlanEdge;
+    this.edge[k] = live ? LIVE : DEAD;
+    if (!live && this.id === -1) this.run.progress.invalidate();
+    const t = e.to;
+    if (live) this.liveIn[t] = (this.liveIn[t] as number) + 1;
+    if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
+      if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+      else this.#skip(t);
+    }
+  }
+
+  /** spec §6.3: a node all of whose in-edges are dead is skipped, and its out-edges die (propagation). */
+  #skip(i: number): void {
+    const stack = [i];
+    while (stack.length) {
+      const v = stack.pop() as number;
+      this.status[v] = SKIPPED;
+      const node = this.plan.nodes[v] as PlanNode;
+      for (const k of node.out) {
+        if (this.edge[k] !== UNKNOWN) continue;
+        this.edge[k] = DEAD;
+        if (this.id === -1) this.run.progress.invalidate();
+        const t = (this.plan.edges[k] as PlanEdge).to;
+        if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
+          if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+          else stack.push(t);
+        }
+      }
+      const buf = this.streams.get(v);
+      if (buf) {
+        buf.ended = true;
+        this.#wakeStream(buf);
+      }
+      this.#wake(v);
+    }
+  }
+
+  #checkComplete(): void {
+    if (this.#settled || this.running > 0) return;
+    const endStatus = this.status[this.end];
+    if (endStatus === DONE) {
+      this.#settled = true;
+      this.#done({ kind: "completed", outputs: this.values[this.end] ?? {} });
+    } else if (this.waiting) {
+      this.#settled = true;
+      this.#done({ kind: "interrupted", node: this.waiting.node, request: this.waiting.request });
+    } else {
+      this.#settled = true;
+      const node = this.plan.nodes[this.end] as PlanNode;
+      const why = endStatus === SKIPPED ? `end node ${node.id} was skipped` : `End node did not return result`;
+      this.#error(WorkflowError.of(Codes.ENG_RUN_ERROR, why));
+    }
+  }
+
+  // ---- waiting helpers ---------------------------------------------------------------------------------------------
+
+  #wake(i: number): void {
+    const list = this.#waiters.get(i);
+    if (!list) return;
+    this.#waiters.delete(i);
+    for (const w of list) w();
+  }
+
+  #on(i: number, w: Waiter): void {
+    let list = this.#waiters.get(i);
+    if (!list) this.#waiters.set(i, (list = []));
+    list.push(w);
+  }
+
+  isSettled(i: number): boolean {
+    const s = this.status[i];
+    return s === DONE || s === SKIPPED || s === FAILED || (this.plan.nodes[i] as PlanNode).scope !== this.id;
+  }
+
+  /** resolves when every node in `list` is done or skipped (nodes outside this graph count as settled) */
+  waitSettled(list: readonly number[] | undefined): Promise<void> | undefined {
+    if (!list) return undefined;
+    const pending = list.filter((i) => !this.isSettled(i));
+    if (pending.length === 0) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      let left = pending.length;
+      const signal = this.run.signal;
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const check = (i: number): void => {
+        if (!this.isSettled(i)) return this.#on(i, () => check(i));
+        if (--left === 0) {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }
+      };
+      for (const i of pending) this.#on(i, () => check(i));
+    });
+  }
+
+  /** resolves when the node has started (or settled) */
+  waitStarted(i: number): Promise<void> | undefined {
+    if (this.status[i] !== PENDING || (this.plan.nodes[i] as PlanNode).scope !== this.id) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const signal = this.run.signal;
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const check = (): void => {
+        if (this.status[i] === PENDING) return this.#on(i, check);
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.#on(i, check);
+    });
+  }
+
+  #stream(i: number): StreamBuf {
+    let buf = this.streams.get(i);
+    if (!buf) this.streams.set(i, (buf = { content: [], reasoning: [], started: false, ended: false, errored: false, wake: [] }));
+    return buf;
+  }
+
+  #wakeStream(buf: StreamBuf): void {
+    const w = buf.wake;
+    buf.wake = [];
+    for (const f of w) f();
+  }
+
+  // ---- inputs ----------------------------------------------------------------------------------------------------
+
+  resolveInputs(node: PlanNode): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const input of node.inputs) {
+      if (input.kind === "literal") {
+        out[input.name] = input.value;
+        continue;
+      }
+      const r = input.ref ?? -1;
+      if (r < 0) {
+        throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${input.nodeId} does not have value ${input.path}`);
+      }
+      const source = this.plan.nodes[r] as PlanNode;
+      const values = { ...(this.values[r] ?? {}), ...(this.errorOutputs[r] ?? {}) };
+      out[input.name] = resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
+    }
+    return out;
+  }
+
+  // ---- plain nodes ----------------------------------------------------------------------------------------------
+
+  async #runNode(i: number): Promise<NodeResult> {
+    const run = this.run;
+    const node = this.plan.nodes[i] as PlanNode;
+    const t0 = this.startedAt.get(i) ?? run.clock.now();
+    const sid = run.options.sid;
+    const isResume = this.#resume !== undefined && node.type === "question-answer";
+    if (!isResume) {
+      run.emitRaw(nodeStartFrame(sid, run.created(), { id: node.id, alias: node.alias }, this.#progress(i)), node.id);
+    }
+    const policy = node.retryable && node.retry.shouldRetry ? node.retry : undefined;
+    const attempts = policy ? policy.maxRetries + 1 : 1;
+    let inputs: Record<string, unknown> = {};
+    let lastError: WorkflowError | undefined;
+    let result: NodeResult | undefined;
+    const buf = node.stream ? this.#stream(i) : undefined;
+    for (let attempt = 0; attempt < attempts && !result; attempt++) {
+      try {
+        inputs = this.resolveInputs(node);
+        const r = await this.#attempt(i, node, inputs, policy !== undefined && !node.stream ? policy.timeout * 1000 : 0, buf);
+        if (!r.interrupt) this.#validate(node, r);
+        result = r;
+      } catch (e) {
+        if (run.signal.aborted) throw run.signal.reason;
+        lastError = toWorkflowError(e, node.errorCode);
+        // spec §6.7: a streaming node that fails after its first token aborts the run (tokens were shown)
+        if (buf && buf.content.length + buf.reasoning.length > 0) break;
+      }
+    }
+    if (!result) {
+      const error = lastError ?? WorkflowError.of(node.errorCode);
+      const tokensShown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
+      if (!policy || policy.errorStrategy === 0 || tokensShown) {
+        run.emitRaw(
+          nodeErrorFrame(sid, run.created(), {
+            id: node.id,
+            alias: node.alias,
+            error: error.toData(),
+            inputs,
+            executedTime: executedTime(run.clock.now() - t0),
+            progress: this.#progress(i),
+            zeroUsage: node.type === "spark-llm" || node.type === "decision-making",
+          }),
+          node.id,
+        );
+        this.framed.add(i);
+        if (buf) {
+          buf.ended = true;
+          this.#wakeStream(buf);
+        }
+        throw error;
+      }
+      // strategies 1 and 2: the node succeeds with custom output or with defaults on the fail branch
+      const errorOutputs = { errorCode: error.code, errorMessage: error.message };
+      this.errorOutputs[i] = errorOutputs;
+      result = { outputs: policy.errorStrategy === 1 ? { ...policy.customOutput } : {} };
+      if (buf) {
+        buf.errored = true;
+      }
+    }
+    if (result.interrupt) return result;
+    const outputs = result.outputs ?? {};
+    this.values[i] = outputs;
+    if (result.shownInputs) this.shown[i] = result.shownInputs;
+    if (result.usage) run.usage = addUsage(run.usage, result.usage);
+    if (buf) {
+      buf.ended = true;
+      this.#wakeStream(buf);
+    }
+    run.emitRaw(
+      nodeEndFrame(sid, run.created(), {
+        id: node.id,
+        alias: node.alias,
+        inputs: result.shownInputs ?? inputs,
+        outputs: result.shownInputs ? {} : outputs,
+        errorOutputs: this.errorOutputs[i] ?? {},
+        ext: result.ext ?? {},
+        executedTime: executedTime(run.clock.now() - t0),
+        ...(result.usage ? { usage: result.usage } : {}),
+        progress: this.#progress(i),
+        content: "",
+        reasoning: "",
+      }),
+      node.id,
+    );
+    return result;
+  }
+
+  #validate(node: PlanNode, r: NodeResult): void {
+    if (node.branch && r.branch === undefined) {
+      throw WorkflowError.of(Codes.ENG_RUN_ERROR, `branch node ${node.id} returned no branch`);
+    }
+    if (node.branch && r.branch !== undefined) {
+      const { edges } = this.plan;
+      const handles = node.out.map((k) => (edges[k] as PlanEdge).handle);
+      if (node.out.length > 0 && !handles.includes(r.branch)) {
+        // decision fallback (spec §6.3): the intent named `default` is the plugin's concern; here: branch not found
+        throw WorkflowError.of(Codes.ENG_RUN_ERROR, `Branch not found: ${r.branch}`);
+      }
+    }
+    if (r.outputs && node.outputs.length > 0) validateOutputs(node.id, r.outputs, node.outputs);
+  }
+
+  async #attempt(i: number, node: PlanNode, inputs: Record<string, unknown>, timeoutMs: number, buf: StreamBuf | undefined): Promise<NodeResult> {
+    const run = this.run;
+    const plugin = run.options.registry.get(node.type);
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(run.signal.reason);
+    run.signal.addEventListener("abort", onAbort, { once: true });
+    const ctx = this.#context(i, node, inputs, controller.signal);
+    const work = (async (): Promise<NodeResult> => {
+      const out = plugin.run(ctx, node.params);
+      if (isAsyncIterator(out)) {
+        for (;;) {
+          const step = await out.next();
+          if (step.done) return step.value;
+          this.#onEvent(node, buf, step.value);
+        }
+      }
+      return await out;
+    })();
+    try {
+      if (timeoutMs <= 0) return await work;
+      let timer: Promise<never> | undefined;
+      const tc = new AbortController();
+      timer = run.clock.sleep(timeoutMs, tc.signal).then(() => {
+        throw WorkflowError.of(Codes.NODE_RUN_ERROR, "Node execution timeout");
+      });
+      try {
+        return await Promise.race([work, timer]);
+      } finally {
+        tc.abort();
+        timer.catch(() => undefined);
+      }
+    } catch (e) {
+      controller.abort(e);
+      work.catch(() => undefined);
+      throw e;
+    } finally {
+      run.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #onEvent(node: PlanNode, buf: StreamBuf | undefined, ev: NodeEvent): void {
+    if (!buf) return; // only stream sources feed output nodes
+    if (ev.type === "chunk") {
+      if (ev.content) buf.content.push(ev.content);
+      if (ev.reasoning) buf.reasoning.push(ev.reasoning);
+    } else {
+      if (ev.content) buf.reasoning.push(ev.content);
+    }
+    // spec §6.7: after the first token the fail branch can no longer be taken
+    if (buf.content.length + buf.reasoning.length === 1) {
+      const { edges } = this.plan;
+      const i = this.plan.nodes.indexOf(node);
+      for (const k of node.out) {
+        const e = edges[k] as PlanEdge;
+        if (!e.fail || this.edge[k] !== UNKNOWN) continue;
+        const alsoNormal = node.out.some((k2) => !(edges[k2] as PlanEdge).fail && (edges[k2] as PlanEdge).to === e.to);
+        if (!alsoNormal) this.#settleEdge(k, false);
+      }
+      void i;
+    }
+    this.#wakeStream(buf);
+  }
+
+  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: AbortSignal): NodeContext {
+    const run = this.run;
+    const opts = run.options;
+    const resume = this.#resume && this.waiting === undefined && node.type === "question-answer" ? this.#takeResume() : undefined;
+    const ctx: NodeContext = {
+      nodeId: node.id,
+      type: node.type,
+      alias: node.alias,
+      inputs,
+      outputs: node.outputs,
+      run: opts.info,
+      parameters: node.type === "node-start" || node.type === "iteration-node-start" ? this.#parameters : {},
+      signal,
+      clock: run.clock,
+      fetch: opts.fetch ?? notConfiguredFetch,
+      kv: opts.kv ?? notConfiguredKv,
+      config: opts.config ?? {},
+      render: (template, mode = "json") => renderTemplate(template, inputs, mode),
+      runSubgraph: (startId, startOutputs) => this.#subgraph(i, startId, startOutputs),
+      log: (line) => opts.log?.(`[${node.id}] ${line}`),
+      ...(resume ? { resume } : {}),
+    };
+    return ctx;
+  }
+
+  #takeResume(): ResumeAnswer | undefined {
+    const r = this.#resume;
+    this.#resume = undefined;
+    return r;
+  }
+
+  /** Runs an iteration's inner graph for one item on a copy of the pool (spec §5.18, [new] own result per item). */
+  async #subgraph(owner: number, startId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult> {
+    const node = this.plan.nodes[owner] as PlanNode;
+    const start = this.plan.nodes.findIndex((x) => x.id === startId);
+    if (start < 0 || node.innerEnd === undefined) throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, `no inner graph at ${startId}`);
+    const inner = new Scope(this.run, owner, start, node.innerEnd, this, startOutputs);
+    const before = this.run.usage;
+    const outcome = await inner.execute(false);
+    if (outcome.kind !== "completed") {
+      throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, "question-answer nodes inside an iteration cannot pause");
+    }
+    const usage = subtractUsage(this.run.usage, before);
+    return { outputs: outcome.outputs, usage };
+  }
+
+  #progress(i: number): number {
+    return this.run.progressOf(i);
+  }
+
+  // ---- output nodes (spec §6.6) -----------------------------------------------------------------------------------
+
+  #launchOutput(m: number): Promise<NodeResult | undefined> {
+    let p = this.launched.get(m);
+    if (!p) {
+      p = this.#runOutput(m);
+      // failures surface when the scheduler reaches the node; avoid unhandled rejections for early launches
+      p.catch(() => undefined);
+      this.launched.set(m, p);
+    }
+    return p;
+  }
+
+  async #runOutput(m: number): Promise<NodeResult | undefined> {
+    const run = this.run;
+    const node = this.plan.nodes[m] as PlanNode;
+    const spec = node.answer;
+    if (!spec) throw new Error("not an output node");
+    // stable keys in the main graph (they survive capture/restore); inner graphs get one prefix per execution
+    const key = this.id === -1 ? node.id : `${this.#keyPrefix}${node.id}`;
+    await this.waitSettled(node.gatesBefore);
+    if (this.status[m] === SKIPPED && !spec.isEnd) return undefined;
+    const sid = run.options.sid;
+    const t0 = run.clock.now();
+    const ref = { id: node.id, alias: node.alias };
+    const ext = spec.isEnd ? { answer_mode: spec.mode } : undefined;
+    run.emitOutput(key, node.id, nodeStartFrame(sid, run.created(), ref, this.#progress(m)), false);
+
+    // Render the templates unit by unit; with streamOutput every chunk but the very last is a process frame.
+    let held: { content: string; reasoning: string } | undefined;
+    let answer = "";
+    let reasoning = "";
+    const emitChunk = (content: string, isReasoning: boolean): void => {
+      if (isReasoning) reasoning += content;
+      else answer += content;
+      if (!spec.streamOutput) return;
+      if (held) {
+        run.emitOutput(key, node.id, nodeProcessFrame(sid, run.created(), ref, this.#progress(m), executedTime(run.clock.now() - t0), held.content, held.reasoning, ext), false);
+      }
+      held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
+    };
+    if (spec.mode === 1) {
+      const names = new Set(node.inputs.map((x) => x.name));
+      if (spec.isEnd && spec.reasoningTemplate) {
+        await this.#renderUnits(node, parseTemplate(spec.reasoningTemplate, names), (c) => emitChunk(c, true));
+      }
+      await this.#renderUnits(node, parseTemplate(spec.template, names), (c) => emitChunk(c, false));
+    }
+    await this.waitSettled(node.sources);
+    if (this.status[m] === SKIPPED && !spec.isEnd) {
+      run.emitOutput(key, node.id, nodeEndFrame(sid, run.created(), { ...ref, inputs: {}, outputs: {}, errorOutputs: {}, ext: {}, executedTime: executedTime(run.clock.now() - t0), progress: this.#progress(m), content: "", reasoning: "" }), true);
+      return undefined;
+    }
+    const inputs = this.resolveInputs(node);
+    const plugin = run.options.registry.get(node.type);
+    const ctx = this.#context(m, node, inputs, run.signal);
+    const out = plugin.run(ctx, node.params);
+    const result = isAsyncIterator(out) ? await drain(out) : await out;
+    const outputs = result.outputs ?? {};
+    let content: string;
+    let reason: string;
+    if (spec.mode === 0) {
+      content = compactJson(outputs);
+      reason = "";
+    } else if (spec.streamOutput) {
+      content = held?.content ?? "";
+      reason = held?.reasoning ?? "";
+    } else {
+      content = answer;
+      reason = reasoning;
+    }
+    this.values[m] = outputs;
+    run.emitOutput(
+      key,
+      node.id,
+      nodeEndFrame(sid, run.created(), {
+        ...ref,
+        inputs,
+        outputs,
+        errorOutputs: {},
+        ext: {},
+        executedTime: executedTime(run.clock.now() - t0),
+        progress: this.#progress(m),
+        content,
+        reasoning: reason,
+      }),
+      true,
+    );
+    return result;
+  }
+
+  async #renderUnits(node: PlanNode, units: TemplateUnit[], emit: (chunk: string) => void): Promise<void> {
+    for (const unit of units) {
+      if (unit.kind === "text") {
+        emit(unit.text);
+        continue;
+      }
+      const input = node.inputs.find((x) => x.name === unit.name);
+      if (!input) {
+        emit(`{{${unit.raw}}}`);
+        continue;
+      }
+      if (input.kind === "literal") {
+        const r = readPath(input.value, unit.path, unit.raw);
+        emit(r.found ? renderValue(r.value, "json") : unit.raw);
+        continue;
+      }
+      const src = input.ref ?? -1;
+      const source = this.plan.nodes[src];
+      if (src >= 0 && source && source.stream && unit.path.length === 0) {
+        await this.waitStarted(src);
+        if (this.status[src] === SKIPPED) continue;
+        const reasoningStream = input.path === "REASONING_CONTENT";
+        const relayed = await this.#relay(src, reasoningStream, emit);
+        if (relayed) continue;
+        // error marker: render from the pool instead (spec §6.6 step 3)
+      }
+      if (src >= 0) await this.waitSettled([src]);
+      if (src >= 0 && this.status[src] === SKIPPED) {
+        // a skipped source renders its defaults
+      }
+      const value = this.#readInput(input);
+      const r = readPath(value, unit.path, unit.raw);
+      emit(r.found ? renderValue(r.value, "json") : unit.raw);
+    }
+  }
+
+  #readInput(input: PlanNode["inputs"][number]): unknown {
+    if (input.kind === "literal") return input.value;
+    const r = input.ref ?? -1;
+    const source = this.plan.nodes[r];
+    if (!source) return null;
+    const values = { ...(this.values[r] ?? {}), ...(this.errorOutputs[r] ?? {}) };
+    try {
+      return resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
+    } catch {
+      const first = source.outputs.find((o) => o.name === input.path);
+      return first ? outputDefault(first.schema) : null;
+    }
+  }
+
+  /** Relays a stream source's tokens until its end marker; false when it ended with an error marker. */
+  async #relay(src: number, reasoningStream: boolean, emit: (chunk: string) => void): Promise<boolean> {
+    const buf = this.#stream(src);
+    let idx = 0;
+    for (;;) {
+      const list = reasoningStream ? buf.reasoning : buf.content;
+      while (idx < list.length) emit(list[idx++] as string);
+      if (buf.errored) return false;
+      if (buf.ended || this.isSettled(src)) {
+        const rest = reasoningStream ? buf.reasoning : buf.content;
+        while (idx < rest.length) emit(rest[idx++] as string);
+        return !buf.errored;
+      }
+      const woke = await this.#nextToken(buf);
+      if (!woke) return true; // channel read timeout: the unit ends silently
+    }
+  }
+
+  #nextToken(buf: StreamBuf): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const signal = this.run.signal;
+      const tc = new AbortController();
+      const onAbort = (): void => {
+        tc.abort();
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      buf.wake.push(() => {
+        tc.abort();
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      });
+      this.run.clock.sleep(CHANNEL_TIMEOUT_MS, tc.signal).then(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(false);
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  // ---- restore ---------------------------------------------------------------------------------------------------
+
+  restore(state: RunState): void {
+    const n = this.plan.nodes.length;
+    for (let i = 0; i < n; i++) this.status[i] = state.status[i] ?? PENDING;
+    for (let k = 0; k < this.plan.edges.length; k++) this.edge[k] = state.edges[k] ?? UNKNOWN;
+    this.values = state.values.map((v) => v ?? undefined);
+    state.errorOutputs.forEach((v, i) => (this.errorOutputs[i] = v ?? undefined));
+    state.shown.forEach((v, i) => (this.shown[i] = v ?? undefined));
+    // rebuild the join counters from the edge states
+    this.unsettled.fill(0);
+    this.liveIn.fill(0);
+    const { nodes, edges } = this.plan;
+    for (let k = 0; k < edges.length; k++) {
+      const e = edges[k] as PlanEdge;
+      if ((nodes[e.to] as PlanNode).scope !== this.id) continue;
+      if (this.edge[k] === UNKNOWN) this.unsettled[e.to] = (this.unsettled[e.to] as number) + 1;
+      else if (this.edge[k] === LIVE) this.liveIn[e.to] = (this.liveIn[e.to] as number) + 1;
+    }
+    for (const s of state.streams) {
+      this.streams.set(s.node, { content: s.content, reasoning: s.reasoning, started: true, ended: true, errored: s.errored, wake: [] });
+    }
+    this.#relaunch = state.launched;
+    if (state.waiting) {
+      const w = state.waiting;
+      this.status[w.node] = WAITING;
+      this.waiting = { node: w.node, request: w.request, attempt: w.attempt, t0: 0 };
+    }
+  }
+
+  #relaunch: number[] = [];
+
+  /**
+   * After a restore: every pending node whose in-edges are all settled with one live was running when the state was
+   * captured (ready nodes start synchronously). It runs again, unless `mayRerun` says no: then it fails with a clear
+   * code instead of running twice (ARCHITECTURE decision 2). Output nodes that had been launched early launch again.
+   */
+  #resumeRestored(): void {
+    const { nodes } = this.plan;
+    const mayRerun = this.run.options.mayRerun;
+    for (const m of this.#relaunch) {
+      if (this.status[m] === PENDING && (nodes[m] as PlanNode).answer) void this.#launchOutput(m);
+    }
+    this.#relaunch = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i] as PlanNode;
+      if (node.scope !== this.id || this.status[i] !== PENDING) continue;
+      const ready = i === this.start || (this.unsettled[i] === 0 && (this.liveIn[i] as number) > 0);
+      if (!ready) continue;
+      if (mayRerun && !node.answer && !mayRerun(node)) {
+        this.status[i] = RUNNING;
+        this.running++;
+        const error = WorkflowError.of(Codes.NODE_RUN_ERROR, `node ${node.id} was interrupted by a restart and is not idempotent`);
+        queueMicrotask(() => this.#onNodeError(i, error));
+        continue;
+      }
+      this.#startNode(i);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Reconciles a captured state with the frames that were actually delivered after the capture (a Durable Object
+ * stores every frame as it is emitted, but captures state only at node boundaries). `delivered` counts the stored
+ * frames per node id. Frames that were queued at capture time and delivered since are dropped from the queues, and
+ * nodes that run again suppress everything they had already delivered, so no frame is delivered twice.
+ */
+export function reconcileState(state: RunState, delivered: Record<string, number>): RunState {
+  const next: RunState = structuredClone(state);
+  const queuedByNode: Record<string, number> = {};
+  for (const q of next.queues) {
+    for (const f of q.frames) {
+      const id = f.workflow_step?.node?.id ?? "";
+      queuedByNode[id] = (queuedByNode[id] ?? 0) + 1;
+    }
+  }
+  const sinceCapture: Record<string, number> = {};
+  for (const [id, d] of Object.entries(delivered)) {
+    const produced = next.produced[id] ?? 0;
+    const deliveredAtCapture = produced - (queuedByNode[id] ?? 0);
+    sinceCapture[id] = Math.max(0, d - deliveredAtCapture);
+    next.produced[id] = Math.max(produced, d);
+  }
+  for (const q of next.queues) {
+    q.frames = q.frames.filter((f) => {
+      const id = f.workflow_step?.node?.id ?? "";
+      const left = sinceCapture[id] ?? 0;
+      if (left > 0) {
+        sinceCapture[id] = left - 1;
+        return false;
+      }
+      return true;
+    });
+  }
+  next.queues = next.queues.filter((q) => q.frames.length > 0 || !q.done);
+  return next;
+}
+
+function isAsyncIterator(v: unknown): v is AsyncGenerator<NodeEvent, NodeResult, undefined> {
+  return typeof v === "object" && v !== null && typeof (v as { next?: unknown }).next === "function" && Symbol.asyncIterator in v;
+}
+
+async function drain(gen: AsyncGenerator<NodeEvent, NodeResult, undefined>): Promise<NodeResult> {
+  for (;;) {
+    const step = await gen.next();
+    if (step.done) return step.value;
+  }
+}
+
+function subtractUsage(a: Usage, b: Usage): Usage {
+  return {
+    completion_tokens: a.completion_tokens - b.completion_tokens,
+    prompt_tokens: a.prompt_tokens - b.prompt_tokens,
+    total_tokens: a.total_tokens - b.total_tokens,
+  };
+}
+
+const notConfiguredFetch: GuardedFetch = () =>
+  Promise.reject(WorkflowError.of(Codes.NODE_RUN_ERROR, "outbound fetch is not configured for this run"));
+
+const notConfiguredKv: KeyValuePort = {
+  hgetall: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+  hset: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+};

@@ -1,0 +1,75 @@
+// A small builder for core-format DSLs in tests (spec §4): nodes get real `<type>::<id>` ids.
+
+export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
+
+export interface InputDef {
+  name: string;
+  type?: string;
+  /** `"node-id.output.path"` style ref, or a literal */
+  ref?: { node: string; name: string };
+  literal?: Json;
+  id?: string;
+}
+
+export interface OutputDef {
+  name: string;
+  type?: string;
+  required?: boolean;
+  default?: Json;
+  schema?: Record<string, Json>;
+}
+
+export interface NodeDef {
+  inputs?: InputDef[];
+  outputs?: OutputDef[];
+  params?: Record<string, Json>;
+  retry?: Record<string, Json>;
+  alias?: string;
+}
+
+export class FlowBuilder {
+  readonly nodes: Record<string, Json>[] = [];
+  readonly edges: Record<string, Json>[] = [];
+
+  node(id: string, def: NodeDef = {}): this {
+    const type = id.split(":")[0] as string;
+    const data: Record<string, Json> = {
+      nodeMeta: { nodeType: "test", aliasName: def.alias ?? id.split("::")[1] ?? id },
+      inputs: (def.inputs ?? []).map((i) => ({
+        ...(i.id ? { id: i.id } : {}),
+        name: i.name,
+        schema: {
+          type: i.type ?? "string",
+          value: i.ref ? { type: "ref", content: { nodeId: i.ref.node, name: i.ref.name } } : { type: "literal", content: i.literal ?? "" },
+        },
+      })),
+      outputs: (def.outputs ?? []).map((o) => ({
+        name: o.name,
+        required: o.required ?? false,
+        schema: { type: o.type ?? "string", ...(o.default !== undefined ? { default: o.default } : {}), ...(o.schema ?? {}) },
+      })),
+      nodeParam: def.params ?? {},
+    };
+    if (def.retry) data.retryConfig = def.retry;
+    void type;
+    this.nodes.push({ id, data });
+    return this;
+  }
+
+  edge(from: string, to: string, handle?: string): this {
+    this.edges.push({ sourceNodeId: from, targetNodeId: to, ...(handle !== undefined ? { sourceHandle: handle } : {}) });
+    return this;
+  }
+
+  build(): { data: { nodes: Json[]; edges: Json[] } } {
+    return { data: { nodes: this.nodes, edges: this.edges } };
+  }
+}
+
+export const START = "node-start::s";
+export const END = "node-end::e";
+
+/** start (AGENT_USER_INPUT) … end; `end` renders `template` in prompt mode or variable mode when template is undefined */
+export function flow(): FlowBuilder {
+  return new FlowBuilder();
+}
