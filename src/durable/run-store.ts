@@ -49,6 +49,10 @@ export class RunStore {
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
     this.#sql = storage.sql;
+    this.#init();
+  }
+
+  #init(): void {
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     this.#sql.exec(`CREATE TABLE IF NOT EXISTS run (
       id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
@@ -184,5 +188,6 @@ export class RunStore {
   async deleteAll(): Promise<void> {
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
+    this.#init();
   }
 }

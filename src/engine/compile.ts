@@ -72,6 +72,7 @@ export interface Plan {
   topo: number[];
 }
 
+// spec §6.1 step 5; any branch node counts too, so a plugin that branches is a gate without being listed here
 const GATE_TYPES = new Set(["message", "node-end", "if-else", "decision-making", "question-answer"]);
 
 function fail(code: number, detail: string): never {
@@ -330,6 +331,7 @@ function markGatesAndSources(nodes: PlanNode[], edges: PlanEdge[]): void {
     const node = nodes[i] as PlanNode;
     if (
       GATE_TYPES.has(node.type) ||
+      node.branch ||
       (node.type === "iteration" && hasInnerMessage[i]) ||
       (node.retryable && node.retry.shouldRetry && node.retry.errorStrategy === 2)
     ) {

@@ -65,6 +65,8 @@ export interface NodeContext {
   readonly alias: string;
   /** resolved input values, keyed by input name */
   readonly inputs: Record<string, unknown>;
+  /** ids of the inputs that have one, with their names (if-else conditions reference inputs by id) */
+  readonly inputIds: readonly { id: string; name: string }[];
   /** declared outputs */
   readonly outputs: readonly OutputSpec[];
   readonly run: RunInfo;

@@ -24,6 +24,8 @@ export class Progress {
     this.#depth = new Float64Array(plan.nodes.length);
     this.#compute(() => false);
     this.#total = this.#liveLength;
+    // the first query recomputes with the run's edge states (a restored run starts with dead edges)
+    this.#dirty = true;
   }
 
   #liveLength = 0;

@@ -92,6 +92,8 @@ export interface RunState {
   errorOutputs: (Record<string, unknown> | null)[];
   shown: (Record<string, unknown> | null)[];
   launched: number[];
+  /** nodes running at capture time, in the order they had started (a restore starts them in that order) */
+  running: number[];
   usage: Usage;
   produced: Record<string, number>;
   queues: { node: string; frames: Frame[]; done: boolean }[];
@@ -175,6 +177,8 @@ export class Run {
   /** after a restore: frames of re-run nodes still to suppress */
   #suppress: Record<string, number> = {};
   #closed = false;
+  /** a node failed: nothing but the workflow error end is emitted any more */
+  #halted = false;
   #outcome: RunOutcome | undefined;
   #failure: { node: number; error: WorkflowError } | undefined;
   main: Scope;
@@ -246,14 +250,14 @@ export class Run {
 
   /** Emits a frame of a non-output node (or a workflow frame). */
   emitRaw(frame: Frame, nodeId?: string): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#halted) return;
     if (nodeId !== undefined && this.#suppressed(nodeId)) return;
     this.#deliver(frame);
   }
 
   /** Emits a frame of an output node through the serialiser. */
   emitOutput(key: string, nodeId: string, frame: Frame, last: boolean): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#halted) return;
     if (this.#suppressed(nodeId)) return;
     this.serializer.push(key, frame, last);
   }
@@ -281,6 +285,8 @@ export class Run {
   fail(node: number, error: WorkflowError): void {
     if (this.#failure || this.#closed) return;
     this.#failure = { node, error };
+    // spec §6.7: after the failing node's error frame only the workflow error end goes out
+    this.#halted = true;
     this.#controller.abort(error);
   }
 
@@ -338,7 +344,7 @@ export class Run {
     // output frames still queued behind another output node belong to cancelled work: drop them
     this.serializer.queues.clear();
     if (!this.#controller.signal.aborted) this.#controller.abort(err);
-    this.emitRaw(workflowErrorEndFrame(this.options.sid, this.created(), err.toData()));
+    this.#deliver(workflowErrorEndFrame(this.options.sid, this.created(), err.toData()));
     this.#closed = true;
     this.#outcome = { status: "failed", error: err.toData() };
     return this.#outcome;
@@ -372,6 +378,7 @@ export class Run {
       errorOutputs: s.errorOutputs.map((v) => v ?? null),
       shown: s.shown.map((v) => v ?? null),
       launched: [...s.launched.keys()].filter((m) => s.status[m] !== DONE && s.status[m] !== SKIPPED),
+      running: [...s.startOrder.entries()].filter(([i]) => s.status[i] === RUNNING).sort((a, b) => a[1] - b[1]).map(([i]) => i),
       usage: this.usage,
       produced: { ...this.produced },
       queues,
@@ -422,6 +429,9 @@ class Scope {
   readonly streams = new Map<number, StreamBuf>();
   readonly launched = new Map<number, Promise<NodeResult | undefined>>();
   readonly startedAt = new Map<number, number>();
+  /** start sequence per node, so a restore can start the interrupted nodes in their original order */
+  readonly startOrder = new Map<number, number>();
+  #starts = 0;
   readonly #waiters = new Map<number, Waiter[]>();
   running = 0;
   waiting: { node: number; request: InterruptRequest; attempt: number; t0: number } | undefined;
@@ -507,6 +517,7 @@ class Scope {
     this.status[i] = RUNNING;
     this.running++;
     this.startedAt.set(i, this.run.clock.now());
+    this.startOrder.set(i, this.#starts++);
     // spec §6.6.1: launch the output nodes that read this node before it starts
     if (node.launchBefore) for (const m of node.launchBefore) this.#launchOutput(m);
     if (node.stream) this.#stream(i).started = true;
@@ -550,7 +561,8 @@ class Scope {
 
   /** A node finished (result) or ended silently (undefined: a skipped message node launched early). */
   #complete(i: number, result: NodeResult | undefined): void {
-    if (this.#settled) return;
+    // after a failure or a cancellation nothing settles any more (and no boundary is reported)
+    if (this.#settled || this.run.signal.aborted) return;
     const node = this.plan.nodes[i] as PlanNode;
     if (this.status[i] !== RUNNING) return;
     this.running--;
@@ -783,7 +795,10 @@ class Scope {
         buf.errored = true;
       }
     }
-    if (result.interrupt) return result;
+    if (result.interrupt) {
+      this.#complete(i, result);
+      return result;
+    }
     const outputs = result.outputs ?? {};
     this.values[i] = outputs;
     if (result.shownInputs) this.shown[i] = result.shownInputs;
@@ -808,6 +823,8 @@ class Scope {
       }),
       node.id,
     );
+    // settle in the same step as the end frame: a capture never sees a node that ended but is not done
+    this.#complete(i, result);
     return result;
   }
 
@@ -898,6 +915,7 @@ class Scope {
       type: node.type,
       alias: node.alias,
       inputs,
+      inputIds: node.inputs.flatMap((x) => (x.id === undefined ? [] : [{ id: x.id, name: x.name }])),
       outputs: node.outputs,
       run: opts.info,
       parameters: node.type === "node-start" || node.type === "iteration-node-start" ? this.#parameters : {},
@@ -1027,6 +1045,7 @@ class Scope {
       }),
       true,
     );
+    if (this.status[m] === RUNNING) this.#complete(m, result);
     return result;
   }
 
@@ -1145,6 +1164,7 @@ class Scope {
       this.streams.set(s.node, { content: s.content, reasoning: s.reasoning, started: true, ended: true, errored: s.errored, wake: [] });
     }
     this.#relaunch = state.launched;
+    this.#rerun = state.running ?? [];
     if (state.waiting) {
       const w = state.waiting;
       this.status[w.node] = WAITING;
@@ -1153,6 +1173,7 @@ class Scope {
   }
 
   #relaunch: number[] = [];
+  #rerun: number[] = [];
 
   /**
    * After a restore: every pending node whose in-edges are all settled with one live was running when the state was
@@ -1166,7 +1187,9 @@ class Scope {
       if (this.status[m] === PENDING && (nodes[m] as PlanNode).answer) void this.#launchOutput(m);
     }
     this.#relaunch = [];
-    for (let i = 0; i < nodes.length; i++) {
+    const order = [...this.#rerun, ...nodes.map((_, i) => i)];
+    this.#rerun = [];
+    for (const i of order) {
       const node = nodes[i] as PlanNode;
       if (node.scope !== this.id || this.status[i] !== PENDING) continue;
       const ready = i === this.start || (this.unsettled[i] === 0 && (this.liveIn[i] as number) > 0);

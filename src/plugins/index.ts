@@ -1,10 +1,17 @@
 // The explicit plugin registry (STYLE §13): one line per node type; a duplicate type throws at startup.
 import type { Plugin } from "../engine/plugin.ts";
 import { Registry } from "../engine/registry.ts";
+import ifElse from "./if-else.ts";
+import { iteration, iterationEnd, iterationStart } from "./iteration.ts";
 import message from "./message.ts";
 import nodeEnd from "./node-end.ts";
+import nodeStart from "./node-start.ts";
+import nodeVariable from "./node-variable.ts";
+import textJoiner from "./text-joiner.ts";
+
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd];
 
 /** Every node type this runtime executes. */
-export const plugins: readonly Plugin<never>[] = [nodeEnd, message] as unknown as readonly Plugin<never>[];
+export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];
 
 export const registry = new Registry(plugins);

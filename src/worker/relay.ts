@@ -51,7 +51,9 @@ function nextWithTimeout(it: AsyncGenerator<StoredLine>, ms: number): Promise<Ne
     timer = setTimeout(() => resolve({ kind: "timeout" }), ms);
   });
   const next = it.next().then((r): Next => (r.done ? { kind: "end" } : { kind: "line", line: r.value }));
-  return Promise.race([next, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([next, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
 }
 
 /** Frames for the client, in order, ending after the filter's final frame (or a timeout frame). */

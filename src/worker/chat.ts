@@ -1,0 +1,134 @@
+// Chat and resume (spec §1.5.1–1.5.3): resolve the flow and its plan, create the event, start the run's Durable
+// Object over RPC and relay its frames through the open or debug filter.
+import { z } from "zod";
+import { Codes, compile, WorkflowError, type ErrorData, type Plan } from "../engine/index.ts";
+import { registry } from "../plugins/index.ts";
+import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
+import type { RunRequest } from "../durable/run-store.ts";
+import { relayResponse } from "./relay.ts";
+
+export const ChatBody = z.object({
+  flow_id: z.string().min(1),
+  parameters: z.record(z.string(), z.unknown()),
+  uid: z.string().max(40).default(""),
+  stream: z.boolean().default(true),
+  chat_id: z.string().max(128).default(""),
+  history: z
+    .array(
+      z.object({
+        role: z.enum(["user", "assistant"]),
+        content: z.string(),
+        content_type: z.enum(["text", "image", "audio"]).default("text"),
+      }),
+    )
+    .default([]),
+  version: z.string().default(""),
+  ext: z.record(z.string(), z.unknown()).default({}),
+});
+export type ChatBody = z.infer<typeof ChatBody>;
+
+export const ResumeBody = z.object({
+  event_id: z.string().min(1),
+  event_type: z.string().default("resume"),
+  content: z.string(),
+});
+export type ResumeBody = z.infer<typeof ResumeBody>;
+
+/** What the chat path needs from the catalog: the flow's DSL and what identifies its version for caching. */
+export interface ResolvedFlow {
+  flowId: string;
+  /** the DSL envelope or graph the run executes */
+  dsl: unknown;
+  /** changes whenever the DSL changes (cache key part) */
+  version: string;
+  updatedAt: string;
+}
+
+export interface PlanSource {
+  /** returns the compiled plan, from a cache when possible */
+  plan(flow: ResolvedFlow): Promise<Plan>;
+}
+
+/** A plan source without cache: compile every time (the fallback when the cache is unavailable). */
+export const compileOnly: PlanSource = {
+  plan: async (flow) => compile(flow.dsl, registry),
+};
+
+export interface StartArgs {
+  ns: DurableObjectNamespace<RunObject>;
+  flow: ResolvedFlow;
+  plan: Plan;
+  body: ChatBody;
+  appId: string;
+  mode: "open" | "debug";
+  eventId: string;
+  sid: string;
+  config: Record<string, string | undefined>;
+  deadlineMs: number;
+  frameTimeoutMs: number;
+  waitUntil: (p: Promise<unknown>) => void;
+}
+
+/** Starts the run's object and answers with its frames (SSE or one JSON body). */
+export async function startRun(args: StartArgs): Promise<Response> {
+  const request: RunRequest = {
+    eventId: args.eventId,
+    sid: args.sid,
+    flowId: args.flow.flowId,
+    appId: args.appId,
+    uid: args.body.uid,
+    chatId: args.body.chat_id,
+    mode: args.mode,
+    // spec §1.5.2: a debug event keeps is_stream true, so a debug resume always streams
+    stream: args.mode === "debug" ? true : args.body.stream,
+    parameters: args.body.parameters,
+    history: args.body.history,
+    deadlineMs: args.deadlineMs,
+    config: args.config,
+  };
+  const stub = args.ns.get(args.ns.idFromName(args.eventId));
+  const reply = (await stub.start({ request, plan: args.plan })) as RunReply;
+  if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
+  return relayResponse(reply.stream, {
+    mode: args.mode,
+    stream: args.body.stream,
+    sid: args.sid,
+    frameTimeoutMs: args.frameTimeoutMs,
+    onClientGone: () => args.waitUntil(stub.cancel()),
+  });
+}
+
+export interface ResumeArgs {
+  ns: DurableObjectNamespace<RunObject>;
+  body: ResumeBody;
+  mode: "open" | "debug";
+  sid: string;
+  frameTimeoutMs: number;
+}
+
+/** Resumes a paused run (spec §1.5.3, §2.6): frames get the resume's own sid; stream-vs-JSON follows the event. */
+export async function resumeRun(args: ResumeArgs): Promise<Response> {
+  const stub = args.ns.get(args.ns.idFromName(args.body.event_id));
+  const summary = (await stub.summary()) as RunSummary | null;
+  if (!summary) return finalErrorFrame(args.sid, WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData());
+  const reply = (await stub.resume({ eventType: args.body.event_type, content: args.body.content })) as RunReply;
+  if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
+  return relayResponse(reply.stream, { mode: args.mode, stream: summary.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs });
+}
+
+/**
+ * An error before the stream starts (spec §1.5.1): HTTP 200 JSON shaped like a final frame without node, even when
+ * `stream` was requested.
+ */
+export function finalErrorFrame(sid: string, error: ErrorData): Response {
+  const body = {
+    code: error.code,
+    message: error.message,
+    id: sid,
+    created: Math.floor(Date.now() / 1000),
+    workflow_step: { seq: 0, progress: 1.0 },
+    choices: [{ delta: { role: "assistant", content: "", reasoning_content: "" }, index: 0, finish_reason: "stop" }],
+    usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+  };
+  return new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json; charset=utf-8" } });
+}

@@ -1,0 +1,111 @@
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../src/engine/compile.ts";
+import type { Frame } from "../../src/engine/types.ts";
+import type { RunObject } from "../../src/durable/run-object.ts";
+import type { RunRequest } from "../../src/durable/run-store.ts";
+import { registry } from "../../src/plugins/index.ts";
+import { readLines, type StoredLine } from "../../src/worker/relay.ts";
+import { loadFixture } from "../support/fixtures.ts";
+
+interface RunEnvForTest {
+  RUN: DurableObjectNamespace<RunObject>;
+}
+const testEnv = env as unknown as RunEnvForTest;
+
+let counter = 0;
+function request(parameters: Record<string, unknown>): RunRequest {
+  const eventId = `ev-${Date.now()}-${counter++}`;
+  return {
+    eventId,
+    sid: `spf-${eventId}`,
+    flowId: "7364501960118599681",
+    appId: "app1",
+    uid: "u1",
+    chatId: "",
+    mode: "debug",
+    stream: true,
+    parameters,
+    history: [],
+    deadlineMs: 60_000,
+    config: {},
+  };
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<StoredLine[]> {
+  const out: StoredLine[] = [];
+  for await (const line of readLines(stream)) out.push(line);
+  return out;
+}
+
+function isStop(f: Frame): boolean {
+  return f.choices[0]?.finish_reason === "stop" && f.workflow_step?.node?.id === "flow_obj";
+}
+
+describe("RunObject (one Durable Object per run)", () => {
+  const plan = compile(loadFixture("example-core-if-else-branch.json"), registry);
+
+  it("streams numbered frames until the final frame, stores them, and records the outcome", async () => {
+    const req = request({ AGENT_USER_INPUT: "hello", score: 10 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan });
+    expect(reply.ok).toBe(true);
+    if (!reply.ok) return;
+    const lines = await collect(reply.stream);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
+    expect(isStop((lines.at(-1) as StoredLine).frame)).toBe(true);
+    const summary = await stub.summary();
+    expect(summary).toMatchObject({ status: "completed", code: 0, lastSeq: lines.length, outputs: { joined: "FAIL: hello" } });
+  });
+
+  it("replays stored frames after Last-Event-ID exactly once", async () => {
+    const req = request({ AGENT_USER_INPUT: "hi", score: 80 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan });
+    if (!reply.ok) throw new Error("start failed");
+    const all = await collect(reply.stream);
+    const again = await stub.attach(0);
+    if (!again.ok) throw new Error("attach failed");
+    expect((await collect(again.stream)).map((l) => JSON.stringify(l))).toEqual(all.map((l) => JSON.stringify(l)));
+    const tail = await stub.attach(3);
+    if (!tail.ok) throw new Error("attach failed");
+    expect((await collect(tail.stream)).map((l) => l.seq)).toEqual(all.slice(3).map((l) => l.seq));
+  });
+
+  it("refuses a second start, a resume of a run that is not paused, and a cancel of a finished run", async () => {
+    const req = request({ AGENT_USER_INPUT: "x", score: 1 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan });
+    if (!reply.ok) throw new Error("start failed");
+    await collect(reply.stream);
+    const second = await stub.start({ request: req, plan });
+    expect(second.ok).toBe(false);
+    const resumed = await stub.resume({ eventType: "resume", content: "A" });
+    expect(resumed).toMatchObject({ ok: false, error: { code: 23900 } });
+    expect(await stub.cancel()).toBe(false);
+  });
+
+  it("reports a start-node validation failure as a failed run with 22500 frames", async () => {
+    const req = request({ score: 5 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan });
+    if (!reply.ok) throw new Error("start failed");
+    const lines = await collect(reply.stream);
+    expect((lines.at(-1) as StoredLine).frame.code).toBe(22500);
+    expect(await stub.summary()).toMatchObject({ status: "failed", code: 22500 });
+  });
+
+  it("deletes a finished run's storage when its retention alarm fires", async () => {
+    const req = request({ AGENT_USER_INPUT: "bye", score: 99 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan });
+    if (!reply.ok) throw new Error("start failed");
+    await collect(reply.stream);
+    expect(await stub.summary()).not.toBeNull();
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.summary()).toBeNull();
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM run_frames").one().n).toBe(0);
+    });
+  });
+});
