@@ -191,14 +191,15 @@ export class Run {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.serializer = new OutputSerializer((f) => this.#deliver(f));
-    this.progress = new Progress(plan);
     if (options.signal) {
       const external = options.signal;
       if (external.aborted) this.#controller.abort(external.reason);
       else external.addEventListener("abort", () => this.cancel(), { once: true });
     }
     this.main = new Scope(this, -1, plan.start, plan.end, null);
+    const main = this.main;
     if (state) this.#restore(state);
+    this.progress = new Progress(plan, (k) => main.edge[k] === DEAD, state !== undefined);
   }
 
   get signal(): AbortSignal {
@@ -351,8 +352,7 @@ export class Run {
   }
 
   progressOf(node: number): number {
-    const main = this.main;
-    return this.progress.of(node, (k) => main.edge[k] === DEAD);
+    return this.progress.of(node);
   }
 
   // ---- capture / restore ---------------------------------------------------------------------------------------
@@ -518,6 +518,7 @@ class Scope {
     this.running++;
     this.startedAt.set(i, this.run.clock.now());
     this.startOrder.set(i, this.#starts++);
+    if (this.id === -1) this.run.progress.settled(i);
     // spec §6.6.1: launch the output nodes that read this node before it starts
     if (node.launchBefore) for (const m of node.launchBefore) this.#launchOutput(m);
     if (node.stream) this.#stream(i).started = true;
@@ -575,15 +576,18 @@ class Scope {
     this.status[i] = DONE;
     const fail = this.errorOutputs[i] !== undefined && node.retry.errorStrategy === 2;
     const { edges } = this.plan;
-    for (const k of node.out) {
-      const e = edges[k] as PlanEdge;
-      if (this.edge[k] !== UNKNOWN) continue;
-      let live: boolean;
-      if (fail) live = e.fail;
-      else if (e.fail) live = false;
-      else if (node.branch) live = e.handle === result?.branch;
-      else live = true;
-      this.#settleEdge(k, live);
+    // dead edges first (spec §6.3: skips are marked before the completion is visible), then the live ones
+    for (let pass = 0; pass < 2; pass++) {
+      for (const k of node.out) {
+        const e = edges[k] as PlanEdge;
+        if (this.edge[k] !== UNKNOWN) continue;
+        let live: boolean;
+        if (fail) live = e.fail;
+        else if (e.fail) live = false;
+        else if (node.branch) live = e.handle === result?.branch;
+        else live = true;
+        if (live === (pass === 1)) this.#settleEdge(k, live);
+      }
     }
     this.#wake(i);
     if (this.id === -1) this.run.options.onBoundary?.(node.id);
@@ -593,7 +597,7 @@ class Scope {
   #settleEdge(k: number, live: boolean): void {
     const e = this.plan.edges[k] as PlanEdge;
     this.edge[k] = live ? LIVE : DEAD;
-    if (!live && this.id === -1) this.run.progress.invalidate();
+    if (!live && this.id === -1) this.run.progress.decided(k);
     const t = e.to;
     if (live) this.liveIn[t] = (this.liveIn[t] as number) + 1;
     if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
@@ -612,7 +616,6 @@ class Scope {
       for (const k of node.out) {
         if (this.edge[k] !== UNKNOWN) continue;
         this.edge[k] = DEAD;
-        if (this.id === -1) this.run.progress.invalidate();
         const t = (this.plan.edges[k] as PlanEdge).to;
         if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
           if ((this.liveIn[t] as number) > 0) this.#startNode(t);
