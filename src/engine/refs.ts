@@ -29,14 +29,14 @@ export function resolveRefSegments(nodeId: string, values: Record<string, unknow
     const key = segments[i] as string;
     if (!schema) return current;
     if (schema.type === "object") {
-      const prop = schema.properties?.[key];
+      const prop: JsonSchema | undefined = schema.properties?.[key];
       if (!prop) throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${nodeId} does not have value ${key}`);
       const obj = current;
       const v = obj !== null && typeof obj === "object" && !Array.isArray(obj) ? (obj as Record<string, unknown>)[key] : undefined;
       current = v === undefined ? typeDefault(prop.type) : v;
       schema = prop;
     } else if (schema.type === "array" && schema.items?.type === "object") {
-      const prop = schema.items.properties?.[key];
+      const prop: JsonSchema | undefined = schema.items.properties?.[key];
       if (!prop) throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${nodeId} does not have value ${key}`);
       const list = Array.isArray(current) ? current : [];
       current = list.map((item) => {

@@ -98,5 +98,5 @@ describe("progress (spec §6.9)", () => {
       }),
       { numRuns: 60 },
     );
-  });
+  }, 60_000);
 });

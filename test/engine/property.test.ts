@@ -145,7 +145,7 @@ describe("scheduler properties (random DAGs, branches and failures)", () => {
       }),
       { numRuns: 150 },
     );
-  });
+  }, 60_000);
 
   it("capture at a random node boundary and restore into a fresh engine gives the same frames", async () => {
     await fc.assert(
@@ -210,5 +210,5 @@ describe("scheduler properties (random DAGs, branches and failures)", () => {
       }),
       { numRuns: 120 },
     );
-  });
+  }, 60_000);
 });

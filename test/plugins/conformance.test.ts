@@ -10,6 +10,8 @@ import { loadFixture } from "../support/fixtures.ts";
 const INCOMPLETE: Record<string, string> = {
   "if-else": "conditions have null fields until edited",
   "decision-making": "the normal intent has an empty name until edited",
+  "node-variable": "flowId is filled in when the node is placed in a flow",
+  iteration: "IterationStartNodeId is filled in when the inner graph is created",
 };
 
 const FIXTURE_OF: Record<string, string> = {

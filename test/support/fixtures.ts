@@ -1,5 +1,8 @@
-// Temporary Node-only fixture loader (the cross-runtime one replaces it).
-import { readFileSync } from "node:fs";
+// Real Astron fixtures (../shared/fixtures/astron), loadable on Node, Deno and workerd alike.
+import { fixtures } from "./fixtures.generated.ts";
+
 export function loadFixture(name: string): unknown {
-  return JSON.parse(readFileSync(new URL(`../../../shared/fixtures/astron/${name}`, import.meta.url), "utf8"));
+  const f = fixtures[name];
+  if (f === undefined) throw new Error(`no fixture ${name} (run scripts/gen-fixtures.mjs)`);
+  return structuredClone(f);
 }

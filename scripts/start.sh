@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job: the local runtime on miniflare (wrangler dev) with local D1/R2/Durable Object storage and the
+# example flows loaded. No Cloudflare account and no API key needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
+PORT="${PORT:-8787}"
+wrangler d1 migrations apply DB --local >/dev/null
+node scripts/seed.mjs
+cat <<MSG
+
+Astron workflow runtime on http://127.0.0.1:${PORT}
+  app id (X-Consumer-Username): d1590f30     key:secret  demo-key:demo-secret
+  example flows (published and licensed to that app):
+    7364501960118599680  start → llm → end      (the LLM needs a provider: see README)
+    7364501960118599681  start → if-else → message | text-joiner → end
+  try:
+    curl -sN http://127.0.0.1:${PORT}/workflow/v1/chat/completions -H 'X-Consumer-Username: d1590f30' \\
+      -H 'Content-Type: application/json' \\
+      -d '{"flow_id":"7364501960118599681","parameters":{"AGENT_USER_INPUT":"hello","score":80}}'
+
+MSG
+exec wrangler dev --ip 127.0.0.1 --port "$PORT" --local

@@ -1,0 +1,58 @@
+// STYLE §18: the import layering of ARCHITECTURE.md, and the house rules on eval and `any`, checked on the tree.
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const root = join(import.meta.dirname, "..");
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+  });
+}
+
+function imports(source: string): string[] {
+  return [...source.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => (m[1] ?? m[2]) as string);
+}
+
+/** The layer rules: which specifiers a file of each folder may import. Returns the violations. */
+export function violations(file: string, source: string): string[] {
+  const rel = relative(root, file).replaceAll("\\", "/");
+  const out: string[] = [];
+  const layer = rel.split("/")[1];
+  for (const spec of imports(source)) {
+    const target = spec.startsWith(".") ? relative(root, join(file, "..", spec)).replaceAll("\\", "/") : spec;
+    const bad = (why: string): void => void out.push(`${rel} imports ${spec}: ${why}`);
+    if (layer === "engine") {
+      if (spec.startsWith(".") ? !target.startsWith("src/engine/") : spec !== "zod") bad("the engine imports only zod and its own files");
+    } else if (layer === "plugins") {
+      if (spec.startsWith(".") ? !(target.startsWith("src/engine/") || target.startsWith("src/plugins/")) : spec !== "zod") bad("plugins import only zod, the engine and plugin files");
+    } else if (layer === "durable") {
+      if (target.startsWith("src/worker/")) bad("durable objects never import the worker");
+      if (spec === "hono") bad("only the worker imports hono");
+    }
+  }
+  if (/\beval\s*\(|new Function\s*\(/.test(source)) out.push(`${rel}: eval or new Function`);
+  if (/:\s*any\b|as any\b|<any>/.test(source)) out.push(`${rel}: uses any`);
+  return out;
+}
+
+describe("architecture", () => {
+  it("keeps the import layering and the house rules across src/", () => {
+    const found = files(join(root, "src")).flatMap((f) => violations(f, readFileSync(f, "utf8")));
+    expect(found).toEqual([]);
+  });
+
+  it("catches a violation when one is introduced", () => {
+    const engineFile = join(root, "src/engine/x.ts");
+    expect(violations(engineFile, `import { DurableObject } from "cloudflare:workers";`)).toHaveLength(1);
+    expect(violations(engineFile, `import { readFileSync } from "node:fs";`)).toHaveLength(1);
+    expect(violations(engineFile, `import { x } from "../plugins/index.ts";`)).toHaveLength(1);
+    expect(violations(join(root, "src/plugins/p.ts"), `import { Hono } from "hono";`)).toHaveLength(1);
+    expect(violations(join(root, "src/durable/d.ts"), `import { app } from "../worker/index.ts";`)).toHaveLength(1);
+    expect(violations(engineFile, `const f = new Function("return 1");`)).toHaveLength(1);
+    expect(violations(engineFile, `let v: any = 1;`)).toHaveLength(1);
+    expect(violations(engineFile, `import { z } from "zod";\nimport { a } from "./a.ts";`)).toEqual([]);
+  });
+});
