@@ -168,7 +168,7 @@ export function compile(dsl: unknown, registry: Registry): Plan {
   };
 }
 
-function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): PlanNode {
+export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): PlanNode {
   const where = `node ${raw.id}`;
   const parsed = plugin.params.safeParse(raw.data.nodeParam ?? {});
   if (!parsed.success) {

@@ -9,3 +9,4 @@ export { parseDsl, nodeTypeOf } from "./dsl.ts";
 export { Run, type RunOptions, type RunOutcome, type RunState } from "./run.ts";
 export { systemClock } from "./clock.ts";
 export { createGuardedFetch, isPrivateHost, type FetchGuardOptions } from "./net.ts";
+export { debugNode, type NodeDebugResult } from "./debug.ts";

@@ -1,8 +1,6 @@
-import { Hono } from "hono";
+// The worker entry: the Hono app and the Durable Object classes it exports.
+import { app } from "./app.ts";
 
 export { RunObject } from "../durable/run-object.ts";
-
-const app = new Hono();
-app.get("/health", (c) => c.json({ ok: true }));
 
 export default app;

@@ -1,0 +1,103 @@
+// Chat, debug chat and the two resumes (spec §1.5.1–1.5.3), plus the project's cancel (§6.12 [new]).
+import { Hono } from "hono";
+import { z } from "zod";
+import { Codes, createGuardedFetch, toWorkflowError, WorkflowError } from "../../engine/index.ts";
+import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
+import { appId, catalog, planFor, type Ctx } from "../context.ts";
+import { pluginConfig, type AppEnv } from "../env.ts";
+import { success, validationMessage } from "../envelope.ts";
+import { fileConfig, validateFileParameters } from "../files.ts";
+import { newId } from "../ids.ts";
+import { startOutputs } from "./protocol.ts";
+
+export const chat = new Hono<AppEnv>();
+
+/** Chat-path validation errors have their own shape (spec §1.3): id and created (ms, float). */
+function chatParamError(sid: string, message: string): Response {
+  return Response.json({ code: Codes.PARAM_ERROR, message, id: sid, created: Date.now() + 0.0 });
+}
+
+async function parse<S extends z.ZodType>(c: Ctx, schema: S): Promise<{ ok: true; value: z.infer<S> } | { ok: false; response: Response }> {
+  let raw: unknown = {};
+  try {
+    const text = await c.req.text();
+    raw = text.trim() ? JSON.parse(text) : {};
+  } catch {
+    return { ok: false, response: chatParamError(c.get("sid"), "Parameter: body, Input: null, Error: JSON decode error (json_invalid)") };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) return { ok: false, response: chatParamError(c.get("sid"), validationMessage("body", parsed.error, raw)) };
+  return { ok: true, value: parsed.data };
+}
+
+async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
+  const sid = c.get("sid");
+  const caller = c.get("appId");
+  if (!caller) return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
+  const parsed = await parse(c, ChatBody);
+  if (!parsed.ok) return parsed.response;
+  const b = parsed.value;
+  try {
+    const cat = catalog(c);
+    let flow: ResolvedFlow;
+    if (mode === "open") {
+      const row = await cat.openFlow(b.flow_id, caller, b.version);
+      flow = { flowId: b.flow_id, dsl: row.release_data, version: row.version, updatedAt: row.update_at };
+    } else if (b.version) {
+      // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
+      const row = await cat.openFlow(b.flow_id, caller, b.version);
+      flow = { flowId: b.flow_id, dsl: row.data, version: row.version, updatedAt: row.update_at };
+    } else {
+      const row = await cat.requireFlow(b.flow_id);
+      flow = { flowId: b.flow_id, dsl: row.data, version: "draft", updatedAt: row.update_at };
+    }
+    if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
+    const plan = await planFor(c, flow.flowId, flow.version, flow.dsl);
+    const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
+    await validateFileParameters(startOutputs(flow.dsl), b.parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+    return await startRun({
+      ns: c.env.RUN,
+      flow,
+      plan,
+      body: b,
+      appId: caller,
+      mode,
+      eventId: newId(),
+      sid,
+      config: pluginConfig(c.env),
+      deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
+      frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
+      waitUntil: (p) => c.executionCtx.waitUntil(p),
+    });
+  } catch (e) {
+    return finalErrorFrame(sid, toWorkflowError(e, Codes.OPEN_API_ERROR).toData());
+  }
+}
+
+async function resumeRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
+  const sid = c.get("sid");
+  const parsed = await parse(c, ResumeBody);
+  if (!parsed.ok) return parsed.response;
+  try {
+    return await resumeRun({ ns: c.env.RUN, body: parsed.value, mode, sid, frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) });
+  } catch (e) {
+    return finalErrorFrame(sid, toWorkflowError(e, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR).toData());
+  }
+}
+
+chat.post("/chat/completions", (c) => chatRoute(c, "open"));
+chat.post("/debug/chat/completions", (c) => chatRoute(c, "debug"));
+chat.post("/resume", (c) => resumeRoute(c, "open"));
+chat.post("/debug/resume", (c) => resumeRoute(c, "debug"));
+
+/** [new] spec §6.12 MAY: cancel a run by event id. */
+chat.post("/cancel", async (c) => {
+  appId(c);
+  const raw = (await c.req.json().catch(() => ({}))) as { event_id?: unknown };
+  if (typeof raw.event_id !== "string" || !raw.event_id) {
+    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->event_id, Input: null, Error: Field required (missing)");
+  }
+  const stub = c.env.RUN.get(c.env.RUN.idFromName(raw.event_id));
+  const cancelled = await stub.cancel();
+  return success(c.get("sid"), { cancelled });
+});

@@ -1,0 +1,58 @@
+// Uploads into R2 (spec §1.5.13, §8) and the stable public URL that serves them back.
+import { Hono } from "hono";
+import { Codes, WorkflowError } from "../../engine/index.ts";
+import { appId, type Ctx } from "../context.ts";
+import type { AppEnv } from "../env.ts";
+import { success } from "../envelope.ts";
+import { checkUpload, fileConfig } from "../files.ts";
+
+export const files = new Hono<AppEnv>();
+
+async function store(c: Ctx, file: File): Promise<string> {
+  const ext = checkUpload(fileConfig(c.env), file.name, file.size);
+  const name = `${crypto.randomUUID()}.${ext}`;
+  try {
+    await c.env.FILES.put(name, file.stream(), { httpMetadata: { contentType: file.type || "application/octet-stream" } });
+  } catch (e) {
+    throw WorkflowError.of(Codes.FILE_STORAGE_ERROR, e instanceof Error ? e.message : String(e));
+  }
+  const base = c.env.PUBLIC_FILES_BASE || new URL(c.req.url).origin;
+  return `${base}/workflow/v1/files/${name}`;
+}
+
+async function form(c: Ctx): Promise<FormData> {
+  try {
+    return await c.req.formData();
+  } catch {
+    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body, Input: null, Error: multipart/form-data expected (missing)");
+  }
+}
+
+files.post("/upload_file", async (c) => {
+  appId(c);
+  const f = (await form(c)).get("file");
+  if (!(f instanceof File)) throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
+  return success(c.get("sid"), { url: await store(c, f) });
+});
+
+files.post("/upload_files", async (c) => {
+  appId(c);
+  const list = (await form(c)).getAll("files").filter((f): f is File => f instanceof File);
+  if (list.length === 0) throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->files, Input: null, Error: Field required (missing)");
+  // order preserved; the batch stops at the first bad file (spec §8.1)
+  for (const f of list) checkUpload(fileConfig(c.env), f.name, f.size);
+  const urls: string[] = [];
+  for (const f of list) urls.push(await store(c, f));
+  return success(c.get("sid"), { urls });
+});
+
+files.on(["GET", "HEAD"], "/files/:name", async (c) => {
+  const obj = await c.env.FILES.get(c.req.param("name"));
+  if (!obj) return c.json({ code: Codes.FILE_INVALID_TYPE_ERROR, message: "file not found" }, 404);
+  const headers = new Headers();
+  obj.writeHttpMetadata(headers);
+  headers.set("content-length", String(obj.size));
+  headers.set("etag", obj.httpEtag);
+  headers.set("cache-control", "public, max-age=31536000, immutable");
+  return new Response(c.req.method === "HEAD" ? null : obj.body, { headers });
+});

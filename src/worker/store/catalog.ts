@@ -1,0 +1,314 @@
+// The flow catalog in D1 (spec §3, §9.2, §9.3): flows, versions, comparisons, apps, licences, publishing and run
+// history. Every statement is parameterised.
+import { Codes, WorkflowError } from "../../engine/index.ts";
+
+export interface FlowRow {
+  id: string;
+  group_id: string;
+  name: string;
+  data: unknown;
+  release_data: unknown;
+  description: string;
+  version: string;
+  status: number;
+  release_status: number;
+  app_id: string;
+  source: number;
+  tag: number;
+  create_at: string;
+  update_at: string;
+}
+
+export interface AppRow {
+  id: number;
+  name: string;
+  alias_id: string;
+  api_key: string;
+  api_secret: string;
+  is_tenant: number;
+  source: number;
+  actual_source: number;
+  plat_release_auth: number;
+  status: number;
+  audit_policy: number;
+}
+
+// spec §9.3: release-status bits per (operation, platform); -1 = not allowed
+const PUBLISH_BITS: Record<number, Record<number, number>> = {
+  1: { 1: 1, 2: 4, 4: 32 },
+  2: { 1: 8, 2: 8, 4: -1 },
+  3: { 1: 2, 2: 16, 4: 64 },
+};
+const ALL_TAKEN_OFF = 2 | 16 | 64;
+
+/** "Published" for open runs (spec §9.3): some release bit set and not taken off on all three platforms. */
+export function isPublished(releaseStatus: number): boolean {
+  return releaseStatus !== 0 && (releaseStatus & ALL_TAKEN_OFF) !== ALL_TAKEN_OFF;
+}
+
+/** Orders versions like the original: v<major>.<minor> descending, "-1" (the working row) last. */
+export function versionKey(version: string): [number, number] {
+  const m = /^v(\d+)(?:\.(\d+))?/.exec(version);
+  if (!m) return [-1, -1];
+  return [Number(m[1]), Number(m[2] ?? 0)];
+}
+
+function parseJson(v: unknown): unknown {
+  if (typeof v !== "string" || v === "") return null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return null;
+  }
+}
+
+function toFlow(r: Record<string, unknown>): FlowRow {
+  return {
+    id: String(r.id),
+    group_id: String(r.group_id),
+    name: String(r.name ?? ""),
+    data: parseJson(r.data),
+    release_data: parseJson(r.release_data),
+    description: String(r.description ?? ""),
+    version: String(r.version ?? "-1"),
+    status: Number(r.status ?? 0),
+    release_status: Number(r.release_status ?? 0),
+    app_id: String(r.app_id ?? ""),
+    source: Number(r.source ?? 0),
+    tag: Number(r.tag ?? 0),
+    create_at: String(r.create_at ?? ""),
+    update_at: String(r.update_at ?? ""),
+  };
+}
+
+function jsonOrNull(v: unknown): string | null {
+  return v === undefined || v === null ? null : JSON.stringify(v);
+}
+
+export class Catalog {
+  readonly #db: D1Database;
+
+  constructor(db: D1Database) {
+    this.#db = db;
+  }
+
+  // ---- apps and licences ------------------------------------------------------------------------------------------
+
+  async app(alias: string): Promise<AppRow | undefined> {
+    const r = await this.#db.prepare(`SELECT * FROM app WHERE alias_id = ?`).bind(alias).first<AppRow>();
+    return r ?? undefined;
+  }
+
+  async appByKey(apiKey: string): Promise<AppRow | undefined> {
+    const r = await this.#db.prepare(`SELECT * FROM app WHERE api_key = ?`).bind(apiKey).first<AppRow>();
+    return r ?? undefined;
+  }
+
+  async requireApp(alias: string): Promise<AppRow> {
+    const app = await this.app(alias);
+    if (!app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, alias);
+    return app;
+  }
+
+  async requireTenant(alias: string): Promise<AppRow> {
+    const app = await this.app(alias);
+    if (!app || app.is_tenant !== 1) throw WorkflowError.of(Codes.APP_TENANT_NOT_FOUND_ERROR, alias);
+    return app;
+  }
+
+  async upsertApp(app: Partial<AppRow> & { alias_id: string }): Promise<void> {
+    await this.#db
+      .prepare(
+        `INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth, status, audit_policy)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (alias_id) DO UPDATE SET name = excluded.name, api_key = excluded.api_key, api_secret = excluded.api_secret,
+           is_tenant = excluded.is_tenant, source = excluded.source, actual_source = excluded.actual_source,
+           plat_release_auth = excluded.plat_release_auth, status = excluded.status, audit_policy = excluded.audit_policy`,
+      )
+      .bind(app.name ?? "", app.alias_id, app.api_key ?? "", app.api_secret ?? "", app.is_tenant ?? 0, app.source ?? 1, app.actual_source ?? app.source ?? 1, app.plat_release_auth ?? 0, app.status ?? 1, app.audit_policy ?? 0)
+      .run();
+  }
+
+  /** spec §9.2: a licence row for (app, group) must exist (20004) and be enabled (20005). */
+  async checkLicence(alias: string, groupId: string): Promise<void> {
+    const app = await this.app(alias);
+    if (!app) throw WorkflowError.of(Codes.APP_FLOW_NOT_AUTH_BOND_ERROR, alias);
+    const lic = await this.#db.prepare(`SELECT status FROM license WHERE app_id = ? AND group_id = ?`).bind(app.id, groupId).first<{ status: number }>();
+    if (!lic) throw WorkflowError.of(Codes.APP_FLOW_NOT_AUTH_BOND_ERROR);
+    if (Number(lic.status) !== 1) throw WorkflowError.of(Codes.APP_FLOW_NO_LICENSE_ERROR);
+  }
+
+  async bindLicence(appId: number, groupId: string, status = 1): Promise<void> {
+    await this.#db.prepare(`INSERT OR IGNORE INTO license (app_id, group_id, status) VALUES (?, ?, ?)`).bind(appId, groupId, status).run();
+  }
+
+  async setLicenceStatus(appId: number, groupId: string, status: number): Promise<void> {
+    await this.#db.prepare(`UPDATE license SET status = ? WHERE app_id = ? AND group_id = ?`).bind(status, appId, groupId).run();
+  }
+
+  // ---- flows ------------------------------------------------------------------------------------------------------
+
+  async createFlow(input: { id: string; name: string; description: string; appId: string; status: number; data: unknown; source: number }): Promise<void> {
+    await this.#db
+      .prepare(
+        `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
+         VALUES (?, ?, ?, ?, ?, ?, '-1', ?, 0, ?, ?, 0)`,
+      )
+      .bind(input.id, input.id, input.name, jsonOrNull(input.data), input.status > 0 ? jsonOrNull(input.data) : null, input.description, input.status, input.appId, input.source)
+      .run();
+  }
+
+  async getFlow(id: string): Promise<FlowRow | undefined> {
+    const r = await this.#db.prepare(`SELECT * FROM flow WHERE id = ?`).bind(id).first<Record<string, unknown>>();
+    return r ? toFlow(r) : undefined;
+  }
+
+  async requireFlow(id: string): Promise<FlowRow> {
+    const f = await this.getFlow(id);
+    if (!f) throw WorkflowError.of(Codes.FLOW_NOT_FOUND_ERROR, id);
+    return f;
+  }
+
+  /**
+   * spec §1.5.7: only the given fields change. [new] `status: 0` is honoured (the original ignored falsy values,
+   * spec §11.12); a status > 0 copies `data` into `release_data` (the console's legacy publish on save).
+   */
+  async updateFlow(id: string, patch: { name?: string; description?: string; data?: unknown; appId?: string; status?: number }): Promise<void> {
+    const sets: string[] = [];
+    const args: unknown[] = [];
+    if (patch.name) sets.push("name = ?"), args.push(patch.name);
+    if (patch.description !== undefined) sets.push("description = ?"), args.push(patch.description);
+    if (patch.data !== undefined && patch.data !== null) sets.push("data = ?"), args.push(JSON.stringify(patch.data));
+    if (patch.appId) sets.push("app_id = ?"), args.push(patch.appId);
+    if (patch.status !== undefined) {
+      sets.push("status = ?");
+      args.push(patch.status);
+      if (patch.status > 0) sets.push("release_data = COALESCE(?, data)"), args.push(jsonOrNull(patch.data));
+    }
+    sets.push("update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
+    await this.#db.prepare(`UPDATE flow SET ${sets.join(", ")} WHERE id = ?`).bind(...args, id).run();
+  }
+
+  async deleteFlow(id: string, appId: string): Promise<boolean> {
+    const r = await this.#db.prepare(`DELETE FROM flow WHERE id = ? AND app_id = ?`).bind(id, appId).run();
+    return (r.meta.changes ?? 0) > 0;
+  }
+
+  /** spec §1.5.10: a comparison copy (tag 1) of the flow row in the same group. */
+  async saveComparison(flowId: string, data: unknown, version: string): Promise<void> {
+    const flow = await this.requireFlow(flowId);
+    try {
+      await this.#db
+        .prepare(
+          `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+        )
+        .bind(`${flowId}-cmp-${version}`, flow.group_id, flow.name, JSON.stringify(data), JSON.stringify(data), flow.description, version, flow.status, flow.release_status, flow.app_id, flow.source)
+        .run();
+    } catch (e) {
+      throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** [new] spec §1.5.10: deletes only comparison rows (tag 1), never a real version. */
+  async deleteComparisons(flowId: string, version: string): Promise<number> {
+    const flow = await this.requireFlow(flowId);
+    const r = await this.#db.prepare(`DELETE FROM flow WHERE group_id = ? AND version = ? AND tag = 1`).bind(flow.group_id, version).run();
+    return r.meta.changes ?? 0;
+  }
+
+  async groupRows(groupId: string): Promise<FlowRow[]> {
+    const r = await this.#db.prepare(`SELECT * FROM flow WHERE group_id = ?`).bind(groupId).all<Record<string, unknown>>();
+    return r.results.map(toFlow);
+  }
+
+  /** spec §9.2: the published row of the group, by version or the latest. */
+  async publishedRow(flow: FlowRow, version: string): Promise<FlowRow> {
+    const rows = (await this.groupRows(flow.group_id)).filter((r) => (r.release_status & (1 | 4)) !== 0);
+    if (version) {
+      const row = rows.find((r) => r.version === version);
+      if (!row) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, `version ${version}`);
+      return row;
+    }
+    rows.sort((a, b) => {
+      const [am, an] = versionKey(a.version);
+      const [bm, bn] = versionKey(b.version);
+      return bm - am || bn - an;
+    });
+    const row = rows[0];
+    if (!row) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
+    return row;
+  }
+
+  /** The flow an open run executes (spec §1.5.1 steps 1–3). */
+  async openFlow(flowId: string, appAlias: string, version: string): Promise<FlowRow> {
+    const flow = await this.requireFlow(flowId);
+    await this.checkLicence(appAlias, flow.group_id);
+    const row = await this.publishedRow(flow, version);
+    if (!isPublished(row.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
+    return row;
+  }
+
+  // ---- publishing (spec §9.3) -------------------------------------------------------------------------------------
+
+  async publish(input: { tenantAlias: string; flowId: string; op: number; plat: number; version: string; data: unknown }): Promise<void> {
+    const tenant = await this.requireTenant(input.tenantAlias);
+    const plat = input.plat === 0 ? tenant.source : input.plat;
+    const flow = await this.requireFlow(input.flowId);
+    if ((tenant.plat_release_auth & plat) === 0 || (flow.source !== 0 && (tenant.plat_release_auth & flow.source) === 0)) {
+      throw WorkflowError.of(Codes.APP_TENANT_PLATFORM_UNAUTHORIZED_ERROR);
+    }
+    const bit = PUBLISH_BITS[input.op]?.[plat];
+    if (bit === undefined || bit === -1) throw WorkflowError.of(Codes.APP_PLAT_NOT_RELEASE_OP_ERROR);
+    let status = flow.release_status;
+    const publishBit = PUBLISH_BITS[1]?.[plat] ?? 0;
+    const apiBit = Math.max(0, PUBLISH_BITS[2]?.[plat] ?? 0);
+    const offBit = PUBLISH_BITS[3]?.[plat] ?? 0;
+    if (input.op === 3) status &= ~(publishBit | apiBit);
+    else status &= ~offBit;
+    status |= bit;
+    const data = input.op === 1 && input.data ? input.data : flow.data;
+    try {
+      const statements: D1PreparedStatement[] = [
+        this.#db.prepare(`UPDATE flow SET data = ?, release_data = ?, update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`).bind(jsonOrNull(data), jsonOrNull(data), flow.id),
+      ];
+      if (input.op === 1 && input.version) {
+        statements.push(
+          this.#db
+            .prepare(
+              `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, 0)
+               ON CONFLICT (group_id, version) DO UPDATE SET data = excluded.data, release_data = excluded.release_data,
+                 update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
+            )
+            .bind(`${flow.id}-${input.version}`, flow.group_id, flow.name, jsonOrNull(data), jsonOrNull(data), flow.description, input.version, status, flow.app_id, flow.source),
+          this.#db.prepare(`UPDATE flow SET version = '-1' WHERE id = ?`).bind(flow.id),
+        );
+      }
+      statements.push(this.#db.prepare(`UPDATE flow SET release_status = ? WHERE group_id = ?`).bind(status, flow.group_id));
+      await this.#db.batch(statements);
+    } catch (e) {
+      throw WorkflowError.of(Codes.FLOW_PUBLISH_ERROR, `Error details: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** spec §1.5.15: bind an app to a published flow. */
+  async authorize(tenantAlias: string, flowId: string, appAlias: string): Promise<void> {
+    await this.requireTenant(tenantAlias);
+    const app = await this.app(appAlias);
+    if (!app) throw WorkflowError.of(Codes.APP_FLOW_AUTH_BOND_ERROR, `app ${appAlias} not found`);
+    const flow = await this.requireFlow(flowId);
+    if (!isPublished(flow.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
+    await this.bindLicence(app.id, flow.group_id);
+  }
+
+  // ---- run history ------------------------------------------------------------------------------------------------
+
+  async runHistory(flowId: string, limit: number, before?: number): Promise<Record<string, unknown>[]> {
+    const r = await this.#db
+      .prepare(`SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?`)
+      .bind(flowId, before ?? Number.MAX_SAFE_INTEGER, limit)
+      .all<Record<string, unknown>>();
+    return r.results;
+  }
+}
