@@ -1,0 +1,100 @@
+// End to end over real HTTP: `wrangler dev` on a loopback port (miniflare, local D1/R2/Durable Objects), driven
+// like a client would: add a flow, publish it, run it open and debug, stream and non-stream, upload a file.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decodeStream, SseParser } from "../../src/engine/sse.ts";
+import type { Frame } from "../../src/engine/types.ts";
+import { freePort } from "../support/redis-server.ts";
+import { loadFixture } from "../support/fixtures.ts";
+
+const root = join(import.meta.dirname, "..", "..");
+const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+let child: ChildProcess | undefined;
+let base = "";
+let persist = "";
+
+function wrangler(args: string[]): void {
+  execFileSync("wrangler", args, { cwd: root, env, stdio: "pipe" });
+}
+
+beforeAll(async () => {
+  persist = mkdtempSync(join(tmpdir(), "wrangler-e2e-"));
+  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
+  wrangler([
+    "d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
+    "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
+  ]);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, "--var", "ALLOW_PRIVATE_FETCH:true"], {
+    cwd: root,
+    env,
+    stdio: "ignore",
+  });
+  for (let i = 0; i < 150; i++) {
+    try {
+      if ((await fetch(`${base}/health`)).ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error("wrangler dev did not start");
+}, 60_000);
+
+afterAll(async () => {
+  child?.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  if (child && child.exitCode === null) child.kill("SIGKILL");
+  rmSync(persist, { recursive: true, force: true });
+});
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+}
+
+async function sse(res: Response): Promise<Frame[]> {
+  const parser = new SseParser();
+  const out: Frame[] = [];
+  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>)) for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
+  return out;
+}
+
+describe("wrangler dev end to end", () => {
+  it("adds, publishes and runs a flow open and debug, streamed and not, and serves an uploaded file", async () => {
+    const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "e2e", description: "", data: loadFixture("example-core-if-else-branch.json") })).json()) as {
+      code: number;
+      data: { flow_id: string };
+    };
+    expect(add.code).toBe(0);
+    const id = add.data.flow_id;
+    const tenant = { "X-Consumer-Username": "tenant01" };
+    expect(((await (await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant)).json()) as { code: number }).code).toBe(0);
+    expect(((await (await post("/v1/auth/", { flow_id: id, app_id: "d1590f30" }, tenant)).json()) as { code: number }).code).toBe(0);
+    const app = { "X-Consumer-Username": "d1590f30" };
+    const params = { AGENT_USER_INPUT: "edge", score: 75 };
+
+    const open = await sse(await post("/workflow/v1/chat/completions", { flow_id: id, parameters: params }, app));
+    expect(open.map((f) => f.choices[0]?.delta.content).join("")).toBe('PASS: edge{"joined":""}');
+    expect(open.map((f) => f.workflow_step?.seq)).toEqual(open.map((_, i) => i + 1));
+
+    const body = (await (await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: params }, app)).json()) as Frame;
+    expect(body.choices[0]?.delta.content).toBe('PASS: edge{"joined":""}');
+
+    const debug = await sse(await post("/workflow/v1/debug/chat/completions", { flow_id: id, parameters: params }, app));
+    expect(debug[0]?.workflow_step?.node?.id).toBe("flow_obj");
+    expect(debug.filter((f) => f.workflow_step?.node?.id?.startsWith("message::")).length).toBeGreaterThan(1);
+
+    const debugBody = (await (await post("/workflow/v1/debug/chat/completions", { flow_id: id, stream: false, parameters: params }, app)).json()) as Frame;
+    expect(debugBody.choices[0]?.delta.content).toBe('PASS: edge{"joined":""}');
+
+    const form = new FormData();
+    form.append("file", new File([new TextEncoder().encode("hello file")], "note.txt"));
+    const up = (await (await fetch(`${base}/workflow/v1/upload_file`, { method: "POST", body: form, headers: app })).json()) as { code: number; data: { url: string } };
+    expect(up.code).toBe(0);
+    expect(await (await fetch(up.data.url)).text()).toBe("hello file");
+  }, 60_000);
+});
