@@ -15,6 +15,7 @@ import {
   type RunOutcome,
   type RunState,
 } from "../engine/index.ts";
+import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { RunStore, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
@@ -79,6 +80,45 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#launch(input.plan, input.request, undefined);
     return { ok: true, stream };
   }
+
+  /**
+   * Starts a run and answers with the one frame a non-streaming client gets (spec §2.4): the filter runs here, so
+   * no frame stream crosses RPC. After `frameTimeoutMs` without frames: the 20804 frame (spec §2.7).
+   */
+  async startCollect(input: { request: RunRequest; plan: Plan }, frameTimeoutMs: number): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
+    if (this.#store.status() !== undefined) {
+      return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
+    }
+    const now = Date.now();
+    this.#store.create(input.request, input.plan, now);
+    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
+    const sid = input.request.sid;
+    const frame = await new Promise<Frame>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const arm = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(() => {
+          this.#collectors.delete(collect);
+          resolve(timeoutFrame(sid, Math.floor(Date.now() / 1000)));
+        }, frameTimeoutMs);
+      };
+      const collect = (f: Frame): boolean => {
+        arm();
+        const out = filter.push({ ...f, id: sid });
+        if (out.length === 0) return false;
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(out[0] as Frame);
+        return true;
+      };
+      arm();
+      this.#collectors.add(collect);
+      this.#launch(input.plan, input.request, undefined);
+    });
+    return { ok: true, frame };
+  }
+
+  readonly #collectors = new Set<(frame: Frame) => boolean>();
 
   /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
   async resume(answer: { eventType: string; content: string }): Promise<RunReply> {
@@ -322,6 +362,11 @@ export class RunObject extends DurableObject<RunEnv> {
 
   #onFrame(frame: Frame): void {
     const seq = this.#store.appendFrame(frame, Date.now());
+    for (const collect of this.#collectors) if (collect(frame)) this.#collectors.delete(collect);
+    if (this.#subscribers.size === 0) {
+      if (seq === 1 && this.#run) this.#store.saveState(this.#run.capture(), "flow_obj", Date.now());
+      return;
+    }
     const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);
     const final = isFinal(frame);
     for (const s of this.#subscribers) {

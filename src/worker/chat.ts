@@ -1,7 +1,7 @@
 // Chat and resume (spec §1.5.1–1.5.3): resolve the flow and its plan, create the event, start the run's Durable
 // Object over RPC and relay its frames through the open or debug filter.
 import { z } from "zod";
-import { Codes, compile, WorkflowError, type ErrorData, type Plan } from "../engine/index.ts";
+import { Codes, compile, WorkflowError, type ErrorData, type Frame, type Plan } from "../engine/index.ts";
 import { registry } from "../plugins/index.ts";
 import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
 import type { RunRequest } from "../durable/run-store.ts";
@@ -87,6 +87,12 @@ export async function startRun(args: StartArgs): Promise<Response> {
     config: args.config,
   };
   const stub = args.ns.get(args.ns.idFromName(args.eventId));
+  if (!args.body.stream) {
+    // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
+    const collected = (await stub.startCollect({ request, plan: args.plan }, args.frameTimeoutMs)) as { ok: true; frame: Frame } | { ok: false; error: ErrorData };
+    if (!collected.ok) return finalErrorFrame(args.sid, collected.error);
+    return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8" } });
+  }
   const reply = (await stub.start({ request, plan: args.plan })) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   return relayResponse(reply.stream, {

@@ -7,7 +7,7 @@ import { registry } from "../plugins/index.ts";
 import type { AppEnv } from "./env.ts";
 import { validationMessage } from "./envelope.ts";
 import { cached, contentHash, createCache, DEFAULT_TTL_S, planIndexKey, planKey, type Cache } from "./store/cache.ts";
-import { Catalog } from "./store/catalog.ts";
+import { Catalog, isPublished, type FlowRow } from "./store/catalog.ts";
 
 export type Ctx = Context<AppEnv>;
 
@@ -45,13 +45,47 @@ export function appId(c: Ctx, required = true): string {
 }
 
 /** The compiled plan of a DSL, from the cache when the same content was compiled before. */
-export async function planFor(c: Ctx, flowId: string, version: string, dsl: unknown): Promise<Plan> {
+export async function planFor(c: Ctx, flowId: string, version: string, dsl: unknown, knownHash?: string): Promise<Plan> {
   const store = cache(c);
-  const hash = await contentHash(JSON.stringify(dsl));
+  const hash = knownHash ?? (await contentHash(JSON.stringify(dsl)));
   const key = planKey(flowId, version, hash);
   const plan = await cached(store, key, DEFAULT_TTL_S, async () => compile(dsl, registry));
   c.executionCtx.waitUntil(store.addMember(planIndexKey(flowId), key, DEFAULT_TTL_S));
   return plan;
+}
+
+export interface ResolvedRow {
+  row: FlowRow;
+  /** content hash of the DSL the run executes (plan cache key part) */
+  hash: string;
+}
+
+/**
+ * The published row an open run executes (spec §1.5.1 steps 1–3), read through the row cache of spec §7.2:
+ * `flows:flow_info:new:{id}:latest` (or `:{version}`), indexed per flow so publishing, updating and deleting
+ * invalidate exactly that flow's keys.
+ */
+export async function resolveOpenFlow(c: Ctx, flowId: string, app: string, version: string, useReleaseData: boolean): Promise<ResolvedRow> {
+  const store = cache(c);
+  const cat = catalog(c);
+  const rowKey = `flows:flow_info:new:${flowId}:${version || "latest"}${useReleaseData ? "" : ":data"}`;
+  let entry = await store.get<ResolvedRow>(rowKey);
+  if (entry) {
+    // the licence is read every time, like the original (one query): a disabled licence takes effect at once
+    await cat.checkLicence(app, entry.row.group_id);
+  } else {
+    // spec §1.5.1 order: flow (20201) → licence (20004/20005) → published row (20204)
+    const flow = await cat.requireFlow(flowId);
+    await cat.checkLicence(app, flow.group_id);
+    const row = await cat.publishedRow(flow, version);
+    entry = { row, hash: await contentHash(JSON.stringify(useReleaseData ? row.release_data : row.data)) };
+    if (isPublished(row.release_status)) {
+      await store.set(rowKey, entry, DEFAULT_TTL_S);
+      c.executionCtx.waitUntil(store.addMember(planIndexKey(flowId), rowKey, DEFAULT_TTL_S));
+    }
+  }
+  if (!isPublished(entry.row.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
+  return entry;
 }
 
 /** Validates a DSL by compiling it (spec §4.10). */

@@ -192,8 +192,11 @@ describe("scheduler properties (random DAGs, branches and failures)", () => {
           }
           return m;
         };
-        expect(combined.at(-1)).toBe(expected.at(-1));
         if (whole.outcome.status === "failed") {
+          // with several concurrent failures, which one aborts first is also a matter of interleaving
+          const last = JSON.parse(combined.at(-1) as string) as Frame;
+          expect(last.workflow_step?.node).toBeUndefined();
+          expect(last.code).not.toBe(0);
           // an aborting failure (a node error, a branch without edges, a skipped end node): which frames of concurrently running nodes precede it depends on their
           // interleaving, which a restore changes; still no node may start or end twice
           for (const [node, frames] of byNode(combined)) {
@@ -204,6 +207,7 @@ describe("scheduler properties (random DAGs, branches and failures)", () => {
           return;
         }
         // same frames: nothing lost or doubled, per node the same sequence, the same final frame
+        expect(combined.at(-1)).toBe(expected.at(-1));
         expect(combined.length).toBe(expected.length);
         expect([...combined].sort()).toEqual([...expected].sort());
         expect(byNode(combined)).toEqual(byNode(expected));

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, toWorkflowError, WorkflowError } from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
-import { appId, catalog, planFor, type Ctx } from "../context.ts";
+import { appId, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
@@ -40,19 +40,18 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   try {
     const cat = catalog(c);
     let flow: ResolvedFlow;
-    if (mode === "open") {
-      const row = await cat.openFlow(b.flow_id, caller, b.version);
-      flow = { flowId: b.flow_id, dsl: row.release_data, version: row.version, updatedAt: row.update_at };
-    } else if (b.version) {
+    let hash: string | undefined;
+    if (mode === "open" || b.version) {
       // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
-      const row = await cat.openFlow(b.flow_id, caller, b.version);
-      flow = { flowId: b.flow_id, dsl: row.data, version: row.version, updatedAt: row.update_at };
+      const { row, hash: h } = await resolveOpenFlow(c, b.flow_id, caller, b.version, mode === "open");
+      flow = { flowId: b.flow_id, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
+      hash = h;
     } else {
       const row = await cat.requireFlow(b.flow_id);
       flow = { flowId: b.flow_id, dsl: row.data, version: "draft", updatedAt: row.update_at };
     }
     if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
-    const plan = await planFor(c, flow.flowId, flow.version, flow.dsl);
+    const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
     const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
     await validateFileParameters(startOutputs(flow.dsl), b.parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
     return await startRun({

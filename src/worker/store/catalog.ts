@@ -131,9 +131,10 @@ export class Catalog {
 
   /** spec §9.2: a licence row for (app, group) must exist (20004) and be enabled (20005). */
   async checkLicence(alias: string, groupId: string): Promise<void> {
-    const app = await this.app(alias);
-    if (!app) throw WorkflowError.of(Codes.APP_FLOW_NOT_AUTH_BOND_ERROR, alias);
-    const lic = await this.#db.prepare(`SELECT status FROM license WHERE app_id = ? AND group_id = ?`).bind(app.id, groupId).first<{ status: number }>();
+    const lic = await this.#db
+      .prepare(`SELECT l.status AS status FROM license l JOIN app a ON a.id = l.app_id WHERE a.alias_id = ? AND l.group_id = ?`)
+      .bind(alias, groupId)
+      .first<{ status: number }>();
     if (!lic) throw WorkflowError.of(Codes.APP_FLOW_NOT_AUTH_BOND_ERROR);
     if (Number(lic.status) !== 1) throw WorkflowError.of(Codes.APP_FLOW_NO_LICENSE_ERROR);
   }
