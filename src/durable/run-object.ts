@@ -362,26 +362,26 @@ export class RunObject extends DurableObject<RunEnv> {
 
   #onFrame(frame: Frame): void {
     const seq = this.#store.appendFrame(frame, Date.now());
-    for (const collect of this.#collectors) if (collect(frame)) this.#collectors.delete(collect);
-    if (this.#subscribers.size === 0) {
-      if (seq === 1 && this.#run) this.#store.saveState(this.#run.capture(), "flow_obj", Date.now());
-      return;
-    }
-    const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);
     const final = isFinal(frame);
-    for (const s of this.#subscribers) {
-      if (s.closed) continue;
-      try {
-        s.controller.enqueue(line);
-        if (final) {
+    // the final frame of a response is written before anyone sees it
+    if (final) this.#store.flushFrames();
+    for (const collect of this.#collectors) if (collect(frame)) this.#collectors.delete(collect);
+    if (this.#subscribers.size > 0) {
+      const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);
+      for (const s of this.#subscribers) {
+        if (s.closed) continue;
+        try {
+          s.controller.enqueue(line);
+          if (final) {
+            s.closed = true;
+            s.controller.close();
+          }
+        } catch {
           s.closed = true;
-          s.controller.close();
         }
-      } catch {
-        s.closed = true;
       }
+      if (final) this.#subscribers.clear();
     }
-    if (final) this.#subscribers.clear();
     // the state right after the first frame makes an early eviction recoverable
     if (seq === 1 && this.#run) this.#store.saveState(this.#run.capture(), "flow_obj", Date.now());
   }

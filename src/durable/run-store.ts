@@ -53,13 +53,14 @@ export class RunStore {
   }
 
   #init(): void {
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run (
-      id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
-      state TEXT, outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`);
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL)`);
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL)`);
-    this.#sql.exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)`, String(STORE_SCHEMA_VERSION));
+    // one call for the whole schema: a new run object pays for it once
+    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS run (
+        id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
+        state TEXT, outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${STORE_SCHEMA_VERSION}');`);
   }
 
   transaction<T>(fn: () => T): T {
@@ -103,6 +104,7 @@ export class RunStore {
 
   saveState(state: RunState, node: string, now: number): void {
     this.transaction(() => {
+      this.flushFrames();
       this.#sql.exec(`UPDATE run SET state = ?, updated_at = ? WHERE id = 1`, JSON.stringify(state), now);
       this.log("boundary", node, null, now);
     });
@@ -110,6 +112,7 @@ export class RunStore {
 
   setInterrupted(state: RunState, nodeId: string, deadline: number, now: number): void {
     this.transaction(() => {
+      this.flushFrames();
       this.#sql.exec(
         `UPDATE run SET status = 'interrupt', state = ?, interrupt = ?, updated_at = ? WHERE id = 1`,
         JSON.stringify(state),
@@ -129,6 +132,7 @@ export class RunStore {
 
   finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: Usage, now: number): void {
     this.transaction(() => {
+      this.flushFrames();
       this.#sql.exec(
         `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
         status,
@@ -141,11 +145,26 @@ export class RunStore {
     });
   }
 
+  /**
+   * Numbers a frame and queues it; queued frames are written together by `flushFrames` (at every node boundary,
+   * with the state, and at the final frame), so a run costs a few writes instead of one per token.
+   */
   appendFrame(frame: Frame, now: number): number {
     const next = this.lastSeq() + 1;
-    this.#sql.exec(`INSERT INTO run_frames (seq, frame, node, at) VALUES (?, ?, ?, ?)`, next, JSON.stringify(frame), frame.workflow_step?.node?.id ?? null, now);
+    this.#pending.push([next, JSON.stringify(frame), frame.workflow_step?.node?.id ?? null, now]);
     this.#lastSeq = next;
+    if (this.#pending.length >= 50) this.flushFrames();
     return next;
+  }
+
+  readonly #pending: [number, string, string | null, number][] = [];
+
+  flushFrames(): void {
+    const rows = this.#pending.splice(0);
+    for (let i = 0; i < rows.length; i += 20) {
+      const chunk = rows.slice(i, i + 20);
+      this.#sql.exec(`INSERT INTO run_frames (seq, frame, node, at) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`, ...chunk.flat());
+    }
   }
 
   #lastSeq = -1;
@@ -159,6 +178,7 @@ export class RunStore {
   }
 
   framesAfter(seq: number, limit = 1000): StoredFrame[] {
+    this.flushFrames();
     return this.#sql
       .exec(`SELECT seq, frame FROM run_frames WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
       .toArray()
@@ -178,6 +198,7 @@ export class RunStore {
 
   /** Counts node starts in the log (fault-injection tests assert no completed node ran twice). */
   nodeTimings(): Record<string, { startedAt?: number; endedAt?: number }> {
+    this.flushFrames();
     const out: Record<string, { startedAt?: number; endedAt?: number }> = {};
     for (const r of this.#sql.exec(`SELECT node, MIN(at) AS s, MAX(at) AS e FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' GROUP BY node`).toArray()) {
       out[String(r.node)] = { startedAt: Number(r.s), endedAt: Number(r.e) };
@@ -186,6 +207,7 @@ export class RunStore {
   }
 
   async deleteAll(): Promise<void> {
+    this.#pending.length = 0;
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
     this.#init();
