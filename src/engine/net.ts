@@ -9,6 +9,8 @@ import type { GuardedFetch, GuardedFetchInit } from "./plugin.ts";
 export interface FetchGuardOptions {
   /** allow private, loopback and link-local targets (tests and private deployments) */
   allowPrivate?: boolean;
+  /** private hosts allowed by name even when `allowPrivate` is off (e.g. one loopback service) */
+  allowHosts?: readonly string[];
   /** default total timeout, ms */
   timeoutMs?: number;
   /** default body cap, bytes */
@@ -29,7 +31,7 @@ export function createGuardedFetch(base: typeof fetch, options: FetchGuardOption
     let url = new URL(String(input));
     let request: GuardedFetchInit = { ...init, signal, redirect: "manual" };
     for (let hop = 0; ; hop++) {
-      checkTarget(url, options.allowPrivate === true, code);
+      checkTarget(url, options.allowPrivate === true || (options.allowHosts ?? []).includes(url.hostname), code);
       let response: Response;
       try {
         response = await base(url.toString(), request);

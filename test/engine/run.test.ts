@@ -453,6 +453,25 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
   });
 });
 
+describe("outputs validated against their declared schemas (spec §5.1, §6.5)", () => {
+  it("fails the node with 20601 when its outputs do not match, and a retry with a strategy handles it", async () => {
+    const b = (retry?: Record<string, string | number | boolean>): ReturnType<typeof flow> =>
+      flow()
+        .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+        .node("ifly-code::c", { outputs: [{ name: "n", type: "integer", required: true }], ...(retry ? { retry } : {}) })
+        .node(END, { params: { outputMode: 0 }, inputs: [{ name: "n", type: "integer", ref: { node: "ifly-code::c", name: "n" } }] })
+        .edge(START, "ifly-code::c")
+        .edge("ifly-code::c", END);
+    const scripts = new Scripts().set("ifly-code::c", { outputs: { n: "not an integer" } });
+    const { outcome } = await runFlow(b().build(), { scripts });
+    expect(outcome).toMatchObject({ status: "failed", error: { code: 20601 } });
+    const again = new Scripts().set("ifly-code::c", { outputs: { n: "still not" } });
+    const handled = await runFlow(b({ shouldRetry: true, maxRetries: 1, errorStrategy: 1 }).build(), { scripts: again });
+    expect(handled.outcome).toMatchObject({ status: "completed", outputs: { n: 0 } });
+    expect(again.callsOf("ifly-code::c")).toBe(2);
+  });
+});
+
 describe("cancellation (spec §6.12)", () => {
   it("a cancelled run stops its nodes and emits nothing more", async () => {
     const controller = new AbortController();
