@@ -40,22 +40,11 @@ export class Progress {
     this.#from = new Float64Array(n);
     this.#depth = new Float64Array(n);
     this.#known = new Uint8Array(n);
-    const { nodes, edges, topo } = plan;
+    const { topo } = plan;
     for (let i = topo.length - 1; i >= 0; i--) {
       const v = topo[i] as number;
-      let t = 0;
-      let len = 0;
-      let succ = false;
-      for (const k of (nodes[v] as PlanNode).out) {
-        const w = (edges[k] as PlanEdge).to;
-        if (!this.#inMain[w]) continue;
-        succ = true;
-        t += this.#to[w] as number;
-        len += this.#toLen[w] as number;
-      }
-      if (!succ) t = 1;
-      this.#to[v] = t;
-      this.#toLen[v] = len + t;
+      this.#to[v] = this.#below(v, this.#to, false, 1);
+      this.#toLen[v] = this.#below(v, this.#toLen, false, 0) + (this.#to[v] as number);
     }
     const start = topo[0];
     this.#total = start === undefined ? 0 : (this.#toLen[start] as number);
@@ -106,16 +95,24 @@ export class Progress {
 
   /** Paths below v that are still live: only v's own out-edges can have died so far (spec §6.7 first token). */
   #liveTo(v: number): number {
+    return this.#below(v, this.#to, true, 1);
+  }
+
+  /**
+   * Σ over v's main-graph successors of `per[successor]` (skipping dead edges when asked); `leaf` for a node
+   * without successors.
+   */
+  #below(v: number, per: Float64Array, skipDead: boolean, leaf: number): number {
     const { nodes, edges } = this.#plan;
-    let t = 0;
+    let sum = 0;
     let succ = false;
     for (const k of (nodes[v] as PlanNode).out) {
       const w = (edges[k] as PlanEdge).to;
       if (!this.#inMain[w]) continue;
       succ = true;
-      if (!this.#edgeDead(k)) t += this.#to[w] as number;
+      if (!skipDead || !this.#edgeDead(k)) sum += per[w] as number;
     }
-    return succ ? t : 1;
+    return succ ? sum : leaf;
   }
 
   /** Full dynamic program over the live edges: for early-launched output nodes, cached until the next decision. */
@@ -142,15 +139,7 @@ export class Progress {
     }
     for (let i = topo.length - 1; i >= 0; i--) {
       const v = topo[i] as number;
-      let t = 0;
-      let succ = false;
-      for (const k of (nodes[v] as PlanNode).out) {
-        const w = (edges[k] as PlanEdge).to;
-        if (!this.#inMain[w]) continue;
-        succ = true;
-        if (!this.#edgeDead(k)) t += to[w] as number;
-      }
-      to[v] = succ ? t : 1;
+      to[v] = this.#below(v, to, true, 1);
     }
     this.#fullVersion = this.#version;
   }
