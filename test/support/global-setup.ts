@@ -2,12 +2,14 @@
 // tests through provide/inject. Other fake servers join the `services` list.
 import type { TestProject } from "vitest/node";
 import { startRedis } from "./redis-server.ts";
+import { startFakeOpenAI } from "./fake-openai.ts";
 import { startUpstashFront } from "./upstash-front.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     upstashUrl: string;
     upstashToken: string;
+    openaiUrl: string;
   }
 }
 
@@ -16,7 +18,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const front = await startUpstashFront({ redisPort: redis.port, token: "test-token" });
   project.provide("upstashUrl", front.url);
   project.provide("upstashToken", front.token);
+  const openai = await startFakeOpenAI();
+  project.provide("openaiUrl", openai.url);
   return async () => {
+    await openai.close();
     await front.close();
     await redis.stop();
   };

@@ -1,0 +1,139 @@
+// The large-model node (spec §5.3). Providers live in ./providers; this module renders the prompts, builds the
+// messages, streams the answer to output nodes and maps the text to the declared outputs.
+import { z } from "zod";
+import { Codes } from "../engine/codes.ts";
+import { WorkflowError } from "../engine/errors.ts";
+import { definePlugin, type HistoryItem, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
+import type { OutputSpec } from "../engine/types.ts";
+import { streamChat, type ChatMessage } from "./providers/openai.ts";
+
+const num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
+
+/** The BaseLLMNode keys of spec §5.1 (shared by the LLM-family nodes). */
+export const BaseLlmParams = z.object({
+  model: z.string().default(""),
+  domain: z.string().min(1),
+  appId: z.string().default(""),
+  apiKey: z.string().default(""),
+  apiSecret: z.string().default(""),
+  url: z.string().default(""),
+  source: z.string().default("xinghuo"),
+  temperature: num.pipe(z.number().gt(0).lte(1)).default(1),
+  maxTokens: num.pipe(z.number().int().gt(0)).default(2048),
+  topK: num.pipe(z.number().int()).default(3),
+  uid: z.string().default(""),
+  template: z.string().default(""),
+  systemTemplate: z.string().default(""),
+  respFormat: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
+  enableChatHistoryV2: z.object({ isEnabled: z.boolean().default(false), rounds: num.pipe(z.number().int().min(1)).default(1) }).loose().default({ isEnabled: false, rounds: 1 }),
+  re_match_pattern: z.string().default("```(json)?(.*)```"),
+  extraParams: z.record(z.string(), z.unknown()).default({}),
+});
+export type BaseLlmParams = z.infer<typeof BaseLlmParams>;
+
+/** spec §9.1 v2: the last `rounds` user/assistant pairs of the request history (the last image kept first). */
+export function trimHistory(history: readonly HistoryItem[], rounds: number): ChatMessage[] {
+  const text = history.filter((h) => (h.content_type ?? "text") !== "image");
+  const kept = text.slice(Math.max(0, text.length - rounds * 2));
+  return kept.map((h) => ({ role: h.role, content: h.content }));
+}
+
+export function buildMessages(ctx: NodeContext, p: BaseLlmParams): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  const system = p.systemTemplate ? ctx.render(p.systemTemplate, "prompt") : "";
+  if (system) messages.push({ role: "system", content: system });
+  if (p.enableChatHistoryV2.isEnabled) messages.push(...trimHistory(ctx.run.history, p.enableChatHistoryV2.rounds));
+  messages.push({ role: "user", content: ctx.render(p.template, "prompt") });
+  return messages;
+}
+
+function truthy(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === "object") return Object.keys(v).length > 0;
+  return true;
+}
+
+/** spec §5.3 step 5: the answer (and reasoning) → declared outputs by response format. */
+export function mapOutputs(answer: string, reasoning: string, outputs: readonly OutputSpec[], p: Pick<BaseLlmParams, "respFormat" | "re_match_pattern">): Record<string, unknown> {
+  const plain = (): Record<string, unknown> => {
+    if (reasoning) {
+      const out: Record<string, unknown> = {};
+      for (const o of outputs) out[o.name] = o.name === "REASONING_CONTENT" ? reasoning : answer;
+      return out;
+    }
+    const first = outputs[0];
+    return first ? { [first.name]: answer } : {};
+  };
+  let mapped: Record<string, unknown>;
+  if (p.respFormat === 2) {
+    let text = answer;
+    try {
+      const m = new RegExp(p.re_match_pattern, "s").exec(answer);
+      if (m && m[2] !== undefined) text = m[2];
+    } catch {
+      // an invalid pattern falls back to the whole text
+    }
+    try {
+      const parsed: unknown = JSON.parse(text.trim());
+      mapped = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : plain();
+    } catch {
+      mapped = {};
+    }
+  } else if (p.respFormat === 1) {
+    const first = outputs[0];
+    mapped = first ? { [first.name]: answer } : {};
+  } else {
+    mapped = plain();
+  }
+  // [orig] a falsy mapped value keeps the variable's default (spec §5.3 step 5, kept for compatibility)
+  const out: Record<string, unknown> = {};
+  for (const o of outputs) if (truthy(mapped[o.name])) out[o.name] = mapped[o.name];
+  return out;
+}
+
+export default definePlugin({
+  type: "spark-llm",
+  params: BaseLlmParams,
+  streams: (p) => p.respFormat !== 2,
+  retryable: true,
+  // a second call would stream different tokens than the ones already shown
+  idempotent: false,
+  errorCode: Codes.LLM_NODE_EXECUTION_ERROR,
+  async *run(ctx, p): AsyncGenerator<NodeEvent, NodeResult, undefined> {
+    if (p.source !== "openai") {
+      throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, `the ${p.source} protocol is not available in this build; use source "openai"`);
+    }
+    if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
+    let answer = "";
+    let reasoning = "";
+    const stream = streamChat(ctx.fetch, {
+      url: p.url,
+      apiKey: p.apiKey,
+      model: p.domain,
+      messages: buildMessages(ctx, p),
+      temperature: p.temperature,
+      maxTokens: p.maxTokens,
+      extraParams: p.extraParams,
+      readTimeoutMs: 0,
+      signal: ctx.signal,
+    });
+    let step = await stream.next();
+    while (!step.done) {
+      const d = step.value;
+      answer += d.content;
+      reasoning += d.reasoning;
+      if (d.reasoning) yield { type: "reasoning", content: d.reasoning };
+      if (d.content) yield { type: "chunk", content: d.content };
+      step = await stream.next();
+    }
+    if (!answer && !reasoning) throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, "LLM returned empty result");
+    const result = step.value;
+    return {
+      outputs: mapOutputs(answer, reasoning, ctx.outputs, p),
+      rawOutput: answer,
+      ext: answer ? { raw_output: answer } : {},
+      ...(result.usage ? { usage: result.usage } : {}),
+    };
+  },
+});

@@ -1,0 +1,94 @@
+// The LLM node (spec §5.3, OpenAI-compatible protocol §5.3.2) through the real engine against a fake
+// OpenAI-compatible server on loopback: streaming, usage, request shape, errors and their codes.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGuardedFetch } from "../../src/engine/net.ts";
+import type { Frame } from "../../src/engine/types.ts";
+import { registry } from "../../src/plugins/index.ts";
+import { mapOutputs } from "../../src/plugins/spark-llm.ts";
+import { describeFrame, frameNode, runFlow } from "../support/engine-harness.ts";
+import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
+import { startLlmEnd } from "../support/llm-flow.ts";
+
+let fake: FakeOpenAI;
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+const opts = () => ({ registry, fetch: createGuardedFetch(fetch, { allowPrivate: true }), parameters: { AGENT_USER_INPUT: "hi" } });
+const USAGE = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+
+describe("LLM node on the OpenAI-compatible protocol", () => {
+  it("streams the provider's tokens into the end node and reports usage (spec §2.8)", async () => {
+    const { frames, outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["Hel", "lo", "!"], usage: USAGE }), opts());
+    expect(outcome).toMatchObject({ status: "completed", outputs: { output: "Hello!" } });
+    const end = frames.filter((f) => frameNode(f) === "node-end::e");
+    expect(end.slice(1, -1).map((f) => f.choices[0]?.delta.content)).toEqual(["", "Hel", "lo", "!"]);
+    const llmEnd = frames.find((f) => describeFrame(f) === "spark-llm::l:end") as Frame;
+    expect(llmEnd.workflow_step?.node).toMatchObject({ inputs: { input: "hi" }, outputs: { output: "Hello!" }, ext: { raw_output: "Hello!" } });
+    expect(llmEnd.workflow_step?.node?.usage).toEqual({ completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 });
+    expect((frames.at(-1) as Frame).usage).toEqual({ completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 });
+  });
+
+  it("[new] sends temperature and max_tokens, the rendered prompts, the model and the key", async () => {
+    await runFlow(startLlmEnd(fake.url, { tokens: ["x"] }), opts());
+    const req = fake.requests().at(-1) as Record<string, unknown>;
+    expect(req).toMatchObject({
+      model: "fake-model",
+      stream: true,
+      temperature: 0.5,
+      max_tokens: 100,
+      messages: [
+        { role: "system", content: "You are helpful." },
+        { role: "user", content: "hi" },
+      ],
+      authorization: "Bearer sk-test",
+      path: "/v1/chat/completions",
+    });
+  });
+
+  it("maps an HTTP error to 20380, and a stop other than 'stop' too", async () => {
+    const http = await runFlow(startLlmEnd(fake.url, { status: 500 }), opts());
+    expect(http.outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
+    const length = await runFlow(startLlmEnd(fake.url, { tokens: ["a"], finishReason: "length" }), opts());
+    expect(length.outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
+  });
+
+  it("aborts the run when the stream breaks after the first token, whatever the strategy (spec §6.7)", async () => {
+    const dsl = startLlmEnd(fake.url, { tokens: ["a", "b", "c"], disconnectAfter: 1 }, { shouldRetry: true, maxRetries: 2, errorStrategy: 1, customOutput: { output: "x" } });
+    const before = fake.requests().length;
+    const { frames, outcome } = await runFlow(dsl, opts());
+    expect(outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
+    expect(fake.requests().length - before).toBe(1);
+    expect(frames.map(describeFrame)).toContain("spark-llm::l:error:20380");
+  });
+
+  it("retries a failure before the first token and then succeeds with the custom output", async () => {
+    const dsl = startLlmEnd(fake.url, { status: 503 }, { shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "fallback" } });
+    const before = fake.requests().length;
+    const { outcome } = await runFlow(dsl, opts());
+    expect(outcome).toMatchObject({ status: "completed", outputs: { output: "fallback" } });
+    expect(fake.requests().length - before).toBe(2);
+  });
+
+  it("refuses the provider's URL when it is private and private targets are not allowed", async () => {
+    const { outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["a"] }), { ...opts(), fetch: createGuardedFetch(fetch, { errorCode: 20380 }) });
+    expect(outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
+  });
+});
+
+describe("LLM output mapping (spec §5.3 step 5)", () => {
+  const outs = [
+    { name: "output", required: false, schema: { type: "string" } },
+    { name: "REASONING_CONTENT", required: false, schema: { type: "string" } },
+  ];
+  it("maps text, reasoning and JSON answers", () => {
+    expect(mapOutputs("ans", "", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({ output: "ans" });
+    expect(mapOutputs("ans", "why", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({ output: "ans", REASONING_CONTENT: "why" });
+    const json = [{ name: "city", required: false, schema: { type: "string" } }, { name: "n", required: false, schema: { type: "integer" } }];
+    expect(mapOutputs('```json\n{"city":"Hefei","n":0}\n```', "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({ city: "Hefei" });
+    expect(mapOutputs("not json", "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({});
+  });
+});
