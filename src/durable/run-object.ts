@@ -16,6 +16,7 @@ import {
   type RunState,
 } from "../engine/index.ts";
 import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
+import { nodeErrorFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { RunStore, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
@@ -196,8 +197,13 @@ export class RunObject extends DurableObject<RunEnv> {
       return;
     }
     if (row.status === "interrupt" && row.interrupt && now >= row.interrupt.deadline) {
+      // spec §6.10: the waiting node fails with 23900 (its error frame, then the workflow error end)
       const error = WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Timeout while waiting for user response");
       this.#run?.cancel();
+      const node = row.plan.nodes.find((n) => n.id === row.interrupt?.nodeId);
+      if (node) {
+        this.#onFrame(nodeErrorFrame(row.request.sid, Math.floor(now / 1000), { id: node.id, alias: node.alias, error: error.toData(), inputs: {}, executedTime: 0, progress: 1, zeroUsage: false }));
+      }
       this.#emitEnd(row, error.toData());
       return;
     }
@@ -296,7 +302,8 @@ export class RunObject extends DurableObject<RunEnv> {
     if (outcome.status === "interrupted") {
       const deadline = now + outcome.timeoutMs;
       this.#store.setInterrupted(run.capture(), outcome.nodeId, deadline, now);
-      await this.ctx.storage.setAlarm(Math.min(deadline, this.#store.get()?.createdAt ?? now + request.deadlineMs));
+      const created = this.#store.get()?.createdAt ?? now;
+      await this.ctx.storage.setAlarm(Math.min(deadline, created + request.deadlineMs));
       this.#execution = undefined;
       return;
     }

@@ -7,10 +7,11 @@ import message from "./message.ts";
 import nodeEnd from "./node-end.ts";
 import nodeStart from "./node-start.ts";
 import nodeVariable from "./node-variable.ts";
+import questionAnswer from "./question-answer.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm];
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];
