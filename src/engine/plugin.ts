@@ -106,6 +106,8 @@ export interface NodeResult {
   outputs?: Record<string, unknown>;
   /** branch handle chosen by a branch node (spec §6.4), without any `intent_chain|` prefix */
   branch?: string;
+  /** the handle to follow when no edge carries `branch` (decision nodes: the default intent, spec §6.3) */
+  fallbackBranch?: string;
   usage?: Usage;
   rawOutput?: string;
   /** what the node's end frame shows under `inputs` when it differs from the resolved inputs (start node) */

@@ -839,8 +839,9 @@ class Scope {
       const { edges } = this.plan;
       const handles = node.out.map((k) => (edges[k] as PlanEdge).handle);
       if (node.out.length > 0 && !handles.includes(r.branch)) {
-        // decision fallback (spec §6.3): the intent named `default` is the plugin's concern; here: branch not found
-        throw WorkflowError.of(Codes.ENG_RUN_ERROR, `Branch not found: ${r.branch}`);
+        // spec §6.3: no edge for the chosen handle → the fallback's edges (decision: the default intent), else 22301
+        if (r.fallbackBranch !== undefined && handles.includes(r.fallbackBranch)) r.branch = r.fallbackBranch;
+        else throw WorkflowError.of(Codes.ENG_RUN_ERROR, `Branch not found: ${r.branch}`);
       }
     }
     if (r.outputs && node.outputs.length > 0) validateOutputs(node.id, r.outputs, node.outputs);
