@@ -2,6 +2,7 @@
 import type { Plugin } from "../engine/plugin.ts";
 import { Registry } from "../engine/registry.ts";
 import decisionMaking from "./decision-making.ts";
+import extractorParameter from "./extractor-parameter.ts";
 import ifElse from "./if-else.ts";
 import { iteration, iterationEnd, iterationStart } from "./iteration.ts";
 import message from "./message.ts";
@@ -12,7 +13,7 @@ import questionAnswer from "./question-answer.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking];
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];

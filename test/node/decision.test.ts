@@ -67,3 +67,42 @@ describe("decision-making", () => {
     expect(r.frames.some((f) => frameNode(f) === "message::d")).toBe(true);
   });
 });
+
+describe("extractor-parameter (spec §5.10)", () => {
+  function extractorFlow(script: LlmScript): unknown {
+    return flow()
+      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+      .node("extractor-parameter::x", {
+        params: { ...llmNode(fake.url, script), instruction: "dates as written" },
+        inputs: [{ name: "input", ref: { node: START, name: "AGENT_USER_INPUT" } }],
+        outputs: [
+          { name: "city", required: true, schema: { description: "the city" } },
+          { name: "days", type: "integer", required: true },
+          { name: "tags", type: "array", schema: { items: { type: "string" } } },
+        ],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [
+          { name: "city", ref: { node: "extractor-parameter::x", name: "city" } },
+          { name: "days", type: "integer", ref: { node: "extractor-parameter::x", name: "days" } },
+          { name: "tags", type: "array", ref: { node: "extractor-parameter::x", name: "tags" } },
+        ],
+      })
+      .edge(START, "extractor-parameter::x")
+      .edge("extractor-parameter::x", END)
+      .build();
+  }
+
+  it("extracts the declared outputs and fixes their types", async () => {
+    const r = await runFlow(extractorFlow({ tokens: ['```json\n{"city": "Hefei", "days": "3.7", "tags": "rain"}\n```'] }), opts());
+    expect(r.outcome).toMatchObject({ status: "completed", outputs: { city: "Hefei", days: 3, tags: ["rain"] } });
+    const sent = fake.requests().at(-1) as { messages: { content: string }[] };
+    expect(sent.messages[0]?.content).toContain('"required":["city","days"]');
+  });
+
+  it("fails with 21900 when the answer is not JSON or the provider fails", async () => {
+    expect((await runFlow(extractorFlow({ tokens: ["no idea"] }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 21900 } });
+    expect((await runFlow(extractorFlow({ status: 500 }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 21900 } });
+  });
+});
