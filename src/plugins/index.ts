@@ -1,6 +1,7 @@
 // The explicit plugin registry (STYLE §13): one line per node type; a duplicate type throws at startup.
 import type { Plugin } from "../engine/plugin.ts";
 import { Registry } from "../engine/registry.ts";
+import agent from "./agent.ts";
 import decisionMaking from "./decision-making.ts";
 import extractorParameter from "./extractor-parameter.ts";
 import ifElse from "./if-else.ts";
@@ -13,7 +14,7 @@ import questionAnswer from "./question-answer.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter];
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];
