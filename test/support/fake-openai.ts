@@ -14,6 +14,8 @@ export interface LlmScript {
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   /** close the connection after this many tokens */
   disconnectAfter?: number;
+  /** a script per turn: the request's number of user messages picks one (dialogs that grow call after call) */
+  turns?: LlmScript[];
 }
 
 export interface FakeOpenAI {
@@ -35,7 +37,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       }
       const body = JSON.parse(raw || "{}") as Record<string, unknown> & { script?: LlmScript };
       seen.push({ ...body, authorization: req.headers.authorization ?? "", path: req.url ?? "" });
-      const s = body.script ?? { tokens: ["ok"] };
+      const base = body.script ?? { tokens: ["ok"] };
+      const users = Array.isArray(body.messages) ? (body.messages as { role?: string }[]).filter((m) => m.role === "user").length : 1;
+      const s: LlmScript = base.turns ? (base.turns[Math.min(users, base.turns.length) - 1] ?? {}) : base;
       const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
       if (s.firstByteDelayMs) await sleep(s.firstByteDelayMs);
       if (s.status && s.status !== 200) {
