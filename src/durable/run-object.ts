@@ -5,6 +5,7 @@ import { DurableObject } from "cloudflare:workers";
 import {
   Codes,
   createGuardedFetch,
+  createSocketOpener,
   Run,
   WorkflowError,
   type ErrorData,
@@ -236,6 +237,7 @@ export class RunObject extends DurableObject<RunEnv> {
       parameters: request.parameters,
       config: request.config,
       fetch: createGuardedFetch(fetch, { allowPrivate }),
+      openSocket: createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR }),
       kv: this.#kv(),
       emit: (frame) => this.#onFrame(frame),
       onBoundary: (nodeId) => {

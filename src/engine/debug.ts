@@ -2,6 +2,7 @@
 // this node, streams discarded. Refs to other nodes cannot be resolved and fail the node.
 import { Codes } from "./codes.ts";
 import { buildNode } from "./compile.ts";
+import { createSocketOpener } from "./net.ts";
 import { nodeTypeOf, parseDsl } from "./dsl.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
 import type { Clock, GuardedFetch, KeyValuePort, NodeContext, NodeEvent, NodeResult, RunInfo } from "./plugin.ts";
@@ -56,6 +57,7 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     signal: controller.signal,
     clock: opts.clock,
     fetch: opts.fetch,
+    openSocket: createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR }),
     kv: opts.kv,
     config: opts.config,
     render: (template, mode = "json") => renderTemplate(template, inputs, mode),

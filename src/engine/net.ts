@@ -75,6 +75,18 @@ function capBody(response: Response, maxBytes: number, code: number): Response {
   });
 }
 
+/** Outbound WebSockets (ws/wss) through the same guard. */
+export function createSocketOpener(options: FetchGuardOptions = {}): (url: string) => WebSocket {
+  const code = options.errorCode ?? Codes.NODE_RUN_ERROR;
+  return (raw) => {
+    const url = new URL(raw);
+    if (url.protocol !== "wss:" && url.protocol !== "ws:") throw WorkflowError.of(code, `scheme ${url.protocol} is not a WebSocket`);
+    const asHttp = new URL(raw.replace(/^ws/, "http"));
+    checkTarget(asHttp, options.allowPrivate === true || (options.allowHosts ?? []).includes(url.hostname), code);
+    return new WebSocket(url.toString());
+  };
+}
+
 export function checkTarget(url: URL, allowPrivate: boolean, code: number): void {
   if (url.protocol !== "https:" && url.protocol !== "http:") {
     throw WorkflowError.of(code, `scheme ${url.protocol} is not allowed`);

@@ -75,6 +75,8 @@ export interface NodeContext {
   readonly signal: AbortSignal;
   readonly clock: Clock;
   readonly fetch: GuardedFetch;
+  /** opens an outbound WebSocket (Spark), through the same private-address guard as `fetch` */
+  readonly openSocket: (url: string) => WebSocket;
   readonly kv: KeyValuePort;
   /** deployment configuration: service URLs and limits of spec §12.2 (never secrets of other nodes) */
   readonly config: Readonly<Record<string, string | undefined>>;

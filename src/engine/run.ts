@@ -33,6 +33,7 @@ import type {
   RunInfo,
   SubgraphResult,
 } from "./plugin.ts";
+import { createSocketOpener } from "./net.ts";
 import { Progress } from "./progress.ts";
 import { resolveRefSegments } from "./refs.ts";
 import type { Registry } from "./registry.ts";
@@ -66,6 +67,8 @@ export interface RunOptions {
   emit: (frame: Frame) => void;
   clock?: Clock;
   fetch?: GuardedFetch;
+  /** outbound WebSockets (default: the guard without private addresses) */
+  openSocket?: (url: string) => WebSocket;
   kv?: KeyValuePort;
   config?: Readonly<Record<string, string | undefined>>;
   /** external cancellation (client gone, cancel API) */
@@ -926,6 +929,7 @@ class Scope {
       signal,
       clock: run.clock,
       fetch: opts.fetch ?? notConfiguredFetch,
+      openSocket: opts.openSocket ?? defaultSocket,
       kv: opts.kv ?? notConfiguredKv,
       config: opts.config ?? {},
       render: (template, mode = "json") => renderTemplate(template, inputs, mode),
@@ -1270,6 +1274,8 @@ function subtractUsage(a: Usage, b: Usage): Usage {
 
 const notConfiguredFetch: GuardedFetch = () =>
   Promise.reject(WorkflowError.of(Codes.NODE_RUN_ERROR, "outbound fetch is not configured for this run"));
+
+const defaultSocket = createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR });
 
 const notConfiguredKv: KeyValuePort = {
   hgetall: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),

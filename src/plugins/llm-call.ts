@@ -1,11 +1,9 @@
 // One non-streaming LLM round trip on the configured provider, for the nodes that classify or extract
 // (decision-making, extractor-parameter). The tokens are collected, not relayed.
-import { Codes } from "../engine/codes.ts";
-import { WorkflowError } from "../engine/errors.ts";
 import type { NodeContext } from "../engine/plugin.ts";
 import type { Usage } from "../engine/types.ts";
-import { streamChat, type ChatMessage } from "./providers/openai.ts";
-import type { BaseLlmParams } from "./spark-llm.ts";
+import type { ChatMessage } from "./providers/openai.ts";
+import { streamLlm, type BaseLlmParams } from "./spark-llm.ts";
 
 export interface LlmAnswer {
   text: string;
@@ -13,21 +11,7 @@ export interface LlmAnswer {
 }
 
 export async function callLlm(ctx: NodeContext, p: BaseLlmParams, messages: ChatMessage[]): Promise<LlmAnswer> {
-  if (p.source !== "openai") {
-    throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, `the ${p.source} protocol is not available in this build; use source "openai"`);
-  }
-  if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
-  const stream = streamChat(ctx.fetch, {
-    url: p.url,
-    apiKey: p.apiKey,
-    model: p.domain,
-    messages,
-    temperature: p.temperature,
-    maxTokens: p.maxTokens,
-    extraParams: p.extraParams,
-    readTimeoutMs: 0,
-    signal: ctx.signal,
-  });
+  const stream = streamLlm(ctx, p, messages);
   let text = "";
   let step = await stream.next();
   while (!step.done) {

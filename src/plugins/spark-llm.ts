@@ -4,8 +4,9 @@ import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type HistoryItem, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
-import type { OutputSpec } from "../engine/types.ts";
-import { streamChat, type ChatMessage } from "./providers/openai.ts";
+import type { OutputSpec, Usage } from "../engine/types.ts";
+import { streamChat, type ChatMessage, type Delta } from "./providers/openai.ts";
+import { streamSpark } from "./providers/spark.ts";
 
 const num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
 
@@ -28,6 +29,8 @@ export const BaseLlmParams = z.object({
   enableChatHistoryV2: z.object({ isEnabled: z.boolean().default(false), rounds: num.pipe(z.number().int().min(1)).default(1) }).loose().default({ isEnabled: false, rounds: 1 }),
   re_match_pattern: z.string().default("```(json)?(.*)```"),
   extraParams: z.record(z.string(), z.unknown()).default({}),
+  patch_id: z.array(z.union([z.string(), z.number()]).transform(String)).default([]),
+  searchDisable: z.boolean().default(true),
 });
 export type BaseLlmParams = z.infer<typeof BaseLlmParams>;
 
@@ -92,6 +95,50 @@ export function mapOutputs(answer: string, reasoning: string, outputs: readonly 
   return out;
 }
 
+const SPARK_PATHS: Record<string, string> = { general: "v1.1/chat", generalv2: "v2.1/chat", generalv3: "v3.1/chat", "generalv3.5": "v3.1/chat" };
+
+/** The provider stream for these params: OpenAI-compatible HTTP (`source: "openai"`) or Spark over WebSocket. */
+export function streamLlm(ctx: NodeContext, p: BaseLlmParams, messages: ChatMessage[]): AsyncGenerator<Delta, { usage?: Usage }, undefined> {
+  if (p.source === "openai") {
+    if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
+    return streamChat(ctx.fetch, {
+      url: p.url,
+      apiKey: p.apiKey,
+      model: p.domain,
+      messages,
+      temperature: p.temperature,
+      maxTokens: p.maxTokens,
+      extraParams: p.extraParams,
+      readTimeoutMs: 0,
+      signal: ctx.signal,
+    });
+  }
+  // spec §5.3.1: the node's url, else SPARK_HOST + the path of the domain
+  let url = p.url;
+  if (!url) {
+    const path = SPARK_PATHS[p.domain];
+    if (!path) throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, "Request URL is empty");
+    url = `${(ctx.config.SPARK_HOST ?? "ws://spark-api.xf-yun.com").replace(/\/$/, "")}/${path}`;
+  }
+  return streamSpark({
+    url,
+    appId: p.appId,
+    apiKey: p.apiKey,
+    apiSecret: p.apiSecret,
+    uid: p.uid || ctx.run.uid,
+    domain: p.domain,
+    temperature: p.temperature,
+    maxTokens: p.maxTokens,
+    topK: p.topK,
+    patchId: p.patch_id,
+    searchDisable: p.searchDisable,
+    messages,
+    signal: ctx.signal,
+    now: new Date(ctx.clock.now()),
+    connect: ctx.openSocket,
+  });
+}
+
 export default definePlugin({
   type: "spark-llm",
   params: BaseLlmParams,
@@ -101,23 +148,9 @@ export default definePlugin({
   idempotent: false,
   errorCode: Codes.LLM_NODE_EXECUTION_ERROR,
   async *run(ctx, p): AsyncGenerator<NodeEvent, NodeResult, undefined> {
-    if (p.source !== "openai") {
-      throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, `the ${p.source} protocol is not available in this build; use source "openai"`);
-    }
-    if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
     let answer = "";
     let reasoning = "";
-    const stream = streamChat(ctx.fetch, {
-      url: p.url,
-      apiKey: p.apiKey,
-      model: p.domain,
-      messages: buildMessages(ctx, p),
-      temperature: p.temperature,
-      maxTokens: p.maxTokens,
-      extraParams: p.extraParams,
-      readTimeoutMs: 0,
-      signal: ctx.signal,
-    });
+    const stream = streamLlm(ctx, p, buildMessages(ctx, p));
     let step = await stream.next();
     while (!step.done) {
       const d = step.value;

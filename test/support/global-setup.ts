@@ -3,6 +3,7 @@
 import type { TestProject } from "vitest/node";
 import { startRedis } from "./redis-server.ts";
 import { startFakeOpenAI } from "./fake-openai.ts";
+import { startFakeSpark } from "./fake-spark.ts";
 import { startUpstashFront } from "./upstash-front.ts";
 
 declare module "vitest" {
@@ -10,6 +11,7 @@ declare module "vitest" {
     upstashUrl: string;
     upstashToken: string;
     openaiUrl: string;
+    sparkUrl: string;
   }
 }
 
@@ -20,7 +22,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("upstashToken", front.token);
   const openai = await startFakeOpenAI();
   project.provide("openaiUrl", openai.url);
+  const spark = await startFakeSpark();
+  project.provide("sparkUrl", spark.url);
   return async () => {
+    await spark.close();
     await openai.close();
     await front.close();
     await redis.stop();

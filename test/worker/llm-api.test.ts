@@ -6,6 +6,8 @@ import { SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
 import { llmNode, startLlmEnd } from "../support/llm-flow.ts";
+import { SPARK_KEY, SPARK_SECRET } from "../support/fake-spark.ts";
+import { loadFixture } from "../support/fixtures.ts";
 import { seedApps } from "../support/seed.ts";
 
 const url = inject("openaiUrl");
@@ -91,5 +93,24 @@ describe("LLM flows over HTTP", () => {
     const open = await run("/workflow/v1/chat/completions", { flow_id: id, parameters: { AGENT_USER_INPUT: "q" } });
     expect(open).toHaveLength(1);
     expect(open[0]?.code).toBe(20380);
+  });
+
+  it("runs the real Spark fixture through the run object over an outbound WebSocket, and maps 10013 to 20363 (items 7, 12)", async () => {
+    const sparkUrl = inject("sparkUrl");
+    const make = (uid: string): unknown => {
+      const dsl = loadFixture("example-core-start-llm-end.json") as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
+      const llm = dsl.data.nodes.find((n) => n.id.startsWith("spark-llm")) as { data: { nodeParam: Record<string, unknown> } };
+      Object.assign(llm.data.nodeParam, { url: sparkUrl, apiKey: SPARK_KEY, apiSecret: SPARK_SECRET, uid });
+      return dsl;
+    };
+    const ok = await addFlow(make(`script:${JSON.stringify({ tokens: ["Hel", "lo", "!"] })}`));
+    const frames = await run("/workflow/v1/debug/chat/completions", { flow_id: ok, parameters: { AGENT_USER_INPUT: "hi" } });
+    const end = frames.filter((f) => f.workflow_step?.node?.id?.startsWith("node-end"));
+    expect(end.map((f) => f.choices[0]?.delta.content ?? "").join("")).toBe("Hello!");
+    const bad = await addFlow(make(`script:${JSON.stringify({ errorCode: 10013 })}`));
+    await publish(bad);
+    const open = await run("/workflow/v1/chat/completions", { flow_id: bad, parameters: { AGENT_USER_INPUT: "hi" } });
+    expect(open).toHaveLength(1);
+    expect(open[0]?.code).toBe(20363);
   });
 });
