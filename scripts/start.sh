@@ -13,7 +13,7 @@ cat <<MSG
 Astron workflow runtime on http://127.0.0.1:${PORT}
   app id (X-Consumer-Username): d1590f30     key:secret  demo-key:demo-secret
   example flows (published and licensed to that app):
-    7364501960118599680  start → llm → end      (answers 22101 until the LLM node lands)
+    7364501960118599680  start → llm → end      (calls Spark: needs network and real keys in the flow)
     7364501960118599681  start → if-else → message | text-joiner → end
   try:
     curl -sN http://127.0.0.1:${PORT}/workflow/v1/chat/completions -H 'X-Consumer-Username: d1590f30' \\

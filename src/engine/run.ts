@@ -1078,9 +1078,11 @@ class Scope {
       if (src >= 0 && source && source.stream && unit.path.length === 0) {
         await this.waitStarted(src);
         if (this.status[src] === SKIPPED) continue;
-        const reasoningStream = input.path === "REASONING_CONTENT";
+        const reasoningStream = input.path === "REASONING_CONTENT" || input.path === "reasoning_content";
         const relayed = await this.#relay(src, reasoningStream, emit);
-        if (relayed) continue;
+        // a source that streamed nothing at all (a sub-flow in variable mode) is rendered from its variable
+        if (relayed === "tokens") continue;
+        if (relayed === "empty" && this.status[src] !== DONE) continue;
         // error marker: render from the pool instead (spec §6.6 step 3)
       }
       if (src >= 0) await this.waitSettled([src]);
@@ -1107,21 +1109,25 @@ class Scope {
     }
   }
 
-  /** Relays a stream source's tokens until its end marker; false when it ended with an error marker. */
-  async #relay(src: number, reasoningStream: boolean, emit: (chunk: string) => void): Promise<boolean> {
+  /**
+   * Relays a stream source's tokens until its end marker: "tokens" when some were relayed, "empty" when the source
+   * ended without any, "error" on an error marker (the unit is then rendered from the pool, spec §6.6 step 3).
+   */
+  async #relay(src: number, reasoningStream: boolean, emit: (chunk: string) => void): Promise<"tokens" | "empty" | "error"> {
     const buf = this.#stream(src);
     let idx = 0;
     for (;;) {
       const list = reasoningStream ? buf.reasoning : buf.content;
       while (idx < list.length) emit(list[idx++] as string);
-      if (buf.errored) return false;
+      if (buf.errored) return "error";
       if (buf.ended || this.isSettled(src)) {
         const rest = reasoningStream ? buf.reasoning : buf.content;
         while (idx < rest.length) emit(rest[idx++] as string);
-        return !buf.errored;
+        if (buf.errored) return "error";
+        return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
       }
       const woke = await this.#nextToken(buf);
-      if (!woke) return true; // channel read timeout: the unit ends silently
+      if (!woke) return "tokens"; // channel read timeout: the unit ends silently
     }
   }
 

@@ -4,6 +4,7 @@ import { Registry } from "../engine/registry.ts";
 import agent from "./agent.ts";
 import decisionMaking from "./decision-making.ts";
 import extractorParameter from "./extractor-parameter.ts";
+import subflow from "./flow.ts";
 import ifElse from "./if-else.ts";
 import { iteration, iterationEnd, iterationStart } from "./iteration.ts";
 import message from "./message.ts";
@@ -14,7 +15,7 @@ import questionAnswer from "./question-answer.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent];
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent, subflow];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];

@@ -2,39 +2,53 @@ import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin } from "../engine/plugin.ts";
+import { validateSchema } from "../engine/schema.ts";
+import type { OutputSpec } from "../engine/types.ts";
 import { jsonType, outputDefault } from "../engine/values.ts";
 
-function typeOk(value: unknown, type: string | undefined): boolean {
-  const t = jsonType(value);
-  if (type === "number") return t === "number" || t === "integer";
-  return t === type;
+/** The JSON type of `value` is the declared one (a JSON "number" also accepts integers, as draft-07 does). */
+function typeMatches(value: unknown, type: unknown): boolean {
+  const actual = jsonType(value);
+  if (type === "number") return actual === "number" || actual === "integer";
+  return actual === type;
+}
+
+function fail(detail: string): never {
+  throw WorkflowError.of(Codes.START_NODE_SCHEMA_ERROR, detail);
 }
 
 /**
- * The start node (spec §5.2): the request's `parameters` become its outputs. Every key must be a declared output
- * and every required output must be present (22500, English messages [new]); a value whose JSON type does not
- * match its declaration is not stored (the default remains).
+ * spec §5.2: the request's `parameters` are validated against the schema the start outputs make (their types and
+ * `required`, no other keys). Any violation is 22500, with English messages [new]. A value the schema lets through
+ * is stored only if its JSON type is the declared one (an output without a JSON type keeps its default).
+ */
+export function startValues(outputs: readonly OutputSpec[], parameters: Record<string, unknown>): Record<string, unknown> {
+  const declared = new Map(outputs.map((o) => [o.name, o]));
+  for (const key of Object.keys(parameters)) {
+    if (!declared.has(key)) fail(`unknown parameter: ${key}`);
+  }
+  const values: Record<string, unknown> = {};
+  for (const o of outputs) {
+    if (!Object.prototype.hasOwnProperty.call(parameters, o.name)) {
+      if (o.required) fail(`missing required field: '${o.name}'`);
+      values[o.name] = outputDefault(o.schema);
+      continue;
+    }
+    const value = parameters[o.name];
+    const errors = validateSchema(value, o.schema, o.name);
+    if (errors.length > 0) fail(errors.join("; "));
+    values[o.name] = typeMatches(value, o.schema.type) ? value : outputDefault(o.schema);
+  }
+  return values;
+}
+
+/**
+ * The start node (spec §5.2): the validated parameters become its output variables; its end frame shows the
+ * supplied values under `inputs` (and `{}` under `outputs`). File parameters (§8.3) are checked by the worker.
  */
 export default definePlugin({
   type: "node-start",
-  params: z.object({}).loose(),
+  params: z.object({}),
   errorCode: Codes.START_NODE_SCHEMA_ERROR,
-  run: (ctx) => {
-    const declared = new Map(ctx.outputs.map((o) => [o.name, o]));
-    for (const key of Object.keys(ctx.parameters)) {
-      if (!declared.has(key)) throw WorkflowError.of(Codes.START_NODE_SCHEMA_ERROR, `unknown parameter: '${key}'`);
-    }
-    const outputs: Record<string, unknown> = {};
-    for (const o of ctx.outputs) {
-      const supplied = Object.prototype.hasOwnProperty.call(ctx.parameters, o.name);
-      if (!supplied) {
-        if (o.required) throw WorkflowError.of(Codes.START_NODE_SCHEMA_ERROR, `missing required field: '${o.name}'`);
-        outputs[o.name] = outputDefault(o.schema);
-        continue;
-      }
-      const value = ctx.parameters[o.name];
-      outputs[o.name] = typeOk(value, o.schema.type) ? value : outputDefault(o.schema);
-    }
-    return { outputs, shownInputs: { ...ctx.parameters } };
-  },
+  run: (ctx) => ({ outputs: startValues(ctx.outputs, ctx.parameters), shownInputs: { ...ctx.parameters } }),
 });

@@ -29,7 +29,7 @@ beforeAll(async () => {
   ]);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, "--var", "ALLOW_PRIVATE_FETCH:true"], {
+  child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, "--var", "ALLOW_PRIVATE_FETCH:true", "--var", `WORKFLOW_URL_SSE:${base}/workflow/v1/chat/completions`], {
     cwd: root,
     env,
     stdio: "ignore",
@@ -96,5 +96,80 @@ describe("wrangler dev end to end", () => {
     const up = (await (await fetch(`${base}/workflow/v1/upload_file`, { method: "POST", body: form, headers: app })).json()) as { code: number; data: { url: string } };
     expect(up.code).toBe(0);
     expect(await (await fetch(up.data.url)).text()).toBe("hello file");
+  }, 60_000);
+
+  it("runs sub-flows over this deployment's own API: variable mode parsed, prompt mode streamed (item 33)", async () => {
+    const tenant = { "X-Consumer-Username": "tenant01" };
+    const app = { "X-Consumer-Username": "d1590f30" };
+    const publishFlow = async (data: unknown): Promise<string> => {
+      const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "child", description: "", data })).json()) as { data: { flow_id: string } };
+      const id = add.data.flow_id;
+      await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant);
+      await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, tenant);
+      return id;
+    };
+    const variableChild = await publishFlow(loadFixture("example-core-if-else-branch.json"));
+    const promptFixture = loadFixture("example-core-if-else-branch.json") as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
+    const end = promptFixture.data.nodes.find((n) => n.id.startsWith("node-end")) as { data: { nodeParam: Record<string, unknown> } };
+    end.data.nodeParam = { outputMode: 1, template: "R:{{joined}}", streamOutput: true };
+    const promptChild = await publishFlow(promptFixture);
+    const parent = (childId: string, outputs: { name: string; schema: { type: string } }[], endParam: Record<string, unknown>, endInputs: unknown[]): unknown => ({
+      data: {
+        nodes: [
+          { id: "node-start::p", data: { nodeMeta: { nodeType: "x", aliasName: "Start" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }, { name: "score", schema: { type: "integer" } }] } },
+          {
+            id: "flow::sub",
+            data: {
+              nodeMeta: { nodeType: "x", aliasName: "Sub" },
+              nodeParam: { flowId: childId, appId: "d1590f30", uid: "u" },
+              inputs: [
+                { name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::p", name: "AGENT_USER_INPUT" } } } },
+                { name: "score", schema: { type: "integer", value: { type: "ref", content: { nodeId: "node-start::p", name: "score" } } } },
+              ],
+              outputs,
+            },
+          },
+          { id: "node-end::p", data: { nodeMeta: { nodeType: "x", aliasName: "End" }, nodeParam: endParam, inputs: endInputs } },
+        ],
+        edges: [
+          { sourceNodeId: "node-start::p", targetNodeId: "flow::sub" },
+          { sourceNodeId: "flow::sub", targetNodeId: "node-end::p" },
+        ],
+      },
+    });
+    const ref = (name: string): unknown => ({ name, schema: { type: "string", value: { type: "ref", content: { nodeId: "flow::sub", name } } } });
+    const p1 = await publishFlow(parent(variableChild, [{ name: "joined", schema: { type: "string" } }], { outputMode: 0 }, [ref("joined")]));
+    const r1 = (await (await post("/workflow/v1/chat/completions", { flow_id: p1, stream: false, parameters: { AGENT_USER_INPUT: "sub", score: 1 } }, app)).json()) as Frame;
+    expect(r1.choices[0]?.delta.content).toBe('{"joined":"FAIL: sub"}');
+    const p2 = await publishFlow(
+      parent(promptChild, [{ name: "content", schema: { type: "string" } }, { name: "reasoning_content", schema: { type: "string" } }], { outputMode: 1, template: "<{{content}}>", streamOutput: true }, [ref("content")]),
+    );
+    const streamed = await sse(await post("/workflow/v1/chat/completions", { flow_id: p2, parameters: { AGENT_USER_INPUT: "sub", score: 1 } }, app));
+    expect(streamed.map((f) => f.choices[0]?.delta.content).join("")).toBe("<R:FAIL: sub>");
+  }, 60_000);
+
+  it("stops a flow that calls itself with a clear 22801 instead of recursing forever", async () => {
+    const tenant = { "X-Consumer-Username": "tenant01" };
+    const app = { "X-Consumer-Username": "d1590f30" };
+    const dsl = (self: string): unknown => ({
+      data: {
+        nodes: [
+          { id: "node-start::r", data: { nodeMeta: { nodeType: "x", aliasName: "S" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }] } },
+          { id: "flow::again", data: { nodeMeta: { nodeType: "x", aliasName: "Again" }, nodeParam: { flowId: self, appId: "d1590f30", uid: "u" }, inputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::r", name: "AGENT_USER_INPUT" } } } }], outputs: [{ name: "x", schema: { type: "string" } }] } },
+          { id: "node-end::r", data: { nodeMeta: { nodeType: "x", aliasName: "E" }, nodeParam: { outputMode: 0 } } },
+        ],
+        edges: [
+          { sourceNodeId: "node-start::r", targetNodeId: "flow::again" },
+          { sourceNodeId: "flow::again", targetNodeId: "node-end::r" },
+        ],
+      },
+    });
+    const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "loop", description: "", data: null })).json()) as { data: { flow_id: string } };
+    const id = add.data.flow_id;
+    await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1, data: { id, name: "loop", description: "", version: "v3.0.0", ...(dsl(id) as object) } }, tenant);
+    await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, tenant);
+    const r = (await (await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: "x" } }, app)).json()) as Frame;
+    expect(r.code).toBe(22801);
+    expect(r.message).toContain("nest deeper than 5 levels");
   }, 60_000);
 });

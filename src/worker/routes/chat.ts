@@ -63,7 +63,8 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       mode,
       eventId: newId(),
       sid,
-      config: pluginConfig(c.env),
+      // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
+      config: { ...pluginConfig(c.env), SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0" },
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),
