@@ -12,6 +12,7 @@ const INCOMPLETE: Record<string, string> = {
   "decision-making": "the normal intent has an empty name until edited",
   "node-variable": "flowId is filled in when the node is placed in a flow",
   iteration: "IterationStartNodeId is filled in when the inner graph is created",
+  flow: "flowId and appId are filled in when a sub-flow is picked",
 };
 
 const FIXTURE_OF: Record<string, string> = {
