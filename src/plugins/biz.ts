@@ -1,10 +1,37 @@
 // The console's biz format → the engine's core format (spec §4.8): what the Astron console backend does on every
 // save, build and debug. Used to feed the real Astron node templates (../shared/fixtures/astron) to the engine.
-type Json = unknown;
+// Rules 1–5 and 7; the console's credential and knowledge fix-ups (rule 6) need its database and are not done here.
 type Obj = Record<string, unknown>;
+
+export interface CoreNode {
+  id: string;
+  data: {
+    nodeMeta: Obj & { nodeType: string; aliasName: string };
+    inputs: Obj[];
+    outputs: Obj[];
+    nodeParam: Obj;
+    retryConfig?: Obj;
+  };
+}
+
+export interface CoreEdge {
+  sourceNodeId: string;
+  targetNodeId: string;
+  sourceHandle?: string;
+  targetHandle?: string;
+}
+
+export interface CoreGraph {
+  nodes: CoreNode[];
+  edges: CoreEdge[];
+}
 
 function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string {
+  return typeof v === "string" ? v : "";
 }
 
 function isEmptyContent(v: unknown): boolean {
@@ -14,36 +41,43 @@ function isEmptyContent(v: unknown): boolean {
   return false;
 }
 
-/** "array-<t>" → {type:"array", items:{type:t}}; "time" → "string" (rule 2/3). */
+/** `properties` as the editor keeps them, a list `[{name, type, required, properties}]`, → a JSON-schema map. */
+function propertiesMap(list: unknown[]): Obj {
+  const out: Obj = {};
+  for (const p of list) {
+    if (!isObj(p) || typeof p.name !== "string") continue;
+    const rest: Obj = { ...p };
+    delete rest.name;
+    delete rest.required;
+    out[p.name] = convertType(describedByDefault(rest));
+  }
+  return out;
+}
+
+function requiredNames(list: unknown[]): string[] {
+  return list.filter((p): p is Obj => isObj(p) && p.required === true && typeof p.name === "string").map((p) => p.name as string);
+}
+
+/** Rules 2 and 3: "time" → "string"; "array-<t>" → array of <t> (objects get their property map and required list). */
 function convertType(schema: Obj): Obj {
-  const t = typeof schema.type === "string" ? schema.type : "";
+  const t = str(schema.type);
   if (t === "time") return { ...schema, type: "string" };
   if (t.startsWith("array-")) {
-    const item = t.slice("array-".length);
-    const items: Obj = { type: item };
-    if (item === "object" && Array.isArray(schema.properties)) {
+    const itemType = t.slice("array-".length);
+    const items: Obj = { type: itemType === "time" ? "string" : itemType };
+    const rest: Obj = { ...schema };
+    delete rest.properties;
+    if (itemType === "object" && Array.isArray(schema.properties)) {
       items.properties = propertiesMap(schema.properties);
-      items.required = (schema.properties as Obj[]).filter((p) => p.required === true).map((p) => String(p.name));
+      items.required = requiredNames(schema.properties);
     }
-    const { properties: _drop, ...rest } = schema;
-    void _drop;
     return { ...rest, type: "array", items };
   }
   if (Array.isArray(schema.properties)) return { ...schema, properties: propertiesMap(schema.properties) };
   return schema;
 }
 
-function propertiesMap(list: unknown[]): Obj {
-  const out: Obj = {};
-  for (const p of list) {
-    if (!isObj(p) || typeof p.name !== "string") continue;
-    const { name, required: _r, ...rest } = p;
-    void _r;
-    out[name] = convertType(rest);
-  }
-  return out;
-}
-
+/** Rule 2: an input whose value content is empty (the editor's `{}` placeholder) is dropped. */
 function convertInput(input: Obj): Obj | undefined {
   const schema = isObj(input.schema) ? input.schema : {};
   const value = isObj(schema.value) ? schema.value : {};
@@ -51,73 +85,102 @@ function convertInput(input: Obj): Obj | undefined {
   return { ...input, schema: convertType(schema) };
 }
 
-function convertOutput(output: Obj): Obj {
-  const schema = isObj(output.schema) ? { ...output.schema } : {};
-  // the editor keeps descriptions in `default` (rule 3)
-  if (schema.description === undefined && "default" in schema) {
-    schema.description = String(schema.default);
-    delete schema.default;
-  }
-  return { ...output, schema: convertType(schema) };
+/** Rule 3: the editor keeps descriptions in `default` (of outputs and of their properties alike). */
+function describedByDefault(schema: Obj): Obj {
+  if (schema.description !== undefined || !("default" in schema)) return schema;
+  const out: Obj = { ...schema, description: String(schema.default) };
+  delete out.default;
+  return out;
 }
 
-/** Generic clean-up of rule 7: configs removed, topN as string, patchId → patch_id, dbId as number. */
+function convertOutput(output: Obj): Obj {
+  return { ...output, schema: convertType(describedByDefault(isObj(output.schema) ? output.schema : {})) };
+}
+
+/** Rule 7, on every node: `configs` removed, `topN` as a string, `patchId` → `patch_id` list, `dbId` as a number. */
 function cleanParam(param: Obj): Obj {
   const p: Obj = { ...param };
   delete p.configs;
   if (typeof p.topN === "number") p.topN = String(p.topN);
   if ("patchId" in p) {
     const id = p.patchId;
-    p.patch_id = id === undefined || id === null || id === "0" || id === "" ? [] : [id];
+    // the console keeps "0" only for domains listed in its PATCH_ID config, which no template uses
+    p.patch_id = id === undefined || id === null || id === "" || id === "0" || id === 0 ? [] : [id];
     delete p.patchId;
   }
   if (typeof p.dbId === "string" && p.dbId.trim() !== "" && Number.isFinite(Number(p.dbId))) p.dbId = Number(p.dbId);
   return p;
 }
 
-/** One biz node (or a template row `{idType, data}`) → a core node `{id, data:{nodeMeta, inputs, outputs, nodeParam, retryConfig?}}`. */
-export function bizNodeToCore(node: Json): Obj {
-  const n = isObj(node) ? node : {};
+/** Rule 1: `customOutput` arrives as a JSON string from the editor. */
+function convertRetry(retry: Obj): Obj {
+  const rc: Obj = { ...retry };
+  if (typeof rc.customOutput === "string") {
+    try {
+      const parsed: unknown = JSON.parse(rc.customOutput === "" ? "{}" : rc.customOutput);
+      rc.customOutput = isObj(parsed) ? parsed : {};
+    } catch {
+      rc.customOutput = {};
+    }
+  }
+  return rc;
+}
+
+const PLACEHOLDER_SUFFIX = "00000000-0000-4000-8000-000000000000";
+
+/**
+ * One biz node → a core node (rule 1). Also takes a node template row `{idType, data}` of the fixtures, whose id is
+ * empty: it gets `<idType>::<zero uuid>` so that the node type can be read from the id as usual (spec §4.2).
+ */
+export function bizNodeToCore(node: unknown): CoreNode {
+  const n = isObj(node) ? structuredClone(node) : {};
   const data = isObj(n.data) ? n.data : {};
   const meta = isObj(data.nodeMeta) ? data.nodeMeta : {};
-  const label = typeof data.label === "string" ? data.label : typeof meta.aliasName === "string" ? meta.aliasName : "";
-  const idType = typeof n.idType === "string" ? n.idType : "";
-  const id = typeof n.id === "string" && n.id !== "" ? n.id : `${idType}::00000000-0000-4000-8000-000000000000`;
-  const out: Obj = {
+  const id = str(n.id) !== "" ? str(n.id) : `${str(n.idType)}::${PLACEHOLDER_SUFFIX}`;
+  const out: CoreNode = {
     id,
     data: {
-      nodeMeta: { nodeType: typeof meta.nodeType === "string" ? meta.nodeType : "", aliasName: label },
+      nodeMeta: { ...meta, nodeType: str(meta.nodeType), aliasName: typeof data.label === "string" ? data.label : str(meta.aliasName) },
       inputs: (Array.isArray(data.inputs) ? data.inputs : []).filter(isObj).map(convertInput).filter((x): x is Obj => x !== undefined),
       outputs: (Array.isArray(data.outputs) ? data.outputs : []).filter(isObj).map(convertOutput),
       nodeParam: cleanParam(isObj(data.nodeParam) ? data.nodeParam : {}),
     },
   };
-  if (isObj(data.retryConfig)) {
-    const rc: Obj = { ...data.retryConfig };
-    if (typeof rc.customOutput === "string") {
-      try {
-        rc.customOutput = JSON.parse(rc.customOutput);
-      } catch {
-        rc.customOutput = {};
-      }
-    }
-    (out.data as Obj).retryConfig = rc;
-  }
+  if (isObj(data.retryConfig)) out.data.retryConfig = convertRetry(data.retryConfig);
   return out;
 }
 
 const PREFIXED = ["intent-one-of", "branch_one_of", "fail_one_of"];
+const PREFIX = "intent_chain|";
 
-/** A biz document `{nodes, edges}` → the core graph (rules 1, 4). */
-export function bizFlowToCore(doc: Json): { nodes: Obj[]; edges: Obj[] } {
+/** Rule 4: React-Flow edges → core edges; branch, intent and fail handles get the `intent_chain|` prefix. */
+export function bizEdgeToCore(edge: unknown): CoreEdge {
+  const e = isObj(edge) ? edge : {};
+  const out: CoreEdge = { sourceNodeId: str(e.source), targetNodeId: str(e.target) };
+  const handle = str(e.sourceHandle);
+  if (handle !== "") {
+    out.sourceHandle = PREFIXED.some((p) => handle.includes(p)) && !handle.startsWith(PREFIX) ? `${PREFIX}${handle}` : handle;
+  }
+  if (typeof e.targetHandle === "string") out.targetHandle = e.targetHandle;
+  return out;
+}
+
+/** A biz document `{nodes, edges}` → the core graph (rules 1–4). */
+export function bizFlowToCore(doc: unknown): CoreGraph {
   const d = isObj(doc) ? doc : {};
-  const nodes = (Array.isArray(d.nodes) ? d.nodes : []).map(bizNodeToCore);
-  const edges = (Array.isArray(d.edges) ? d.edges : []).filter(isObj).map((e) => {
-    const handle = typeof e.sourceHandle === "string" ? e.sourceHandle : "";
-    const edge: Obj = { sourceNodeId: e.source, targetNodeId: e.target };
-    if (handle) edge.sourceHandle = PREFIXED.some((p) => handle.includes(p)) && !handle.startsWith("intent_chain|") ? `intent_chain|${handle}` : handle;
-    if (typeof e.targetHandle === "string") edge.targetHandle = e.targetHandle;
-    return edge;
-  });
-  return { nodes, edges };
+  return {
+    nodes: (Array.isArray(d.nodes) ? d.nodes : []).map(bizNodeToCore),
+    edges: (Array.isArray(d.edges) ? d.edges : []).map(bizEdgeToCore),
+  };
+}
+
+/** Rule 5: the core envelope the engine builds from. */
+export function bizFlowToDsl(doc: unknown, flow: { id: string; name?: string; description?: string }): {
+  id: string;
+  name: string;
+  description: string;
+  version: string;
+  data: CoreGraph;
+} {
+  return { id: flow.id, name: flow.name ?? "", description: flow.description ?? "", version: "v3.0.0", data: bizFlowToCore(doc) };
 }

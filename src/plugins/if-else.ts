@@ -3,16 +3,16 @@ import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin } from "../engine/plugin.ts";
 
-const OPERATORS = [
+export const COMPARE_OPERATORS = [
   "contains", "not_contains", "start_with", "end_with", "is", "is_not", "empty", "not_empty",
   "eq", "ne", "gt", "ge", "lt", "le", "null", "not_null",
 ] as const;
-export type CompareOperator = (typeof OPERATORS)[number];
+export type CompareOperator = (typeof COMPARE_OPERATORS)[number];
 
 const Condition = z.object({
   leftVarIndex: z.string(),
   rightVarIndex: z.string().nullable().optional(),
-  compareOperator: z.enum(OPERATORS),
+  compareOperator: z.enum(COMPARE_OPERATORS),
 });
 
 const Case = z.object({
@@ -22,31 +22,73 @@ const Case = z.object({
   conditions: z.array(Condition).default([]),
 });
 
-const Params = z.object({ cases: z.array(Case).min(2) });
+/** nodeParam of spec §5.7; the level 999 case is the else branch. */
+export const IfElseParams = z.object({ cases: z.array(Case).min(2) });
+export type IfElseParams = z.infer<typeof IfElseParams>;
 
-class Uncomparable extends Error {}
+/** The comparison cannot be made (the original raises): the case counts as not matched. */
+export class Uncomparable extends Error {}
 
-function isNumber(v: unknown): v is number | boolean {
-  // booleans count as integers 0/1 in numeric comparisons (spec §5.7)
+/** Python truthiness: None, False, 0, "", [] and {} are falsy. */
+function falsy(v: unknown): boolean {
+  if (v === null || v === undefined || v === false || v === 0 || v === "") return true;
+  if (Array.isArray(v)) return v.length === 0;
+  return typeof v === "object" && Object.keys(v).length === 0;
+}
+
+/** A number in the original's sense: booleans count as the integers 0/1 (spec §5.7). */
+function isNumeric(v: unknown): v is number | boolean {
   return typeof v === "number" || typeof v === "boolean";
 }
 
-function num(v: number | boolean): number {
+function numeric(v: number | boolean): number {
   return typeof v === "boolean" ? Number(v) : v;
 }
 
-/** E converted to A's numeric kind: an integer parse when A is an integer, a float parse otherwise. */
+const INTEGER = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** E converted to A's numeric kind: an integer parse when A is an integer (or boolean), a float parse otherwise. */
 function expectedNumber(a: number | boolean, e: unknown): number {
   const integral = typeof a === "boolean" || Number.isInteger(a);
-  if (typeof e === "number") return integral ? Math.trunc(e) : e;
   if (typeof e === "boolean") return Number(e);
+  if (typeof e === "number") return integral ? Math.trunc(e) : e;
   if (typeof e === "string") {
     const t = e.trim();
-    const n = integral ? (/^[+-]?\d+$/.test(t) ? Number.parseInt(t, 10) : Number.NaN) : t === "" ? Number.NaN : Number(t);
-    if (Number.isNaN(n)) throw new Uncomparable(`cannot compare with ${e}`);
-    return n;
+    if (integral ? INTEGER.test(t) : FLOAT.test(t)) return Number(t);
+    throw new Uncomparable(`cannot convert ${JSON.stringify(e)} to ${integral ? "an integer" : "a number"}`);
   }
-  throw new Uncomparable("cannot compare");
+  throw new Uncomparable(`cannot convert ${JSON.stringify(e) ?? "null"} to a number`);
+}
+
+/** Python `==` on JSON values: booleans equal their integers, arrays and objects compare deeply. */
+function pyEqual(x: unknown, y: unknown): boolean {
+  if (isNumeric(x) && isNumeric(y)) return numeric(x) === numeric(y);
+  if (Array.isArray(x) || Array.isArray(y)) {
+    return Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((v, i) => pyEqual(v, y[i]));
+  }
+  if (x !== null && y !== null && typeof x === "object" && typeof y === "object") {
+    const a = x as Record<string, unknown>;
+    const b = y as Record<string, unknown>;
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && pyEqual(a[k], b[k]));
+  }
+  return x === y || ((x === null || x === undefined) && (y === null || y === undefined));
+}
+
+/** Python `E in A` for a string or list A (a non-string E in a string raises). */
+function within(a: string | unknown[], e: unknown): boolean {
+  if (typeof a === "string") {
+    if (typeof e !== "string") throw new Uncomparable("'in <string>' requires a string");
+    return a.includes(e);
+  }
+  return a.some((x) => pyEqual(x, e));
+}
+
+function affix(a: unknown, e: unknown, test: (a: string, e: string) => boolean): boolean {
+  if (falsy(a) || typeof a !== "string") return false;
+  if (typeof e !== "string") throw new Uncomparable("prefix and suffix tests need a string");
+  return test(a, e);
 }
 
 function isEmpty(a: unknown): boolean {
@@ -55,78 +97,94 @@ function isEmpty(a: unknown): boolean {
   if (typeof a === "number") return a === 0;
   if (typeof a === "string") return a.trim() === "";
   if (a !== null && typeof a === "object") return Object.keys(a).length === 0;
-  return false;
+  return false; // null and anything else: not "empty" (so not_empty(null) is true), as the original
 }
 
-function contains(a: unknown, e: unknown): boolean {
-  if (typeof a === "string") return a.includes(String(e));
-  if (Array.isArray(a)) return a.some((x) => JSON.stringify(x) === JSON.stringify(e));
-  return false;
+type Comparison = (a: unknown, e: unknown) => boolean;
+
+function numericComparison(test: (x: number, y: number) => boolean): Comparison {
+  return (a, e) => {
+    if (a === null || a === undefined || !isNumeric(a)) return false;
+    return test(numeric(a), expectedNumber(a, e));
+  };
 }
 
-/** The comparison operators of spec §5.7 (A actual, E expected). Throws when the values cannot be compared. */
-export function compare(op: CompareOperator, a: unknown, e: unknown): boolean {
-  switch (op) {
-    case "contains":
-      if (a === "" && e === "") return true;
-      if (!a) return false;
-      return contains(a, e);
-    case "not_contains":
-      if (a === "" && e === "") return false;
-      if (!a) return true;
-      if (typeof a !== "string" && !Array.isArray(a)) return false;
-      return !contains(a, e);
-    case "start_with":
-      return typeof a === "string" && a !== "" && a.startsWith(String(e));
-    case "end_with":
-      return typeof a === "string" && a !== "" && a.endsWith(String(e));
-    case "is":
-      if (a === null || a === undefined) return false;
-      if (isNumber(a) && typeof a !== "boolean") return compare("eq", a, e);
-      if (typeof a !== "string") return false;
-      return a === e;
-    case "is_not":
-      if (a === null || a === undefined) return false;
-      if (isNumber(a) && typeof a !== "boolean") return compare("ne", a, e);
-      if (typeof a !== "string") return false;
-      return a !== e;
-    case "empty":
-      return isEmpty(a);
-    case "not_empty":
-      return !isEmpty(a);
-    case "eq":
-    case "ne": {
-      if (a === null || a === undefined) return false;
-      if (typeof a === "string") return compare(op === "eq" ? "is" : "is_not", a, e);
-      if (!isNumber(a)) return false;
-      const x = num(a);
-      const y = expectedNumber(a, e);
-      return op === "eq" ? x === y : x !== y;
-    }
-    case "gt":
-    case "ge":
-    case "lt":
-    case "le": {
-      if (a === null || a === undefined || !isNumber(a)) return false;
-      const x = num(a);
-      const y = expectedNumber(a, e);
-      return op === "gt" ? x > y : op === "ge" ? x >= y : op === "lt" ? x < y : x <= y;
-    }
-    case "null":
-      return a === null || a === undefined;
-    case "not_null":
-      return a !== null && a !== undefined;
+/** The operator table of spec §5.7, one row per operator (A actual, E expected); a new operator fails the typecheck. */
+const COMPARISONS: Record<CompareOperator, Comparison> = {
+  contains: (a, e) => {
+    if (a === "" && e === "") return true;
+    if (falsy(a)) return false;
+    if (typeof a !== "string" && !Array.isArray(a)) return false;
+    return within(a, e);
+  },
+  not_contains: (a, e) => {
+    if (a === "" && e === "") return false;
+    if (falsy(a)) return true;
+    if (typeof a !== "string" && !Array.isArray(a)) return false;
+    return !within(a, e);
+  },
+  start_with: (a, e) => affix(a, e, (x, y) => x.startsWith(y)),
+  end_with: (a, e) => affix(a, e, (x, y) => x.endsWith(y)),
+  is: (a, e) => {
+    if (a === null || a === undefined) return false;
+    if (isNumeric(a)) return COMPARISONS.eq(a, e);
+    if (typeof a !== "string") return false;
+    return a === e;
+  },
+  is_not: (a, e) => {
+    if (a === null || a === undefined) return false;
+    if (isNumeric(a)) return COMPARISONS.ne(a, e);
+    if (typeof a !== "string") return false;
+    return a !== e;
+  },
+  empty: (a) => isEmpty(a),
+  not_empty: (a) => !isEmpty(a),
+  eq: (a, e) => {
+    if (a === null || a === undefined) return false;
+    if (typeof a === "string") return COMPARISONS.is(a, e);
+    if (!isNumeric(a)) return false;
+    return numeric(a) === expectedNumber(a, e);
+  },
+  ne: (a, e) => {
+    if (a === null || a === undefined) return false;
+    if (typeof a === "string") return COMPARISONS.is_not(a, e);
+    if (!isNumeric(a)) return false;
+    return numeric(a) !== expectedNumber(a, e);
+  },
+  gt: numericComparison((x, y) => x > y),
+  ge: numericComparison((x, y) => x >= y),
+  lt: numericComparison((x, y) => x < y),
+  le: numericComparison((x, y) => x <= y),
+  null: (a) => a === null || a === undefined,
+  not_null: (a) => a !== null && a !== undefined,
+};
+
+/** Applies one operator of spec §5.7. Throws `Uncomparable` when the original would raise (e.g. `gt` with "abc"). */
+export function compare(op: CompareOperator, actual: unknown, expected: unknown): boolean {
+  return COMPARISONS[op](actual, expected);
+}
+
+type Case = IfElseParams["cases"][number];
+
+/** Whether a case matches; a case whose evaluation throws does not match (spec §5.7). */
+function matches(c: Case, value: (inputId: string | null | undefined) => unknown): boolean {
+  try {
+    const results = c.conditions.map((cond) => compare(cond.compareOperator, value(cond.leftVarIndex), value(cond.rightVarIndex)));
+    return c.logicalOperator === "or" ? results.some(Boolean) : results.length > 0 && results.every(Boolean);
+  } catch {
+    return false;
   }
 }
 
-/** The branch node (spec §5.7): the first matching case (in array order) gives the branch handle. */
+/** The branch node (spec §5.7): the first matching case in array order gives the branch handle; 999 is the else. */
 export default definePlugin({
   type: "if-else",
-  params: Params,
+  params: IfElseParams,
   branches: true,
   errorCode: Codes.IF_ELSE_NODE_EXECUTION_ERROR,
   check: (p, node) => {
-    const ids = new Set(node.inputs.map((i) => i.id).filter((x): x is string => typeof x === "string"));
+    // conditions name the node's inputs by id (spec §5.7)
+    const ids = new Set(node.inputs.flatMap((i) => (i.id === undefined ? [] : [i.id])));
     for (const c of p.cases) {
       for (const cond of c.conditions) {
         for (const ref of [cond.leftVarIndex, cond.rightVarIndex]) {
@@ -138,23 +196,15 @@ export default definePlugin({
     }
   },
   run: (ctx, p) => {
-    // input ids → names are fixed by the DSL; the resolved values are keyed by name
-    const byId = new Map<string, string>();
-    for (const input of ctx.inputIds ?? []) byId.set(input.id, input.name);
+    const names = new Map(ctx.inputIds.map((x) => [x.id, x.name]));
+    const value = (id: string | null | undefined): unknown => {
+      const name = id === null || id === undefined ? undefined : names.get(id);
+      return name === undefined ? null : (ctx.inputs[name] ?? null);
+    };
     for (const c of p.cases) {
-      if (c.level === 999) return { outputs: {}, branch: c.id };
-      try {
-        const results = c.conditions.map((cond) => {
-          const a = ctx.inputs[byId.get(cond.leftVarIndex) ?? ""];
-          const e = cond.rightVarIndex ? ctx.inputs[byId.get(cond.rightVarIndex) ?? ""] : null;
-          return compare(cond.compareOperator, a ?? null, e ?? null);
-        });
-        const matched = c.logicalOperator === "or" ? results.some(Boolean) : results.length > 0 && results.every(Boolean);
-        if (matched) return { outputs: {}, branch: c.id };
-      } catch {
-        // a case that cannot be evaluated counts as not matched (spec §5.7)
-      }
+      if (c.level === 999 || matches(c, value)) return { outputs: {}, branch: c.id };
     }
-    throw WorkflowError.of(Codes.IF_ELSE_NODE_EXECUTION_ERROR, "no branch matched and there is no else branch");
+    // spec §5.7 [new]: the original takes the last evaluated case; a flow without an else branch fails instead
+    throw WorkflowError.of(Codes.IF_ELSE_NODE_EXECUTION_ERROR, "no branch matched");
   },
 });

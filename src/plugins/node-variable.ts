@@ -1,18 +1,24 @@
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
-import { definePlugin } from "../engine/plugin.ts";
+import { definePlugin, type RunInfo } from "../engine/plugin.ts";
 import { outputDefault } from "../engine/values.ts";
 
-const Params = z.object({ method: z.enum(["set", "get"]), flowId: z.string() });
+/** nodeParam of spec §5.19; `flowId` is filled in when the node is placed in a flow. */
+export const NodeVariableParams = z.object({ method: z.enum(["set", "get"]), flowId: z.string() });
 
-/** Variable storage (spec §5.19): a hash per (flow, uid, app, chat); JSON values [new]; same key layout. */
+/** The original's hash key, kept for compatibility: it ends in ':' when the chat id is empty (spec §5.19). */
+export function variableKey(flowId: string, run: Pick<RunInfo, "uid" | "appId" | "chatId">): string {
+  return `sparkflowV2:variable_pool:${flowId}:${run.uid}:${run.appId}:${run.chatId}`;
+}
+
+/** Variable storage (spec §5.19): `set` stores every input under its name, `get` reads the declared outputs. Values are JSON [new]. */
 export default definePlugin({
   type: "node-variable",
-  params: Params,
+  params: NodeVariableParams,
   errorCode: Codes.VARIABLE_NODE_EXECUTION_ERROR,
   async run(ctx, p) {
-    const key = `sparkflowV2:variable_pool:${p.flowId}:${ctx.run.uid}:${ctx.run.appId}:${ctx.run.chatId}`;
+    const key = variableKey(p.flowId, ctx.run);
     try {
       if (p.method === "set") {
         await ctx.kv.hset(key, { ...ctx.inputs });
@@ -20,10 +26,13 @@ export default definePlugin({
       }
       const stored = await ctx.kv.hgetall(key);
       const outputs: Record<string, unknown> = {};
-      for (const o of ctx.outputs) outputs[o.name] = o.name in stored ? stored[o.name] : outputDefault(o.schema);
+      for (const o of ctx.outputs) {
+        outputs[o.name] = Object.prototype.hasOwnProperty.call(stored, o.name) ? stored[o.name] : outputDefault(o.schema);
+      }
       return { outputs };
     } catch (e) {
-      if (isWorkflowError(e)) throw e;
+      // every storage failure is this node's 22900, whatever the adapter raised
+      if (isWorkflowError(e) && e.code === Codes.VARIABLE_NODE_EXECUTION_ERROR) throw e;
       throw WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, e instanceof Error ? e.message : String(e));
     }
   },
