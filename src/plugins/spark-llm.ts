@@ -41,13 +41,38 @@ export function trimHistory(history: readonly HistoryItem[], rounds: number): Ch
   return kept.map((h) => ({ role: h.role, content: h.content }));
 }
 
-export function buildMessages(ctx: NodeContext, p: BaseLlmParams): ChatMessage[] {
-  const messages: ChatMessage[] = [];
+export function buildMessages(ctx: NodeContext, p: BaseLlmParams, image?: ChatMessage): ChatMessage[] {
+  const messages: ChatMessage[] = image ? [image] : [];
   const system = p.systemTemplate ? ctx.render(p.systemTemplate, "prompt") : "";
   if (system) messages.push({ role: "system", content: system });
   if (p.enableChatHistoryV2.isEnabled) messages.push(...trimHistory(ctx.run.history, p.enableChatHistoryV2.rounds));
   messages.push({ role: "user", content: ctx.render(p.template, "prompt") });
   return messages;
+}
+
+function base64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/**
+ * spec §5.3 step 2: for Spark image domains (SPARK_IMAGE_MODEL_DOMAIN, default `image,imagev3`) the SYSTEM_IMAGE
+ * input is downloaded and sent first as a base64 image message; without it, the last image of the request history.
+ * Other models get no image message (an image in the history is dropped).
+ */
+export async function imageMessage(ctx: NodeContext, p: BaseLlmParams): Promise<ChatMessage | undefined> {
+  if (p.source === "openai") return undefined;
+  const domains = (ctx.config.SPARK_IMAGE_MODEL_DOMAIN ?? "image,imagev3").split(",").map((d) => d.trim());
+  if (!domains.includes(p.domain)) return undefined;
+  const url = ctx.inputs.SYSTEM_IMAGE;
+  if (typeof url === "string" && url) {
+    const res = await ctx.fetch(url, { signal: ctx.signal, timeoutMs: 30_000, maxBytes: 20 * 1024 * 1024 });
+    if (!res.ok) throw WorkflowError.of(Codes.FILE_INVALID_TYPE_ERROR, `SYSTEM_IMAGE ${res.status}`);
+    return { role: "user", content: base64(new Uint8Array(await res.arrayBuffer())), content_type: "image" };
+  }
+  const last = [...ctx.run.history].reverse().find((h) => h.content_type === "image");
+  return last ? { role: "user", content: last.content, content_type: "image" } : undefined;
 }
 
 function truthy(v: unknown): boolean {
@@ -150,7 +175,7 @@ export default definePlugin({
   async *run(ctx, p): AsyncGenerator<NodeEvent, NodeResult, undefined> {
     let answer = "";
     let reasoning = "";
-    const stream = streamLlm(ctx, p, buildMessages(ctx, p));
+    const stream = streamLlm(ctx, p, buildMessages(ctx, p, await imageMessage(ctx, p)));
     let step = await stream.next();
     while (!step.done) {
       const d = step.value;

@@ -69,3 +69,26 @@ describe("Spark protocol", () => {
     expect((await runFlow(fixture({ tokens: ["a", "b", "c"], dropAfter: 1 }), opts())).outcome).toMatchObject({ error: { code: 20303 } });
   });
 });
+
+describe("Spark image domains (spec §5.3 step 2)", () => {
+  it("downloads SYSTEM_IMAGE and sends it first as a base64 image message", async () => {
+    const { createServer } = await import("node:http");
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+    const img = createServer((_q, r) => r.end(png));
+    await new Promise<void>((r) => img.listen(0, "127.0.0.1", r));
+    const addr = img.address();
+    const imageUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}/cat.png`;
+    try {
+      const dsl = fixture({ tokens: ["a cat"] }) as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown>; inputs: unknown[] } }[] } };
+      const llm = dsl.data.nodes.find((n) => n.id === LLM) as { data: { nodeParam: Record<string, unknown>; inputs: unknown[] } };
+      llm.data.nodeParam.domain = "imagev3";
+      llm.data.inputs.push({ name: "SYSTEM_IMAGE", schema: { type: "string", value: { type: "literal", content: imageUrl } } });
+      const { outcome } = await runFlow(dsl, opts());
+      expect(outcome).toMatchObject({ status: "completed", outputs: { output: "a cat" } });
+      const req = spark.requests().at(-1) as { payload: { message: { text: { role: string; content: string; content_type?: string }[] } } };
+      expect(req.payload.message.text[0]).toEqual({ role: "user", content: png.toString("base64"), content_type: "image" });
+    } finally {
+      img.close();
+    }
+  });
+});

@@ -8,6 +8,8 @@ import type { Usage } from "../../engine/types.ts";
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
   content: string;
+  /** Spark image messages (spec §5.3 step 3) */
+  content_type?: "image";
 }
 
 export interface OpenAIRequest {
