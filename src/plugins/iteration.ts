@@ -40,7 +40,7 @@ export const iteration = definePlugin({
       try {
         result = await ctx.runSubgraph(p.IterationStartNodeId, { [name]: item });
       } catch (e) {
-        // spec §5.18: any inner failure fails the iteration, with the inner code when it has one
+        // spec §5.18 — an inner failure fails the iteration, with the inner code when it has one
         if (isWorkflowError(e)) throw e;
         fail(e instanceof Error ? e.message : String(e));
       }

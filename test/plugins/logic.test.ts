@@ -27,7 +27,8 @@ describe("if-else comparisons (spec §5.7: every row of the operator table)", ()
     ["is", null, null, false],
     ["is", "a", "a", true],
     ["is", 3, "3", true],
-    ["is", true, true, false],
+    // booleans are numbers in the original (Python's bool is an int): is → eq → 1 == 1
+    ["is", true, true, true],
     ["is_not", "a", "b", true],
     ["is_not", 3, "4", true],
     ["is_not", null, "x", false],
@@ -133,11 +134,13 @@ describe("start node (spec §5.2, §12.3 item 23)", () => {
     expect(unknown.outcome).toMatchObject({ status: "failed", error: { code: 22500 } });
   });
 
-  it("stores matching values, keeps defaults for absent or mistyped ones, and shows the values under inputs", async () => {
-    const r = await runFlow(b().build(), { parameters: { AGENT_USER_INPUT: "hi", n: "not a number" } });
+  it("stores the supplied values, keeps defaults for absent ones, refuses mistyped ones, and shows the values under inputs", async () => {
+    const r = await runFlow(b().build(), { parameters: { AGENT_USER_INPUT: "hi" } });
     expect(r.outcome).toMatchObject({ status: "completed", outputs: { q: "hi", n: 7 } });
+    const mistyped = await runFlow(b().build(), { parameters: { AGENT_USER_INPUT: "hi", n: "not a number" } });
+    expect(mistyped.outcome).toMatchObject({ status: "failed", error: { code: 22500 } });
     const startEnd = r.frames.find((f) => frameNode(f) === START && f.workflow_step?.node?.finish_reason === "stop") as Frame;
-    expect(startEnd.workflow_step?.node?.inputs).toEqual({ AGENT_USER_INPUT: "hi", n: "not a number" });
+    expect(startEnd.workflow_step?.node?.inputs).toEqual({ AGENT_USER_INPUT: "hi" });
     expect(startEnd.workflow_step?.node?.outputs).toEqual({});
   });
 });
