@@ -55,7 +55,10 @@ export default definePlugin({
   async *run(ctx, p: Params): AsyncGenerator<NodeEvent, NodeResult, undefined> {
     const depth = Number(ctx.config.SUBFLOW_DEPTH ?? "0");
     if (depth >= MAX_DEPTH) throw fail(`sub-flows nest deeper than ${MAX_DEPTH} levels (does a flow call itself?)`);
-    const headers = { "Content-Type": "application/json", "X-Consumer-Username": p.appId, "X-Subflow-Depth": String(depth + 1) };
+    const headers: Record<string, string> = { "Content-Type": "application/json", "X-Consumer-Username": p.appId, "X-Subflow-Depth": String(depth + 1) };
+    // spec §5.12: Bearer <api_key>:<api_secret> of the node's app, looked up by the worker before the run
+    const credentials = JSON.parse(ctx.config.SUBFLOW_CREDENTIALS ?? "{}") as Record<string, string>;
+    if (credentials[p.appId]) headers.Authorization = `Bearer ${credentials[p.appId]}`;
     let mode: number;
     try {
       mode = await outputMode(ctx, p, headers);

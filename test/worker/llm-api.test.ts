@@ -113,4 +113,18 @@ describe("LLM flows over HTTP", () => {
     expect(open).toHaveLength(1);
     expect(open[0]?.code).toBe(20363);
   });
+
+  it("refuses a sub-flow node whose app is unknown with 20000 before any node runs (spec §5.12)", async () => {
+    const dsl = flow()
+      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+      .node("flow::sub", { params: { flowId: "123", appId: "no-such-app", uid: "u" }, outputs: [{ name: "x" }] })
+      .node(END, { params: { outputMode: 0 } })
+      .edge(START, "flow::sub")
+      .edge("flow::sub", END)
+      .build();
+    const id = await addFlow(dsl);
+    const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", { method: "POST", headers: APP, body: JSON.stringify({ flow_id: id, parameters: { AGENT_USER_INPUT: "q" } }) });
+    expect(res.headers.get("content-type")).toContain("application/json");
+    expect(((await res.json()) as Frame).code).toBe(20000);
+  });
 });

@@ -52,6 +52,16 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
     }
     if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
     const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
+    // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
+    // checked before any node runs
+    const credentials: Record<string, string> = {};
+    for (const node of plan.nodes) {
+      if (node.type !== "flow") continue;
+      const app = (node.params as { appId?: unknown }).appId;
+      if (typeof app !== "string" || app in credentials) continue;
+      const row = await cat.requireApp(app);
+      credentials[app] = `${row.api_key}:${row.api_secret}`;
+    }
     const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
     await validateFileParameters(startOutputs(flow.dsl), b.parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
     return await startRun({
@@ -64,7 +74,11 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       eventId: newId(),
       sid,
       // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
-      config: { ...pluginConfig(c.env), SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0" },
+      config: {
+        ...pluginConfig(c.env),
+        SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0",
+        ...(Object.keys(credentials).length ? { SUBFLOW_CREDENTIALS: JSON.stringify(credentials) } : {}),
+      },
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),
