@@ -24,6 +24,8 @@ import { RunStore, type RunRequest, type RunRow, type RunStatus } from "./run-st
 
 export interface RunEnv {
   DB?: D1Database;
+  /** this deployment (a self service binding): sub-flow calls reach it without a network hop */
+  SELF_SERVICE?: Fetcher;
   /** "true" lets plugins call private and loopback addresses (local development and tests) */
   ALLOW_PRIVATE_FETCH?: string;
   /** seconds a finished run's storage is kept (default 7 days) */
@@ -52,6 +54,8 @@ export interface RunSummary {
 }
 
 const DEFAULT_RETENTION_S = 7 * 24 * 3600;
+/** the sub-flow target when WORKFLOW_URL_SSE is not set: this deployment, through its self service binding */
+export const SELF_ORIGIN = "https://workflow.self";
 const encoder = new TextEncoder();
 
 interface Subscriber {
@@ -236,7 +240,7 @@ export class RunObject extends DurableObject<RunEnv> {
       },
       parameters: request.parameters,
       config: request.config,
-      fetch: createGuardedFetch(fetch, { allowPrivate }),
+      fetch: this.#pluginFetch(request, allowPrivate),
       openSocket: createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR }),
       kv: this.#kv(),
       emit: (frame) => this.#onFrame(frame),
@@ -246,6 +250,24 @@ export class RunObject extends DurableObject<RunEnv> {
       },
       mayRerun: (node: PlanNode) => node.idempotent,
       log: (line) => console.log(`[run ${request.eventId}] ${line}`),
+    };
+  }
+
+  /**
+   * The guarded fetch for plugins; requests to this deployment's own API (WORKFLOW_URL_SSE's origin, or the
+   * internal `https://workflow.self` default) go through the self service binding instead of the network.
+   */
+  #pluginFetch(request: RunRequest, allowPrivate: boolean): ReturnType<typeof createGuardedFetch> {
+    const guarded = createGuardedFetch(fetch, { allowPrivate });
+    const self = this.env.SELF_SERVICE;
+    const own = request.config.WORKFLOW_URL_SSE ? new URL(request.config.WORKFLOW_URL_SSE).origin : SELF_ORIGIN;
+    return (input, init = {}) => {
+      const url = new URL(String(input));
+      if (!self || url.origin !== own) return guarded(input, init);
+      const { timeoutMs, maxBytes, ...rest } = init;
+      void maxBytes;
+      const signal = timeoutMs ? (rest.signal ? AbortSignal.any([rest.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)) : rest.signal;
+      return self.fetch(url.toString(), { ...rest, ...(signal ? { signal } : {}) } as RequestInit);
     };
   }
 

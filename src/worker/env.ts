@@ -34,7 +34,8 @@ export function pluginConfig(env: Env): Record<string, string | undefined> {
     KNOWLEDGE_PRO_URL: env.KNOWLEDGE_PRO_URL,
     PLUGIN_GET_URL: env.PLUGIN_GET_URL,
     PLUGIN_RUN_URL: env.PLUGIN_RUN_URL,
-    WORKFLOW_URL_SSE: env.WORKFLOW_URL_SSE,
+    // sub-flows reach this deployment through its self service binding unless another service is named
+    WORKFLOW_URL_SSE: env.WORKFLOW_URL_SSE ?? "https://workflow.self/workflow/v1/chat/completions",
     PGSQL_URL: env.PGSQL_URL,
     CODE_EXEC_URL: env.CODE_EXEC_URL,
     CODE_EXEC_TIMEOUT_SEC: env.CODE_EXEC_TIMEOUT_SEC,
