@@ -55,6 +55,7 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     run: opts.info,
     parameters: type === "node-start" ? inputs : {},
     signal: controller.signal,
+    readTimeoutMs: 0,
     clock: opts.clock,
     fetch: opts.fetch,
     openSocket: createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR }),

@@ -73,6 +73,8 @@ export interface NodeContext {
   /** start node only: the request's `parameters` */
   readonly parameters: Record<string, unknown>;
   readonly signal: AbortSignal;
+  /** per-read timeout for streaming providers, ms: retryConfig.timeout when retries are on, else 0 (spec §6.11) */
+  readonly readTimeoutMs: number;
   readonly clock: Clock;
   readonly fetch: GuardedFetch;
   /** opens an outbound WebSocket (Spark), through the same private-address guard as `fetch` */

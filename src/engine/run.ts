@@ -927,6 +927,7 @@ class Scope {
       run: opts.info,
       parameters: node.type === "node-start" || node.type === "iteration-node-start" ? this.#parameters : {},
       signal,
+      readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
       clock: run.clock,
       fetch: opts.fetch ?? notConfiguredFetch,
       openSocket: opts.openSocket ?? defaultSocket,

@@ -134,7 +134,7 @@ export function streamLlm(ctx: NodeContext, p: BaseLlmParams, messages: ChatMess
       temperature: p.temperature,
       maxTokens: p.maxTokens,
       extraParams: p.extraParams,
-      readTimeoutMs: 0,
+      readTimeoutMs: ctx.readTimeoutMs,
       signal: ctx.signal,
     });
   }

@@ -92,3 +92,20 @@ describe("LLM output mapping (spec §5.3 step 5)", () => {
     expect(mapOutputs("not json", "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({});
   });
 });
+
+describe("slow providers (spec §6.11)", () => {
+  it("gives up on a provider that sends nothing within the per-read timeout when retries are on, and retries", async () => {
+    const dsl = startLlmEnd(fake.url, { tokens: ["late"], firstByteDelayMs: 1_500 }, { timeout: 0.3, shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "gave up" } });
+    const before = fake.requests().length;
+    const t = Date.now();
+    const { outcome } = await runFlow(dsl, opts());
+    expect(outcome).toMatchObject({ status: "completed", outputs: { output: "gave up" } });
+    expect(fake.requests().length - before).toBe(2);
+    expect(Date.now() - t).toBeLessThan(1_500);
+  });
+
+  it("waits for a slow first byte when retries are off (no read timeout)", async () => {
+    const { outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["late"], firstByteDelayMs: 400 }), opts());
+    expect(outcome).toMatchObject({ status: "completed", outputs: { output: "late" } });
+  });
+});

@@ -33,7 +33,13 @@ function single(type: string, params: Record<string, Json>, outputs: { name: str
     .build();
 }
 
-const opts = () => ({ registry, fetch: createGuardedFetch(fetch, { allowPrivate: true }), config: { AGENT_API_URL: agent.url }, parameters: { AGENT_USER_INPUT: "q" } });
+const opts = () => ({
+  registry,
+  fetch: createGuardedFetch(fetch, { allowPrivate: true }),
+  // the sub-flow service is pointed at a server that does not speak the workflow API, so every call fails
+  config: { AGENT_API_URL: agent.url, WORKFLOW_URL_SSE: `${llm.url}/workflow/v1/chat/completions` },
+  parameters: { AGENT_USER_INPUT: "q" },
+});
 
 const cases: { type: string; code: number; params: () => Record<string, Json>; outputs: { name: string; type?: string; required?: boolean }[]; calls: () => number }[] = [
   { type: "spark-llm", code: 20380, params: () => llmNode(llm.url, { status: 500 }), outputs: [{ name: "output" }], calls: () => llm.requests().length },
@@ -50,6 +56,7 @@ const cases: { type: string; code: number; params: () => Record<string, Json>; o
     outputs: [{ name: "output" }],
     calls: () => agent.requests().length,
   },
+  { type: "flow", code: 22801, params: () => ({ flowId: "42", appId: "app1", uid: "u" }), outputs: [{ name: "output" }], calls: () => llm.requests().length },
 ];
 
 describe("retries and strategies per plugin", () => {

@@ -78,6 +78,7 @@ export function nodeContext(init: NodeContextInit = {}): TestNodeContext {
     run: testRunInfo(init.run),
     parameters: init.parameters ?? {},
     signal: init.signal ?? new AbortController().signal,
+    readTimeoutMs: 0,
     clock: init.clock ?? new FakeClock(),
     fetch: init.fetch ?? (() => unavailable("fetch")),
     openSocket: init.openSocket ?? (() => unavailable("openSocket")),

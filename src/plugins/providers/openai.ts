@@ -52,18 +52,24 @@ export async function* streamChat(fetch: GuardedFetch, req: OpenAIRequest): Asyn
   if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
   Object.assign(body, req.extraParams ?? {});
   let res: Response;
+  // the per-read timeout also bounds the wait for the response headers (a slow first byte)
+  const headers = new AbortController();
+  const timer = req.readTimeoutMs > 0 ? setTimeout(() => headers.abort(fail(`no response within ${req.readTimeoutMs} ms`)), req.readTimeoutMs) : undefined;
   try {
     res = await fetch(chatCompletionsUrl(req.url), {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${req.apiKey}`, Accept: "text/event-stream" },
       body: JSON.stringify(body),
-      signal: req.signal,
+      signal: AbortSignal.any([req.signal, headers.signal]),
       timeoutMs: 30 * 60_000,
       maxBytes: 64 * 1024 * 1024,
     });
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason;
+    if (headers.signal.aborted) throw headers.signal.reason;
     throw e instanceof WorkflowError ? fail(e.message) : fail(String(e));
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
   if (!res.ok || !res.body) {
     const text = (await res.text().catch(() => "")).slice(0, 300);
