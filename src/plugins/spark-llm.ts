@@ -34,19 +34,33 @@ export const BaseLlmParams = z.object({
 });
 export type BaseLlmParams = z.infer<typeof BaseLlmParams>;
 
-/** spec §9.1 v2: the last `rounds` user/assistant pairs of the request history (the last image kept first). */
-export function trimHistory(history: readonly HistoryItem[], rounds: number): ChatMessage[] {
+/** spec §9.1: a size estimate of messages — 1.5 × the length of their printed form. */
+export function estimate(items: readonly { role: string; content: string }[]): number {
+  return 1.5 * JSON.stringify(items).length;
+}
+
+/**
+ * spec §9.1 v2: the last `rounds` user/assistant pairs of the request history (image items are not text history),
+ * then the oldest items dropped while the estimate exceeds 95 % of `budget` (the node's maxTokens minus the
+ * estimate of the other messages).
+ */
+export function trimHistory(history: readonly HistoryItem[], rounds: number, budget = Number.POSITIVE_INFINITY): ChatMessage[] {
   const text = history.filter((h) => (h.content_type ?? "text") !== "image");
-  const kept = text.slice(Math.max(0, text.length - rounds * 2));
-  return kept.map((h) => ({ role: h.role, content: h.content }));
+  const kept = text.slice(Math.max(0, text.length - rounds * 2)).map((h) => ({ role: h.role, content: h.content }));
+  while (kept.length > 0 && estimate(kept) > 0.95 * budget) kept.shift();
+  return kept;
 }
 
 export function buildMessages(ctx: NodeContext, p: BaseLlmParams, image?: ChatMessage): ChatMessage[] {
   const messages: ChatMessage[] = image ? [image] : [];
   const system = p.systemTemplate ? ctx.render(p.systemTemplate, "prompt") : "";
+  const user: ChatMessage = { role: "user", content: ctx.render(p.template, "prompt") };
   if (system) messages.push({ role: "system", content: system });
-  if (p.enableChatHistoryV2.isEnabled) messages.push(...trimHistory(ctx.run.history, p.enableChatHistoryV2.rounds));
-  messages.push({ role: "user", content: ctx.render(p.template, "prompt") });
+  if (p.enableChatHistoryV2.isEnabled) {
+    const others = system ? [{ role: "system", content: system }, user] : [user];
+    messages.push(...trimHistory(ctx.run.history, p.enableChatHistoryV2.rounds, p.maxTokens - estimate(others)));
+  }
+  messages.push(user);
   return messages;
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { registry } from "../../src/plugins/index.ts";
-import { mapOutputs } from "../../src/plugins/spark-llm.ts";
+import { estimate, mapOutputs, trimHistory } from "../../src/plugins/spark-llm.ts";
 import { describeFrame, frameNode, runFlow } from "../support/engine-harness.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startLlmEnd } from "../support/llm-flow.ts";
@@ -107,5 +107,35 @@ describe("slow providers (spec §6.11)", () => {
   it("waits for a slow first byte when retries are off (no read timeout)", async () => {
     const { outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["late"], firstByteDelayMs: 400 }), opts());
     expect(outcome).toMatchObject({ status: "completed", outputs: { output: "late" } });
+  });
+});
+
+describe("chat history v2 (spec §9.1)", () => {
+  it("keeps the last rounds, then drops the oldest items beyond 95 % of the token budget", () => {
+    const history = [
+      { role: "user" as const, content: "q1" },
+      { role: "assistant" as const, content: "a1" },
+      { role: "user" as const, content: "img", content_type: "image" as const },
+      { role: "user" as const, content: "q2" },
+      { role: "assistant" as const, content: "a2" },
+    ];
+    expect(trimHistory(history, 1)).toEqual([
+      { role: "user", content: "q2" },
+      { role: "assistant", content: "a2" },
+    ]);
+    expect(trimHistory(history, 5).map((m) => m.content)).toEqual(["q1", "a1", "q2", "a2"]);
+    const small = estimate([{ role: "assistant", content: "a2" }]) / 0.95;
+    expect(trimHistory(history, 5, small).map((m) => m.content)).toEqual(["a2"]);
+  });
+
+  it("sends the trimmed history between the system prompt and the user prompt", async () => {
+    const dsl = startLlmEnd(fake.url, { tokens: ["x"] }) as unknown as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
+    const param = (dsl.data.nodes[1] as { data: { nodeParam: Record<string, unknown> } }).data.nodeParam;
+    param.enableChatHistoryV2 = { isEnabled: true, rounds: 1 };
+    param.maxTokens = 2048;
+    const info = { sid: "s", eventId: "e", flowId: "f", appId: "a", uid: "u", chatId: "c", isRelease: false, history: [{ role: "user" as const, content: "old q" }, { role: "assistant" as const, content: "old a" }, { role: "user" as const, content: "prev q" }, { role: "assistant" as const, content: "prev a" }] };
+    await runFlow(dsl, { ...opts(), info });
+    const sent = fake.requests().at(-1) as { messages: { role: string; content: string }[] };
+    expect(sent.messages.map((m) => m.content)).toEqual(["You are helpful.", "prev q", "prev a", "hi"]);
   });
 });
