@@ -3,56 +3,20 @@
 //  (b) an open non-stream run of example-core-if-else-branch.json;
 //  (c) the same run streamed.
 // At concurrency 1 and 50; medians of REPS runs of SECONDS each. Run: `npm run bench -- http`.
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { publishFlow, root, startDev } from "./dev.mjs";
 import { load, median } from "./load.mjs";
 
-const root = join(import.meta.dirname, "..");
 const SECONDS = Number(process.env.SECONDS ?? 6);
 const REPS = Number(process.env.REPS ?? 3);
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function dev(args, cwd) {
-  const port = await freePort();
-  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", ...args], { cwd, env, stdio: "ignore" });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      await fetch(`${base}/health`);
-      return { base, child };
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`wrangler dev in ${cwd} did not start`);
-}
-
-const persist = mkdtempSync(join(tmpdir(), "bench-http-"));
-execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: root, env, stdio: "pipe" });
-execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
-  "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], { cwd: root, env, stdio: "pipe" });
-const main = await dev(["--persist-to", persist], root);
-const ceiling = await dev([], join(root, "bench", "ceiling"));
+const main = await startDev();
+const ceiling = await startDev({ cwd: join(root, "bench", "ceiling"), seed: false });
 const results = [];
 try {
   const flow = JSON.parse(readFileSync(join(root, "..", "shared", "fixtures", "astron", "example-core-if-else-branch.json"), "utf8"));
-  const post = (path, body, headers = {}) => fetch(`${main.base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-  const id = (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "bench", description: "", data: flow })).data.flow_id;
-  await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, { "X-Consumer-Username": "tenant01" });
-  await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, { "X-Consumer-Username": "tenant01" });
+  const id = await publishFlow(main.base, flow);
   const chat = (stream) => JSON.stringify({ flow_id: id, stream, parameters: { AGENT_USER_INPUT: "bench", score: 80 } });
   const targets = {
     a_ceiling: { url: `${ceiling.base}/`, body: "{}" },
@@ -91,8 +55,6 @@ try {
     console.log(JSON.stringify(row));
   }
 } finally {
-  main.child.kill("SIGTERM");
-  ceiling.child.kill("SIGTERM");
-  await new Promise((r) => setTimeout(r, 500));
-  rmSync(persist, { recursive: true, force: true });
+  await main.stop();
+  await ceiling.stop();
 }

@@ -5,16 +5,11 @@
 //  - token throughput: a 2,000-token answer streamed through an end node, wall time against the provider's own
 //    time to send it.
 // Run: `npm run bench -- llm` (REPS=15 by default).
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { publishFlow, startDev } from "./dev.mjs";
 import { median } from "./load.mjs";
 
-const root = join(import.meta.dirname, "..");
 const REPS = Number(process.env.REPS ?? 15);
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
 const now = () => performance.timeOrigin + performance.now();
 
 // the provider: records when it wrote the first token and when it finished
@@ -43,16 +38,6 @@ const provider = createServer((req, res) => {
 });
 await new Promise((r) => provider.listen(0, "127.0.0.1", r));
 const providerUrl = `http://127.0.0.1:${provider.address().port}`;
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 /** Reads an SSE response; returns the receipt time of the first non-empty content and of the end. */
 async function consume(res, contentOf) {
@@ -85,20 +70,9 @@ async function consume(res, contentOf) {
   return { first, end: now(), tokens };
 }
 
-const persist = mkdtempSync(join(tmpdir(), "bench-llm-"));
-execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd: root, env, stdio: "pipe" });
-execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command", "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], { cwd: root, env, stdio: "pipe" });
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, "--var", "ALLOW_PRIVATE_FETCH:true"], { cwd: root, env, stdio: "ignore" });
+const dev = await startDev({ vars: { ALLOW_PRIVATE_FETCH: "true" } });
+const base = dev.base;
 try {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
   const post = (path, body, headers = {}) => fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
   const flowFor = (script) => ({
     data: {
@@ -113,12 +87,7 @@ try {
       ],
     },
   });
-  const publish = async (script) => {
-    const id = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "b", description: "", data: flowFor(script) })).json()).data.flow_id;
-    await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, { "X-Consumer-Username": "tenant01" });
-    await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, { "X-Consumer-Username": "tenant01" });
-    return id;
-  };
+  const publish = (script) => publishFlow(base, flowFor(script));
   const openContent = (f) => f.choices?.[0]?.delta?.content;
   const providerContent = (f) => f.choices?.[0]?.delta?.content;
 
@@ -166,9 +135,7 @@ try {
   }
   console.log(JSON.stringify({ figure: "throughput_2000_tokens", runs: ratios.length, provider_ms: +median(providerTimes).toFixed(1), client_first_to_last_ms: +median(walls).toFixed(1), ratio: +median(ratios).toFixed(3), target_ratio: 1.1 }));
 } finally {
-  child.kill("SIGTERM");
   provider.close();
-  await new Promise((r) => setTimeout(r, 500));
-  rmSync(persist, { recursive: true, force: true });
+  await dev.stop();
 }
 process.exit(0);
