@@ -439,6 +439,8 @@ class Scope {
   running = 0;
   waiting: { node: number; request: InterruptRequest; attempt: number; t0: number } | undefined;
   #resume: ResumeAnswer | undefined;
+  /** the node the pending answer is for (any plugin may pause; the answer goes to the one that did) */
+  #resumeNode = -1;
   #done!: (o: ScopeOutcome) => void;
   #error!: (e: unknown) => void;
   #settled = false;
@@ -496,6 +498,7 @@ class Scope {
     if (this.#resume && this.waiting) {
       const w = this.waiting;
       this.waiting = undefined;
+      this.#resumeNode = w.node;
       this.status[w.node] = PENDING;
       this.#startNode(w.node);
     } else if (restored) {
@@ -747,7 +750,7 @@ class Scope {
     const node = this.plan.nodes[i] as PlanNode;
     const t0 = this.startedAt.get(i) ?? run.clock.now();
     const sid = run.options.sid;
-    const isResume = this.#resume !== undefined && node.type === "question-answer";
+    const isResume = this.#resume !== undefined && i === this.#resumeNode;
     if (!isResume) {
       run.emitRaw(nodeStartFrame(sid, run.created(), { id: node.id, alias: node.alias }, this.#progress(i)), node.id);
     }
@@ -901,14 +904,12 @@ class Scope {
     // spec §6.7: after the first token the fail branch can no longer be taken
     if (buf.content.length + buf.reasoning.length === 1) {
       const { edges } = this.plan;
-      const i = this.plan.nodes.indexOf(node);
       for (const k of node.out) {
         const e = edges[k] as PlanEdge;
         if (!e.fail || this.edge[k] !== UNKNOWN) continue;
         const alsoNormal = node.out.some((k2) => !(edges[k2] as PlanEdge).fail && (edges[k2] as PlanEdge).to === e.to);
         if (!alsoNormal) this.#settleEdge(k, false);
       }
-      void i;
     }
     this.#wakeStream(buf);
   }
@@ -916,7 +917,7 @@ class Scope {
   #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: AbortSignal): NodeContext {
     const run = this.run;
     const opts = run.options;
-    const resume = this.#resume && this.waiting === undefined && node.type === "question-answer" ? this.#takeResume() : undefined;
+    const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
     const ctx: NodeContext = {
       nodeId: node.id,
       type: node.type,
@@ -944,6 +945,7 @@ class Scope {
   #takeResume(): ResumeAnswer | undefined {
     const r = this.#resume;
     this.#resume = undefined;
+    this.#resumeNode = -1;
     return r;
   }
 

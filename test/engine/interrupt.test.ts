@@ -10,9 +10,9 @@ import type { Frame } from "../../src/engine/types.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
 import { describeFrame, frameNode, runInfo, Scripts, testRegistry } from "../support/engine-harness.ts";
 
-// A minimal pausing node (the question-answer plugin of issue 3 follows the same contract).
+// A minimal pausing node of its own type: any plugin may pause (the question-answer plugin uses the same contract).
 const ask = definePlugin({
-  type: "question-answer",
+  type: "ask-human",
   params: z.object({ question: z.string() }).loose(),
   branches: true,
   run: (ctx, p) => {
@@ -34,7 +34,7 @@ const ask = definePlugin({
 function qaFlow(): ReturnType<typeof flow> {
   return flow()
     .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-    .node("question-answer::q", {
+    .node("ask-human::q", {
       params: { question: "Proceed with {{x}}?" },
       inputs: [{ name: "x", ref: { node: START, name: "AGENT_USER_INPUT" } }],
       outputs: [{ name: "query" }, { name: "content" }, { name: "attempt", type: "integer" }],
@@ -44,13 +44,13 @@ function qaFlow(): ReturnType<typeof flow> {
     .node(END, {
       params: { outputMode: 0 },
       inputs: [
-        { name: "answer", ref: { node: "question-answer::q", name: "content" } },
-        { name: "query", ref: { node: "question-answer::q", name: "query" } },
+        { name: "answer", ref: { node: "ask-human::q", name: "content" } },
+        { name: "query", ref: { node: "ask-human::q", name: "query" } },
       ],
     })
-    .edge(START, "question-answer::q")
-    .edge("question-answer::q", "noop::yes", "option-one-of::a")
-    .edge("question-answer::q", "noop::no", "option-one-of::b")
+    .edge(START, "ask-human::q")
+    .edge("ask-human::q", "noop::yes", "option-one-of::a")
+    .edge("ask-human::q", "noop::no", "option-one-of::b")
     .edge("noop::yes", END)
     .edge("noop::no", END);
 }
@@ -71,7 +71,7 @@ describe("interrupt and resume (spec §2.6, §6.10)", () => {
     const frames: Frame[] = [];
     const run = makeRun(s, frames);
     const first = await run.execute();
-    expect(first).toMatchObject({ status: "interrupted", nodeId: "question-answer::q", eventData: { event_id: "ev-1", need_reply: true, value: { type: "option", content: "Proceed with deploy?" } } });
+    expect(first).toMatchObject({ status: "interrupted", nodeId: "ask-human::q", eventData: { event_id: "ev-1", need_reply: true, value: { type: "option", content: "Proceed with deploy?" } } });
     const last = frames.at(-1) as Frame;
     expect(last.choices[0]?.finish_reason).toBe("interrupt");
     expect(last.workflow_step?.node?.finish_reason).toBe("interrupt");
@@ -85,7 +85,7 @@ describe("interrupt and resume (spec §2.6, §6.10)", () => {
     expect(after).not.toContain("flow:start");
     expect(after.at(-1)).toBe("flow:end");
     // the question node's start frame is not repeated on resume
-    expect(frames.filter((f) => frameNode(f) === "question-answer::q" && describeFrame(f).endsWith(":start"))).toHaveLength(1);
+    expect(frames.filter((f) => frameNode(f) === "ask-human::q" && describeFrame(f).endsWith(":start"))).toHaveLength(1);
   });
 
   it("resumes in a fresh engine restored from the state captured at the interrupt", async () => {
