@@ -926,7 +926,8 @@ class Scope {
       inputIds: node.inputs.flatMap((x) => (x.id === undefined ? [] : [{ id: x.id, name: x.name }])),
       outputs: node.outputs,
       run: opts.info,
-      parameters: node.type === "node-start" || node.type === "iteration-node-start" ? this.#parameters : {},
+      // the request's parameters (or an iteration item) go to the start node of this graph
+      parameters: i === this.start ? this.#parameters : {},
       signal,
       readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
       clock: run.clock,
