@@ -20,7 +20,7 @@ import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
 import { nodeErrorFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
-import { RunStore, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
+import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 
 export interface RunEnv {
   DB?: D1Database;
@@ -50,7 +50,7 @@ export interface RunSummary {
   lastSeq: number;
   interrupt: { nodeId: string; deadline: number } | null;
   parameters: Record<string, unknown>;
-  nodes: Record<string, { startedAt?: number; endedAt?: number }>;
+  nodes: Record<string, NodeTiming>;
 }
 
 const DEFAULT_RETENTION_S = 7 * 24 * 3600;

@@ -36,6 +36,14 @@ export interface RunRow {
   updatedAt: number;
 }
 
+export interface NodeTiming {
+  startedAt: number;
+  endedAt: number;
+  /** the code of the node's end frame (0 success) once it ended */
+  code?: number;
+  usage?: Usage;
+}
+
 export interface StoredFrame {
   seq: number;
   frame: Frame;
@@ -196,12 +204,19 @@ export class RunStore {
       .map((r) => ({ kind: String(r.kind), node: r.node === null ? null : String(r.node), data: r.data === null ? null : (JSON.parse(String(r.data)) as unknown), at: Number(r.at) }));
   }
 
-  /** Counts node starts in the log (fault-injection tests assert no completed node ran twice). */
-  nodeTimings(): Record<string, { startedAt?: number; endedAt?: number }> {
+  /** Per node: first and last frame time, its final status (code of its end frame) and its token usage. */
+  nodeTimings(): Record<string, NodeTiming> {
     this.flushFrames();
-    const out: Record<string, { startedAt?: number; endedAt?: number }> = {};
-    for (const r of this.#sql.exec(`SELECT node, MIN(at) AS s, MAX(at) AS e FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' GROUP BY node`).toArray()) {
-      out[String(r.node)] = { startedAt: Number(r.s), endedAt: Number(r.e) };
+    const out: Record<string, NodeTiming> = {};
+    for (const r of this.#sql.exec(`SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`).toArray()) {
+      const id = String(r.node);
+      const t = (out[id] ??= { startedAt: Number(r.at), endedAt: Number(r.at) });
+      t.endedAt = Number(r.at);
+      const frame = JSON.parse(String(r.frame)) as Frame;
+      if (frame.workflow_step?.node?.finish_reason === "stop") {
+        t.code = frame.code;
+        if (frame.workflow_step.node.usage) t.usage = frame.workflow_step.node.usage;
+      }
     }
     return out;
   }

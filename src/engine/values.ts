@@ -5,16 +5,24 @@ import type { JsonSchema } from "./types.ts";
 
 export type JsonTypeName = "string" | "boolean" | "integer" | "number" | "array" | "object" | "null";
 
+/** The JSON type of a value: integral numbers are "integer", booleans are never numbers, undefined counts as null. */
 export function jsonType(v: unknown): JsonTypeName {
-  if (v === null || v === undefined) return "null";
-  if (typeof v === "string") return "string";
-  if (typeof v === "boolean") return "boolean";
-  if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
-  if (Array.isArray(v)) return "array";
-  return "object";
+  switch (typeof v) {
+    case "string":
+      return "string";
+    case "boolean":
+      return "boolean";
+    case "number":
+      return Number.isInteger(v) ? "integer" : "number";
+    case "undefined":
+      return "null";
+    default:
+      if (v === null) return "null";
+      return Array.isArray(v) ? "array" : "object";
+  }
 }
 
-/** spec §6.1 step 1: string "", integer 0, number 0.0, boolean false, array [], object {}; unknown → null */
+/** spec §6.1 step 1: string "", integer 0, number 0.0, boolean false, array [], object {}; unknown type → null. */
 export function typeDefault(type: string | undefined): unknown {
   switch (type) {
     case "string":
@@ -33,39 +41,52 @@ export function typeDefault(type: string | undefined): unknown {
   }
 }
 
+/** The initial value of a declared output (spec §4.4, §6.5): its schema `default` (a fresh copy), else the type default. */
 export function outputDefault(schema: JsonSchema): unknown {
-  return "default" in schema && schema.default !== undefined ? deepClone(schema.default) : typeDefault(schema.type);
+  return Object.hasOwn(schema, "default") && schema.default !== undefined ? deepClone(schema.default) : typeDefault(schema.type);
 }
 
+/** A deep copy of plain JSON data; scalars are returned as they are. */
 export function deepClone<T>(v: T): T {
   return v === null || typeof v !== "object" ? v : structuredClone(v);
 }
 
+function describe(value: unknown): string {
+  if (value === undefined) return "undefined";
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 /**
- * spec §4.3 [new]: coerce a literal to its declared type by typed parsing, never by evaluating it.
- * Failure → 20601 naming where the literal is.
+ * spec §4.3 [new] (and §11 item 2): coerce a literal to its declared type by typed parsing, never by evaluating it.
+ * A literal whose JSON type already matches is kept; a declared type that is not one of the six value types (e.g.
+ * "" or the biz "array-string") leaves the literal as it is. Failure → 20601 naming where the literal is.
  */
 export function coerceLiteral(value: unknown, type: string, where: string): unknown {
-  const actual = jsonType(value);
   const fail = (): never => {
-    throw WorkflowError.of(Codes.VARIABLE_POOL_SET_PARAMETER_ERROR, `${where}: cannot convert ${JSON.stringify(value) ?? String(value)} to ${type}`);
+    throw WorkflowError.of(Codes.VARIABLE_POOL_SET_PARAMETER_ERROR, `${where}: cannot convert ${describe(value)} to ${type}`);
   };
   switch (type) {
     case "string":
-      if (actual === "string") return value;
-      if (actual === "integer" || actual === "number" || actual === "boolean") return String(value);
-      if (actual === "array" || actual === "object") return JSON.stringify(value);
+      if (typeof value === "string") return value;
+      if (typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value))) return String(value);
+      if (value !== null && typeof value === "object") return JSON.stringify(value);
       return fail();
     case "boolean":
-      if (actual === "boolean") return value;
-      if (actual === "string") return !(value === "false" || value === "False");
+      if (typeof value === "boolean") return value;
+      // spec §4.3: only the strings "false"/"False" are false, every other string is true
+      if (typeof value === "string") return !(value === "false" || value === "False");
       return fail();
     case "integer":
     case "number": {
-      if (actual === "integer") return value;
-      if (actual === "number") return type === "number" ? value : fail();
-      if (actual !== "string") return fail();
-      const text = (value as string).trim();
+      if (typeof value === "number") {
+        if (!Number.isFinite(value)) return fail();
+        return type === "number" || Number.isInteger(value) ? value : fail();
+      }
+      if (typeof value !== "string") return fail();
+      const text = value.trim();
+      // Number("") is 0 and Number("Infinity") is Infinity: neither is a number literal here
       const n = text === "" ? Number.NaN : Number(text);
       if (!Number.isFinite(n)) return fail();
       if (type === "integer" && !Number.isInteger(n)) return fail();
@@ -73,11 +94,11 @@ export function coerceLiteral(value: unknown, type: string, where: string): unkn
     }
     case "array":
     case "object": {
-      if (actual === type) return value;
-      if (actual !== "string") return fail();
+      if (jsonType(value) === type) return value;
+      if (typeof value !== "string") return fail();
       let parsed: unknown;
       try {
-        parsed = JSON.parse(value as string);
+        parsed = JSON.parse(value);
       } catch {
         return fail();
       }

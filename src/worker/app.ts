@@ -12,6 +12,7 @@ import { files } from "./routes/files.ts";
 import { node } from "./routes/node.ts";
 import { protocol } from "./routes/protocol.ts";
 import { publish } from "./routes/publish.ts";
+import { runs } from "./routes/runs.ts";
 import { Catalog } from "./store/catalog.ts";
 
 export const app = new Hono<AppEnv>({ strict: false });
@@ -70,6 +71,7 @@ for (const prefix of ["/workflow/v1", "/sparkflow/v1"]) {
 app.route("/workflow/v1", chat);
 app.route("/workflow/v1", files);
 app.route("/v1", publish);
+app.route("/", runs);
 
 app.notFound((c) => failure(c.get("sid") ?? "", 404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
 

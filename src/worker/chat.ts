@@ -91,17 +91,16 @@ export async function startRun(args: StartArgs): Promise<Response> {
     // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
     const collected = (await stub.startCollect({ request, plan: args.plan }, args.frameTimeoutMs)) as { ok: true; frame: Frame } | { ok: false; error: ErrorData };
     if (!collected.ok) return finalErrorFrame(args.sid, collected.error);
-    return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8" } });
+    return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8", "X-Run-Id": args.eventId } });
   }
   const reply = (await stub.start({ request, plan: args.plan })) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
-  return relayResponse(reply.stream, {
-    mode: args.mode,
-    stream: args.body.stream,
-    sid: args.sid,
-    frameTimeoutMs: args.frameTimeoutMs,
-    onClientGone: () => args.waitUntil(stub.cancel()),
-  });
+  // the run's id, for the runs API (GET /runs/{id}, /runs/{id}/events)
+  return relayResponse(
+    reply.stream,
+    { mode: args.mode, stream: args.body.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs, onClientGone: () => args.waitUntil(stub.cancel()) },
+    { "X-Run-Id": args.eventId },
+  );
 }
 
 export interface ResumeArgs {

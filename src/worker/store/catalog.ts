@@ -305,10 +305,10 @@ export class Catalog {
 
   // ---- run history ------------------------------------------------------------------------------------------------
 
-  async runHistory(flowId: string, limit: number, before?: number): Promise<Record<string, unknown>[]> {
+  async runHistory(flowId: string, limit: number, before?: number, appId?: string): Promise<Record<string, unknown>[]> {
     const r = await this.#db
-      .prepare(`SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?`)
-      .bind(flowId, before ?? Number.MAX_SAFE_INTEGER, limit)
+      .prepare(`SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? AND (? IS NULL OR app_id = ?) ORDER BY started_at DESC LIMIT ?`)
+      .bind(flowId, before ?? Number.MAX_SAFE_INTEGER, appId ?? null, appId ?? null, limit)
       .all<Record<string, unknown>>();
     return r.results;
   }
