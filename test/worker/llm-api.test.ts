@@ -127,4 +127,19 @@ describe("LLM flows over HTTP", () => {
     expect(res.headers.get("content-type")).toContain("application/json");
     expect(((await res.json()) as Frame).code).toBe(20000);
   });
+
+  it("cancels the run when the client disconnects mid-stream (spec §6.12 [new])", async () => {
+    const id = await addFlow(startLlmEnd(url, { tokens: Array.from({ length: 40 }, (_, i) => `t${i} `), delayMs: 25 }));
+    const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", { method: "POST", headers: APP, body: JSON.stringify({ flow_id: id, parameters: { AGENT_USER_INPUT: "q" } }) });
+    const runId = res.headers.get("x-run-id") ?? "";
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    let status = "";
+    for (let i = 0; i < 100 && status !== "cancelled"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = ((await (await SELF.fetch(`http://astron.test/runs/${runId}`, { headers: APP })).json()) as { status: string }).status;
+    }
+    expect(status).toBe("cancelled");
+  });
 });
