@@ -99,6 +99,7 @@ export function readPath(value: unknown, path: readonly PathStep[], raw: string)
 /** JSON text as Python `json.dumps(v, ensure_ascii=False)` writes it: ", " between items, ": " after keys. */
 export function pythonJson(value: unknown): string {
   if (value === null || value === undefined) return "null";
+  if (typeof value === "bigint") return value.toString();
   if (typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) {
     let out = "[";
