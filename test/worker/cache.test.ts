@@ -1,126 +1,379 @@
-// The plan and row cache against a real redis through the Upstash REST front, with the real @upstash/redis
-// client inside workerd (issue 5: hit, miss, invalidation, Redis slow or down, LRU without credentials).
-import { SELF } from "cloudflare:test";
-import { describe, expect, inject, it } from "vitest";
+// The plan and row cache and the node-variable store against a real redis-server through the Upstash REST front,
+// with the real @upstash/redis client inside workerd (issue 5: hit, miss, TTL, invalidation, Redis slow, down or
+// unreachable, the LRU without credentials), and the worker's routes running with Upstash configured.
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { Redis } from "@upstash/redis/cloudflare";
+import { beforeAll, describe, expect, inject, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
 import { registry } from "../../src/plugins/index.ts";
+import { app } from "../../src/worker/app.ts";
 import {
+  appKey,
   cached,
   contentHash,
   createCache,
   flowKeys,
   invalidateFlow,
+  licenseKey,
   LruCache,
   planIndexKey,
   planKey,
   UpstashCache,
+  type Cache,
 } from "../../src/worker/store/cache.ts";
+import { createKv, IsolateKv, UpstashKv } from "../../src/worker/store/kv.ts";
 import { loadFixture } from "../support/fixtures.ts";
+import { seedApps } from "../support/seed.ts";
 
 const url = inject("upstashUrl");
 const token = inject("upstashToken");
+const run = crypto.randomUUID().slice(0, 8);
 
-async function control(body: { delayMs?: number; down?: boolean }): Promise<void> {
-  const res = await fetch(`${url}/__control`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
-  expect(res.status).toBe(200);
+/** A fault scope of the front of its own, so one test's outage does not reach another's requests. */
+function scope(name: string): { url: string; control(c: { delayMs?: number; down?: boolean; downMode?: "error" | "reset" }): Promise<{ requests: number }> } {
+  const id = `${name}-${run}`;
+  return {
+    url: `${url}/~${id}`,
+    async control(c) {
+      const res = await fetch(`${url}/__control`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify({ scope: id, ...c }) });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { requests: number };
+    },
+  };
 }
 
-function upstash(timeoutMs = 500): UpstashCache {
-  return new UpstashCache(url, token, timeoutMs, () => undefined);
+/** The real client, reading what the cache wrote (raw strings, no deserialisation). */
+const raw = new Redis({ url, token, automaticDeserialization: false, enableTelemetry: false, enableAutoPipelining: false });
+
+function upstash(timeoutMs = 1000, at = url): UpstashCache {
+  return new UpstashCache(at, token, timeoutMs, () => undefined);
 }
 
-describe("plan cache on Upstash (real redis)", () => {
-  it("round-trips a compiled plan as JSON with a TTL", async () => {
+const key = (s: string): string => `${s}-${run}`;
+
+describe("plan cache on Upstash (real redis behind the REST front)", () => {
+  it("stores a compiled plan as JSON text with its TTL and reads it back equal", async () => {
     const cache = upstash();
     const plan = compile(loadFixture("example-core-if-else-branch.json"), registry);
-    const key = planKey("f-roundtrip", "draft", await contentHash(JSON.stringify(plan)));
-    await cache.set(key, plan, 120);
-    expect(await cache.get(key)).toEqual(plan);
-    const ttl = await fetch(url, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify(["TTL", key]) });
-    const { result } = (await ttl.json()) as { result: number };
-    expect(result).toBeGreaterThan(100);
-    expect(result).toBeLessThanOrEqual(120);
+    const k = planKey(key("f-roundtrip"), "v1", await contentHash(JSON.stringify(plan)));
+    await cache.set(k, plan, 120);
+    expect(await cache.get(k)).toEqual(plan);
+    // spec §7: JSON, never pickles — the stored value is the plan's JSON text
+    expect(JSON.parse((await raw.get<string>(k)) ?? "null")).toEqual(plan);
+    const ttl = await raw.ttl(k);
+    expect(ttl).toBeGreaterThan(110);
+    expect(ttl).toBeLessThanOrEqual(120);
+    expect(cache.stats()).toMatchObject({ kind: "upstash", hits: 1, misses: 0, errors: 0 });
   });
 
-  it("counts hits and misses and loads through on a miss only", async () => {
+  it("reads through: a miss loads and writes back, the next read is a hit", async () => {
     const cache = upstash();
     let loads = 0;
-    const load = async (): Promise<{ v: number }> => ({ v: ++loads });
-    expect(await cached(cache, "k-readthrough", 60, load)).toEqual({ v: 1 });
-    expect(await cached(cache, "k-readthrough", 60, load)).toEqual({ v: 1 });
+    const load = async (): Promise<{ v: number; text: string }> => ({ v: ++loads, text: "ünïcødé ✓" });
+    const k = key("k-readthrough");
+    expect(await cached(cache, k, 60, load)).toEqual({ v: 1, text: "ünïcødé ✓" });
+    expect(await cached(cache, k, 60, load)).toEqual({ v: 1, text: "ünïcødé ✓" });
     expect(loads).toBe(1);
-    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, errors: 0, kind: "upstash" });
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, errors: 0 });
   });
 
-  it("invalidates exactly one flow's row and plan keys", async () => {
+  it("does not cache an undefined load, and keeps values that are falsy", async () => {
     const cache = upstash();
-    for (const flow of ["fa", "fb"]) {
-      for (const k of flowKeys(flow, "v1.0")) await cache.set(k, { row: flow }, 60);
-      await cache.set(planKey(flow, "v1.0", "h1"), { plan: flow }, 60);
-      await cache.addMember(planIndexKey(flow), planKey(flow, "v1.0", "h1"), 60);
+    const k = key("k-falsy");
+    expect(await cached(cache, k, 60, async () => undefined)).toBeUndefined();
+    expect(await raw.exists(k)).toBe(0);
+    for (const v of [0, false, "", null]) {
+      await cache.set(k, v, 60);
+      expect(await cache.get(k)).toBe(v);
     }
-    await invalidateFlow(cache, "fa", "v1.0");
-    for (const k of [...flowKeys("fa", "v1.0"), planKey("fa", "v1.0", "h1")]) expect(await cache.get(k)).toBeUndefined();
-    for (const k of [...flowKeys("fb", "v1.0"), planKey("fb", "v1.0", "h1")]) expect(await cache.get(k)).toBeDefined();
   });
 
-  it("answers within its bound when Upstash is slow, and counts the miss", async () => {
-    const cache = upstash(80);
-    await cache.set("k-slow", { a: 1 }, 60);
-    await control({ delayMs: 600 });
+  it("treats a value that is not JSON as a miss", async () => {
+    const cache = upstash();
+    const k = key("k-foreign");
+    await raw.set(k, "\x80\x04pickled?");
+    expect(await cache.get(k)).toBeUndefined();
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 1 });
+  });
+
+  it("invalidates exactly one flow's row and plan keys, not a flow whose id it prefixes", async () => {
+    const cache = upstash();
+    const [fa, fb] = [key("7"), key("7") + "0"];
+    for (const flow of [fa, fb]) {
+      for (const k of flowKeys(flow, "v1.0")) await cache.set(k, { row: flow }, 60);
+      for (const hash of ["h1", "h2"]) {
+        await cached(cache, planKey(flow, "v1.0", hash), 60, async () => ({ plan: flow, hash }), { flowId: flow });
+      }
+    }
+    expect((await raw.smembers(planIndexKey(fa))).sort()).toEqual([planKey(fa, "v1.0", "h1"), planKey(fa, "v1.0", "h2")]);
+    const untouched = [appKey(key("app")), licenseKey(key("app"), 1)];
+    for (const k of untouched) await cache.set(k, { other: true }, 60);
+
+    await invalidateFlow(cache, fa, "v1.0");
+
+    const gone = [...flowKeys(fa, "v1.0"), planKey(fa, "v1.0", "h1"), planKey(fa, "v1.0", "h2"), planIndexKey(fa)];
+    const kept = [...flowKeys(fb, "v1.0"), planKey(fb, "v1.0", "h1"), planKey(fb, "v1.0", "h2"), planIndexKey(fb), ...untouched];
+    expect(await raw.exists(...gone)).toBe(0);
+    expect(await raw.exists(...kept)).toBe(kept.length);
+  });
+
+  it("keeps a flow's index alive as long as the keys it lists", async () => {
+    const cache = upstash();
+    const flow = key("ttl-index");
+    await cached(cache, planKey(flow, "", "h"), 300, async () => ({ p: 1 }), { flowId: flow });
+    expect(await raw.ttl(planIndexKey(flow))).toBeGreaterThan(290);
+  });
+
+  it("answers within its bound when Upstash is slow, and counts the miss and the timeout", async () => {
+    const slow = scope("slow");
+    const cache = upstash(100, slow.url);
+    const k = key("k-slow");
+    await cache.set(k, { a: 1 }, 60);
+    expect(await cache.get(k)).toEqual({ a: 1 });
+    await slow.control({ delayMs: 1500 });
     try {
       const t = Date.now();
-      expect(await cache.get("k-slow")).toBeUndefined();
-      expect(Date.now() - t).toBeLessThan(400);
-      expect(cache.stats().errors).toBe(1);
+      expect(await cache.get(k)).toBeUndefined();
+      await cache.set(k, { a: 2 }, 60);
+      await cache.del([k]);
+      expect(Date.now() - t).toBeLessThan(1000);
+      expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, errors: 3, timeouts: 3 });
     } finally {
-      await control({ delayMs: 0 });
+      await slow.control({ delayMs: 0 });
     }
+    expect(await cache.get(k)).toEqual({ a: 1 });
   });
 
-  it("never throws into a request when Upstash is down", async () => {
-    const cache = upstash();
-    await control({ down: true });
-    try {
-      expect(await cache.get("anything")).toBeUndefined();
-      await cache.set("anything", { x: 1 }, 60);
-      await cache.del(["anything"]);
-      expect(cache.stats().errors).toBe(3);
-    } finally {
-      await control({ down: false });
-    }
-  });
+  for (const downMode of ["error", "reset"] as const) {
+    it(`never throws into a request when Upstash is down (${downMode === "error" ? "500 answers" : "connections dropped"})`, async () => {
+      const down = scope(`down-${downMode}`);
+      const cache = upstash(1000, down.url);
+      await down.control({ down: true, downMode });
+      try {
+        expect(await cache.get(key("anything"))).toBeUndefined();
+        await cache.set(key("anything"), { x: 1 }, 60);
+        await cache.del([key("anything")]);
+        expect(await cache.members(key("index"))).toEqual([]);
+        await cache.addMember(key("index"), "m", 60);
+        await invalidateFlow(cache, key("down-flow"));
+        expect(await cached(cache, key("anything"), 60, async () => "loaded")).toBe("loaded");
+        expect(cache.stats()).toMatchObject({ hits: 0, misses: 2, errors: 9, timeouts: 0 });
+      } finally {
+        await down.control({ down: false });
+      }
+    });
+  }
 
-  it("uses the in-isolate LRU without credentials and honours its TTL and size", async () => {
-    expect(createCache({}, () => undefined).stats().kind).toBe("lru");
-    let now = 0;
-    const lru = new LruCache(2, () => now);
-    await lru.set("a", 1, 10);
-    await lru.set("b", 2, 10);
-    await lru.set("c", 3, 10);
-    expect(await lru.get("a")).toBeUndefined();
-    expect(await lru.get("c")).toBe(3);
-    now = 11_000;
-    expect(await lru.get("c")).toBeUndefined();
+  it("never throws when nothing listens at the Upstash URL", async () => {
+    const cache = upstash(1000, "http://127.0.0.1:9");
+    expect(await cache.get("k")).toBeUndefined();
+    await cache.set("k", 1, 60);
+    expect(cache.stats()).toMatchObject({ misses: 1, errors: 2 });
   });
 });
 
-describe("a run with the cache unavailable still succeeds (issue 5)", () => {
-  it("compiles from D1 when the cache misses", async () => {
-    // the worker under test has no Upstash credentials: the LRU serves, and a fresh flow is always a miss
-    const add = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ name: "n", description: "", app_id: "", data: loadFixture("example-core-if-else-branch.json") }),
-    });
-    const id = ((await add.json()) as { data: { flow_id: string } }).data.flow_id;
-    const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" },
-      body: JSON.stringify({ flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: "c", score: 100 } }),
-    });
-    const body = (await res.json()) as { code: number; choices: { delta: { content: string } }[] };
-    expect(body.code).toBe(0);
-    expect(body.choices[0]?.delta.content).toBe('PASS: c{"joined":""}');
+describe("choosing the cache per deployment", () => {
+  it("uses Upstash when both credentials are set: one cache per isolate, so the counters add up", () => {
+    const e = { UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token, CACHE_TIMEOUT_MS: "75" };
+    const a = createCache(e, () => undefined);
+    expect(a).toBeInstanceOf(UpstashCache);
+    expect(createCache(e, () => undefined)).toBe(a);
+    expect(createCache({ UPSTASH_REDIS_REST_URL: url }, () => undefined)).toBeInstanceOf(LruCache);
+  });
+
+  it("says once that it falls back to the in-isolate LRU", () => {
+    const lines: string[] = [];
+    const a = createCache({}, (l) => lines.push(l));
+    const b = createCache({ UPSTASH_REDIS_REST_TOKEN: token }, (l) => lines.push(l));
+    expect(a).toBe(b);
+    expect(a.stats().kind).toBe("lru");
+    // once per isolate: this file may not be the first to ask
+    expect(lines.length).toBeLessThanOrEqual(1);
+    for (const l of lines) expect(l).toBe("no Upstash credentials: using in-isolate LRU cache");
+  });
+});
+
+describe("in-isolate LRU", () => {
+  it("honours the TTL on an injected clock", async () => {
+    let now = 1_000;
+    const lru = new LruCache(10, () => now);
+    await lru.set("a", { v: 1 }, 10);
+    await lru.set("forever", 1, 0);
+    now += 9_999;
+    expect(await lru.get("a")).toEqual({ v: 1 });
+    now += 1;
+    expect(await lru.get("a")).toBeUndefined();
+    now += 1e12;
+    expect(await lru.get("forever")).toBe(1);
+  });
+
+  it("evicts the least recently used entry beyond its size", async () => {
+    const lru = new LruCache(2, () => 0);
+    await lru.set("a", 1, 10);
+    await lru.set("b", 2, 10);
+    expect(await lru.get("a")).toBe(1); // a is now more recent than b
+    await lru.set("c", 3, 10);
+    expect(lru.size).toBe(2);
+    expect(await lru.get("b")).toBeUndefined();
+    expect(await lru.get("a")).toBe(1);
+    expect(await lru.get("c")).toBe(3);
+  });
+
+  it("keeps its total size bounded, dropping the least recently used first", async () => {
+    const lru = new LruCache(100, () => 0, 25); // JSON characters
+    await lru.set("a", "x".repeat(8), 10); // 10 characters of JSON each
+    await lru.set("b", "y".repeat(8), 10);
+    await lru.set("c", "z".repeat(8), 10);
+    expect(lru.size).toBe(2);
+    expect(await lru.get("a")).toBeUndefined();
+    await lru.set("huge", "w".repeat(100), 10);
+    expect(await lru.get("huge")).toBeUndefined();
+    expect(await lru.get("c")).toBe("z".repeat(8));
+  });
+
+  it("hands out copies, like a remote cache", async () => {
+    const lru = new LruCache();
+    await lru.set("p", { nodes: [1] }, 10);
+    const first = await lru.get<{ nodes: number[] }>("p");
+    first?.nodes.push(2);
+    expect(await lru.get("p")).toEqual({ nodes: [1] });
+  });
+
+  it("invalidates exactly one flow's keys", async () => {
+    const lru: Cache = new LruCache();
+    for (const flow of ["1", "10"]) {
+      for (const k of flowKeys(flow)) await lru.set(k, flow, 60);
+      await cached(lru, planKey(flow, "", "h"), 60, async () => flow, { flowId: flow });
+    }
+    await invalidateFlow(lru, "1");
+    for (const k of [...flowKeys("1"), planKey("1", "", "h")]) expect(await lru.get(k)).toBeUndefined();
+    for (const k of [...flowKeys("10"), planKey("10", "", "h")]) expect(await lru.get(k)).toBe("10");
+  });
+});
+
+describe("node-variable storage (spec §5.19)", () => {
+  const values = { color: "blue", n: 3, numeric: "123", flag: false, none: null, list: ["a", 1], meta: { k: [true] } };
+
+  it("keeps JSON values in a Redis hash, merging fields on every set", async () => {
+    const kv = new UpstashKv(url, token);
+    const k = `sparkflowV2:variable_pool:${key("flow")}:u1:app1:`;
+    await kv.hset(k, values);
+    await kv.hset(k, { n: 4, extra: "x" });
+    expect(await kv.hgetall(k)).toEqual({ ...values, n: 4, extra: "x" });
+    expect(await raw.hget(k, "meta")).toBe('{"k":[true]}');
+    expect(await raw.hget(k, "numeric")).toBe('"123"');
+    expect(await raw.ttl(k)).toBe(-1); // no TTL by default, like the original
+    expect(await kv.hgetall(`${k}other`)).toEqual({});
+  });
+
+  it("applies a configured TTL", async () => {
+    const kv = new UpstashKv(url, token, { ttlSeconds: 600 });
+    const k = key("kv-ttl");
+    await kv.hset(k, { a: 1 });
+    expect(await raw.ttl(k)).toBeGreaterThan(590);
+  });
+
+  it("fails loudly when Upstash is down (the node turns it into 22900)", async () => {
+    const down = scope("kv-down");
+    await down.control({ down: true });
+    try {
+      await expect(new UpstashKv(down.url, token).hset(key("kv-down"), { a: 1 })).rejects.toThrow(/unavailable/);
+    } finally {
+      await down.control({ down: false });
+    }
+  });
+
+  it("keeps the same values in the isolate without credentials", async () => {
+    const kv = createKv({}, () => undefined);
+    expect(kv).toBeInstanceOf(IsolateKv);
+    expect(createKv({ UPSTASH_REDIS_REST_URL: url, UPSTASH_REDIS_REST_TOKEN: token })).toBeInstanceOf(UpstashKv);
+    const k = key("isolate");
+    await kv.hset(k, values);
+    const read = await kv.hgetall(k);
+    expect(read).toEqual(values);
+    (read.meta as { k: boolean[] }).k.push(false);
+    expect(await kv.hgetall(k)).toEqual(values);
+  });
+});
+
+describe("the worker with Upstash configured", () => {
+  beforeAll(async () => {
+    await seedApps();
+  });
+
+  const branch = scope("worker");
+  const upstashEnv = { ...env, UPSTASH_REDIS_REST_URL: branch.url, UPSTASH_REDIS_REST_TOKEN: token, CACHE_TIMEOUT_MS: "300" };
+
+  async function call(path: string, body: unknown): Promise<Record<string, unknown>> {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(
+      new Request(`http://astron.test${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" }, body: JSON.stringify(body) }),
+      upstashEnv,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
+  async function addFlow(): Promise<string> {
+    const r = await call("/workflow/v1/protocol/add", { name: "n", description: "", app_id: "d1590f30", data: loadFixture("example-core-if-else-branch.json") });
+    return (r.data as { flow_id: string }).flow_id;
+  }
+
+  async function debugRun(flowId: string): Promise<string | undefined> {
+    const r = (await call("/workflow/v1/debug/chat/completions", { flow_id: flowId, stream: false, parameters: { AGENT_USER_INPUT: "c", score: 100 } })) as {
+      code: number;
+      choices?: { delta: { content: string } }[];
+    };
+    expect(r.code).toBe(0);
+    return r.choices?.[0]?.delta.content;
+  }
+
+  const planKeysOf = async (flowId: string): Promise<string[]> => raw.keys(`plan:${flowId}:*`);
+
+  it("caches a run's plan, reuses it, and drops it when the flow is updated", async () => {
+    const [one, two] = [await addFlow(), await addFlow()];
+    expect(await debugRun(one)).toBe('PASS: c{"joined":""}');
+    expect(await debugRun(two)).toBe('PASS: c{"joined":""}');
+    const [planOne] = await planKeysOf(one);
+    expect(planOne).toMatch(new RegExp(`^plan:${one}:draft:[0-9a-f]{24}$`));
+    expect(await raw.smembers(planIndexKey(one))).toContain(planOne);
+
+    const cache = createCache(upstashEnv);
+    const before = cache.stats();
+    expect(await debugRun(one)).toBe('PASS: c{"joined":""}');
+    expect(cache.stats().hits).toBe(before.hits + 1);
+
+    const update = await call(`/workflow/v1/protocol/update/${one}`, { name: "renamed" });
+    expect(update.code).toBe(0);
+    expect(await planKeysOf(one)).toEqual([]);
+    expect(await planKeysOf(two)).toHaveLength(1);
+  });
+
+  it("still runs from D1 + compile when Upstash is down, and counts the misses", async () => {
+    const flow = await addFlow();
+    const cache = createCache(upstashEnv);
+    const before = cache.stats();
+    await branch.control({ down: true });
+    try {
+      expect(await debugRun(flow)).toBe('PASS: c{"joined":""}');
+    } finally {
+      await branch.control({ down: false });
+    }
+    const after = cache.stats();
+    expect(after.misses).toBeGreaterThan(before.misses);
+    expect(after.errors).toBeGreaterThan(before.errors);
+  });
+
+  it("still runs when Upstash is slower than the bound", async () => {
+    const flow = await addFlow();
+    await branch.control({ delayMs: 2000 });
+    try {
+      const t = Date.now();
+      expect(await debugRun(flow)).toBe('PASS: c{"joined":""}');
+      expect(Date.now() - t).toBeLessThan(1900);
+    } finally {
+      await branch.control({ delayMs: 0 });
+    }
   });
 });
