@@ -20,10 +20,14 @@ import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
 import { nodeErrorFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
+import { createKv } from "./kv.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 
 export interface RunEnv {
   DB?: D1Database;
+  UPSTASH_REDIS_REST_URL?: string;
+  UPSTASH_REDIS_REST_TOKEN?: string;
+  VARIABLE_TTL_SECONDS?: string;
   /** this deployment (a self service binding): sub-flow calls reach it without a network hop */
   SELF_SERVICE?: Fetcher;
   /** "true" lets plugins call private and loopback addresses (local development and tests) */
@@ -271,16 +275,9 @@ export class RunObject extends DurableObject<RunEnv> {
     };
   }
 
+  /** node-variable storage outlives the run: Upstash hashes, else the deployment's D1 (spec §5.19) */
   #kv(): KeyValuePort {
-    // node-variable storage lives in the run object's own storage unless a shared store is configured
-    const storage = this.ctx.storage;
-    return {
-      hgetall: async (key) => (await storage.get<Record<string, unknown>>(`kv:${key}`)) ?? {},
-      hset: async (key, fields) => {
-        const current = (await storage.get<Record<string, unknown>>(`kv:${key}`)) ?? {};
-        await storage.put(`kv:${key}`, { ...current, ...fields });
-      },
-    };
+    return createKv(this.env);
   }
 
   #launch(plan: Plan, request: RunRequest, state: RunState | undefined): void {

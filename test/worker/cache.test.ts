@@ -21,7 +21,7 @@ import {
   UpstashCache,
   type Cache,
 } from "../../src/worker/store/cache.ts";
-import { createKv, IsolateKv, UpstashKv } from "../../src/worker/store/kv.ts";
+import { createKv, IsolateKv, UpstashKv } from "../../src/durable/kv.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seedApps } from "../support/seed.ts";
 
