@@ -1,8 +1,9 @@
 // Node-variable storage (spec §5.19, §7.3): the engine's KeyValuePort as Redis hashes in Upstash, one field per
 // variable, each value JSON [new] (never pickles). Unlike the caches this is data: failures throw, and the
-// node-variable plugin turns them into its 22900. Without Upstash credentials an in-isolate map serves.
+// node-variable plugin turns them into its 22900. Without Upstash credentials the deployment's D1 keeps the hashes
+// (variables must outlive the run object, which is one per run); an in-isolate map is the last resort.
 import { Redis } from "@upstash/redis/cloudflare";
-import type { KeyValuePort } from "../../engine/plugin.ts";
+import type { KeyValuePort } from "../engine/plugin.ts";
 
 export interface KvOptions {
   /** bound of one Upstash call (default 2000 ms) */
@@ -91,6 +92,32 @@ export class IsolateKv implements KeyValuePort {
   }
 }
 
+/** The port in D1 (table `variable_pool`, migration 0002): durable across runs and isolates. */
+export class D1Kv implements KeyValuePort {
+  readonly #db: D1Database;
+
+  constructor(db: D1Database) {
+    this.#db = db;
+  }
+
+  async hgetall(key: string): Promise<Record<string, unknown>> {
+    const rows = await this.#db.prepare(`SELECT field, value FROM variable_pool WHERE key = ?`).bind(key).all<{ field: string; value: string }>();
+    const out: Record<string, unknown> = {};
+    for (const r of rows.results) out[r.field] = decodeValue(r.value);
+    return out;
+  }
+
+  async hset(key: string, fields: Record<string, unknown>): Promise<void> {
+    const encoded = Object.entries(encodeFields(fields));
+    if (encoded.length === 0) return;
+    await this.#db.batch(
+      encoded.map(([field, value]) =>
+        this.#db.prepare(`INSERT INTO variable_pool (key, field, value) VALUES (?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value`).bind(key, field, value),
+      ),
+    );
+  }
+}
+
 export interface KvEnv {
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
@@ -100,12 +127,13 @@ export interface KvEnv {
 
 let isolateKv: IsolateKv | undefined;
 
-/** Upstash when both credentials are set, else one in-isolate store (said once per isolate in the log). */
-export function createKv(env: KvEnv, log: (line: string) => void = console.log): KeyValuePort {
+/** Upstash when both credentials are set, else D1 when bound, else one in-isolate store (said once in the log). */
+export function createKv(env: KvEnv & { DB?: D1Database }, log: (line: string) => void = console.log): KeyValuePort {
   if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN) {
     const ttl = Number(env.VARIABLE_TTL_SECONDS);
     return new UpstashKv(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN, Number.isFinite(ttl) && ttl > 0 ? { ttlSeconds: ttl } : {});
   }
+  if (env.DB) return new D1Kv(env.DB);
   if (!isolateKv) {
     log("no Upstash credentials: node-variable storage lives in this isolate only");
     isolateKv = new IsolateKv();
