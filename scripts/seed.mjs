@@ -9,10 +9,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const fixtures = join(root, "..", "shared", "fixtures", "astron");
 const q = (s) => `'${String(s).replaceAll("'", "''")}'`;
 
-const sql = [
-  `INSERT OR IGNORE INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('tenant', 'tenant01', 'tenant-key', 'tenant-secret', 1, 1, 1, 7);`,
-  `INSERT OR IGNORE INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('demo', 'd1590f30', 'demo-key', 'demo-secret', 0, 1, 1, 0);`,
-];
+// the apps live in scripts/seed.sql (loadable on its own with `wrangler d1 execute DB --local --file=…`)
+const sql = [readFileSync(join(root, "scripts", "seed.sql"), "utf8")];
 for (const file of ["example-core-start-llm-end.json", "example-core-if-else-branch.json"]) {
   const flow = JSON.parse(readFileSync(join(fixtures, file), "utf8"));
   const data = JSON.stringify(flow);

@@ -1,37 +1,23 @@
-// The Hono app: every route of spec §1.1 under its prefixes, with and without a trailing slash (strict: false),
-// CORS for every origin, the caller's identity (auth.ts), and errors as Astron envelopes — never HTML, never a
-// stack trace.
+// The Hono app: every route of spec §1.1 under its prefixes, with and without a trailing slash (strict: false, no
+// redirect), CORS for every origin, the caller's identity (auth.ts), and errors as Astron envelopes — never HTML,
+// never a stack trace.
 import { Hono } from "hono";
 import { Codes, toWorkflowError, WorkflowError } from "../engine/index.ts";
-import { authenticate, authMode } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, failure } from "./envelope.ts";
 import { newSid } from "./ids.ts";
+import { authentication } from "./middleware/auth.ts";
+import { cors } from "./middleware/cors.ts";
 import { chat } from "./routes/chat.ts";
 import { files } from "./routes/files.ts";
 import { node } from "./routes/node.ts";
 import { protocol } from "./routes/protocol.ts";
 import { publish } from "./routes/publish.ts";
 import { runs } from "./routes/runs.ts";
-import { Catalog } from "./store/catalog.ts";
 
 export const app = new Hono<AppEnv>({ strict: false });
 
-// spec §1.1: CORS, every origin, method and header, credentials allowed
-app.use("*", async (c, next) => {
-  const origin = c.req.header("origin") ?? "*";
-  const cors: Record<string, string> = {
-    "Access-Control-Allow-Origin": origin,
-    "Access-Control-Allow-Credentials": "true",
-    "Access-Control-Allow-Methods": "GET,POST,PUT,PATCH,DELETE,OPTIONS,HEAD",
-    "Access-Control-Allow-Headers": c.req.header("access-control-request-headers") ?? "*",
-    "Access-Control-Max-Age": "86400",
-    Vary: "Origin",
-  };
-  if (c.req.method === "OPTIONS") return new Response(null, { status: 204, headers: cors });
-  await next();
-  for (const [k, v] of Object.entries(cors)) c.res.headers.set(k, v);
-});
+app.use("*", cors);
 
 app.use("*", async (c, next) => {
   c.set("sid", newSid());
@@ -40,29 +26,7 @@ app.use("*", async (c, next) => {
 
 app.get("/health", (c) => c.json({ ok: true }));
 
-// Authentication for the Astron routes (files are public: nodes download them by URL, spec §8.2)
-app.use("*", async (c, next) => {
-  const path = new URL(c.req.url).pathname;
-  if (path === "/health" || /^\/workflow\/v1\/files\//.test(path)) return next();
-  try {
-    let buffered: ArrayBuffer | undefined;
-    const id = await authenticate(
-      authMode(c.env.AUTH_MODE),
-      {
-        method: c.req.method,
-        url: new URL(c.req.url),
-        headers: c.req.raw.headers,
-        body: async () => (buffered ??= await c.req.raw.clone().arrayBuffer()),
-      },
-      new Catalog(c.env.DB),
-      { skewSeconds: Number(c.env.HMAC_SKEW_SECONDS ?? 300), now: Date.now() },
-    );
-    if (id) c.set("appId", id);
-  } catch (e) {
-    return errorResponse(c.get("sid"), toWorkflowError(e, Codes.PARAM_ERROR));
-  }
-  return next();
-});
+app.use("*", authentication);
 
 for (const prefix of ["/workflow/v1", "/sparkflow/v1"]) {
   app.route(prefix, protocol);
@@ -70,13 +34,41 @@ for (const prefix of ["/workflow/v1", "/sparkflow/v1"]) {
 }
 app.route("/workflow/v1", chat);
 app.route("/workflow/v1", files);
+// spec §1.1 #18/#19: at the root; the accidental /workflow/v1/v1/* copies are dropped (§11.15)
 app.route("/v1", publish);
 app.route("/", runs);
 
-app.notFound((c) => failure(c.get("sid") ?? "", 404, `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
+// A framework-level miss keeps its HTTP status (spec §1.1 notes) but still answers JSON.
+app.notFound((c) => failure(c.get("sid") ?? "", 404, `Not Found: ${c.req.method} ${new URL(c.req.url).pathname}`, 404));
+
+/**
+ * The generic code of each route (spec §1.5, §1.6), for failures that are not already a WorkflowError
+ * (a D1 outage, a bug): the client sees the code the original would have reported, never a stack trace.
+ */
+const GENERIC_CODES: readonly [RegExp, number][] = [
+  [/\/protocol\/add\/?$/, Codes.PROTOCOL_CREATE_ERROR],
+  [/\/protocol\/get\/?$/, Codes.FLOW_GET_ERROR],
+  [/\/protocol\/update\//, Codes.PROTOCOL_UPDATE_ERROR],
+  [/\/protocol\/delete\/?$/, Codes.PROTOCOL_DELETE_ERROR],
+  [/\/protocol\/build\//, Codes.PROTOCOL_BUILD_ERROR],
+  [/\/protocol\/?compare\/save\/?$/, Codes.PROTOCOL_CREATE_ERROR],
+  [/\/protocol\/compare\/delete\/?$/, Codes.PROTOCOL_DELETE_ERROR],
+  [/\/get_flow_info\//, Codes.FLOW_GET_ERROR],
+  [/\/node\/debug\/?$/, Codes.NODE_DEBUG_ERROR],
+  [/\/(code\/)?run\/?$/, Codes.CODE_EXECUTION_ERROR],
+  [/\/upload_files?\/?$/, Codes.FILE_STORAGE_ERROR],
+  [/^\/v1\/publish\/?$/, Codes.FLOW_PUBLISH_ERROR],
+  [/^\/v1\/auth\/?$/, Codes.APP_FLOW_AUTH_BOND_ERROR],
+];
+
+export function genericCode(path: string): number {
+  for (const [pattern, code] of GENERIC_CODES) if (pattern.test(path)) return code;
+  return Codes.OPEN_API_ERROR;
+}
 
 app.onError((err, c) => {
-  const e = err instanceof WorkflowError ? err : toWorkflowError(err, Codes.OPEN_API_ERROR);
-  if (!(err instanceof WorkflowError)) console.log(`[${c.get("sid")}] unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+  const path = new URL(c.req.url).pathname;
+  const e = err instanceof WorkflowError ? err : toWorkflowError(err, genericCode(path));
+  if (!(err instanceof WorkflowError)) console.log(`[${c.get("sid")}] unexpected error on ${path}: ${err instanceof Error ? err.message : String(err)}`);
   return errorResponse(c.get("sid") ?? "", e);
 });

@@ -1,10 +1,15 @@
-// Authentication (spec §1.4 [new]), per deployment (AUTH_MODE):
-//  - gateway: trust X-Consumer-Username (a verifying gateway in front; the original's only mode);
-//  - key: `Authorization: <key>:<secret>` or `Bearer <key>:<secret>` must match the app named by the header;
-//  - hmac: the iFlytek gateway HMAC headers (host, date, request-line, digest) with a clock-skew window.
-// Failures answer with the normal envelope, never an HTML 401.
+// Authentication (spec §1.4 [new]), chosen per deployment by the AUTH_MODE var:
+//  - gateway (default): trust X-Consumer-Username, as the original does (a verifying gateway sits in front, or the
+//    deployment is private);
+//  - key: every request carries `Authorization: <key>:<secret>` or `Authorization: Bearer <key>:<secret>` of an app;
+//    X-Consumer-Username, when sent, must name that app;
+//  - hmac: the iFlytek gateway HMAC headers (host, date, request-line, digest; clock-skew window HMAC_SKEW_SECONDS,
+//    default 300 s), or key:secret as in `key` mode — the console signs publish/auth/upload with HMAC but sends
+//    key:secret on chat/resume (spec §1.2), so a deployment that serves it needs both.
+// A failure is a WorkflowError 460 ("Authentication failed: …") that the app turns into the normal envelope, never an
+// HTML 401. Secrets are compared in constant time.
 import { Codes, WorkflowError } from "../engine/index.ts";
-import type { Catalog } from "./store/catalog.ts";
+import type { AppRow } from "./store/catalog.ts";
 
 export type AuthMode = "gateway" | "key" | "hmac";
 
@@ -12,9 +17,30 @@ export function authMode(value: string | undefined): AuthMode {
   return value === "key" || value === "hmac" ? value : "gateway";
 }
 
+/** The app lookups authentication needs (the D1 catalog implements them). */
+export interface AppLookup {
+  app(alias: string): Promise<AppRow | undefined>;
+  appByKey(apiKey: string): Promise<AppRow | undefined>;
+}
+
+export interface AuthRequest {
+  method: string;
+  url: URL;
+  headers: Headers;
+  /** the raw body, read only when a digest must be checked */
+  body: () => Promise<ArrayBuffer>;
+}
+
+export interface AuthOptions {
+  skewSeconds: number;
+  /** ms since the Unix epoch */
+  now: number;
+}
+
 const encoder = new TextEncoder();
 
-function timingSafeEqual(a: string, b: string): boolean {
+/** Constant-time comparison (the length difference is folded in, not short-circuited). */
+export function timingSafeEqual(a: string, b: string): boolean {
   const x = encoder.encode(a);
   const y = encoder.encode(b);
   let diff = x.length ^ y.length;
@@ -28,11 +54,13 @@ function base64(bytes: ArrayBuffer): string {
   return btoa(s);
 }
 
+/** base64(HMAC-SHA256(secret, text)), the gateway signature. */
 export async function hmacSignature(secret: string, text: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return base64(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
+/** `SHA256=<base64(sha256(body))>`, the gateway digest header. */
 export async function sha256Digest(body: ArrayBuffer | string): Promise<string> {
   const data = typeof body === "string" ? encoder.encode(body) : body;
   return `SHA256=${base64(await crypto.subtle.digest("SHA-256", data))}`;
@@ -42,50 +70,70 @@ function denied(detail: string): WorkflowError {
   return new WorkflowError(Codes.PARAM_ERROR, `Authentication failed: ${detail}`);
 }
 
-export interface AuthRequest {
-  method: string;
-  url: URL;
-  headers: Headers;
-  body: () => Promise<ArrayBuffer>;
+/**
+ * Verifies the caller and returns the app id (alias) the request acts for, or undefined when the request names none
+ * (gateway mode without the header; the routes that need one answer 460 themselves).
+ */
+export async function authenticate(mode: AuthMode, req: AuthRequest, apps: AppLookup, opts: AuthOptions): Promise<string | undefined> {
+  const consumer = req.headers.get("x-consumer-username") || undefined;
+  if (mode === "gateway") return consumer;
+  const authorization = req.headers.get("authorization") ?? "";
+  if (mode === "hmac" && /^hmac-auth\s/i.test(authorization)) return verifyHmac(req, authorization, consumer, apps, opts);
+  return verifyKeySecret(authorization, consumer, apps);
 }
 
-/**
- * Verifies the caller and returns the app id the request acts for (X-Consumer-Username, or the HMAC key's app).
- * `required`: the route needs an app id (spec §1.1 "Required header").
- */
-export async function authenticate(mode: AuthMode, req: AuthRequest, catalog: Catalog, opts: { skewSeconds: number; now: number }): Promise<string | undefined> {
-  const consumer = req.headers.get("x-consumer-username") ?? undefined;
-  if (mode === "gateway") return consumer;
-  if (mode === "key") {
-    const auth = (req.headers.get("authorization") ?? "").replace(/^Bearer\s+/i, "").trim();
-    if (!consumer) throw denied("X-Consumer-Username is required");
-    const sep = auth.indexOf(":");
-    if (!auth || sep < 0) throw denied("Authorization must be <key>:<secret>");
-    const app = await catalog.app(consumer);
-    if (!app || !timingSafeEqual(auth.slice(0, sep), app.api_key) || !timingSafeEqual(auth.slice(sep + 1), app.api_secret)) {
-      throw denied("unknown app or wrong key");
-    }
-    return consumer;
-  }
-  // hmac
-  const header = req.headers.get("authorization") ?? "";
-  const fields = Object.fromEntries([...header.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+/** `<key>:<secret>` or `Bearer <key>:<secret>` against the app named by the header, else the app owning the key. */
+async function verifyKeySecret(authorization: string, consumer: string | undefined, apps: AppLookup): Promise<string> {
+  const credentials = authorization.replace(/^Bearer\s+/i, "").trim();
+  const sep = credentials.indexOf(":");
+  if (!credentials || sep <= 0) throw denied("Authorization must be <api_key>:<api_secret>");
+  const key = credentials.slice(0, sep);
+  const secret = credentials.slice(sep + 1);
+  const app = consumer ? await apps.app(consumer) : await apps.appByKey(key);
+  // compare both even when the app is unknown, so timing does not tell which part was wrong
+  const keyOk = timingSafeEqual(key, app?.api_key ?? "");
+  const secretOk = timingSafeEqual(secret, app?.api_secret ?? "");
+  if (!app || !app.api_key || !keyOk || !secretOk) throw denied("unknown app or wrong api key / secret");
+  return app.alias_id;
+}
+
+async function verifyHmac(req: AuthRequest, authorization: string, consumer: string | undefined, apps: AppLookup, opts: AuthOptions): Promise<string> {
+  const fields: Record<string, string> = {};
+  for (const m of authorization.matchAll(/([A-Za-z_]+)\s*=\s*"([^"]*)"/g)) fields[(m[1] ?? "").toLowerCase()] = m[2] ?? "";
   const apiKey = fields.api_key;
   const signature = fields.signature;
-  const date = req.headers.get("date");
-  const digest = req.headers.get("digest");
-  if (!header.toLowerCase().startsWith("hmac-auth") || !apiKey || !signature || !date || !digest) throw denied("missing hmac-auth headers");
+  if (!apiKey || !signature) throw denied("hmac-auth needs api_key and signature");
+  if ((fields.algorithm ?? "hmac-sha256").toLowerCase() !== "hmac-sha256") throw denied("only hmac-sha256 is supported");
+  const signed = (fields.headers ?? "host date request-line digest").toLowerCase().split(/\s+/).filter(Boolean);
+  // the date bounds replays and the request line binds the signature to this route; both must be signed
+  if (!signed.includes("date") || !signed.includes("request-line")) throw denied("the signature must cover date and request-line");
+
+  const date = req.headers.get("date") ?? "";
   const when = Date.parse(date);
   if (!Number.isFinite(when) || Math.abs(opts.now - when) > opts.skewSeconds * 1000) throw denied("date outside the allowed clock skew");
-  if (!timingSafeEqual(await sha256Digest(await req.body()), digest)) throw denied("digest does not match the body");
-  const host = req.headers.get("host") ?? req.url.host;
-  const text = `host: ${host}\ndate: ${date}\n${req.method} ${req.url.pathname} HTTP/1.1\ndigest: ${digest}`;
-  const app = await catalog.appByKey(apiKey);
-  if (!app || !timingSafeEqual(await hmacSignature(app.api_secret, text), signature)) throw denied("bad signature");
+
+  const body = await req.body();
+  if (body.byteLength > 0 && !signed.includes("digest")) throw denied("a request with a body must sign its digest");
+  if (signed.includes("digest")) {
+    const digest = req.headers.get("digest") ?? "";
+    if (!timingSafeEqual(await sha256Digest(body), digest)) throw denied("digest does not match the body");
+  }
+
+  const lines = signed.map((name) => {
+    if (name === "request-line") return `${req.method} ${req.url.pathname}${req.url.search} HTTP/1.1`;
+    if (name === "host") return `host: ${req.headers.get("host") ?? req.url.host}`;
+    return `${name}: ${req.headers.get(name) ?? ""}`;
+  });
+  const app = await apps.appByKey(apiKey);
+  // sign even for an unknown key (WebCrypto refuses an empty HMAC key, hence the placeholder), so timing does not
+  // tell a known key from an unknown one
+  const expected = await hmacSignature(app?.api_secret || "\u0000unknown", lines.join("\n"));
+  if (!app || !app.api_secret || !timingSafeEqual(expected, signature)) throw denied("bad signature");
+
   if (consumer && consumer !== app.alias_id) {
-    // the header may name another app only when the signer is a tenant (the console acting for its apps)
+    // a tenant app (the console) signs for the apps it manages and names them in X-Consumer-Username (spec §1.4)
     if (app.is_tenant !== 1) throw denied("X-Consumer-Username does not match the signing app");
     return consumer;
   }
-  return consumer ?? app.alias_id;
+  return app.alias_id;
 }

@@ -88,9 +88,4 @@ export async function resolveOpenFlow(c: Ctx, flowId: string, app: string, versi
   return entry;
 }
 
-/** Validates a DSL by compiling it (spec §4.10). */
-export function validateDsl(dsl: unknown): void {
-  compile(dsl, registry);
-}
-
 export const idString = z.union([z.string().min(1), z.number().transform((n) => String(n))]);

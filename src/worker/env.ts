@@ -7,12 +7,7 @@ export interface Env extends Cloudflare.Env {
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
   CACHE_TIMEOUT_MS?: string;
-  SUPPORT_FILE_TYPE?: string;
-  FILE_SIZE_LIMIT?: string;
-  ALLOWED_FILE_TYPE?: string;
-  PUBLIC_FILES_BASE?: string;
   ALLOW_PRIVATE_FETCH?: string;
-  HMAC_SKEW_SECONDS?: string;
   AGENT_API_URL?: string;
   KNOWLEDGE_URL?: string;
   KNOWLEDGE_PRO_URL?: string;

@@ -15,25 +15,79 @@ const DEFAULT_CATEGORIES: Record<string, string[]> = {
 const URL_PATTERN = /\/([^/]+)\.(pdf|png|jpg|jpeg|bmp|doc|docx|ppt|pptx|xls|xlsx|csv|txt|wav|mp3|flac|m4a|aac|ogg|wma|midi)/i;
 
 export interface FileConfig {
+  /** SUPPORT_FILE_TYPE: the upload whitelist, lower-case extensions */
   types: Set<string>;
+  /** FILE_SIZE_LIMIT in bytes */
   sizeLimit: number;
+  /** ALLOWED_FILE_TYPE: category → extensions, for file-typed start parameters */
   categories: Record<string, string[]>;
 }
 
-export function fileConfig(env: Env): FileConfig {
-  let categories = DEFAULT_CATEGORIES;
-  if (env.ALLOWED_FILE_TYPE) {
-    try {
-      categories = JSON.parse(env.ALLOWED_FILE_TYPE) as Record<string, string[]>;
-    } catch {
-      categories = DEFAULT_CATEGORIES;
-    }
-  }
+/** The spec §8.3 defaults, for callers without an Env (tests, tools). */
+export const DEFAULT_FILE_CONFIG: FileConfig = {
+  types: new Set(DEFAULT_TYPES.split(",")),
+  sizeLimit: 52428800,
+  categories: DEFAULT_CATEGORIES,
+};
+
+export function fileConfig(env: Pick<Env, "SUPPORT_FILE_TYPE" | "FILE_SIZE_LIMIT" | "ALLOWED_FILE_TYPE">): FileConfig {
+  const limit = Number(env.FILE_SIZE_LIMIT);
   return {
-    types: new Set((env.SUPPORT_FILE_TYPE ?? DEFAULT_TYPES).split(",").map((t) => t.trim().toLowerCase())),
-    sizeLimit: Number(env.FILE_SIZE_LIMIT ?? 52428800),
-    categories,
+    types: new Set((env.SUPPORT_FILE_TYPE || DEFAULT_TYPES).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean)),
+    sizeLimit: env.FILE_SIZE_LIMIT && Number.isFinite(limit) && limit > 0 ? limit : DEFAULT_FILE_CONFIG.sizeLimit,
+    categories: parseCategories(env.ALLOWED_FILE_TYPE) ?? DEFAULT_CATEGORIES,
   };
+}
+
+/** ALLOWED_FILE_TYPE as JSON `{category: [ext, …]}`; anything else falls back to the defaults. */
+function parseCategories(text: string | undefined): Record<string, string[]> | undefined {
+  if (!text) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const out: Record<string, string[]> = {};
+  for (const [category, exts] of Object.entries(value)) {
+    if (!Array.isArray(exts)) return undefined;
+    out[category] = exts.map((e) => String(e).toLowerCase());
+  }
+  return out;
+}
+
+const MIME: Record<string, string> = {
+  pdf: "application/pdf",
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  bmp: "image/bmp",
+  doc: "application/msword",
+  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  ppt: "application/vnd.ms-powerpoint",
+  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  xls: "application/vnd.ms-excel",
+  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  csv: "text/csv",
+  txt: "text/plain; charset=utf-8",
+  wav: "audio/wav",
+  mp3: "audio/mpeg",
+  flac: "audio/flac",
+  m4a: "audio/mp4",
+  aac: "audio/aac",
+  ogg: "audio/ogg",
+  wma: "audio/x-ms-wma",
+  midi: "audio/midi",
+};
+
+/**
+ * The content type a stored file is served with: the uploader's, unless it is missing or generic (browsers and
+ * OkHttp often send application/octet-stream), then the one the extension implies.
+ */
+export function contentTypeFor(ext: string, declared: string): string {
+  if (declared && declared !== "application/octet-stream") return declared;
+  return MIME[ext] ?? "application/octet-stream";
 }
 
 /** spec §8.1: checks one upload; returns its lower-cased extension. */
@@ -54,12 +108,18 @@ export interface StartFileOutput {
   allowedFileType?: string[] | null;
 }
 
-/** spec §8.3: every file variable of the start node, checked before the run (HEAD through `head`). */
+/**
+ * spec §8.3: every file variable of the start node, checked before the run (debug and open). `head` performs the
+ * HEAD request (the caller passes its guarded fetch). Decision: the cheap checks on the URL itself (the file-name
+ * pattern and the category's extensions, 23601) come before the HEAD (23603 / size 23601), so an obviously wrong
+ * link costs no network round trip; the original HEADs first, which differs only when a link is both unreachable and
+ * of the wrong kind.
+ */
 export async function validateFileParameters(
   outputs: readonly StartFileOutput[],
   parameters: Record<string, unknown>,
   head: (url: string) => Promise<Response>,
-  cfg: FileConfig,
+  cfg: FileConfig = DEFAULT_FILE_CONFIG,
 ): Promise<void> {
   for (const o of outputs) {
     if (o.fileType === undefined || o.fileType === null) continue;

@@ -1,24 +1,63 @@
-// Ids: 64-bit snowflake-like decimal strings (JavaScript cannot hold them as numbers, spec §3) and sids (§9.5).
-const EPOCH = 1_700_000_000_000n;
-let last = 0n;
-let seq = 0n;
+// Ids: 64-bit snowflake-like decimal strings (spec §3: JavaScript cannot hold them as numbers, so they travel and
+// are stored as strings) and sids (§9.5).
+//
+// Layout, high to low: 41 bits of milliseconds since EPOCH (good until 2093), 10 random bits (an isolate picks them
+// once: Workers have no stable worker number, so two isolates collide only if they draw the same bits in the same
+// millisecond and the same counter value), 12 bits of a per-millisecond counter. Ids of one generator are strictly
+// increasing even when the clock stands still or steps back.
 
-export function newId(now: number = Date.now()): string {
-  let t = BigInt(now) - EPOCH;
-  if (t <= last) {
-    seq = (seq + 1n) & 0xfffn;
-    if (seq === 0n) t = last + 1n;
-    else t = last;
-  } else {
-    seq = BigInt(crypto.getRandomValues(new Uint16Array(1))[0] ?? 0) & 0xffn;
-  }
-  last = t;
-  const worker = BigInt(crypto.getRandomValues(new Uint16Array(1))[0] ?? 0) & 0x3ffn;
-  return ((t << 22n) | (worker << 12n) | seq).toString();
+const EPOCH = 1_700_000_000_000n;
+const COUNTER_BITS = 12n;
+const NODE_BITS = 10n;
+const COUNTER_MASK = (1n << COUNTER_BITS) - 1n;
+const NODE_MASK = (1n << NODE_BITS) - 1n;
+
+export interface IdGeneratorOptions {
+  /** milliseconds since the Unix epoch; injected so tests control time */
+  now?: () => number;
+  /** the 10 node bits; random by default */
+  node?: number;
 }
 
-/** A recognisable, unique trace id (clients treat it as opaque). */
-export function newSid(): string {
+/** A generator of strictly increasing 64-bit decimal-string ids. */
+export function createIdGenerator(opts: IdGeneratorOptions = {}): () => string {
+  const now = opts.now ?? Date.now;
+  const node = BigInt(opts.node ?? (crypto.getRandomValues(new Uint16Array(1))[0] ?? 0)) & NODE_MASK;
+  let last = -1n;
+  let counter = 0n;
+  return () => {
+    let t = BigInt(Math.floor(now())) - EPOCH;
+    if (t < 0n) t = 0n;
+    if (t > last) {
+      last = t;
+      counter = 0n;
+    } else {
+      // same millisecond, or the clock went back: keep counting on the last timestamp, borrowing the next
+      // millisecond when the counter is exhausted
+      counter = (counter + 1n) & COUNTER_MASK;
+      if (counter === 0n) last += 1n;
+    }
+    return ((last << (NODE_BITS + COUNTER_BITS)) | (node << COUNTER_BITS) | counter).toString();
+  };
+}
+
+const defaultGenerator = createIdGenerator();
+
+/** A new flow / event id from the isolate's generator. */
+export function newId(): string {
+  return defaultGenerator();
+}
+
+/** The millisecond timestamp an id was made at (for logs and tests). */
+export function idTime(id: string): number {
+  return Number((BigInt(id) >> (NODE_BITS + COUNTER_BITS)) + EPOCH);
+}
+
+/**
+ * A unique trace id with the original's recognisable `spf` prefix (spec §9.5 [new]: any unique string; clients treat
+ * it as opaque): `spf` + 16 random hex digits + `@cf` + the millisecond time in hex.
+ */
+export function newSid(now: number = Date.now()): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return `spf${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}@cf${Date.now().toString(16)}`;
+  return `spf${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}@cf${now.toString(16)}`;
 }

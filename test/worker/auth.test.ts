@@ -1,7 +1,11 @@
-// Authentication modes of spec §1.4 [new], against the real app table in D1.
+// Authentication modes of spec §1.4 [new], against the real app table in D1: the verifier on its own, then the
+// worker's real routes with AUTH_MODE switched per request (the failure is always the JSON envelope, never a 401 page).
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { WorkflowError } from "../../src/engine/errors.ts";
-import { authenticate, hmacSignature, sha256Digest, type AuthRequest } from "../../src/worker/auth.ts";
+import { app } from "../../src/worker/app.ts";
+import { authenticate, authMode, hmacSignature, sha256Digest, timingSafeEqual, type AuthRequest } from "../../src/worker/auth.ts";
+import type { Env } from "../../src/worker/env.ts";
 import type { Catalog } from "../../src/worker/store/catalog.ts";
 import { seedApps } from "../support/seed.ts";
 
@@ -26,40 +30,168 @@ async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
 const now = Date.parse("2026-11-24T10:00:00Z");
 const opts = { skewSeconds: 300, now };
 
-async function hmacHeaders(secret: string, key: string, body: string, date = new Date(now).toUTCString()): Promise<Record<string, string>> {
+async function hmacHeaders(
+  secret: string,
+  key: string,
+  body: string,
+  { date = new Date(now).toUTCString(), path = "/v1/publish", host = "astron.test" }: { date?: string; path?: string; host?: string } = {},
+): Promise<Record<string, string>> {
   const digest = await sha256Digest(body);
-  const signature = await hmacSignature(secret, `host: astron.test\ndate: ${date}\nPOST /v1/publish HTTP/1.1\ndigest: ${digest}`);
+  const signature = await hmacSignature(secret, `host: ${host}\ndate: ${date}\nPOST ${path} HTTP/1.1\ndigest: ${digest}`);
   return {
-    host: "astron.test",
+    host,
     date,
     digest,
     authorization: `hmac-auth api_key="${key}", algorithm="hmac-sha256", headers="host date request-line digest", signature="${signature}"`,
   };
 }
 
-describe("authentication (spec §1.4)", () => {
-  it("gateway mode trusts X-Consumer-Username", async () => {
+describe("the verifier (spec §1.4)", () => {
+  it("defaults to gateway mode for anything but key or hmac", () => {
+    expect(authMode(undefined)).toBe("gateway");
+    expect(authMode("nonsense")).toBe("gateway");
+    expect(authMode("key")).toBe("key");
+    expect(authMode("hmac")).toBe("hmac");
+  });
+
+  it("compares secrets without stopping at the first difference or at a length difference", () => {
+    expect(timingSafeEqual("abc", "abc")).toBe(true);
+    expect(timingSafeEqual("abc", "abd")).toBe(false);
+    expect(timingSafeEqual("abc", "abcd")).toBe(false);
+    expect(timingSafeEqual("", "")).toBe(true);
+  });
+
+  it("gateway mode trusts X-Consumer-Username and names no app without it", async () => {
     expect(await authenticate("gateway", req({ "x-consumer-username": "anyone" }), catalog, opts)).toBe("anyone");
     expect(await authenticate("gateway", req({}), catalog, opts)).toBeUndefined();
   });
 
-  it("key mode accepts key:secret plain or as Bearer, and refuses a wrong secret with an envelope code", async () => {
+  it("key mode accepts key:secret plain or as Bearer, for the named app or the app owning the key", async () => {
     expect(await authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
     expect(await authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "Bearer demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
-    expect(await codeOf(authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "demo-key:wrong" }), catalog, opts))).toBe(460);
-    expect(await codeOf(authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "other-key:other-secret" }), catalog, opts))).toBe(460);
-    expect(await codeOf(authenticate("key", req({ authorization: "demo-key:demo-secret" }), catalog, opts))).toBe(460);
+    expect(await authenticate("key", req({ authorization: "Bearer demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
+  });
+
+  it("key mode refuses a wrong secret, another app's key, a malformed or missing Authorization with 460", async () => {
+    const cases: Record<string, string>[] = [
+      { "x-consumer-username": "d1590f30", authorization: "demo-key:wrong" },
+      { "x-consumer-username": "d1590f30", authorization: "other-key:other-secret" },
+      { "x-consumer-username": "nobody", authorization: "demo-key:demo-secret" },
+      { "x-consumer-username": "d1590f30", authorization: "demo-key" },
+      { "x-consumer-username": "d1590f30", authorization: ":demo-secret" },
+      { "x-consumer-username": "d1590f30" },
+      { authorization: "unknown-key:whatever" },
+    ];
+    for (const headers of cases) expect(await codeOf(authenticate("key", req(headers), catalog, opts)), JSON.stringify(headers)).toBe(460);
   });
 
   it("hmac mode verifies signature, digest and clock skew", async () => {
     const body = '{"flow_id":"1"}';
     const good = await hmacHeaders("tenant-secret", "tenant-key", body);
     expect(await authenticate("hmac", req(good, body), catalog, opts)).toBe("tenant01");
+    // wrong secret, tampered body, stale or future date, unknown key
     expect(await codeOf(authenticate("hmac", req(await hmacHeaders("bad-secret", "tenant-key", body), body), catalog, opts))).toBe(460);
     expect(await codeOf(authenticate("hmac", req(good, '{"flow_id":"2"}'), catalog, opts))).toBe(460);
-    const old = await hmacHeaders("tenant-secret", "tenant-key", body, new Date(now - 301_000).toUTCString());
+    const old = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now - 301_000).toUTCString() });
     expect(await codeOf(authenticate("hmac", req(old, body), catalog, opts))).toBe(460);
-    // a tenant signing for one of its apps may name it in X-Consumer-Username
-    expect(await authenticate("hmac", req({ ...good, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe("d1590f30");
+    const future = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now + 301_000).toUTCString() });
+    expect(await codeOf(authenticate("hmac", req(future, body), catalog, opts))).toBe(460);
+    const withinSkew = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now - 299_000).toUTCString() });
+    expect(await authenticate("hmac", req(withinSkew, body), catalog, opts)).toBe("tenant01");
+    expect(await codeOf(authenticate("hmac", req(await hmacHeaders("x", "no-such-key", body), body), catalog, opts))).toBe(460);
+  });
+
+  it("hmac mode binds the signature to the route: a signature for /v1/auth does not open /v1/publish", async () => {
+    const body = "{}";
+    const forAuth = await hmacHeaders("tenant-secret", "tenant-key", body, { path: "/v1/auth" });
+    expect(await codeOf(authenticate("hmac", req(forAuth, body, "/v1/publish"), catalog, opts))).toBe(460);
+    expect(await authenticate("hmac", req(forAuth, body, "/v1/auth"), catalog, opts)).toBe("tenant01");
+  });
+
+  it("hmac mode: a tenant may act for another app, an ordinary app only for itself", async () => {
+    const body = "{}";
+    const tenant = await hmacHeaders("tenant-secret", "tenant-key", body);
+    expect(await authenticate("hmac", req({ ...tenant, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe("d1590f30");
+    const demo = await hmacHeaders("demo-secret", "demo-key", body);
+    expect(await authenticate("hmac", req({ ...demo, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe("d1590f30");
+    expect(await codeOf(authenticate("hmac", req({ ...demo, "x-consumer-username": "other01" }, body), catalog, opts))).toBe(460);
+  });
+
+  it("hmac mode also accepts key:secret (the console sends it on chat and resume)", async () => {
+    expect(await authenticate("hmac", req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
+    expect(await codeOf(authenticate("hmac", req({ "x-consumer-username": "d1590f30" }), catalog, opts))).toBe(460);
+  });
+
+  it("hmac mode refuses a signature that leaves out the date or an unsupported algorithm", async () => {
+    const body = "{}";
+    const date = new Date(now).toUTCString();
+    const digest = await sha256Digest(body);
+    const sig = await hmacSignature("tenant-secret", `host: astron.test\nPOST /v1/publish HTTP/1.1\ndigest: ${digest}`);
+    const noDate = { host: "astron.test", date, digest, authorization: `hmac-auth api_key="tenant-key", algorithm="hmac-sha256", headers="host request-line digest", signature="${sig}"` };
+    expect(await codeOf(authenticate("hmac", req(noDate, body), catalog, opts))).toBe(460);
+    const good = await hmacHeaders("tenant-secret", "tenant-key", body);
+    const sha1 = { ...good, authorization: good.authorization?.replace("hmac-sha256", "hmac-sha1") ?? "" };
+    expect(await codeOf(authenticate("hmac", req(sha1, body), catalog, opts))).toBe(460);
+  });
+});
+
+describe("authentication on the real routes", () => {
+  async function call(mode: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
+    const ctx = createExecutionContext();
+    const res = await app.fetch(
+      new Request(`http://astron.test${path}`, { method: init.method ?? "POST", headers: { "Content-Type": "application/json", ...init.headers }, body: init.body }),
+      { ...(env as unknown as Env), AUTH_MODE: mode },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  }
+
+  async function envelope(res: Response): Promise<{ code: number; message: string; sid?: string }> {
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("application/json");
+    return (await res.json()) as { code: number; message: string; sid?: string };
+  }
+
+  it("gateway mode passes X-Consumer-Username through to the route", async () => {
+    const r = await envelope(await call("gateway", "/v1/auth", { headers: { "X-Consumer-Username": "d1590f30" }, body: JSON.stringify({ flow_id: "1", app_id: "d1590f30" }) }));
+    expect(r.code).toBe(20002); // the route ran and found d1590f30 is no tenant
+  });
+
+  it("key mode: good credentials reach the route, bad ones get a 460 envelope with a sid", async () => {
+    const good = await envelope(
+      await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:demo-secret" } }),
+    );
+    expect(good.code).toBe(20201); // authenticated; flow 1 does not exist
+    const bearer = await envelope(await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { Authorization: "Bearer demo-key:demo-secret" } }));
+    expect(bearer.code).toBe(20201); // the key alone names the app
+    const bad = await envelope(await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:nope" } }));
+    expect(bad).toMatchObject({ code: 460, sid: expect.stringMatching(/^spf/) });
+    expect(bad.message).toContain("Authentication failed");
+    const none = await envelope(await call("key", "/workflow/v1/protocol/get", { body: JSON.stringify({ flow_id: "1" }) }));
+    expect(none.code).toBe(460);
+  });
+
+  it("hmac mode: a signed publish reaches the route; a bad signature or a stale date does not", async () => {
+    const body = JSON.stringify({ flow_id: "424242", release_status: 1, plat: 1 });
+    const date = new Date().toUTCString();
+    const good = await hmacHeaders("tenant-secret", "tenant-key", body, { date });
+    expect((await envelope(await call("hmac", "/v1/publish", { headers: good, body }))).code).toBe(20201); // authenticated as tenant01
+    const bad = await hmacHeaders("wrong", "tenant-key", body, { date });
+    expect((await envelope(await call("hmac", "/v1/publish", { headers: bad, body }))).code).toBe(460);
+    const stale = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(Date.now() - 600_000).toUTCString() });
+    expect((await envelope(await call("hmac", "/v1/publish", { headers: stale, body }))).code).toBe(460);
+  });
+
+  it("keeps file URLs and the health check public in every mode", async () => {
+    expect((await call("key", "/health", { method: "GET" })).status).toBe(200);
+    const missing = await call("hmac", "/workflow/v1/files/none.pdf", { method: "GET" });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { code: number }).code).not.toBe(460);
+  });
+
+  it("lets preflights through without credentials", async () => {
+    const res = await call("key", "/workflow/v1/chat/completions", { method: "OPTIONS", headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST" } });
+    expect(res.status).toBe(204);
   });
 });

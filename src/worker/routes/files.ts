@@ -4,7 +4,7 @@ import { Codes, WorkflowError } from "../../engine/index.ts";
 import { appId, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
-import { checkUpload, fileConfig } from "../files.ts";
+import { checkUpload, contentTypeFor, fileConfig } from "../files.ts";
 
 export const files = new Hono<AppEnv>();
 
@@ -12,7 +12,7 @@ async function store(c: Ctx, file: File): Promise<string> {
   const ext = checkUpload(fileConfig(c.env), file.name, file.size);
   const name = `${crypto.randomUUID()}.${ext}`;
   try {
-    await c.env.FILES.put(name, file.stream(), { httpMetadata: { contentType: file.type || "application/octet-stream" } });
+    await c.env.FILES.put(name, file.stream(), { httpMetadata: { contentType: contentTypeFor(ext, file.type) } });
   } catch (e) {
     throw WorkflowError.of(Codes.FILE_STORAGE_ERROR, e instanceof Error ? e.message : String(e));
   }

@@ -2,9 +2,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, toWorkflowError } from "../../engine/index.ts";
-import { appId, body, cache, catalog, idString, validateDsl } from "../context.ts";
+import { appId, body, cache, catalog, idString } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
+import { validateDsl } from "../validate.ts";
 import { flowKeys, invalidateFlow } from "../store/cache.ts";
 
 const Envelope = z.object({

@@ -1,6 +1,12 @@
 // The flow catalog in D1 (spec §3, §9.2, §9.3): flows, versions, comparisons, apps, licences, publishing and run
 // history. Every statement is parameterised.
+//
+// Cache hook points (spec §7.2): the reads a cache may wrap are the `FlowReader` methods below; every write that
+// changes what they return (update, publish, delete, comparison save/delete) is followed in its route by
+// `invalidateFlow(cache, flowId, version)` of store/cache.ts, which drops `flows:flow_info:new:{id}`,
+// `flows:flow_info:new:{id}:latest` and `flows:flow_info:new:{id}:{version}` (its `flowKeys`).
 import { Codes, WorkflowError } from "../../engine/index.ts";
+import { newId } from "../ids.ts";
 
 export interface FlowRow {
   id: string;
@@ -17,6 +23,16 @@ export interface FlowRow {
   tag: number;
   create_at: string;
   update_at: string;
+}
+
+/** The flow reads a cache layer wraps (keys of spec §7.2 in the comments). */
+export interface FlowReader {
+  /** `flows:flow_info:new:{id}` — the row with that id, draft or not */
+  getFlow(id: string): Promise<FlowRow | undefined>;
+  /** `flows:flow_info:new:{id}:latest` — the latest published row of the flow's group (spec §9.2); 20201, 20204 */
+  getLatestPublished(flowId: string): Promise<FlowRow>;
+  /** `flows:flow_info:new:{id}:{version}` — the published row of that version; 20201, 20204 */
+  getVersion(flowId: string, version: string): Promise<FlowRow>;
 }
 
 export interface AppRow {
@@ -46,12 +62,22 @@ export function isPublished(releaseStatus: number): boolean {
   return releaseStatus !== 0 && (releaseStatus & ALL_TAKEN_OFF) !== ALL_TAKEN_OFF;
 }
 
-/** Orders versions like the original: v<major>.<minor> descending, "-1" (the working row) last. */
+/** The sort key of a version, parsed as v<major>.<minor> like the original; "-1" and anything else sort last. */
 export function versionKey(version: string): [number, number] {
   const m = /^v(\d+)(?:\.(\d+))?/.exec(version);
   if (!m) return [-1, -1];
   return [Number(m[1]), Number(m[2] ?? 0)];
 }
+
+/** spec §9.2: major, then minor, descending; the most recently updated first among equals. */
+export function compareVersions(a: FlowRow, b: FlowRow): number {
+  const [am, an] = versionKey(a.version);
+  const [bm, bn] = versionKey(b.version);
+  return bm - am || bn - an || (b.update_at > a.update_at ? 1 : b.update_at < a.update_at ? -1 : 0);
+}
+
+/** Release bits that make a row "published" for open runs and lookups (spec §9.2: Xingchen 1, Open platform 4). */
+const LISTED_BITS = 1 | 4;
 
 function parseJson(v: unknown): unknown {
   if (typeof v !== "string" || v === "") return null;
@@ -85,11 +111,14 @@ function jsonOrNull(v: unknown): string | null {
   return v === undefined || v === null ? null : JSON.stringify(v);
 }
 
-export class Catalog {
+export class Catalog implements FlowReader {
   readonly #db: D1Database;
+  readonly #newId: () => string;
 
-  constructor(db: D1Database) {
+  /** `ids` makes the ids of version and comparison rows (injected in tests). */
+  constructor(db: D1Database, ids: () => string = newId) {
     this.#db = db;
+    this.#newId = ids;
   }
 
   // ---- apps and licences ------------------------------------------------------------------------------------------
@@ -171,20 +200,27 @@ export class Catalog {
   }
 
   /**
-   * spec §1.5.7: only the given fields change. [new] `status: 0` is honoured (the original ignored falsy values,
-   * spec §11.12); a status > 0 copies `data` into `release_data` (the console's legacy publish on save).
+   * spec §1.5.7: only the given fields change; a status > 0 copies `data` (the new one, else the stored one) into
+   * `release_data`, the console's legacy publish on save.
+   * Decision ([new], spec §11.12 lists the original's truthiness as a bug): `status: 0` IS honoured (the original
+   * skipped every falsy field, so a flow could never go back to draft) and so is an empty `description` (it can be
+   * cleared). An empty `name` or `app_id` and a null `data` still mean "unchanged": a flow always keeps a name, an
+   * owner once it has one, and its DSL.
    */
   async updateFlow(id: string, patch: { name?: string; description?: string; data?: unknown; appId?: string; status?: number }): Promise<void> {
     const sets: string[] = [];
     const args: unknown[] = [];
-    if (patch.name) sets.push("name = ?"), args.push(patch.name);
-    if (patch.description !== undefined) sets.push("description = ?"), args.push(patch.description);
-    if (patch.data !== undefined && patch.data !== null) sets.push("data = ?"), args.push(JSON.stringify(patch.data));
-    if (patch.appId) sets.push("app_id = ?"), args.push(patch.appId);
+    const set = (sql: string, value: unknown): void => {
+      sets.push(sql);
+      args.push(value);
+    };
+    if (patch.name) set("name = ?", patch.name);
+    if (patch.description !== undefined) set("description = ?", patch.description);
+    if (patch.data !== undefined && patch.data !== null) set("data = ?", JSON.stringify(patch.data));
+    if (patch.appId) set("app_id = ?", patch.appId);
     if (patch.status !== undefined) {
-      sets.push("status = ?");
-      args.push(patch.status);
-      if (patch.status > 0) sets.push("release_data = COALESCE(?, data)"), args.push(jsonOrNull(patch.data));
+      set("status = ?", patch.status);
+      if (patch.status > 0) set("release_data = COALESCE(?, data)", jsonOrNull(patch.data));
     }
     sets.push("update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
     await this.#db.prepare(`UPDATE flow SET ${sets.join(", ")} WHERE id = ?`).bind(...args, id).run();
@@ -204,7 +240,7 @@ export class Catalog {
           `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
         )
-        .bind(`${flowId}-cmp-${version}`, flow.group_id, flow.name, JSON.stringify(data), JSON.stringify(data), flow.description, version, flow.status, flow.release_status, flow.app_id, flow.source)
+        .bind(this.#newId(), flow.group_id, flow.name, JSON.stringify(data), JSON.stringify(data), flow.description, version, flow.status, flow.release_status, flow.app_id, flow.source)
         .run();
     } catch (e) {
       throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, e instanceof Error ? e.message : String(e));
@@ -225,20 +261,25 @@ export class Catalog {
 
   /** spec §9.2: the published row of the group, by version or the latest. */
   async publishedRow(flow: FlowRow, version: string): Promise<FlowRow> {
-    const rows = (await this.groupRows(flow.group_id)).filter((r) => (r.release_status & (1 | 4)) !== 0);
+    const rows = (await this.groupRows(flow.group_id)).filter((r) => (r.release_status & LISTED_BITS) !== 0);
     if (version) {
       const row = rows.find((r) => r.version === version);
       if (!row) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, `version ${version}`);
       return row;
     }
-    rows.sort((a, b) => {
-      const [am, an] = versionKey(a.version);
-      const [bm, bn] = versionKey(b.version);
-      return bm - am || bn - an;
-    });
-    const row = rows[0];
-    if (!row) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
+    // comparison copies (tag 1) are only ever run by their version; they never become "latest"
+    const row = rows.filter((r) => r.tag !== 1).sort(compareVersions)[0];
+    if (!row || !isPublished(row.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
     return row;
+  }
+
+  async getLatestPublished(flowId: string): Promise<FlowRow> {
+    return this.publishedRow(await this.requireFlow(flowId), "");
+  }
+
+  async getVersion(flowId: string, version: string): Promise<FlowRow> {
+    if (!version) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "no version given");
+    return this.publishedRow(await this.requireFlow(flowId), version);
   }
 
   /** The flow an open run executes (spec §1.5.1 steps 1–3). */
@@ -282,7 +323,7 @@ export class Catalog {
                ON CONFLICT (group_id, version) DO UPDATE SET data = excluded.data, release_data = excluded.release_data,
                  update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
             )
-            .bind(`${flow.id}-${input.version}`, flow.group_id, flow.name, jsonOrNull(data), jsonOrNull(data), flow.description, input.version, status, flow.app_id, flow.source),
+            .bind(this.#newId(), flow.group_id, flow.name, jsonOrNull(data), jsonOrNull(data), flow.description, input.version, status, flow.app_id, flow.source),
           this.#db.prepare(`UPDATE flow SET version = '-1' WHERE id = ?`).bind(flow.id),
         );
       }
