@@ -86,7 +86,12 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return `Input should be less than${issue.inclusive ? " or equal to" : ""} ${n} (${issue.inclusive ? "less_than_equal" : "less_than"})`;
     }
     case "invalid_format":
-      return issue.format === "regex" && "pattern" in issue ? `String should match pattern '${String(issue.pattern)}' (string_pattern_mismatch)` : `${issue.message} (value_error)`;
+      if (issue.format === "regex" && "pattern" in issue) {
+        // zod gives the pattern as a regex literal (`/…/flags`); pydantic shows the bare source
+        const source = String(issue.pattern).replace(/^\/(.*)\/[a-z]*$/s, "$1");
+        return `String should match pattern '${source}' (string_pattern_mismatch)`;
+      }
+      return `${issue.message} (value_error)`;
     case "invalid_value": {
       const values = issue.values.map((v) => JSON.stringify(v));
       const list = values.length > 1 ? `${values.slice(0, -1).join(", ")} or ${values.at(-1)}` : (values[0] ?? "");
