@@ -4,7 +4,7 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+{ ls /usr/lib/postgresql/*/bin/initdb && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -eq 0 ]; then
   echo "setup-system: redis-server and postgresql already installed"
   exit 0
@@ -13,9 +13,17 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "setup-system: installing ${need[*]} from Debian's packages"
 export DEBIAN_FRONTEND=noninteractive
+# Debian's postinst scripts start services unless policy-rc.d forbids it (101); tests start their own instances
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+echo "setup-system: apt-get update"
 $SUDO apt-get update -qq
+echo "setup-system: apt-get install ${need[*]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-# the Debian package starts a cluster service on some images; tests use their own instances
+# in case an image started them anyway
 $SUDO service postgresql stop >/dev/null 2>&1 || true
 $SUDO service redis-server stop >/dev/null 2>&1 || true
 echo "setup-system: done"
