@@ -22,10 +22,12 @@ export interface IdGeneratorOptions {
 /** A generator of strictly increasing 64-bit decimal-string ids. */
 export function createIdGenerator(opts: IdGeneratorOptions = {}): () => string {
   const now = opts.now ?? Date.now;
-  const node = BigInt(opts.node ?? (crypto.getRandomValues(new Uint16Array(1))[0] ?? 0)) & NODE_MASK;
+  // drawn on first use: workerd forbids random values in the global scope, where the default generator is made
+  let node: bigint | undefined = opts.node === undefined ? undefined : BigInt(opts.node) & NODE_MASK;
   let last = -1n;
   let counter = 0n;
   return () => {
+    node ??= BigInt(crypto.getRandomValues(new Uint16Array(1))[0] ?? 0) & NODE_MASK;
     let t = BigInt(Math.floor(now())) - EPOCH;
     if (t < 0n) t = 0n;
     if (t > last) {
