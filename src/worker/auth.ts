@@ -6,6 +6,9 @@
 //  - hmac: the iFlytek gateway HMAC headers (host, date, request-line, digest; clock-skew window HMAC_SKEW_SECONDS,
 //    default 300 s), or key:secret as in `key` mode — the console signs publish/auth/upload with HMAC but sends
 //    key:secret on chat/resume (spec §1.2), so a deployment that serves it needs both.
+// In key and hmac mode every route but the health check and the public file URLs needs credentials — including the
+// flow-record routes (protocol/*, node/debug), on which the original console sends none: a deployment serving an
+// unmodified console keeps those behind its gateway (gateway mode) or gives the console credentials to send.
 // A failure is a WorkflowError 460 ("Authentication failed: …") that the app turns into the normal envelope, never an
 // HTML 401. Secrets are compared in constant time.
 import { Codes, WorkflowError } from "../engine/index.ts";

@@ -183,6 +183,37 @@ describe("authentication on the real routes", () => {
     expect((await envelope(await call("hmac", "/v1/publish", { headers: stale, body }))).code).toBe(460);
   });
 
+  it("hmac mode: a signed multipart upload (the console's) is verified over its raw bytes and still parsed by the route", async () => {
+    const form = new FormData();
+    form.append("file", new File([new TextEncoder().encode("signed file")], "s.txt", { type: "text/plain" }));
+    const draft = new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", body: form });
+    const bytes = await draft.arrayBuffer();
+    const contentType = draft.headers.get("content-type") ?? "";
+    const date = new Date().toUTCString();
+    const digest = await sha256Digest(bytes);
+    const signature = await hmacSignature("tenant-secret", `host: astron.test\ndate: ${date}\nPOST /workflow/v1/upload_file HTTP/1.1\ndigest: ${digest}`);
+    const headers = {
+      "Content-Type": contentType,
+      "X-Consumer-Username": "d1590f30",
+      host: "astron.test",
+      date,
+      digest,
+      authorization: `hmac-auth api_key="tenant-key", algorithm="hmac-sha256", headers="host date request-line digest", signature="${signature}"`,
+    };
+    const ctx = createExecutionContext();
+    const res = await app.fetch(new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: bytes }), { ...(env as unknown as Env), AUTH_MODE: "hmac" }, ctx);
+    await waitOnExecutionContext(ctx);
+    const r = (await res.json()) as { code: number; data?: { url: string } };
+    expect(r.code).toBe(0);
+    expect(r.data?.url).toMatch(/\.txt$/);
+    const tampered = new Uint8Array(bytes);
+    tampered[tampered.length - 10] ^= 1;
+    const ctx2 = createExecutionContext();
+    const bad = await app.fetch(new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: tampered }), { ...(env as unknown as Env), AUTH_MODE: "hmac" }, ctx2);
+    await waitOnExecutionContext(ctx2);
+    expect(((await bad.json()) as { code: number }).code).toBe(460);
+  });
+
   it("keeps file URLs and the health check public in every mode", async () => {
     expect((await call("key", "/health", { method: "GET" })).status).toBe(200);
     const missing = await call("hmac", "/workflow/v1/files/none.pdf", { method: "GET" });
