@@ -69,6 +69,7 @@ export function genericCode(path: string): number {
 app.onError((err, c) => {
   const path = new URL(c.req.url).pathname;
   const e = err instanceof WorkflowError ? err : toWorkflowError(err, genericCode(path));
-  if (!(err instanceof WorkflowError)) console.log(`[${c.get("sid")}] unexpected error on ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  if (!(err instanceof WorkflowError))
+    console.log(`[${c.get("sid")}] unexpected error on ${path}: ${err instanceof Error ? err.message : String(err)}`);
   return errorResponse(c.get("sid") ?? "", e);
 });

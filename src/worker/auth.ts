@@ -59,7 +59,9 @@ function base64(bytes: ArrayBuffer): string {
 
 /** base64(HMAC-SHA256(secret, text)), the gateway signature. */
 export async function hmacSignature(secret: string, text: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   return base64(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
@@ -77,11 +79,17 @@ function denied(detail: string): WorkflowError {
  * Verifies the caller and returns the app id (alias) the request acts for, or undefined when the request names none
  * (gateway mode without the header; the routes that need one answer 460 themselves).
  */
-export async function authenticate(mode: AuthMode, req: AuthRequest, apps: AppLookup, opts: AuthOptions): Promise<string | undefined> {
+export async function authenticate(
+  mode: AuthMode,
+  req: AuthRequest,
+  apps: AppLookup,
+  opts: AuthOptions,
+): Promise<string | undefined> {
   const consumer = req.headers.get("x-consumer-username") || undefined;
   if (mode === "gateway") return consumer;
   const authorization = req.headers.get("authorization") ?? "";
-  if (mode === "hmac" && /^hmac-auth\s/i.test(authorization)) return verifyHmac(req, authorization, consumer, apps, opts);
+  if (mode === "hmac" && /^hmac-auth\s/i.test(authorization))
+    return verifyHmac(req, authorization, consumer, apps, opts);
   return verifyKeySecret(authorization, consumer, apps);
 }
 
@@ -100,20 +108,30 @@ async function verifyKeySecret(authorization: string, consumer: string | undefin
   return app.alias_id;
 }
 
-async function verifyHmac(req: AuthRequest, authorization: string, consumer: string | undefined, apps: AppLookup, opts: AuthOptions): Promise<string> {
+async function verifyHmac(
+  req: AuthRequest,
+  authorization: string,
+  consumer: string | undefined,
+  apps: AppLookup,
+  opts: AuthOptions,
+): Promise<string> {
   const fields: Record<string, string> = {};
-  for (const m of authorization.matchAll(/([A-Za-z_]+)\s*=\s*"([^"]*)"/g)) fields[(m[1] ?? "").toLowerCase()] = m[2] ?? "";
+  for (const m of authorization.matchAll(/([A-Za-z_]+)\s*=\s*"([^"]*)"/g))
+    fields[(m[1] ?? "").toLowerCase()] = m[2] ?? "";
   const apiKey = fields.api_key;
   const signature = fields.signature;
   if (!apiKey || !signature) throw denied("hmac-auth needs api_key and signature");
-  if ((fields.algorithm ?? "hmac-sha256").toLowerCase() !== "hmac-sha256") throw denied("only hmac-sha256 is supported");
+  if ((fields.algorithm ?? "hmac-sha256").toLowerCase() !== "hmac-sha256")
+    throw denied("only hmac-sha256 is supported");
   const signed = (fields.headers ?? "host date request-line digest").toLowerCase().split(/\s+/).filter(Boolean);
   // the date bounds replays and the request line binds the signature to this route; both must be signed
-  if (!signed.includes("date") || !signed.includes("request-line")) throw denied("the signature must cover date and request-line");
+  if (!signed.includes("date") || !signed.includes("request-line"))
+    throw denied("the signature must cover date and request-line");
 
   const date = req.headers.get("date") ?? "";
   const when = Date.parse(date);
-  if (!Number.isFinite(when) || Math.abs(opts.now - when) > opts.skewSeconds * 1000) throw denied("date outside the allowed clock skew");
+  if (!Number.isFinite(when) || Math.abs(opts.now - when) > opts.skewSeconds * 1000)
+    throw denied("date outside the allowed clock skew");
 
   const body = await req.body();
   if (body.byteLength > 0 && !signed.includes("digest")) throw denied("a request with a body must sign its digest");

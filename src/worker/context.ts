@@ -27,7 +27,10 @@ export async function body<S extends z.ZodType>(c: Ctx, schema: S): Promise<z.in
     try {
       raw = JSON.parse(text);
     } catch {
-      throw new WorkflowError(Codes.PARAM_ERROR, `Parameter: body, Input: ${JSON.stringify(text.slice(0, 200))}, Error: JSON decode error (json_invalid)`);
+      throw new WorkflowError(
+        Codes.PARAM_ERROR,
+        `Parameter: body, Input: ${JSON.stringify(text.slice(0, 200))}, Error: JSON decode error (json_invalid)`,
+      );
     }
   }
   const parsed = schema.safeParse(raw);
@@ -39,13 +42,22 @@ export async function body<S extends z.ZodType>(c: Ctx, schema: S): Promise<z.in
 export function appId(c: Ctx, required = true): string {
   const id = c.get("appId");
   if (!id && required) {
-    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
+    throw new WorkflowError(
+      Codes.PARAM_ERROR,
+      "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)",
+    );
   }
   return id ?? "";
 }
 
 /** The compiled plan of a DSL, from the cache when the same content was compiled before. */
-export async function planFor(c: Ctx, flowId: string, version: string, dsl: unknown, knownHash?: string): Promise<Plan> {
+export async function planFor(
+  c: Ctx,
+  flowId: string,
+  version: string,
+  dsl: unknown,
+  knownHash?: string,
+): Promise<Plan> {
   const store = cache(c);
   const hash = knownHash ?? (await contentHash(JSON.stringify(dsl)));
   const key = planKey(flowId, version, hash);
@@ -65,7 +77,13 @@ export interface ResolvedRow {
  * `flows:flow_info:new:{id}:latest` (or `:{version}`), indexed per flow so publishing, updating and deleting
  * invalidate exactly that flow's keys.
  */
-export async function resolveOpenFlow(c: Ctx, flowId: string, app: string, version: string, useReleaseData: boolean): Promise<ResolvedRow> {
+export async function resolveOpenFlow(
+  c: Ctx,
+  flowId: string,
+  app: string,
+  version: string,
+  useReleaseData: boolean,
+): Promise<ResolvedRow> {
   const store = cache(c);
   const cat = catalog(c);
   const rowKey = `flows:flow_info:new:${flowId}:${version || "latest"}${useReleaseData ? "" : ":data"}`;

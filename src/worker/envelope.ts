@@ -26,7 +26,10 @@ export function chatValidationFailure(sid: string, message: string, now: number 
 }
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json; charset=utf-8", ...headers } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json; charset=utf-8", ...headers },
+  });
 }
 
 /** Python truthiness, which the original's `response_success` applies to `data`. */
@@ -75,14 +78,18 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     }
     case "too_small": {
       const n = Number(issue.minimum);
-      if (issue.origin === "string") return `String should have at least ${n} character${n === 1 ? "" : "s"} (string_too_short)`;
-      if (issue.origin === "array") return `List should have at least ${n} item${n === 1 ? "" : "s"} after validation (too_short)`;
+      if (issue.origin === "string")
+        return `String should have at least ${n} character${n === 1 ? "" : "s"} (string_too_short)`;
+      if (issue.origin === "array")
+        return `List should have at least ${n} item${n === 1 ? "" : "s"} after validation (too_short)`;
       return `Input should be greater than${issue.inclusive ? " or equal to" : ""} ${n} (${issue.inclusive ? "greater_than_equal" : "greater_than"})`;
     }
     case "too_big": {
       const n = Number(issue.maximum);
-      if (issue.origin === "string") return `String should have at most ${n} character${n === 1 ? "" : "s"} (string_too_long)`;
-      if (issue.origin === "array") return `List should have at most ${n} item${n === 1 ? "" : "s"} after validation (too_long)`;
+      if (issue.origin === "string")
+        return `String should have at most ${n} character${n === 1 ? "" : "s"} (string_too_long)`;
+      if (issue.origin === "array")
+        return `List should have at most ${n} item${n === 1 ? "" : "s"} after validation (too_long)`;
       return `Input should be less than${issue.inclusive ? " or equal to" : ""} ${n} (${issue.inclusive ? "less_than_equal" : "less_than"})`;
     }
     case "invalid_format":
@@ -99,14 +106,17 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     }
     case "invalid_union": {
       // a union of literals (e.g. release_status 1|2|3) reads best as the list of accepted values
-      const accepted = issue.errors.flatMap((branch) => branch.flatMap((i) => (i.code === "invalid_value" ? i.values : [])));
+      const accepted = issue.errors.flatMap((branch) =>
+        branch.flatMap((i) => (i.code === "invalid_value" ? i.values : [])),
+      );
       if (accepted.length > 0 && accepted.length === issue.errors.length) {
         const values = accepted.map((v) => JSON.stringify(v));
         return `Input should be ${values.slice(0, -1).join(", ")}${values.length > 1 ? " or " : ""}${values.at(-1)} (literal_error)`;
       }
       // a union of types (an id as string or number) reads as its first alternative
       const first = issue.errors[0]?.[0];
-      if (first && issue.errors.every((branch) => branch.every((i) => i.code === "invalid_type"))) return describeIssue(first);
+      if (first && issue.errors.every((branch) => branch.every((i) => i.code === "invalid_type")))
+        return describeIssue(first);
       return `${issue.message} (union_error)`;
     }
     default:

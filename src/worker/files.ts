@@ -12,7 +12,8 @@ const DEFAULT_CATEGORIES: Record<string, string[]> = {
   txt: ["txt"],
   audio: ["wav", "mp3", "flac", "m4a", "aac", "ogg", "wma", "midi"],
 };
-const URL_PATTERN = /\/([^/]+)\.(pdf|png|jpg|jpeg|bmp|doc|docx|ppt|pptx|xls|xlsx|csv|txt|wav|mp3|flac|m4a|aac|ogg|wma|midi)/i;
+const URL_PATTERN =
+  /\/([^/]+)\.(pdf|png|jpg|jpeg|bmp|doc|docx|ppt|pptx|xls|xlsx|csv|txt|wav|mp3|flac|m4a|aac|ogg|wma|midi)/i;
 
 export interface FileConfig {
   /** SUPPORT_FILE_TYPE: the upload whitelist, lower-case extensions */
@@ -33,7 +34,12 @@ export const DEFAULT_FILE_CONFIG: FileConfig = {
 export function fileConfig(env: Pick<Env, "SUPPORT_FILE_TYPE" | "FILE_SIZE_LIMIT" | "ALLOWED_FILE_TYPE">): FileConfig {
   const limit = Number(env.FILE_SIZE_LIMIT);
   return {
-    types: new Set((env.SUPPORT_FILE_TYPE || DEFAULT_TYPES).split(",").map((t) => t.trim().toLowerCase()).filter(Boolean)),
+    types: new Set(
+      (env.SUPPORT_FILE_TYPE || DEFAULT_TYPES)
+        .split(",")
+        .map((t) => t.trim().toLowerCase())
+        .filter(Boolean),
+    ),
     sizeLimit: env.FILE_SIZE_LIMIT && Number.isFinite(limit) && limit > 0 ? limit : DEFAULT_FILE_CONFIG.sizeLimit,
     categories: parseCategories(env.ALLOWED_FILE_TYPE) ?? DEFAULT_CATEGORIES,
   };
@@ -123,24 +129,33 @@ export async function validateFileParameters(
 ): Promise<void> {
   for (const o of outputs) {
     if (o.fileType === undefined || o.fileType === null) continue;
-    if (o.fileType !== "file") throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, "Error: fileType field is incorrect");
+    if (o.fileType !== "file")
+      throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, "Error: fileType field is incorrect");
     const value = parameters[o.name];
     const empty = value === undefined || value === null || value === "" || (Array.isArray(value) && value.length === 0);
-    if (value === undefined && o.required) throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, `Error: ${o.name} is a required parameter`);
+    if (value === undefined && o.required)
+      throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, `Error: ${o.name} is a required parameter`);
     if (empty) continue;
     const category = o.allowedFileType?.[0] ?? "";
     const urls = o.schema?.type === "string" ? [value] : o.schema?.type === "array" ? value : undefined;
-    if (!Array.isArray(urls)) throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, `Error: ${o.name} must be a URL or a list of URLs`);
+    if (!Array.isArray(urls))
+      throw WorkflowError.of(Codes.FILE_VARIABLE_PROTOCOL_ERROR, `Error: ${o.name} must be a URL or a list of URLs`);
     for (const url of urls) await checkFileUrl(String(url), category, head, cfg);
   }
 }
 
-async function checkFileUrl(url: string, category: string, head: (url: string) => Promise<Response>, cfg: FileConfig): Promise<void> {
+async function checkFileUrl(
+  url: string,
+  category: string,
+  head: (url: string) => Promise<Response>,
+  cfg: FileConfig,
+): Promise<void> {
   const m = URL_PATTERN.exec(url);
   if (!m) throw WorkflowError.of(Codes.FILE_INVALID_ERROR, "Error: Unsupported file link");
   const ext = (m[2] ?? "").toLowerCase();
   const allowed = cfg.categories[category];
-  if (allowed && !allowed.includes(ext)) throw WorkflowError.of(Codes.FILE_INVALID_ERROR, "Error: Unsupported file extension");
+  if (allowed && !allowed.includes(ext))
+    throw WorkflowError.of(Codes.FILE_INVALID_ERROR, "Error: Unsupported file extension");
   let res: Response;
   try {
     res = await head(url);
@@ -149,5 +164,6 @@ async function checkFileUrl(url: string, category: string, head: (url: string) =
   }
   const length = res.headers.get("content-length");
   if (!res.ok || length === null) throw WorkflowError.of(Codes.FILE_INVALID_TYPE_ERROR, url);
-  if (Number(length) > cfg.sizeLimit) throw WorkflowError.of(Codes.FILE_INVALID_ERROR, "Error: File size exceeds limit");
+  if (Number(length) > cfg.sizeLimit)
+    throw WorkflowError.of(Codes.FILE_INVALID_ERROR, "Error: File size exceeds limit");
 }

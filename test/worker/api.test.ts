@@ -9,7 +9,12 @@ import { seedApps, testEnv } from "../support/seed.ts";
 const TENANT = { "X-Consumer-Username": "tenant01" };
 const APP = { "X-Consumer-Username": "d1590f30" };
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return SELF.fetch(`http://astron.test${path}`, {
     method,
     headers: { "Content-Type": "application/json", ...headers },
@@ -17,7 +22,12 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
   });
 }
 
-async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
   const res = await call(method, path, body, headers);
   expect(res.status).toBe(200);
   return (await res.json()) as Record<string, unknown>;
@@ -34,7 +44,12 @@ function envelope(fixture: string): Record<string, unknown> {
 }
 
 async function addFlow(data: unknown = envelope("example-core-if-else-branch.json")): Promise<string> {
-  const r = await api("POST", "/workflow/v1/protocol/add", { app_id: "d1590f30", name: "branch", description: "d", data });
+  const r = await api("POST", "/workflow/v1/protocol/add", {
+    app_id: "d1590f30",
+    name: "branch",
+    description: "d",
+    data,
+  });
   expect(r.code).toBe(0);
   return (r.data as { flow_id: string }).flow_id;
 }
@@ -65,7 +80,12 @@ describe("flow records (items 1, 3–6)", () => {
 
   it("answers every non-chat path with and without a trailing slash, ignoring unknown fields", async () => {
     const id = await addFlow();
-    for (const path of ["/workflow/v1/protocol/get", "/workflow/v1/protocol/get/", "/sparkflow/v1/protocol/get", "/sparkflow/v1/protocol/get/"]) {
+    for (const path of [
+      "/workflow/v1/protocol/get",
+      "/workflow/v1/protocol/get/",
+      "/sparkflow/v1/protocol/get",
+      "/sparkflow/v1/protocol/get/",
+    ]) {
       const r = await api("POST", path, { flow_id: id, something: "else", nested: { x: 1 } });
       expect(r.code).toBe(0);
     }
@@ -87,10 +107,22 @@ describe("flow records (items 1, 3–6)", () => {
   it("update with the console body: an unknown node type is 22101, a valid DSL succeeds without data", async () => {
     const id = await addFlow();
     const bad = envelope("example-core-if-else-branch.json") as { data: { nodes: { id: string }[] } };
-    bad.data.nodes.push({ id: "rpa::0000-1111", data: { nodeMeta: { nodeType: "x", aliasName: "R" } } } as unknown as { id: string });
-    const body = { id, app_id: "d1590f30", name: "n", description: "d", status: 0, data: { id, name: "n", description: "d", version: "v3.0.0", data: bad.data } };
+    bad.data.nodes.push({ id: "rpa::0000-1111", data: { nodeMeta: { nodeType: "x", aliasName: "R" } } } as unknown as {
+      id: string;
+    });
+    const body = {
+      id,
+      app_id: "d1590f30",
+      name: "n",
+      description: "d",
+      status: 0,
+      data: { id, name: "n", description: "d", version: "v3.0.0", data: bad.data },
+    };
     expect((await api("POST", `/workflow/v1/protocol/update/${id}`, body)).code).toBe(22101);
-    const ok = await api("POST", `/sparkflow/v1/protocol/update/${id}/`, { ...body, data: envelope("example-core-if-else-branch.json") });
+    const ok = await api("POST", `/sparkflow/v1/protocol/update/${id}/`, {
+      ...body,
+      data: envelope("example-core-if-else-branch.json"),
+    });
     expect(ok).toEqual({ code: 0, message: "success", sid: expect.any(String) });
   });
 
@@ -110,15 +142,26 @@ describe("flow records (items 1, 3–6)", () => {
     const id = await addFlow();
     await publishAndLicense(id, { version: "v1.0" });
     const dsl = envelope("example-core-if-else-branch.json");
-    expect((await api("POST", "/workflow/v1/protocolcompare/save", { flow_id: id, data: dsl, version: "cmp-a" })).code).toBe(0);
-    expect((await api("POST", "/workflow/v1/protocol/compare/save/", { flow_id: id, data: dsl, version: "cmp-b" })).code).toBe(0);
+    expect(
+      (await api("POST", "/workflow/v1/protocolcompare/save", { flow_id: id, data: dsl, version: "cmp-a" })).code,
+    ).toBe(0);
+    expect(
+      (await api("POST", "/workflow/v1/protocol/compare/save/", { flow_id: id, data: dsl, version: "cmp-b" })).code,
+    ).toBe(0);
     const count = async (): Promise<number> =>
-      Number((await testEnv.DB.prepare("SELECT COUNT(*) AS n FROM flow WHERE group_id = ?").bind(id).first<{ n: number }>())?.n);
+      Number(
+        (await testEnv.DB.prepare("SELECT COUNT(*) AS n FROM flow WHERE group_id = ?").bind(id).first<{ n: number }>())
+          ?.n,
+      );
     expect(await count()).toBe(4); // working row, v1.0, two comparisons
-    expect((await api("DELETE", "/workflow/v1/protocol/compare/delete", { flow_id: id, version: "cmp-a" })).code).toBe(0);
+    expect((await api("DELETE", "/workflow/v1/protocol/compare/delete", { flow_id: id, version: "cmp-a" })).code).toBe(
+      0,
+    );
     expect(await count()).toBe(3);
     // a real version of the same name is never deleted
-    expect((await api("DELETE", "/workflow/v1/protocol/compare/delete", { flow_id: id, version: "v1.0" })).code).toBe(0);
+    expect((await api("DELETE", "/workflow/v1/protocol/compare/delete", { flow_id: id, version: "v1.0" })).code).toBe(
+      0,
+    );
     expect(await count()).toBe(3);
   });
 
@@ -140,7 +183,12 @@ describe("chat over HTTP (items 2, 8–10, 14, 35)", () => {
   it("streams an open run: content frames with seq 1..n then the stop frame, no node objects", async () => {
     const id = await addFlow();
     await publishAndLicense(id);
-    const res = await call("POST", "/workflow/v1/chat/completions", { flow_id: id, parameters: { AGENT_USER_INPUT: "hi", score: 90 } }, APP);
+    const res = await call(
+      "POST",
+      "/workflow/v1/chat/completions",
+      { flow_id: id, parameters: { AGENT_USER_INPUT: "hi", score: 90 } },
+      APP,
+    );
     expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     const fs = await frames(res);
     expect(fs.map((f) => f.workflow_step?.seq)).toEqual(fs.map((_, i) => i + 1));
@@ -159,7 +207,15 @@ describe("chat over HTTP (items 2, 8–10, 14, 35)", () => {
     const res = await call(
       "POST",
       "/workflow/v1/chat/completions/",
-      { model: "", messages: [], stream: false, flow_id: id, uid: "u1", parameters: { AGENT_USER_INPUT: "hey", score: 5 }, extra_body: { bot_id: "workflow", caller: "agent" } },
+      {
+        model: "",
+        messages: [],
+        stream: false,
+        flow_id: id,
+        uid: "u1",
+        parameters: { AGENT_USER_INPUT: "hey", score: 5 },
+        extra_body: { bot_id: "workflow", caller: "agent" },
+      },
       APP,
     );
     expect(res.headers.get("content-type")).toContain("application/json");
@@ -171,7 +227,14 @@ describe("chat over HTTP (items 2, 8–10, 14, 35)", () => {
 
   it("streams every node frame in a debug run of the draft", async () => {
     const id = await addFlow();
-    const fs = await frames(await call("POST", "/workflow/v1/debug/chat/completions", { flow_id: id, parameters: { AGENT_USER_INPUT: "x", score: 99 } }, APP));
+    const fs = await frames(
+      await call(
+        "POST",
+        "/workflow/v1/debug/chat/completions",
+        { flow_id: id, parameters: { AGENT_USER_INPUT: "x", score: 99 } },
+        APP,
+      ),
+    );
     expect(fs[0]?.workflow_step?.node?.id).toBe("flow_obj");
     expect(fs.at(-1)?.workflow_step?.node?.id).toBe("flow_obj");
     expect(fs.some((f) => f.workflow_step?.node?.id.startsWith("if-else::"))).toBe(true);
@@ -181,7 +244,9 @@ describe("chat over HTTP (items 2, 8–10, 14, 35)", () => {
   it("reports a start-node validation failure to an open client with its real code at once (22500)", async () => {
     const id = await addFlow();
     await publishAndLicense(id);
-    const fs = await frames(await call("POST", "/workflow/v1/chat/completions", { flow_id: id, parameters: { nope: 1 } }, APP));
+    const fs = await frames(
+      await call("POST", "/workflow/v1/chat/completions", { flow_id: id, parameters: { nope: 1 } }, APP),
+    );
     expect(fs.at(-1)?.code).toBe(22500);
   });
 });
@@ -189,15 +254,38 @@ describe("chat over HTTP (items 2, 8–10, 14, 35)", () => {
 describe("publishing and licences (items 31, 32)", () => {
   it("enforces the publish matrix and tenant rules", async () => {
     const id = await addFlow();
-    expect((await api("POST", "/v1/publish", { flow_id: id, release_status: 2, plat: 4 }, { "X-Consumer-Username": "tenant02" })).code).toBe(20006);
-    expect((await api("POST", "/v1/publish", { flow_id: id, release_status: 1, plat: 2 }, { "X-Consumer-Username": "tenant02" })).code).toBe(20003);
+    expect(
+      (
+        await api(
+          "POST",
+          "/v1/publish",
+          { flow_id: id, release_status: 2, plat: 4 },
+          { "X-Consumer-Username": "tenant02" },
+        )
+      ).code,
+    ).toBe(20006);
+    expect(
+      (
+        await api(
+          "POST",
+          "/v1/publish",
+          { flow_id: id, release_status: 1, plat: 2 },
+          { "X-Consumer-Username": "tenant02" },
+        )
+      ).code,
+    ).toBe(20003);
     expect((await api("POST", "/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, APP)).code).toBe(20002);
     expect((await api("POST", "/v1/publish", { flow_id: "999", release_status: 1, plat: 1 }, TENANT)).code).toBe(20201);
   });
 
   it("refuses open runs when taken off everywhere, without a licence, or with a disabled licence", async () => {
     const run = async (flowId: string, app = APP): Promise<number> => {
-      const res = await call("POST", "/workflow/v1/chat/completions", { flow_id: flowId, stream: false, parameters: { AGENT_USER_INPUT: "a", score: 1 } }, app);
+      const res = await call(
+        "POST",
+        "/workflow/v1/chat/completions",
+        { flow_id: flowId, stream: false, parameters: { AGENT_USER_INPUT: "a", score: 1 } },
+        app,
+      );
       return ((await res.json()) as Frame).code;
     };
     const id = await addFlow();
@@ -220,15 +308,29 @@ describe("publishing and licences (items 31, 32)", () => {
   it("runs the latest published version, or the one asked for", async () => {
     const id = await addFlow();
     const v = (text: string): Record<string, unknown> => {
-      const e = envelope("example-core-if-else-branch.json") as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
-      const tj = e.data.nodes.find((n) => n.id.startsWith("text-joiner")) as { data: { nodeParam: Record<string, unknown> } };
+      const e = envelope("example-core-if-else-branch.json") as {
+        data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] };
+      };
+      const tj = e.data.nodes.find((n) => n.id.startsWith("text-joiner")) as {
+        data: { nodeParam: Record<string, unknown> };
+      };
       tj.data.nodeParam.prompt = `${text}: {{input}}`;
       return { ...e, id, name: "branch", version: "v3.0.0" };
     };
     await publishAndLicense(id, { version: "v1.1", data: v("ONE") });
-    await api("POST", "/v1/publish", { flow_id: id, release_status: 1, plat: 1, version: "v1.2", data: v("TWO") }, TENANT);
+    await api(
+      "POST",
+      "/v1/publish",
+      { flow_id: id, release_status: 1, plat: 1, version: "v1.2", data: v("TWO") },
+      TENANT,
+    );
     const answer = async (version: string): Promise<string> => {
-      const res = await call("POST", "/workflow/v1/chat/completions", { flow_id: id, stream: false, version, parameters: { AGENT_USER_INPUT: "q", score: 1 } }, APP);
+      const res = await call(
+        "POST",
+        "/workflow/v1/chat/completions",
+        { flow_id: id, stream: false, version, parameters: { AGENT_USER_INPUT: "q", score: 1 } },
+        APP,
+      );
       return content((await res.json()) as Frame);
     };
     expect(await answer("")).toBe('{"joined":"TWO: q"}');
@@ -237,7 +339,12 @@ describe("publishing and licences (items 31, 32)", () => {
 });
 
 describe("files (items 29, 30)", () => {
-  async function upload(name: string, bytes: Uint8Array, field = "file", path = "/workflow/v1/upload_file"): Promise<Record<string, unknown>> {
+  async function upload(
+    name: string,
+    bytes: Uint8Array,
+    field = "file",
+    path = "/workflow/v1/upload_file",
+  ): Promise<Record<string, unknown>> {
     const form = new FormData();
     form.append(field, new File([bytes], name, { type: "application/pdf" }));
     const res = await SELF.fetch(`http://astron.test${path}`, { method: "POST", body: form, headers: APP });
@@ -262,18 +369,35 @@ describe("files (items 29, 30)", () => {
     const form = new FormData();
     form.append("files", new File([new Uint8Array([1])], "a.txt"));
     form.append("files", new File([new Uint8Array([2])], "b.csv"));
-    const res = await SELF.fetch("http://astron.test/workflow/v1/upload_files", { method: "POST", body: form, headers: APP });
+    const res = await SELF.fetch("http://astron.test/workflow/v1/upload_files", {
+      method: "POST",
+      body: form,
+      headers: APP,
+    });
     const r = (await res.json()) as { code: number; data: { urls: string[] } };
     expect(r.code).toBe(0);
     expect(r.data.urls.map((u) => u.split(".").pop())).toEqual(["txt", "csv"]);
   });
 
   it("refuses an image parameter whose URL is a .pdf before the run starts (23601)", async () => {
-    const dsl = envelope("example-core-if-else-branch.json") as { data: { nodes: { id: string; data: { outputs: unknown[] } }[] } };
+    const dsl = envelope("example-core-if-else-branch.json") as {
+      data: { nodes: { id: string; data: { outputs: unknown[] } }[] };
+    };
     const start = dsl.data.nodes[0] as { data: { outputs: unknown[] } };
-    start.data.outputs.push({ name: "photo", required: true, schema: { type: "string" }, fileType: "file", allowedFileType: ["image"] });
+    start.data.outputs.push({
+      name: "photo",
+      required: true,
+      schema: { type: "string" },
+      fileType: "file",
+      allowedFileType: ["image"],
+    });
     const id = await addFlow(dsl);
-    const res = await call("POST", "/workflow/v1/debug/chat/completions", { flow_id: id, parameters: { AGENT_USER_INPUT: "a", photo: "http://astron.test/workflow/v1/files/x.pdf" } }, APP);
+    const res = await call(
+      "POST",
+      "/workflow/v1/debug/chat/completions",
+      { flow_id: id, parameters: { AGENT_USER_INPUT: "a", photo: "http://astron.test/workflow/v1/files/x.pdf" } },
+      APP,
+    );
     const body = (await res.json()) as Frame;
     expect(body.code).toBe(23601);
   });
@@ -283,7 +407,11 @@ describe("CORS and errors", () => {
   it("answers a preflight for any origin with credentials allowed", async () => {
     const res = await SELF.fetch("http://astron.test/workflow/v1/chat/completions", {
       method: "OPTIONS",
-      headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-consumer-username" },
+      headers: {
+        Origin: "https://console.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-consumer-username",
+      },
     });
     expect(res.status).toBe(204);
     expect(res.headers.get("access-control-allow-origin")).toBe("https://console.example");

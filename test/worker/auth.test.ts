@@ -4,7 +4,14 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { beforeAll, describe, expect, it } from "vitest";
 import { WorkflowError } from "../../src/engine/errors.ts";
 import { app } from "../../src/worker/app.ts";
-import { authenticate, authMode, hmacSignature, sha256Digest, timingSafeEqual, type AuthRequest } from "../../src/worker/auth.ts";
+import {
+  authenticate,
+  authMode,
+  hmacSignature,
+  sha256Digest,
+  timingSafeEqual,
+  type AuthRequest,
+} from "../../src/worker/auth.ts";
 import type { Env } from "../../src/worker/env.ts";
 import type { Catalog } from "../../src/worker/store/catalog.ts";
 import { seedApps } from "../support/seed.ts";
@@ -15,7 +22,12 @@ beforeAll(async () => {
 });
 
 function req(headers: Record<string, string>, body = "", path = "/v1/publish"): AuthRequest {
-  return { method: "POST", url: new URL(`http://astron.test${path}`), headers: new Headers(headers), body: async () => new TextEncoder().encode(body).buffer as ArrayBuffer };
+  return {
+    method: "POST",
+    url: new URL(`http://astron.test${path}`),
+    headers: new Headers(headers),
+    body: async () => new TextEncoder().encode(body).buffer as ArrayBuffer,
+  };
 }
 
 async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
@@ -34,10 +46,17 @@ async function hmacHeaders(
   secret: string,
   key: string,
   body: string,
-  { date = new Date(now).toUTCString(), path = "/v1/publish", host = "astron.test" }: { date?: string; path?: string; host?: string } = {},
+  {
+    date = new Date(now).toUTCString(),
+    path = "/v1/publish",
+    host = "astron.test",
+  }: { date?: string; path?: string; host?: string } = {},
 ): Promise<Record<string, string>> {
   const digest = await sha256Digest(body);
-  const signature = await hmacSignature(secret, `host: ${host}\ndate: ${date}\nPOST ${path} HTTP/1.1\ndigest: ${digest}`);
+  const signature = await hmacSignature(
+    secret,
+    `host: ${host}\ndate: ${date}\nPOST ${path} HTTP/1.1\ndigest: ${digest}`,
+  );
   return {
     host,
     date,
@@ -67,9 +86,25 @@ describe("the verifier (spec §1.4)", () => {
   });
 
   it("key mode accepts key:secret plain or as Bearer, for the named app or the app owning the key", async () => {
-    expect(await authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
-    expect(await authenticate("key", req({ "x-consumer-username": "d1590f30", authorization: "Bearer demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
-    expect(await authenticate("key", req({ authorization: "Bearer demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
+    expect(
+      await authenticate(
+        "key",
+        req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }),
+        catalog,
+        opts,
+      ),
+    ).toBe("d1590f30");
+    expect(
+      await authenticate(
+        "key",
+        req({ "x-consumer-username": "d1590f30", authorization: "Bearer demo-key:demo-secret" }),
+        catalog,
+        opts,
+      ),
+    ).toBe("d1590f30");
+    expect(await authenticate("key", req({ authorization: "Bearer demo-key:demo-secret" }), catalog, opts)).toBe(
+      "d1590f30",
+    );
   });
 
   it("key mode refuses a wrong secret, another app's key, a malformed or missing Authorization with 460", async () => {
@@ -82,7 +117,8 @@ describe("the verifier (spec §1.4)", () => {
       { "x-consumer-username": "d1590f30" },
       { authorization: "unknown-key:whatever" },
     ];
-    for (const headers of cases) expect(await codeOf(authenticate("key", req(headers), catalog, opts)), JSON.stringify(headers)).toBe(460);
+    for (const headers of cases)
+      expect(await codeOf(authenticate("key", req(headers), catalog, opts)), JSON.stringify(headers)).toBe(460);
   });
 
   it("hmac mode verifies signature, digest and clock skew", async () => {
@@ -90,15 +126,23 @@ describe("the verifier (spec §1.4)", () => {
     const good = await hmacHeaders("tenant-secret", "tenant-key", body);
     expect(await authenticate("hmac", req(good, body), catalog, opts)).toBe("tenant01");
     // wrong secret, tampered body, stale or future date, unknown key
-    expect(await codeOf(authenticate("hmac", req(await hmacHeaders("bad-secret", "tenant-key", body), body), catalog, opts))).toBe(460);
+    expect(
+      await codeOf(authenticate("hmac", req(await hmacHeaders("bad-secret", "tenant-key", body), body), catalog, opts)),
+    ).toBe(460);
     expect(await codeOf(authenticate("hmac", req(good, '{"flow_id":"2"}'), catalog, opts))).toBe(460);
     const old = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now - 301_000).toUTCString() });
     expect(await codeOf(authenticate("hmac", req(old, body), catalog, opts))).toBe(460);
-    const future = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now + 301_000).toUTCString() });
+    const future = await hmacHeaders("tenant-secret", "tenant-key", body, {
+      date: new Date(now + 301_000).toUTCString(),
+    });
     expect(await codeOf(authenticate("hmac", req(future, body), catalog, opts))).toBe(460);
-    const withinSkew = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(now - 299_000).toUTCString() });
+    const withinSkew = await hmacHeaders("tenant-secret", "tenant-key", body, {
+      date: new Date(now - 299_000).toUTCString(),
+    });
     expect(await authenticate("hmac", req(withinSkew, body), catalog, opts)).toBe("tenant01");
-    expect(await codeOf(authenticate("hmac", req(await hmacHeaders("x", "no-such-key", body), body), catalog, opts))).toBe(460);
+    expect(
+      await codeOf(authenticate("hmac", req(await hmacHeaders("x", "no-such-key", body), body), catalog, opts)),
+    ).toBe(460);
   });
 
   it("hmac mode binds the signature to the route: a signature for /v1/auth does not open /v1/publish", async () => {
@@ -111,14 +155,27 @@ describe("the verifier (spec §1.4)", () => {
   it("hmac mode: a tenant may act for another app, an ordinary app only for itself", async () => {
     const body = "{}";
     const tenant = await hmacHeaders("tenant-secret", "tenant-key", body);
-    expect(await authenticate("hmac", req({ ...tenant, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe("d1590f30");
+    expect(await authenticate("hmac", req({ ...tenant, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe(
+      "d1590f30",
+    );
     const demo = await hmacHeaders("demo-secret", "demo-key", body);
-    expect(await authenticate("hmac", req({ ...demo, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe("d1590f30");
-    expect(await codeOf(authenticate("hmac", req({ ...demo, "x-consumer-username": "other01" }, body), catalog, opts))).toBe(460);
+    expect(await authenticate("hmac", req({ ...demo, "x-consumer-username": "d1590f30" }, body), catalog, opts)).toBe(
+      "d1590f30",
+    );
+    expect(
+      await codeOf(authenticate("hmac", req({ ...demo, "x-consumer-username": "other01" }, body), catalog, opts)),
+    ).toBe(460);
   });
 
   it("hmac mode also accepts key:secret (the console sends it on chat and resume)", async () => {
-    expect(await authenticate("hmac", req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }), catalog, opts)).toBe("d1590f30");
+    expect(
+      await authenticate(
+        "hmac",
+        req({ "x-consumer-username": "d1590f30", authorization: "demo-key:demo-secret" }),
+        catalog,
+        opts,
+      ),
+    ).toBe("d1590f30");
     expect(await codeOf(authenticate("hmac", req({ "x-consumer-username": "d1590f30" }), catalog, opts))).toBe(460);
   });
 
@@ -127,7 +184,12 @@ describe("the verifier (spec §1.4)", () => {
     const date = new Date(now).toUTCString();
     const digest = await sha256Digest(body);
     const sig = await hmacSignature("tenant-secret", `host: astron.test\nPOST /v1/publish HTTP/1.1\ndigest: ${digest}`);
-    const noDate = { host: "astron.test", date, digest, authorization: `hmac-auth api_key="tenant-key", algorithm="hmac-sha256", headers="host request-line digest", signature="${sig}"` };
+    const noDate = {
+      host: "astron.test",
+      date,
+      digest,
+      authorization: `hmac-auth api_key="tenant-key", algorithm="hmac-sha256", headers="host request-line digest", signature="${sig}"`,
+    };
     expect(await codeOf(authenticate("hmac", req(noDate, body), catalog, opts))).toBe(460);
     const good = await hmacHeaders("tenant-secret", "tenant-key", body);
     const sha1 = { ...good, authorization: good.authorization?.replace("hmac-sha256", "hmac-sha1") ?? "" };
@@ -136,10 +198,18 @@ describe("the verifier (spec §1.4)", () => {
 });
 
 describe("authentication on the real routes", () => {
-  async function call(mode: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
+  async function call(
+    mode: string,
+    path: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<Response> {
     const ctx = createExecutionContext();
     const res = await app.fetch(
-      new Request(`http://astron.test${path}`, { method: init.method ?? "POST", headers: { "Content-Type": "application/json", ...init.headers }, body: init.body }),
+      new Request(`http://astron.test${path}`, {
+        method: init.method ?? "POST",
+        headers: { "Content-Type": "application/json", ...init.headers },
+        body: init.body,
+      }),
       { ...(env as unknown as Env), AUTH_MODE: mode },
       ctx,
     );
@@ -154,21 +224,41 @@ describe("authentication on the real routes", () => {
   }
 
   it("gateway mode passes X-Consumer-Username through to the route", async () => {
-    const r = await envelope(await call("gateway", "/v1/auth", { headers: { "X-Consumer-Username": "d1590f30" }, body: JSON.stringify({ flow_id: "1", app_id: "d1590f30" }) }));
+    const r = await envelope(
+      await call("gateway", "/v1/auth", {
+        headers: { "X-Consumer-Username": "d1590f30" },
+        body: JSON.stringify({ flow_id: "1", app_id: "d1590f30" }),
+      }),
+    );
     expect(r.code).toBe(20002); // the route ran and found d1590f30 is no tenant
   });
 
   it("key mode: good credentials reach the route, bad ones get a 460 envelope with a sid", async () => {
     const good = await envelope(
-      await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:demo-secret" } }),
+      await call("key", "/workflow/v1/get_flow_info/1", {
+        method: "GET",
+        headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:demo-secret" },
+      }),
     );
     expect(good.code).toBe(20201); // authenticated; flow 1 does not exist
-    const bearer = await envelope(await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { Authorization: "Bearer demo-key:demo-secret" } }));
+    const bearer = await envelope(
+      await call("key", "/workflow/v1/get_flow_info/1", {
+        method: "GET",
+        headers: { Authorization: "Bearer demo-key:demo-secret" },
+      }),
+    );
     expect(bearer.code).toBe(20201); // the key alone names the app
-    const bad = await envelope(await call("key", "/workflow/v1/get_flow_info/1", { method: "GET", headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:nope" } }));
+    const bad = await envelope(
+      await call("key", "/workflow/v1/get_flow_info/1", {
+        method: "GET",
+        headers: { "X-Consumer-Username": "d1590f30", Authorization: "demo-key:nope" },
+      }),
+    );
     expect(bad).toMatchObject({ code: 460, sid: expect.stringMatching(/^spf/) });
     expect(bad.message).toContain("Authentication failed");
-    const none = await envelope(await call("key", "/workflow/v1/protocol/get", { body: JSON.stringify({ flow_id: "1" }) }));
+    const none = await envelope(
+      await call("key", "/workflow/v1/protocol/get", { body: JSON.stringify({ flow_id: "1" }) }),
+    );
     expect(none.code).toBe(460);
   });
 
@@ -179,7 +269,9 @@ describe("authentication on the real routes", () => {
     expect((await envelope(await call("hmac", "/v1/publish", { headers: good, body }))).code).toBe(20201); // authenticated as tenant01
     const bad = await hmacHeaders("wrong", "tenant-key", body, { date });
     expect((await envelope(await call("hmac", "/v1/publish", { headers: bad, body }))).code).toBe(460);
-    const stale = await hmacHeaders("tenant-secret", "tenant-key", body, { date: new Date(Date.now() - 600_000).toUTCString() });
+    const stale = await hmacHeaders("tenant-secret", "tenant-key", body, {
+      date: new Date(Date.now() - 600_000).toUTCString(),
+    });
     expect((await envelope(await call("hmac", "/v1/publish", { headers: stale, body }))).code).toBe(460);
   });
 
@@ -191,7 +283,10 @@ describe("authentication on the real routes", () => {
     const contentType = draft.headers.get("content-type") ?? "";
     const date = new Date().toUTCString();
     const digest = await sha256Digest(bytes);
-    const signature = await hmacSignature("tenant-secret", `host: astron.test\ndate: ${date}\nPOST /workflow/v1/upload_file HTTP/1.1\ndigest: ${digest}`);
+    const signature = await hmacSignature(
+      "tenant-secret",
+      `host: astron.test\ndate: ${date}\nPOST /workflow/v1/upload_file HTTP/1.1\ndigest: ${digest}`,
+    );
     const headers = {
       "Content-Type": contentType,
       "X-Consumer-Username": "d1590f30",
@@ -201,7 +296,11 @@ describe("authentication on the real routes", () => {
       authorization: `hmac-auth api_key="tenant-key", algorithm="hmac-sha256", headers="host date request-line digest", signature="${signature}"`,
     };
     const ctx = createExecutionContext();
-    const res = await app.fetch(new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: bytes }), { ...(env as unknown as Env), AUTH_MODE: "hmac" }, ctx);
+    const res = await app.fetch(
+      new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: bytes }),
+      { ...(env as unknown as Env), AUTH_MODE: "hmac" },
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     const r = (await res.json()) as { code: number; data?: { url: string } };
     expect(r.code).toBe(0);
@@ -209,7 +308,11 @@ describe("authentication on the real routes", () => {
     const tampered = new Uint8Array(bytes);
     tampered[tampered.length - 10] ^= 1;
     const ctx2 = createExecutionContext();
-    const bad = await app.fetch(new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: tampered }), { ...(env as unknown as Env), AUTH_MODE: "hmac" }, ctx2);
+    const bad = await app.fetch(
+      new Request("http://astron.test/workflow/v1/upload_file", { method: "POST", headers, body: tampered }),
+      { ...(env as unknown as Env), AUTH_MODE: "hmac" },
+      ctx2,
+    );
     await waitOnExecutionContext(ctx2);
     expect(((await bad.json()) as { code: number }).code).toBe(460);
   });
@@ -222,7 +325,10 @@ describe("authentication on the real routes", () => {
   });
 
   it("lets preflights through without credentials", async () => {
-    const res = await call("key", "/workflow/v1/chat/completions", { method: "OPTIONS", headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST" } });
+    const res = await call("key", "/workflow/v1/chat/completions", {
+      method: "OPTIONS",
+      headers: { Origin: "https://console.example", "Access-Control-Request-Method": "POST" },
+    });
     expect(res.status).toBe(204);
   });
 });

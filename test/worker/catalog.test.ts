@@ -26,25 +26,48 @@ async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
 
 /** A DSL whose text-joiner says `label`, to tell versions apart. */
 function dsl(label: string): Record<string, unknown> {
-  const e = loadFixture("example-core-if-else-branch.json") as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
+  const e = loadFixture("example-core-if-else-branch.json") as {
+    data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] };
+  };
   const tj = e.data.nodes.find((n) => n.id.startsWith("text-joiner"));
   if (tj) tj.data.nodeParam.prompt = `${label}: {{input}}`;
   return e as unknown as Record<string, unknown>;
 }
 
 const labelOf = (row: FlowRow, field: "data" | "release_data" = "release_data"): string => {
-  const nodes = (row[field] as { data: { nodes: { id: string; data: { nodeParam: { prompt?: string } } }[] } }).data.nodes;
+  const nodes = (row[field] as { data: { nodes: { id: string; data: { nodeParam: { prompt?: string } } }[] } }).data
+    .nodes;
   return String(nodes.find((n) => n.id.startsWith("text-joiner"))?.data.nodeParam.prompt).split(":")[0] ?? "";
 };
 
 async function flow(opts: { source?: number; appId?: string; data?: unknown } = {}): Promise<string> {
   const id = ids();
-  await cat.createFlow({ id, name: "cat", description: "d", appId: opts.appId ?? "d1590f30", status: 0, data: opts.data === undefined ? dsl("DRAFT") : opts.data, source: opts.source ?? 1 });
+  await cat.createFlow({
+    id,
+    name: "cat",
+    description: "d",
+    appId: opts.appId ?? "d1590f30",
+    status: 0,
+    data: opts.data === undefined ? dsl("DRAFT") : opts.data,
+    source: opts.source ?? 1,
+  });
   return id;
 }
 
-const publish = (flowId: string, op: number, plat: number, extra: { version?: string; data?: unknown; tenant?: string } = {}): Promise<void> =>
-  cat.publish({ tenantAlias: extra.tenant ?? "tenant01", flowId, op, plat, version: extra.version ?? "", data: extra.data ?? null });
+const publish = (
+  flowId: string,
+  op: number,
+  plat: number,
+  extra: { version?: string; data?: unknown; tenant?: string } = {},
+): Promise<void> =>
+  cat.publish({
+    tenantAlias: extra.tenant ?? "tenant01",
+    flowId,
+    op,
+    plat,
+    version: extra.version ?? "",
+    data: extra.data ?? null,
+  });
 
 const releaseStatus = async (id: string): Promise<number> => (await cat.requireFlow(id)).release_status;
 
@@ -52,7 +75,17 @@ describe("flow rows", () => {
   it("round-trips a row with string ids and parsed JSON", async () => {
     const id = await flow();
     const row = await cat.requireFlow(id);
-    expect(row).toMatchObject({ id, group_id: id, version: "-1", status: 0, release_status: 0, app_id: "d1590f30", source: 1, tag: 0, release_data: null });
+    expect(row).toMatchObject({
+      id,
+      group_id: id,
+      version: "-1",
+      status: 0,
+      release_status: 0,
+      app_id: "d1590f30",
+      source: 1,
+      tag: 0,
+      release_data: null,
+    });
     expect(typeof row.id).toBe("string");
     expect(BigInt(row.id) > 0n).toBe(true);
     expect(labelOf(row, "data")).toBe("DRAFT");
@@ -115,7 +148,12 @@ describe("versions and the latest published row (item 32, spec §9.2)", () => {
     expect(versionKey("v2")).toEqual([2, 0]);
     expect(versionKey("-1")).toEqual([-1, -1]);
     const row = (version: string): FlowRow => ({ version, update_at: "" }) as FlowRow;
-    expect(["-1", "v1.2", "v1.10", "v2.0", "v1.9"].map(row).sort(compareVersions).map((r) => r.version)).toEqual(["v2.0", "v1.10", "v1.9", "v1.2", "-1"]);
+    expect(
+      ["-1", "v1.2", "v1.10", "v2.0", "v1.9"]
+        .map(row)
+        .sort(compareVersions)
+        .map((r) => r.version),
+    ).toEqual(["v2.0", "v1.10", "v1.9", "v1.2", "-1"]);
   });
 
   it("publishing v1.1 then v1.2 makes v1.2 the latest; v1.1 stays reachable by version", async () => {

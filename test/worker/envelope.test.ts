@@ -8,7 +8,12 @@ describe("envelopes", () => {
     for (const falsy of [undefined, null, "", 0, false, [], {}]) {
       expect(await success("spf1", falsy).json()).toEqual({ code: 0, message: "success", sid: "spf1" });
     }
-    expect(await success("spf1", { flow_id: "1" }).json()).toEqual({ code: 0, message: "success", data: { flow_id: "1" }, sid: "spf1" });
+    expect(await success("spf1", { flow_id: "1" }).json()).toEqual({
+      code: 0,
+      message: "success",
+      data: { flow_id: "1" },
+      sid: "spf1",
+    });
     expect(await success("spf1", [0]).json()).toMatchObject({ data: [0] });
   });
 
@@ -20,7 +25,12 @@ describe("envelopes", () => {
   });
 
   it("has a chat/resume variant with id and created in milliseconds", async () => {
-    expect(await chatValidationFailure("spf9", "m", 1_700_000_000_123).json()).toEqual({ code: 460, message: "m", id: "spf9", created: 1_700_000_000_123 });
+    expect(await chatValidationFailure("spf9", "m", 1_700_000_000_123).json()).toEqual({
+      code: 460,
+      message: "m",
+      id: "spf9",
+      created: 1_700_000_000_123,
+    });
   });
 });
 
@@ -31,7 +41,10 @@ describe("460 lines", () => {
     stream: z.boolean().default(true),
     parameters: z.record(z.string(), z.unknown()),
     history: z.array(z.unknown()).default([]),
-    version: z.string().regex(/^v3(\.\d+)*$/).optional(),
+    version: z
+      .string()
+      .regex(/^v3(\.\d+)*$/)
+      .optional(),
     plat: z.union([z.literal(0), z.literal(1)]).default(0),
     id: z.union([z.string(), z.number()]).optional(),
   });
@@ -42,12 +55,23 @@ describe("460 lines", () => {
   };
 
   it("reports a missing field with the object it is missing from", () => {
-    expect(lines({ parameters: {} })).toEqual(['Parameter: body->flow_id, Input: {"parameters":{}}, Error: Field required (missing)']);
+    expect(lines({ parameters: {} })).toEqual([
+      'Parameter: body->flow_id, Input: {"parameters":{}}, Error: Field required (missing)',
+    ]);
   });
 
   it("words type, length, pattern and literal failures like pydantic, with the offending value", () => {
     expect(
-      lines({ flow_id: "", uid: "toolong", stream: "yes", parameters: [], history: {}, version: "v2", plat: 5, id: true }),
+      lines({
+        flow_id: "",
+        uid: "toolong",
+        stream: "yes",
+        parameters: [],
+        history: {},
+        version: "v2",
+        plat: 5,
+        id: true,
+      }),
     ).toEqual([
       'Parameter: body->flow_id, Input: "", Error: String should have at least 1 character (string_too_short)',
       'Parameter: body->uid, Input: "toolong", Error: String should have at most 3 characters (string_too_long)',
@@ -65,7 +89,12 @@ describe("460 lines", () => {
     const input = { data: { nodes: [{ id: 1 }] } };
     const r = nested.safeParse(input);
     expect(r.success).toBe(false);
-    if (!r.success) expect(validationMessage("body", r.error, input)).toBe("Parameter: body->data->nodes->0->id, Input: 1, Error: Input should be a valid string (string_type)");
-    expect(lines(null)[0]).toMatch(/^Parameter: body, Input: null, Error: Input should be a valid dictionary \(dict_type\)$/);
+    if (!r.success)
+      expect(validationMessage("body", r.error, input)).toBe(
+        "Parameter: body->data->nodes->0->id, Input: 1, Error: Input should be a valid string (string_type)",
+      );
+    expect(lines(null)[0]).toMatch(
+      /^Parameter: body, Input: null, Error: Input should be a valid dictionary \(dict_type\)$/,
+    );
   });
 });

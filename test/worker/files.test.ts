@@ -4,7 +4,14 @@ import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { WorkflowError } from "../../src/engine/errors.ts";
 import { testEnv } from "../support/seed.ts";
-import { checkUpload, contentTypeFor, DEFAULT_FILE_CONFIG, fileConfig, validateFileParameters, type StartFileOutput } from "../../src/worker/files.ts";
+import {
+  checkUpload,
+  contentTypeFor,
+  DEFAULT_FILE_CONFIG,
+  fileConfig,
+  validateFileParameters,
+  type StartFileOutput,
+} from "../../src/worker/files.ts";
 
 const APP = { "X-Consumer-Username": "d1590f30" };
 
@@ -18,7 +25,10 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<number | u
 }
 
 /** A fake HEAD: every URL answers with `length` bytes unless listed otherwise; records what it was asked. */
-function fakeHead(special: Record<string, Response | Error> = {}, length = 1024): { head: (url: string) => Promise<Response>; asked: string[] } {
+function fakeHead(
+  special: Record<string, Response | Error> = {},
+  length = 1024,
+): { head: (url: string) => Promise<Response>; asked: string[] } {
   const asked: string[] = [];
   return {
     asked,
@@ -31,31 +41,61 @@ function fakeHead(special: Record<string, Response | Error> = {}, length = 1024)
   };
 }
 
-const image: StartFileOutput = { name: "photo", required: true, schema: { type: "string" }, fileType: "file", allowedFileType: ["image"] };
-const docs: StartFileOutput = { name: "docs", required: false, schema: { type: "array" }, fileType: "file", allowedFileType: ["pdf"] };
+const image: StartFileOutput = {
+  name: "photo",
+  required: true,
+  schema: { type: "string" },
+  fileType: "file",
+  allowedFileType: ["image"],
+};
+const docs: StartFileOutput = {
+  name: "docs",
+  required: false,
+  schema: { type: "array" },
+  fileType: "file",
+  allowedFileType: ["pdf"],
+};
 
 describe("file parameters before a run (spec §8.3, item 30)", () => {
   it("accepts good links after a HEAD of each", async () => {
     const { head, asked } = fakeHead();
-    await validateFileParameters([image, docs], { photo: "https://cdn.example/a/b.PNG", docs: ["https://cdn.example/x.pdf", "https://cdn.example/y.pdf?sig=1"] }, head);
-    expect(asked).toEqual(["https://cdn.example/a/b.PNG", "https://cdn.example/x.pdf", "https://cdn.example/y.pdf?sig=1"]);
+    await validateFileParameters(
+      [image, docs],
+      { photo: "https://cdn.example/a/b.PNG", docs: ["https://cdn.example/x.pdf", "https://cdn.example/y.pdf?sig=1"] },
+      head,
+    );
+    expect(asked).toEqual([
+      "https://cdn.example/a/b.PNG",
+      "https://cdn.example/x.pdf",
+      "https://cdn.example/y.pdf?sig=1",
+    ]);
   });
 
   it("refuses an image parameter whose URL is a .pdf with 23601, before any HEAD", async () => {
     const { head, asked } = fakeHead();
-    expect(await codeOf(validateFileParameters([image], { photo: "https://cdn.example/report.pdf" }, head))).toBe(23601);
+    expect(await codeOf(validateFileParameters([image], { photo: "https://cdn.example/report.pdf" }, head))).toBe(
+      23601,
+    );
     expect(asked).toEqual([]);
   });
 
   it("refuses a link without a known file name with 23601", async () => {
-    expect(await codeOf(validateFileParameters([image], { photo: "https://cdn.example/download?id=3" }, fakeHead().head))).toBe(23601);
+    expect(
+      await codeOf(validateFileParameters([image], { photo: "https://cdn.example/download?id=3" }, fakeHead().head)),
+    ).toBe(23601);
   });
 
   it("23602 for a missing required file, a wrong fileType or a schema that is neither string nor array", async () => {
     const { head } = fakeHead();
     expect(await codeOf(validateFileParameters([image], {}, head))).toBe(23602);
-    expect(await codeOf(validateFileParameters([{ ...image, fileType: "image" }], { photo: "https://c/a.png" }, head))).toBe(23602);
-    expect(await codeOf(validateFileParameters([{ ...image, schema: { type: "object" } }], { photo: "https://c/a.png" }, head))).toBe(23602);
+    expect(
+      await codeOf(validateFileParameters([{ ...image, fileType: "image" }], { photo: "https://c/a.png" }, head)),
+    ).toBe(23602);
+    expect(
+      await codeOf(
+        validateFileParameters([{ ...image, schema: { type: "object" } }], { photo: "https://c/a.png" }, head),
+      ),
+    ).toBe(23602);
     expect(await codeOf(validateFileParameters([docs], { docs: "https://c/a.pdf" }, head))).toBe(23602); // array declared, string given
   });
 
@@ -69,10 +109,28 @@ describe("file parameters before a run (spec §8.3, item 30)", () => {
 
   it("23603 when the HEAD fails, is not OK, or has no Content-Length; 23601 when the file is too large", async () => {
     const url = "https://cdn.example/a.png";
-    expect(await codeOf(validateFileParameters([image], { photo: url }, fakeHead({ [url]: new Error("connect refused") }).head))).toBe(23603);
-    expect(await codeOf(validateFileParameters([image], { photo: url }, fakeHead({ [url]: new Response(null, { status: 404, headers: { "content-length": "1" } }) }).head))).toBe(23603);
-    expect(await codeOf(validateFileParameters([image], { photo: url }, fakeHead({ [url]: new Response(null) }).head))).toBe(23603);
-    expect(await codeOf(validateFileParameters([image], { photo: url }, fakeHead({}, DEFAULT_FILE_CONFIG.sizeLimit + 1).head))).toBe(23601);
+    expect(
+      await codeOf(
+        validateFileParameters([image], { photo: url }, fakeHead({ [url]: new Error("connect refused") }).head),
+      ),
+    ).toBe(23603);
+    expect(
+      await codeOf(
+        validateFileParameters(
+          [image],
+          { photo: url },
+          fakeHead({ [url]: new Response(null, { status: 404, headers: { "content-length": "1" } }) }).head,
+        ),
+      ),
+    ).toBe(23603);
+    expect(
+      await codeOf(validateFileParameters([image], { photo: url }, fakeHead({ [url]: new Response(null) }).head)),
+    ).toBe(23603);
+    expect(
+      await codeOf(
+        validateFileParameters([image], { photo: url }, fakeHead({}, DEFAULT_FILE_CONFIG.sizeLimit + 1).head),
+      ),
+    ).toBe(23601);
     const small = { ...DEFAULT_FILE_CONFIG, sizeLimit: 10 };
     expect(await codeOf(validateFileParameters([image], { photo: url }, fakeHead({}, 11).head, small))).toBe(23601);
   });
@@ -81,8 +139,12 @@ describe("file parameters before a run (spec §8.3, item 30)", () => {
     const custom = fileConfig({ SUPPORT_FILE_TYPE: "", FILE_SIZE_LIMIT: "", ALLOWED_FILE_TYPE: '{"image":["PDF"]}' });
     expect(custom.categories).toEqual({ image: ["pdf"] });
     await validateFileParameters([image], { photo: "https://c/a.pdf" }, fakeHead().head, custom);
-    expect(fileConfig({ SUPPORT_FILE_TYPE: "", FILE_SIZE_LIMIT: "", ALLOWED_FILE_TYPE: "{oops" }).categories).toEqual(DEFAULT_FILE_CONFIG.categories);
-    expect(fileConfig({ SUPPORT_FILE_TYPE: "", FILE_SIZE_LIMIT: "", ALLOWED_FILE_TYPE: '{"image":"png"}' }).categories).toEqual(DEFAULT_FILE_CONFIG.categories);
+    expect(fileConfig({ SUPPORT_FILE_TYPE: "", FILE_SIZE_LIMIT: "", ALLOWED_FILE_TYPE: "{oops" }).categories).toEqual(
+      DEFAULT_FILE_CONFIG.categories,
+    );
+    expect(
+      fileConfig({ SUPPORT_FILE_TYPE: "", FILE_SIZE_LIMIT: "", ALLOWED_FILE_TYPE: '{"image":"png"}' }).categories,
+    ).toEqual(DEFAULT_FILE_CONFIG.categories);
   });
 });
 
@@ -113,7 +175,11 @@ describe("upload rules (spec §8.1)", () => {
 });
 
 describe("upload routes over R2 (item 29)", () => {
-  async function upload(files: File[], field = "file", path = "/workflow/v1/upload_file"): Promise<{ code: number; message: string; data?: { url?: string; urls?: string[] } }> {
+  async function upload(
+    files: File[],
+    field = "file",
+    path = "/workflow/v1/upload_file",
+  ): Promise<{ code: number; message: string; data?: { url?: string; urls?: string[] } }> {
     const form = new FormData();
     for (const f of files) form.append(field, f);
     const res = await SELF.fetch(`http://astron.test${path}`, { method: "POST", body: form, headers: APP });
@@ -126,7 +192,9 @@ describe("upload routes over R2 (item 29)", () => {
     const r = await upload([new File([png], "Photo.PNG", { type: "application/octet-stream" })]);
     expect(r.code).toBe(0);
     const url = r.data?.url ?? "";
-    expect(url).toMatch(/^http:\/\/astron\.test\/workflow\/v1\/files\/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.png$/);
+    expect(url).toMatch(
+      /^http:\/\/astron\.test\/workflow\/v1\/files\/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.png$/,
+    );
     const got = await SELF.fetch(url); // no credentials: the URL is public
     expect(got.status).toBe(200);
     expect(got.headers.get("content-type")).toBe("image/png");
@@ -139,13 +207,21 @@ describe("upload routes over R2 (item 29)", () => {
     expect((await upload([new File([new Uint8Array([1])], "run.exe")])).code).toBe(23601);
     expect((await upload([], "file")).code).toBe(460);
     expect((await upload([], "files", "/workflow/v1/upload_files")).code).toBe(460);
-    const notMultipart = await SELF.fetch("http://astron.test/workflow/v1/upload_file", { method: "POST", body: "{}", headers: { ...APP, "Content-Type": "application/json" } });
+    const notMultipart = await SELF.fetch("http://astron.test/workflow/v1/upload_file", {
+      method: "POST",
+      body: "{}",
+      headers: { ...APP, "Content-Type": "application/json" },
+    });
     expect(((await notMultipart.json()) as { code: number }).code).toBe(460);
   });
 
   it("aborts a batch on the first bad file and stores none of it", async () => {
     const before = (await testEnv.FILES.list()).objects.length;
-    const r = await upload([new File(["a"], "a.txt"), new File(["b"], "b.exe"), new File(["c"], "c.csv")], "files", "/workflow/v1/upload_files");
+    const r = await upload(
+      [new File(["a"], "a.txt"), new File(["b"], "b.exe"), new File(["c"], "c.csv")],
+      "files",
+      "/workflow/v1/upload_files",
+    );
     expect(r.code).toBe(23601);
     expect(r.message).toContain("exe");
     const after = (await testEnv.FILES.list()).objects.length;

@@ -24,21 +24,26 @@ async function form(c: Ctx): Promise<FormData> {
   try {
     return await c.req.formData();
   } catch {
-    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body, Input: null, Error: multipart/form-data expected (missing)");
+    throw new WorkflowError(
+      Codes.PARAM_ERROR,
+      "Parameter: body, Input: null, Error: multipart/form-data expected (missing)",
+    );
   }
 }
 
 files.post("/upload_file", async (c) => {
   appId(c);
   const f = (await form(c)).get("file");
-  if (!(f instanceof File)) throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
+  if (!(f instanceof File))
+    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
   return success(c.get("sid"), { url: await store(c, f) });
 });
 
 files.post("/upload_files", async (c) => {
   appId(c);
   const list = (await form(c)).getAll("files").filter((f): f is File => f instanceof File);
-  if (list.length === 0) throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->files, Input: null, Error: Field required (missing)");
+  if (list.length === 0)
+    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->files, Input: null, Error: Field required (missing)");
   // order preserved; the batch stops at the first bad file (spec §8.1)
   for (const f of list) checkUpload(fileConfig(c.env), f.name, f.size);
   const urls: string[] = [];

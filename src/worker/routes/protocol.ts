@@ -28,7 +28,11 @@ const UpdateBody = z.object({
 });
 
 const FlowIdBody = z.object({ flow_id: idString, app_id: z.string().optional() });
-const CompareSaveBody = z.object({ flow_id: idString, data: z.record(z.string(), z.unknown()), version: z.string().min(1) });
+const CompareSaveBody = z.object({
+  flow_id: idString,
+  data: z.record(z.string(), z.unknown()),
+  version: z.string().min(1),
+});
 const CompareDeleteBody = z.object({ flow_id: idString, version: z.string().min(1) });
 
 function hasNodes(data: unknown): boolean {
@@ -54,14 +58,23 @@ export const protocol = new Hono<AppEnv>();
 
 protocol.post("/protocol/add", async (c) => {
   const b = await body(c, AddBody);
-  if (b.status !== 0 && b.status !== 1) throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, "status value can only be 0 or 1");
+  if (b.status !== 0 && b.status !== 1)
+    throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, "status value can only be 0 or 1");
   const cat = catalog(c);
   const app = b.app_id ? await cat.app(b.app_id) : undefined;
   if (b.app_id && !app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, b.app_id);
   // [new] validate before inserting (the original committed the row first)
   if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_CREATE_ERROR, async () => validateDsl(b.data));
   const id = newId();
-  await cat.createFlow({ id, name: b.name, description: b.description, appId: b.app_id, status: b.status, data: b.data ?? null, source: app?.actual_source ?? 0 });
+  await cat.createFlow({
+    id,
+    name: b.name,
+    description: b.description,
+    appId: b.app_id,
+    status: b.status,
+    data: b.data ?? null,
+    source: app?.actual_source ?? 0,
+  });
   return success(c.get("sid"), { flow_id: id });
 });
 
@@ -84,7 +97,15 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
     const app = await cat.app(owner);
     if (app) await cat.bindLicence(app.id, flow.group_id);
   }
-  await withCode(Codes.PROTOCOL_UPDATE_ERROR, () => cat.updateFlow(flowId, { name: b.name, description: b.description, data: b.data, appId: b.app_id, status: b.status }));
+  await withCode(Codes.PROTOCOL_UPDATE_ERROR, () =>
+    cat.updateFlow(flowId, {
+      name: b.name,
+      description: b.description,
+      data: b.data,
+      appId: b.app_id,
+      status: b.status,
+    }),
+  );
   return success(c.get("sid"));
 });
 
@@ -140,7 +161,11 @@ protocol.get("/get_flow_info/:flow_id", async (c) => {
     properties[o.name] = p;
     if (o.required) required.push(o.name);
   }
-  return success(c.get("sid"), { name: row.name, description: row.description, inputSchema: { type: "object", properties, required } });
+  return success(c.get("sid"), {
+    name: row.name,
+    description: row.description,
+    inputSchema: { type: "object", properties, required },
+  });
 });
 
 interface StartOutput {
@@ -153,9 +178,12 @@ interface StartOutput {
 
 /** The start node's outputs of a flow envelope (or graph). */
 export function startOutputs(dsl: unknown): StartOutput[] {
-  const graph = (dsl as { data?: { nodes?: unknown } } | null)?.data?.nodes ?? (dsl as { nodes?: unknown } | null)?.nodes;
+  const graph =
+    (dsl as { data?: { nodes?: unknown } } | null)?.data?.nodes ?? (dsl as { nodes?: unknown } | null)?.nodes;
   if (!Array.isArray(graph)) return [];
-  const start = graph.find((n: unknown) => typeof (n as { id?: unknown }).id === "string" && (n as { id: string }).id.startsWith("node-start"));
+  const start = graph.find(
+    (n: unknown) => typeof (n as { id?: unknown }).id === "string" && (n as { id: string }).id.startsWith("node-start"),
+  );
   const outputs = (start as { data?: { outputs?: unknown } } | undefined)?.data?.outputs;
   return Array.isArray(outputs) ? (outputs as StartOutput[]) : [];
 }

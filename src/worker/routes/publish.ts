@@ -38,7 +38,14 @@ publish.post("/publish", async (c) => {
       throw toWorkflowError(e, Codes.FLOW_PUBLISH_ERROR);
     }
   }
-  await catalog(c).publish({ tenantAlias: tenant, flowId: b.flow_id, op: b.release_status, plat: b.plat, version: b.version, data: b.data ?? null });
+  await catalog(c).publish({
+    tenantAlias: tenant,
+    flowId: b.flow_id,
+    op: b.release_status,
+    plat: b.plat,
+    version: b.version,
+    data: b.data ?? null,
+  });
   await invalidateFlow(store, b.flow_id, b.version || undefined);
   return success(c.get("sid"));
 });

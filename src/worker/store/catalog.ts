@@ -154,14 +154,27 @@ export class Catalog implements FlowReader {
            is_tenant = excluded.is_tenant, source = excluded.source, actual_source = excluded.actual_source,
            plat_release_auth = excluded.plat_release_auth, status = excluded.status, audit_policy = excluded.audit_policy`,
       )
-      .bind(app.name ?? "", app.alias_id, app.api_key ?? "", app.api_secret ?? "", app.is_tenant ?? 0, app.source ?? 1, app.actual_source ?? app.source ?? 1, app.plat_release_auth ?? 0, app.status ?? 1, app.audit_policy ?? 0)
+      .bind(
+        app.name ?? "",
+        app.alias_id,
+        app.api_key ?? "",
+        app.api_secret ?? "",
+        app.is_tenant ?? 0,
+        app.source ?? 1,
+        app.actual_source ?? app.source ?? 1,
+        app.plat_release_auth ?? 0,
+        app.status ?? 1,
+        app.audit_policy ?? 0,
+      )
       .run();
   }
 
   /** spec §9.2: a licence row for (app, group) must exist (20004) and be enabled (20005). */
   async checkLicence(alias: string, groupId: string): Promise<void> {
     const lic = await this.#db
-      .prepare(`SELECT l.status AS status FROM license l JOIN app a ON a.id = l.app_id WHERE a.alias_id = ? AND l.group_id = ?`)
+      .prepare(
+        `SELECT l.status AS status FROM license l JOIN app a ON a.id = l.app_id WHERE a.alias_id = ? AND l.group_id = ?`,
+      )
       .bind(alias, groupId)
       .first<{ status: number }>();
     if (!lic) throw WorkflowError.of(Codes.APP_FLOW_NOT_AUTH_BOND_ERROR);
@@ -169,22 +182,46 @@ export class Catalog implements FlowReader {
   }
 
   async bindLicence(appId: number, groupId: string, status = 1): Promise<void> {
-    await this.#db.prepare(`INSERT OR IGNORE INTO license (app_id, group_id, status) VALUES (?, ?, ?)`).bind(appId, groupId, status).run();
+    await this.#db
+      .prepare(`INSERT OR IGNORE INTO license (app_id, group_id, status) VALUES (?, ?, ?)`)
+      .bind(appId, groupId, status)
+      .run();
   }
 
   async setLicenceStatus(appId: number, groupId: string, status: number): Promise<void> {
-    await this.#db.prepare(`UPDATE license SET status = ? WHERE app_id = ? AND group_id = ?`).bind(status, appId, groupId).run();
+    await this.#db
+      .prepare(`UPDATE license SET status = ? WHERE app_id = ? AND group_id = ?`)
+      .bind(status, appId, groupId)
+      .run();
   }
 
   // ---- flows ------------------------------------------------------------------------------------------------------
 
-  async createFlow(input: { id: string; name: string; description: string; appId: string; status: number; data: unknown; source: number }): Promise<void> {
+  async createFlow(input: {
+    id: string;
+    name: string;
+    description: string;
+    appId: string;
+    status: number;
+    data: unknown;
+    source: number;
+  }): Promise<void> {
     await this.#db
       .prepare(
         `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
          VALUES (?, ?, ?, ?, ?, ?, '-1', ?, 0, ?, ?, 0)`,
       )
-      .bind(input.id, input.id, input.name, jsonOrNull(input.data), input.status > 0 ? jsonOrNull(input.data) : null, input.description, input.status, input.appId, input.source)
+      .bind(
+        input.id,
+        input.id,
+        input.name,
+        jsonOrNull(input.data),
+        input.status > 0 ? jsonOrNull(input.data) : null,
+        input.description,
+        input.status,
+        input.appId,
+        input.source,
+      )
       .run();
   }
 
@@ -207,7 +244,10 @@ export class Catalog implements FlowReader {
    * cleared). An empty `name` or `app_id` and a null `data` still mean "unchanged": a flow always keeps a name, an
    * owner once it has one, and its DSL.
    */
-  async updateFlow(id: string, patch: { name?: string; description?: string; data?: unknown; appId?: string; status?: number }): Promise<void> {
+  async updateFlow(
+    id: string,
+    patch: { name?: string; description?: string; data?: unknown; appId?: string; status?: number },
+  ): Promise<void> {
     const sets: string[] = [];
     const args: unknown[] = [];
     const set = (sql: string, value: unknown): void => {
@@ -223,7 +263,10 @@ export class Catalog implements FlowReader {
       if (patch.status > 0) set("release_data = COALESCE(?, data)", jsonOrNull(patch.data));
     }
     sets.push("update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')");
-    await this.#db.prepare(`UPDATE flow SET ${sets.join(", ")} WHERE id = ?`).bind(...args, id).run();
+    await this.#db
+      .prepare(`UPDATE flow SET ${sets.join(", ")} WHERE id = ?`)
+      .bind(...args, id)
+      .run();
   }
 
   async deleteFlow(id: string, appId: string): Promise<boolean> {
@@ -240,7 +283,19 @@ export class Catalog implements FlowReader {
           `INSERT INTO flow (id, group_id, name, data, release_data, description, version, status, release_status, app_id, source, tag)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
         )
-        .bind(this.#newId(), flow.group_id, flow.name, JSON.stringify(data), JSON.stringify(data), flow.description, version, flow.status, flow.release_status, flow.app_id, flow.source)
+        .bind(
+          this.#newId(),
+          flow.group_id,
+          flow.name,
+          JSON.stringify(data),
+          JSON.stringify(data),
+          flow.description,
+          version,
+          flow.status,
+          flow.release_status,
+          flow.app_id,
+          flow.source,
+        )
         .run();
     } catch (e) {
       throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, e instanceof Error ? e.message : String(e));
@@ -250,12 +305,18 @@ export class Catalog implements FlowReader {
   /** [new] spec §1.5.10: deletes only comparison rows (tag 1), never a real version. */
   async deleteComparisons(flowId: string, version: string): Promise<number> {
     const flow = await this.requireFlow(flowId);
-    const r = await this.#db.prepare(`DELETE FROM flow WHERE group_id = ? AND version = ? AND tag = 1`).bind(flow.group_id, version).run();
+    const r = await this.#db
+      .prepare(`DELETE FROM flow WHERE group_id = ? AND version = ? AND tag = 1`)
+      .bind(flow.group_id, version)
+      .run();
     return r.meta.changes ?? 0;
   }
 
   async groupRows(groupId: string): Promise<FlowRow[]> {
-    const r = await this.#db.prepare(`SELECT * FROM flow WHERE group_id = ?`).bind(groupId).all<Record<string, unknown>>();
+    const r = await this.#db
+      .prepare(`SELECT * FROM flow WHERE group_id = ?`)
+      .bind(groupId)
+      .all<Record<string, unknown>>();
     return r.results.map(toFlow);
   }
 
@@ -293,11 +354,21 @@ export class Catalog implements FlowReader {
 
   // ---- publishing (spec §9.3) -------------------------------------------------------------------------------------
 
-  async publish(input: { tenantAlias: string; flowId: string; op: number; plat: number; version: string; data: unknown }): Promise<void> {
+  async publish(input: {
+    tenantAlias: string;
+    flowId: string;
+    op: number;
+    plat: number;
+    version: string;
+    data: unknown;
+  }): Promise<void> {
     const tenant = await this.requireTenant(input.tenantAlias);
     const plat = input.plat === 0 ? tenant.source : input.plat;
     const flow = await this.requireFlow(input.flowId);
-    if ((tenant.plat_release_auth & plat) === 0 || (flow.source !== 0 && (tenant.plat_release_auth & flow.source) === 0)) {
+    if (
+      (tenant.plat_release_auth & plat) === 0 ||
+      (flow.source !== 0 && (tenant.plat_release_auth & flow.source) === 0)
+    ) {
       throw WorkflowError.of(Codes.APP_TENANT_PLATFORM_UNAUTHORIZED_ERROR);
     }
     const bit = PUBLISH_BITS[input.op]?.[plat];
@@ -312,7 +383,11 @@ export class Catalog implements FlowReader {
     const data = input.op === 1 && input.data ? input.data : flow.data;
     try {
       const statements: D1PreparedStatement[] = [
-        this.#db.prepare(`UPDATE flow SET data = ?, release_data = ?, update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`).bind(jsonOrNull(data), jsonOrNull(data), flow.id),
+        this.#db
+          .prepare(
+            `UPDATE flow SET data = ?, release_data = ?, update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?`,
+          )
+          .bind(jsonOrNull(data), jsonOrNull(data), flow.id),
       ];
       if (input.op === 1 && input.version) {
         statements.push(
@@ -323,11 +398,24 @@ export class Catalog implements FlowReader {
                ON CONFLICT (group_id, version) DO UPDATE SET data = excluded.data, release_data = excluded.release_data,
                  update_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
             )
-            .bind(this.#newId(), flow.group_id, flow.name, jsonOrNull(data), jsonOrNull(data), flow.description, input.version, status, flow.app_id, flow.source),
+            .bind(
+              this.#newId(),
+              flow.group_id,
+              flow.name,
+              jsonOrNull(data),
+              jsonOrNull(data),
+              flow.description,
+              input.version,
+              status,
+              flow.app_id,
+              flow.source,
+            ),
           this.#db.prepare(`UPDATE flow SET version = '-1' WHERE id = ?`).bind(flow.id),
         );
       }
-      statements.push(this.#db.prepare(`UPDATE flow SET release_status = ? WHERE group_id = ?`).bind(status, flow.group_id));
+      statements.push(
+        this.#db.prepare(`UPDATE flow SET release_status = ? WHERE group_id = ?`).bind(status, flow.group_id),
+      );
       await this.#db.batch(statements);
     } catch (e) {
       throw WorkflowError.of(Codes.FLOW_PUBLISH_ERROR, `Error details: ${e instanceof Error ? e.message : String(e)}`);
@@ -348,7 +436,9 @@ export class Catalog implements FlowReader {
 
   async runHistory(flowId: string, limit: number, before?: number, appId?: string): Promise<Record<string, unknown>[]> {
     const r = await this.#db
-      .prepare(`SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? AND (? IS NULL OR app_id = ?) ORDER BY started_at DESC LIMIT ?`)
+      .prepare(
+        `SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? AND (? IS NULL OR app_id = ?) ORDER BY started_at DESC LIMIT ?`,
+      )
       .bind(flowId, before ?? Number.MAX_SAFE_INTEGER, appId ?? null, appId ?? null, limit)
       .all<Record<string, unknown>>();
     return r.results;
