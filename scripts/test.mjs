@@ -16,6 +16,8 @@ const env = {
   PATH: `${bin}:${process.env.PATH ?? ""}`,
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
   WRANGLER_SEND_METRICS: "false",
+  // colours only for a terminal: a CI log should read as text
+  ...(process.stdout.isTTY ? {} : { NO_COLOR: "1" }),
 };
 const RUNNER_TIMEOUT_MS = 20 * 60_000;
 
