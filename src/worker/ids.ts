@@ -56,7 +56,7 @@ export function idTime(id: string): number {
 }
 
 /**
- * A unique trace id with the original's recognisable `spf` prefix (spec §9.5 [new]: any unique string; clients treat
+ * A unique trace id with the original's recognisable `spf` prefix (spec §9.5 [new] — a unique string will do; clients treat
  * it as opaque): `spf` + 16 random hex digits + `@cf` + the millisecond time in hex.
  */
 export function newSid(now: number = Date.now()): string {
