@@ -54,6 +54,8 @@ const UNKNOWN = 0;
 const LIVE = 1;
 const DEAD = 2;
 
+const EMPTY: Record<string, unknown> = Object.freeze({});
+
 /** Output-node channel read timeout (spec §6.6, §6.11): the unit ends silently. */
 const CHANNEL_TIMEOUT_MS = 120_000;
 
@@ -725,6 +727,13 @@ class Scope {
 
   // ---- inputs ----------------------------------------------------------------------------------------------------
 
+  /** A node's variables as refs read them: its outputs, plus errorCode/errorMessage once a strategy set them. */
+  #poolOf(r: number): Record<string, unknown> {
+    const errors = this.errorOutputs[r];
+    const values = this.values[r] ?? EMPTY;
+    return errors ? { ...values, ...errors } : values;
+  }
+
   resolveInputs(node: PlanNode): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const input of node.inputs) {
@@ -737,7 +746,7 @@ class Scope {
         throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${input.nodeId} does not have value ${input.path}`);
       }
       const source = this.plan.nodes[r] as PlanNode;
-      const values = { ...(this.values[r] ?? {}), ...(this.errorOutputs[r] ?? {}) };
+      const values = this.#poolOf(r);
       out[input.name] = resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
     }
     return out;
@@ -1104,7 +1113,7 @@ class Scope {
     const r = input.ref ?? -1;
     const source = this.plan.nodes[r];
     if (!source) return null;
-    const values = { ...(this.values[r] ?? {}), ...(this.errorOutputs[r] ?? {}) };
+    const values = this.#poolOf(r);
     try {
       return resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
     } catch {

@@ -61,8 +61,11 @@ export async function planFor(
   const store = cache(c);
   const hash = knownHash ?? (await contentHash(JSON.stringify(dsl)));
   const key = planKey(flowId, version, hash);
-  const plan = await cached(store, key, DEFAULT_TTL_S, async () => compile(dsl, registry));
-  c.executionCtx.waitUntil(store.addMember(planIndexKey(flowId), key, DEFAULT_TTL_S));
+  // indexed under the flow on a miss only, so a hit costs one read (invalidation finds the key through the index)
+  const plan = await cached(store, key, DEFAULT_TTL_S, async () => compile(dsl, registry), {
+    flowId,
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  });
   return plan;
 }
 

@@ -1,30 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
 import { Scripts, testRegistry } from "../support/engine-harness.ts";
 import { loadFixture } from "../support/fixtures.ts";
+import { codeOf, messageOf } from "../support/errors.ts";
 
 const registry = testRegistry(new Scripts());
-
-function codeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WorkflowError) return e.code;
-    throw e;
-  }
-  return undefined;
-}
-
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-  return "";
-}
 
 function minimal(): ReturnType<typeof flow> {
   return flow()

@@ -2,19 +2,9 @@
 // §12.3 item 22).
 import { describe, expect, it } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { resolveRefPath, resolveRefSegments, splitRefPath } from "../../src/engine/refs.ts";
 import type { OutputSpec } from "../../src/engine/types.ts";
-
-function caught(fn: () => unknown): WorkflowError | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WorkflowError) return e;
-    throw e;
-  }
-  return undefined;
-}
+import { caught } from "../support/errors.ts";
 
 const outputs: OutputSpec[] = [
   {

@@ -1,19 +1,9 @@
 // The draft-07 subset validator (spec §4.4, §5.1, §6.5) and the customOutput check of retryConfig (§4.6).
 import { describe, expect, it } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { checkCustomOutput, outputsSchema, validateOutputs, validateSchema } from "../../src/engine/schema.ts";
 import type { JsonSchema, OutputSpec } from "../../src/engine/types.ts";
-
-function caught(fn: () => unknown): WorkflowError | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WorkflowError) return e;
-    throw e;
-  }
-  return undefined;
-}
+import { caught } from "../support/errors.ts";
 
 function out(name: string, schema: JsonSchema, required = false): OutputSpec {
   return { name, schema, required };

@@ -1,18 +1,8 @@
 // Templates and placeholders (spec §4.7, §12.3 item 21).
 import { describe, expect, it } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { compactJson, parseTemplate, pythonJson, readPath, renderTemplate, renderValue } from "../../src/engine/template.ts";
-
-function caught(fn: () => unknown): WorkflowError | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof WorkflowError) return e;
-    throw e;
-  }
-  return undefined;
-}
+import { caught } from "../support/errors.ts";
 
 const inputs = {
   a: { b: "deep", n: 3, inner: { c: [10, 20] } },

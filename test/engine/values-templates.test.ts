@@ -1,20 +1,11 @@
 // Templates (spec §4.7), refs into the variable pool (§6.5), literal coercion (§4.3) and schema checks (§4.4, §4.6).
 import { describe, expect, it } from "vitest";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { resolveRefPath } from "../../src/engine/refs.ts";
 import { checkCustomOutput, validateOutputs, validateSchema } from "../../src/engine/schema.ts";
 import { parseTemplate, renderTemplate, renderValue } from "../../src/engine/template.ts";
 import type { OutputSpec } from "../../src/engine/types.ts";
 import { coerceLiteral, outputDefault, typeDefault } from "../../src/engine/values.ts";
-
-function code(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof WorkflowError ? e.code : -1;
-  }
-  return undefined;
-}
+import { codeOf as code } from "../support/errors.ts";
 
 describe("templates (spec §4.7, §12.3 item 21)", () => {
   const inputs = { a: { b: "deep", n: 3 }, arr: ["x", "y", "z"], list: [{ title: "t0" }, { title: "t1" }], s: "plain", empty: "" };

@@ -2,27 +2,8 @@
 // §12.3 item 20).
 import { describe, expect, it } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { coerceLiteral, deepClone, jsonType, outputDefault, typeDefault } from "../../src/engine/values.ts";
-
-/** The code of the WorkflowError `fn` throws; undefined when it returns, -1 for any other exception. */
-function codeOf(fn: () => unknown): number | undefined {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof WorkflowError ? e.code : -1;
-  }
-  return undefined;
-}
-
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
-  return "";
-}
+import { codeOf, messageOf } from "../support/errors.ts";
 
 describe("jsonType", () => {
   it("names the JSON type, telling integers from other numbers", () => {

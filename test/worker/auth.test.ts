@@ -2,7 +2,6 @@
 // worker's real routes with AUTH_MODE switched per request (the failure is always the JSON envelope, never a 401 page).
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { app } from "../../src/worker/app.ts";
 import {
   authenticate,
@@ -15,6 +14,7 @@ import {
 import type { Env } from "../../src/worker/env.ts";
 import type { Catalog } from "../../src/worker/store/catalog.ts";
 import { seedApps } from "../support/seed.ts";
+import { codeOfAsync as codeOf } from "../support/errors.ts";
 
 let catalog: Catalog;
 beforeAll(async () => {
@@ -28,15 +28,6 @@ function req(headers: Record<string, string>, body = "", path = "/v1/publish"): 
     headers: new Headers(headers),
     body: async () => new TextEncoder().encode(body).buffer as ArrayBuffer,
   };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof WorkflowError ? e.code : -1;
-  }
-  return undefined;
 }
 
 const now = Date.parse("2026-11-24T10:00:00Z");

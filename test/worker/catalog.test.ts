@@ -1,11 +1,11 @@
 // The D1 catalog on its own (spec §3, §1.5.4–1.5.10, §9.2, §9.3; §12.3 items 6, 31, 32 at the storage level):
 // flows, comparisons, "latest published", versions, licences and the publish matrix, against the real D1 of workerd.
 import { beforeAll, describe, expect, it } from "vitest";
-import { WorkflowError } from "../../src/engine/errors.ts";
 import { createIdGenerator } from "../../src/worker/ids.ts";
 import { Catalog, compareVersions, isPublished, versionKey, type FlowRow } from "../../src/worker/store/catalog.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seedApps, testEnv } from "../support/seed.ts";
+import { codeOfAsync as codeOf } from "../support/errors.ts";
 
 let cat: Catalog;
 const ids = createIdGenerator();
@@ -14,15 +14,6 @@ beforeAll(async () => {
   await seedApps();
   cat = new Catalog(testEnv.DB, ids);
 });
-
-async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-  } catch (e) {
-    return e instanceof WorkflowError ? e.code : -1;
-  }
-  return undefined;
-}
 
 /** A DSL whose text-joiner says `label`, to tell versions apart. */
 function dsl(label: string): Record<string, unknown> {

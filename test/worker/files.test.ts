@@ -2,7 +2,7 @@
 // start parameters before a run, with a fake HEAD.
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { WorkflowError } from "../../src/engine/errors.ts";
+import { codeOfAsync as codeOf } from "../support/errors.ts";
 import { testEnv } from "../support/seed.ts";
 import {
   checkUpload,
@@ -14,15 +14,6 @@ import {
 } from "../../src/worker/files.ts";
 
 const APP = { "X-Consumer-Username": "d1590f30" };
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<number | undefined> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    return e instanceof WorkflowError ? e.code : -1;
-  }
-  return undefined;
-}
 
 /** A fake HEAD: every URL answers with `length` bytes unless listed otherwise; records what it was asked. */
 function fakeHead(
