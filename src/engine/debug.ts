@@ -5,7 +5,7 @@ import { buildNode } from "./compile.ts";
 import { createSocketOpener } from "./net.ts";
 import { nodeTypeOf, parseDsl } from "./dsl.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
-import type { Clock, GuardedFetch, KeyValuePort, NodeContext, NodeEvent, NodeResult, RunInfo } from "./plugin.ts";
+import type { Clock, CodeSandbox, GuardedFetch, KeyValuePort, SqlPort, NodeContext, NodeEvent, NodeResult, RunInfo } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
 import { validateOutputs } from "./schema.ts";
 import { renderTemplate } from "./template.ts";
@@ -28,6 +28,8 @@ export interface NodeDebugOptions {
   clock: Clock;
   fetch: GuardedFetch;
   kv: KeyValuePort;
+  sql?: SqlPort;
+  sandbox?: CodeSandbox;
   config: Readonly<Record<string, string | undefined>>;
 }
 
@@ -60,6 +62,8 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     fetch: opts.fetch,
     openSocket: createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR }),
     kv: opts.kv,
+    ...(opts.sql ? { sql: opts.sql } : {}),
+    ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
     config: opts.config,
     render: (template, mode = "json") => renderTemplate(template, inputs, mode),
     runSubgraph: () => Promise.reject(WorkflowError.of(Codes.NODE_DEBUG_ERROR, "an iteration cannot be debugged alone")),

@@ -25,6 +25,44 @@ export interface KeyValuePort {
   hset(key: string, fields: Record<string, unknown>): Promise<void>;
 }
 
+/** Which database a `database` node addresses (spec §5.16); the port maps it to a connection it owns. */
+export interface SqlTarget {
+  dbId: string;
+  appId: string;
+  /** "prod" for open (release) runs, "test" for debug runs */
+  env: "test" | "prod";
+  spaceId?: string;
+}
+
+export interface SqlLimits {
+  timeoutMs: number;
+  /** rows beyond this are not returned (the result says it was truncated) */
+  maxRows: number;
+  signal: AbortSignal;
+}
+
+/** Parameterised SQL for the `database` node: statement text with $1…$n and its values, never concatenated. */
+export interface SqlPort {
+  query(
+    target: SqlTarget,
+    text: string,
+    params: readonly unknown[],
+    limits: SqlLimits,
+  ): Promise<{ rows: Record<string, unknown>[]; truncated: boolean }>;
+}
+
+export interface SandboxLimits {
+  timeoutMs: number;
+  memoryBytes: number;
+  signal: AbortSignal;
+}
+
+/** The JavaScript sandbox of the `ifly-code` node: no network, no bindings, bounded time and memory. */
+export interface CodeSandbox {
+  /** calls `main(args)` of `code`; resolves with its JSON-able result and what it logged */
+  runJs(code: string, args: Record<string, unknown>, limits: SandboxLimits): Promise<{ value: unknown; logs: string }>;
+}
+
 export interface HistoryItem {
   role: "user" | "assistant";
   content: string;
@@ -80,6 +118,10 @@ export interface NodeContext {
   /** opens an outbound WebSocket (Spark), through the same private-address guard as `fetch` */
   readonly openSocket: (url: string) => WebSocket;
   readonly kv: KeyValuePort;
+  /** database port (absent when the deployment configured none: the node fails with a clear code) */
+  readonly sql?: SqlPort;
+  /** JavaScript sandbox for the code node (absent when the platform provides none) */
+  readonly sandbox?: CodeSandbox;
   /** deployment configuration: service URLs and limits of spec §12.2 (never secrets of other nodes) */
   readonly config: Readonly<Record<string, string | undefined>>;
   /** present when the node is resumed after an interrupt */

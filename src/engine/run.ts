@@ -26,6 +26,8 @@ import type {
   GuardedFetch,
   InterruptRequest,
   KeyValuePort,
+  SqlPort,
+  CodeSandbox,
   NodeContext,
   NodeEvent,
   NodeResult,
@@ -72,6 +74,8 @@ export interface RunOptions {
   /** outbound WebSockets (default: the guard without private addresses) */
   openSocket?: (url: string) => WebSocket;
   kv?: KeyValuePort;
+  sql?: SqlPort;
+  sandbox?: CodeSandbox;
   config?: Readonly<Record<string, string | undefined>>;
   /** external cancellation (client gone, cancel API) */
   signal?: AbortSignal;
@@ -943,6 +947,8 @@ class Scope {
       fetch: opts.fetch ?? notConfiguredFetch,
       openSocket: opts.openSocket ?? defaultSocket,
       kv: opts.kv ?? notConfiguredKv,
+      ...(opts.sql ? { sql: opts.sql } : {}),
+      ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
       config: opts.config ?? {},
       render: (template, mode = "json") => renderTemplate(template, inputs, mode),
       runSubgraph: (startId, startOutputs) => this.#subgraph(i, startId, startOutputs),
