@@ -7,6 +7,8 @@ import extractorParameter from "./extractor-parameter.ts";
 import subflow from "./flow.ts";
 import ifElse from "./if-else.ts";
 import { iteration, iterationEnd, iterationStart } from "./iteration.ts";
+import knowledgeBase from "./knowledge-base.ts";
+import knowledgePro from "./knowledge-pro-base.ts";
 import message from "./message.ts";
 import nodeEnd from "./node-end.ts";
 import nodeStart from "./node-start.ts";
@@ -15,7 +17,7 @@ import questionAnswer from "./question-answer.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent, subflow];
+const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent, subflow, knowledgeBase, knowledgePro];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];
