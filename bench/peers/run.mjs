@@ -1,0 +1,521 @@
+// Issue 6 peer benchmark: the same small webhook flow (webhook → uppercase a field → branch → JSON response) on
+// n8n, on Node-RED and on this runtime, plus the platform ceiling (a bare worker that creates a Durable Object per
+// request and does one storage write), all started by this script and measured in one run on loopback with
+// autocannon: requests per second, p50 and p99 latency, and the peak memory of each server.
+//
+//   bash bench/peers/setup.sh                      # once: installs the peers into $PEERS_DIR (outside the project)
+//   node bench/peers/run.mjs                       # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
+//   SECONDS=3 CONCURRENCY=50 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
+//
+// Env: SECONDS (10), CONCURRENCY ("1,10,50"), REPS (1; medians over repetitions), TARGETS (all of
+// "ours,ceiling,n8n,nodered" by default; add "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy),
+// PEERS_DIR (/work/peers-scratch), RESULTS (bench/results-peers.md; written only when every target and the default
+// concurrencies ran, or when RESULTS is set explicitly), SAMPLE_MS (100, memory sampling period).
+//
+// How our worker and the ceiling are served: both under `wrangler dev --local`, and both measured at the workerd
+// entry socket of the workerd process that runs the worker (found from the process tree), i.e. bypassing wrangler's
+// proxy worker, which costs about 10× on a bare request (../shared/peers/README.md). Same build, same workerd, same
+// path for both, so the ratio compares like with like. The `_proxy` targets measure the same two through the proxy.
+import { execFileSync, spawn } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { freePort, publishFlow, root } from "../dev.mjs";
+
+const SECONDS = Number(process.env.SECONDS ?? 10);
+const CONCURRENCY = (process.env.CONCURRENCY ?? "1,10,50").split(",").map(Number);
+const REPS = Number(process.env.REPS ?? 1);
+const ALL = ["ours", "ceiling", "n8n", "nodered"];
+const TARGETS = (process.env.TARGETS ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+const PEERS_DIR = process.env.PEERS_DIR ?? "/work/peers-scratch";
+const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 100);
+const full = ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
+const RESULTS = process.env.RESULTS ?? (full ? join(root, "bench", "results-peers.md") : "");
+const peersShared = join(root, "..", "shared", "peers");
+const bin = join(root, "node_modules", ".bin");
+const baseEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => console.error(`[peers ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+// ── the request each target receives ────────────────────────────────────────────────────────────────────────────
+const INPUT = { name: "ada", n: 42 }; // n > 10: the "big" branch
+
+/**
+ * The one place that says how our runtime is called. Until webhooks land this is the open API, non-stream, on the
+ * published bench flow (bench/peers/astron-flow.json) with the seeded app d1590f30, as bench/http.bench.mjs does.
+ *
+ * TODO(webhooks): switch to the sync webhook once it lands. Expected: create it once in `prepareOurs` with
+ *   POST {base}/hooks  {"flowId": flowId, "mode": "sync", "auth": "bearer"}  (authenticated API)  →  {hookId, token}
+ * then return here
+ *   { url: `${base}/hooks/${hookId}`, headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(INPUT) }
+ * and make `ok` check the webhook's response body instead of the chat envelope.
+ */
+function oursRequest(base, prepared) {
+  return {
+    url: `${base}/workflow/v1/chat/completions`,
+    headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
+    body: JSON.stringify({ flow_id: prepared.flowId, stream: false, parameters: { AGENT_USER_INPUT: "bench", ...INPUT } }),
+    // the end node's variables come back as JSON in the content: {"name":"ada","n":42,"big":"big","small":""}
+    ok: (status, text) => status === 200 && text.includes('"code":0') && text.includes('\\"big\\":\\"big\\"'),
+  };
+}
+
+async function prepareOurs(base) {
+  const flow = JSON.parse(readFileSync(join(import.meta.dirname, "astron-flow.json"), "utf8"));
+  return { flowId: await publishFlow(base, flow) };
+}
+
+// ── process trees and memory ────────────────────────────────────────────────────────────────────────────────────
+function procTable() {
+  const rows = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      rows.push({ pid: Number(d), ppid });
+    } catch {} // the process ended meanwhile
+  }
+  return rows;
+}
+function tree(rootPid, table = procTable()) {
+  const out = [rootPid];
+  for (let i = 0; i < out.length; i++) for (const r of table) if (r.ppid === out[i]) out.push(r.pid);
+  return out;
+}
+function status(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(s)?.[1] ?? 0);
+    return { name: /^Name:\s+(.*)$/m.exec(s)?.[1] ?? "?", rss: kb("VmRSS"), hwm: kb("VmHWM") };
+  } catch {
+    return undefined;
+  }
+}
+const cmdline = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "";
+  }
+};
+
+/**
+ * Polls every server's process tree each SAMPLE_MS: the sum of VmRSS over the tree (and over the serving process
+ * alone, for the workers: the workerd running the worker), keeping the peak since `reset`.
+ */
+class MemorySampler {
+  constructor() {
+    this.servers = new Map(); // name → { root, serving(pid→bool), peakTree, peakServing, peakTreeAll, peakServingAll }
+    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.timer.unref();
+  }
+  add(name, rootPid, serving = () => true) {
+    this.servers.set(name, { root: rootPid, serving, peakTree: 0, peakServing: 0, peakTreeAll: 0, peakServingAll: 0 });
+  }
+  sample() {
+    const table = procTable();
+    for (const s of this.servers.values()) {
+      let sum = 0;
+      let serving = 0;
+      for (const pid of tree(s.root, table)) {
+        const st = status(pid);
+        if (!st) continue;
+        sum += st.rss;
+        if (s.serving(pid)) serving += st.rss;
+      }
+      s.peakTree = Math.max(s.peakTree, sum);
+      s.peakServing = Math.max(s.peakServing, serving);
+      s.peakTreeAll = Math.max(s.peakTreeAll, sum);
+      s.peakServingAll = Math.max(s.peakServingAll, serving);
+    }
+  }
+  /** lifetime high-water marks (VmHWM, includes start-up) summed over the tree, by process name */
+  hwm(name) {
+    const s = this.servers.get(name);
+    const parts = tree(s.root).map((pid) => ({ pid, ...status(pid), serving: s.serving(pid) })).filter((p) => p.hwm !== undefined);
+    return { totalKb: parts.reduce((n, p) => n + p.hwm, 0), servingKb: parts.filter((p) => p.serving).reduce((n, p) => n + p.hwm, 0), parts };
+  }
+  stop() {
+    clearInterval(this.timer);
+  }
+}
+
+// ── starting the servers ────────────────────────────────────────────────────────────────────────────────────────
+const started = []; // { name, child, cleanup }
+
+function spawnServer(name, cmd, args, opts) {
+  const logFile = join(scratchLogs, `${name}.log`);
+  const child = spawn(cmd, args, { ...opts, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const chunks = [];
+  const keep = (b) => {
+    chunks.push(b);
+    if (chunks.length > 400) chunks.shift();
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  child.on("exit", (code, sig) => {
+    writeFileSync(logFile, Buffer.concat(chunks));
+    if (!child.stopping) log(`${name} exited early (${code ?? sig}); its output is in ${logFile}`);
+  });
+  const entry = { name, child, output: () => Buffer.concat(chunks).toString("utf8"), cleanup: [] };
+  started.push(entry);
+  return entry;
+}
+
+async function stopAll() {
+  for (const s of started.reverse()) {
+    s.child.stopping = true;
+    try {
+      process.kill(-s.child.pid, "SIGTERM"); // the server's own process group (spawned detached)
+    } catch {}
+  }
+  await sleep(1500);
+  for (const s of started) {
+    try {
+      process.kill(-s.child.pid, "SIGKILL");
+    } catch {}
+    for (const f of s.cleanup) f();
+  }
+}
+
+async function waitFor(what, probe, { tries = 600, every = 250 } = {}) {
+  let last;
+  for (let i = 0; i < tries; i++) {
+    try {
+      if (await probe()) return;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(every);
+  }
+  throw new Error(`${what} not ready${last ? `: ${last.message}` : ""}`);
+}
+
+const post = (url, body, headers = {}) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(5000) });
+
+/** Listening TCP ports of a process (from /proc/net/tcp and its socket fds). */
+function listeningPorts(pid) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {}
+  }
+  const ports = [];
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && f[3] === "0A" && inodes.has(f[9])) ports.push(parseInt(f[1].split(":")[1], 16));
+  }
+  return ports;
+}
+
+/**
+ * `wrangler dev --local` in `cwd` (optionally with a seeded D1, as bench/dev.mjs does); returns the proxy base and
+ * the direct base: the entry socket of the workerd process that runs the worker (the one started with an
+ * ephemeral entry port), found by probing its listening ports with `probe(base)`.
+ */
+async function startWrangler(name, cwd, { seed, probe }) {
+  const persist = mkdtempSync(join(tmpdir(), `peers-${name}-`));
+  if (seed) {
+    const opts = { cwd, env: baseEnv, stdio: "pipe" };
+    execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], opts);
+    execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
+      "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], opts);
+  }
+  const port = await freePort();
+  const s = spawnServer(name, "wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist], { cwd, env: baseEnv });
+  s.cleanup.push(() => rmSync(persist, { recursive: true, force: true }));
+  const proxy = `http://127.0.0.1:${port}`;
+  await waitFor(`${name} (wrangler dev)`, async () => (await probe(proxy)) === true);
+  let direct;
+  let workerPid;
+  await waitFor(`${name} (workerd entry socket)`, async () => {
+    for (const pid of tree(s.child.pid)) {
+      if (!cmdline(pid).includes("--socket-addr=entry=127.0.0.1:0")) continue;
+      for (const p of listeningPorts(pid)) {
+        const base = `http://127.0.0.1:${p}`;
+        try {
+          if ((await Promise.race([probe(base), sleep(1500).then(() => false)])) === true) {
+            direct = base;
+            workerPid = pid;
+            return true;
+          }
+        } catch {}
+      }
+    }
+    return false;
+  }, { tries: 40, every: 500 });
+  return { proxy, direct, rootPid: s.child.pid, workerPid };
+}
+
+async function startN8n() {
+  const dir = join(PEERS_DIR, "n8n");
+  const node24 = join(PEERS_DIR, "node24-bin");
+  const cli = join(dir, "node_modules", "n8n", "bin", "n8n");
+  if (!existsSync(cli) || !existsSync(node24)) throw new Error(`n8n is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
+  const home = mkdtempSync(join(tmpdir(), "peers-n8n-"));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    PATH: `${join(PEERS_DIR, "node24", "node_modules", "node", "bin")}:${process.env.PATH}`,
+    N8N_USER_FOLDER: home,
+    N8N_PORT: String(port),
+    N8N_LISTEN_ADDRESS: "127.0.0.1",
+    N8N_HOST: "127.0.0.1",
+    N8N_DIAGNOSTICS_ENABLED: "false",
+    N8N_VERSION_NOTIFICATIONS_ENABLED: "false",
+    N8N_TEMPLATES_ENABLED: "false",
+    N8N_PERSONALIZATION_ENABLED: "false",
+    N8N_DISABLED_MODULES: "mcp-registry",
+    N8N_DYNAMIC_BANNERS_ENABLED: "false",
+    N8N_COMMUNITY_PACKAGES_ENABLED: "false",
+    N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: "false",
+    N8N_LOG_LEVEL: "warn",
+    DO_NOT_TRACK: "1",
+  };
+  const flowFile = join(home, "flow.json");
+  copyFileSync(join(peersShared, "n8n-webhook-flow.json"), flowFile);
+  const run = (...args) => execFileSync(node24, [cli, ...args], { env, stdio: "pipe", timeout: 300_000 }).toString();
+  run("import:workflow", `--input=${flowFile}`);
+  run(...N8N_ACTIVATE);
+  const s = spawnServer("n8n", node24, [cli, "start"], { env, cwd: home });
+  s.cleanup.push(() => rmSync(home, { recursive: true, force: true }));
+  const url = `http://127.0.0.1:${port}/webhook/hook`;
+  await waitFor("n8n", async () => (await post(url, JSON.stringify(INPUT))).status === 200, { tries: 720, every: 500 });
+  return { base: `http://127.0.0.1:${port}`, rootPid: s.child.pid };
+}
+// n8n 2.x: `publish:workflow` makes the imported draft the active version (1.x used update:workflow --active=true).
+const N8N_ACTIVATE = (process.env.N8N_ACTIVATE ?? "publish:workflow --id=perfAnchorHook01").split(" ");
+
+async function startNodeRed() {
+  const dir = join(PEERS_DIR, "node-red");
+  const red = join(dir, "node_modules", "node-red", "red.js");
+  if (!existsSync(red)) throw new Error(`Node-RED is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
+  const user = mkdtempSync(join(tmpdir(), "peers-nodered-"));
+  copyFileSync(join(peersShared, "node-red-webhook-flow.json"), join(user, "flows.json"));
+  copyFileSync(join(peersShared, "node-red-settings.js"), join(user, "settings.js"));
+  const port = await freePort();
+  // the project's Node 22 (Node-RED 4 supports Node ≥ 18)
+  const s = spawnServer("nodered", process.execPath, [red, "--userDir", user, "--settings", join(user, "settings.js"), "--port", String(port)], { env: { ...process.env, NODE_RED_ENABLE_TOURS: "false" }, cwd: user });
+  s.cleanup.push(() => rmSync(user, { recursive: true, force: true }));
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor("Node-RED", async () => (await post(`${base}/hook`, JSON.stringify(INPUT))).status === 200, { tries: 240, every: 500 });
+  return { base, rootPid: s.child.pid };
+}
+
+// ── the load ────────────────────────────────────────────────────────────────────────────────────────────────────
+/** One autocannon run; latencies from each response's own timer (ms, sub-ms resolution), bodies checked. */
+function drive({ url, headers, body, ok }, connections, seconds) {
+  return new Promise((resolve, reject) => {
+    const lat = [];
+    let bad = 0;
+    const inst = autocannon(
+      {
+        url,
+        connections,
+        duration: seconds,
+        requests: [{ method: "POST", headers, body, onResponse: (status, text) => void (ok(status, text) || bad++) }],
+      },
+      (err, res) => {
+        if (err) return reject(err);
+        lat.sort((a, b) => a - b);
+        const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
+        resolve({
+          requests: lat.length,
+          rps: lat.length / seconds,
+          p50: pct(50),
+          p99: pct(99),
+          bad,
+          errors: res.errors + res.timeouts + res.non2xx,
+        });
+      },
+    );
+    inst.on("response", (_client, _status, _bytes, ms) => lat.push(ms));
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+// ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
+const scratchLogs = mkdtempSync(join(tmpdir(), "peers-logs-"));
+const mem = new MemorySampler();
+const targets = {};
+const versions = {};
+let exitCode = 0;
+try {
+  const needOurs = TARGETS.some((t) => t.startsWith("ours"));
+  const needCeil = TARGETS.some((t) => t.startsWith("ceiling"));
+  if (needCeil) {
+    log("starting the ceiling (wrangler dev, bench/ceiling)");
+    const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), {
+      seed: false,
+      probe: async (b) => (await (await post(`${b}/`, "{}")).text()).includes('"ok":true'),
+    });
+    const ceilReq = (base) => ({ url: `${base}/`, headers: { "content-type": "application/json" }, body: "{}", ok: (st, t) => st === 200 && t.includes('"ok":true') });
+    targets.ceiling = ceilReq(c.direct);
+    targets.ceiling_proxy = ceilReq(c.proxy);
+    mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
+  }
+  if (needOurs) {
+    log("starting our runtime (wrangler dev)");
+    const o = await startWrangler("ours", root, { seed: true, probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200 });
+    const prepared = await prepareOurs(o.proxy);
+    targets.ours = oursRequest(o.direct, prepared);
+    targets.ours_proxy = oursRequest(o.proxy, prepared);
+    mem.add("ours", o.rootPid, (pid) => pid === o.workerPid);
+  }
+  if (TARGETS.includes("n8n")) {
+    log("starting n8n (import, publish, start)");
+    const n = await startN8n();
+    targets.n8n = { url: `${n.base}/webhook/hook`, headers: { "content-type": "application/json" }, body: JSON.stringify(INPUT), ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"') };
+    mem.add("n8n", n.rootPid);
+    versions.n8n = JSON.parse(readFileSync(join(PEERS_DIR, "n8n", "node_modules", "n8n", "package.json"), "utf8")).version;
+    versions.n8n_node = execFileSync(join(PEERS_DIR, "node24-bin"), ["-v"]).toString().trim();
+  }
+  if (TARGETS.includes("nodered")) {
+    log("starting Node-RED");
+    const r = await startNodeRed();
+    targets.nodered = { url: `${r.base}/hook`, headers: { "content-type": "application/json" }, body: JSON.stringify(INPUT), ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"') };
+    mem.add("nodered", r.rootPid);
+    versions.nodered = JSON.parse(readFileSync(join(PEERS_DIR, "node-red", "node_modules", "node-red", "package.json"), "utf8")).version;
+    versions.nodered_node = process.version;
+  }
+  const order = TARGETS.filter((t) => targets[t]);
+  for (const t of order) {
+    // one checked request each before the load, so a wrong flow fails loudly instead of measuring errors
+    const r = await post(targets[t].url, targets[t].body, targets[t].headers);
+    const text = await r.text();
+    if (!targets[t].ok(r.status, text)) throw new Error(`${t} answered ${r.status} ${text.slice(0, 300)}`);
+    log(`${t} ready: ${text.slice(0, 160)}`);
+  }
+  for (const s of mem.servers.values()) s.peakTreeAll = s.peakServingAll = 0; // peaks from here on: while serving
+
+  const runs = {}; // `${t}@${c}` → results
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const c of CONCURRENCY) {
+      for (const t of order) {
+        await drive(targets[t], c, 1); // warm-up at this concurrency
+        const r = await drive(targets[t], c, SECONDS);
+        (runs[`${t}@${c}`] ??= []).push(r);
+        log(`rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}`);
+      }
+    }
+  }
+  mem.sample();
+  const points = [];
+  for (const c of CONCURRENCY) {
+    for (const t of order) {
+      const list = runs[`${t}@${c}`];
+      points.push({
+        target: t,
+        concurrency: c,
+        rps: +median(list.map((x) => x.rps)).toFixed(1),
+        p50_ms: +median(list.map((x) => x.p50)).toFixed(2),
+        p99_ms: +median(list.map((x) => x.p99)).toFixed(2),
+        errors: list.reduce((n, x) => n + x.errors + x.bad, 0),
+        runs: list.map((x) => +x.rps.toFixed(1)),
+      });
+    }
+  }
+  const memory = {};
+  for (const [name, s] of mem.servers) {
+    const h = mem.hwm(name);
+    memory[name] = {
+      peak_tree_rss_mb: +(s.peakTreeAll / 1024).toFixed(1),
+      peak_serving_rss_mb: name === "ours" || name === "ceiling" ? +(s.peakServingAll / 1024).toFixed(1) : undefined,
+      hwm_tree_mb: +(h.totalKb / 1024).toFixed(1),
+      processes: h.parts.map((p) => `${p.name}:${(p.hwm / 1024).toFixed(0)}`).join(" "),
+    };
+  }
+  const at = (t, c) => points.find((p) => p.target === t && p.concurrency === c);
+  const ratios = {};
+  for (const c of CONCURRENCY) {
+    const o = at("ours", c);
+    if (!o) continue;
+    const r = {};
+    if (at("n8n", c)) {
+      r.rps_vs_n8n = +(o.rps / at("n8n", c).rps).toFixed(2);
+      r.p99_vs_n8n_p50_over_5 = +(o.p99_ms / (at("n8n", c).p50_ms / 5)).toFixed(2);
+    }
+    if (at("ceiling", c)) r.rps_vs_ceiling = +(o.rps / at("ceiling", c).rps).toFixed(2);
+    if (at("nodered", c)) r.rps_vs_nodered = +(o.rps / at("nodered", c).rps).toFixed(2);
+    ratios[c] = r;
+  }
+  const result = { figure: "peers", seconds: SECONDS, reps: REPS, date: new Date().toISOString(), versions, points, ratios, memory };
+  printTable(points, ratios, memory);
+  console.log(JSON.stringify(result));
+  if (RESULTS) {
+    writeFileSync(RESULTS, renderMarkdown(result));
+    log(`wrote ${RESULTS}`);
+  }
+} catch (e) {
+  exitCode = 1;
+  console.error(e);
+  for (const s of started) console.error(`── last output of ${s.name}:\n${s.output().slice(-3000)}`);
+} finally {
+  mem.stop();
+  await stopAll();
+}
+process.exit(exitCode);
+
+function printTable(points, ratios, memory) {
+  const pad = (s, n) => String(s).padEnd(n);
+  console.log(`${pad("target", 15)}${pad("c", 5)}${pad("rps", 10)}${pad("p50 ms", 10)}${pad("p99 ms", 10)}errors`);
+  for (const p of points) console.log(`${pad(p.target, 15)}${pad(p.concurrency, 5)}${pad(p.rps, 10)}${pad(p.p50_ms, 10)}${pad(p.p99_ms, 10)}${p.errors}`);
+  for (const [c, r] of Object.entries(ratios)) console.log(`c=${c} ratios: ${JSON.stringify(r)}`);
+  for (const [n, m] of Object.entries(memory)) console.log(`memory ${n}: ${JSON.stringify(m)}`);
+}
+
+const LABELS = {
+  ours: "this runtime (open API, non-stream; workerd entry socket under wrangler dev)",
+  ceiling: "ceiling: bare worker, one DO + one storage write (workerd entry socket under wrangler dev)",
+  ours_proxy: "this runtime through wrangler dev's proxy",
+  ceiling_proxy: "ceiling through wrangler dev's proxy",
+  n8n: "n8n (defaults, webhook → Set → IF → Respond)",
+  nodered: "Node-RED (http in → function → switch → change → http response)",
+};
+
+function renderMarkdown(r) {
+  const L = [];
+  L.push("# Peer benchmark (issue 6)", "");
+  L.push("Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand — the", "prose in BENCHMARKS.md/the issue interprets it.", "");
+  L.push(`Run: ${r.date}, ${r.seconds} s per point after a 1 s warm-up, ${r.reps} repetition(s) (medians when more than one),`);
+  L.push(`loopback, autocannon in the benchmark process, every server started by the script and idle while the others`);
+  L.push(`are measured. Machine: 2 shared cores (noisy). n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED`);
+  L.push(`${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}. Body \`{"name":"ada","n":42}\`; every response is checked`);
+  L.push("(status and body) and failures are counted as errors.", "");
+  for (const c of [...new Set(r.points.map((p) => p.concurrency))]) {
+    L.push(`### concurrency ${c}`, "", "| target | req/s | p50 | p99 | errors | runs (req/s) |", "| --- | --- | --- | --- | --- | --- |");
+    for (const p of r.points.filter((x) => x.concurrency === c)) L.push(`| ${LABELS[p.target] ?? p.target} | ${p.rps} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.errors} | ${p.runs.join(", ")} |`);
+    L.push("");
+  }
+  L.push("### ratios (this runtime ÷ peer, same run)", "", "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s |", "| --- | --- | --- | --- | --- |");
+  for (const [c, x] of Object.entries(r.ratios)) L.push(`| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} |`);
+  L.push("", "### peak memory", "", "Sampled every " + SAMPLE_MS + " ms from /proc while the benchmark ran (after start-up): the largest sum of VmRSS over the", "server's process tree, and for the workers also the workerd process that runs the worker alone (the tree also", "holds wrangler's Node process, its proxy workerd and esbuild). `VmHWM` is each process's lifetime peak, start-up", "included, summed over the tree.", "");
+  L.push("| server | peak tree RSS | peak RSS of the serving workerd | Σ VmHWM over the tree | processes (VmHWM MB) |", "| --- | --- | --- | --- | --- |");
+  for (const [n, m] of Object.entries(r.memory)) L.push(`| ${n} | ${m.peak_tree_rss_mb} MB | ${m.peak_serving_rss_mb !== undefined ? `${m.peak_serving_rss_mb} MB` : "—"} | ${m.hwm_tree_mb} MB | ${m.processes} |`);
+  L.push("", "### what was compared", "");
+  L.push("- n8n: `../shared/peers/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its");
+  L.push("  defaults (SQLite, executions saved, default expression engine, task runners as shipped) except telemetry, update");
+  L.push("  checks, templates and banners off, bound to 127.0.0.1. Its tree is the main process and its task-runner child.");
+  L.push("- Node-RED: `../shared/peers/node-red-webhook-flow.json` with `node-red-settings.js` (127.0.0.1, telemetry off).");
+  L.push("- This runtime: `bench/peers/astron-flow.json` (start(name, n) → text-joiner → if-else n > 10 → text-joiner big |");
+  L.push("  small → end in variable mode, JSON `{name, n, big, small}`), published and licensed, called through the open API");
+  L.push("  `POST /workflow/v1/chat/completions` with `stream:false` (a stand-in until the sync webhook lands; see `oursRequest`");
+  L.push("  in run.mjs). Not strictly equal: no Astron node upper-cases a string without the code node, whose only executor");
+  L.push("  is a remote Python service (spec §5.9), so the text-joiner copies the name; the response names the branch by which");
+  L.push("  key is filled rather than by a `branch` field. The open API does more per request than a webhook (D1 licence");
+  L.push("  read, a run Durable Object with its frames and history row), which is the work the issue's targets are about.");
+  L.push("- Ceiling: `bench/ceiling` (a bare Hono worker creating a Durable Object per request with one SQL write).");
+  L.push("- Both workers run under `wrangler dev --local` and are driven at the entry socket of the workerd process that");
+  L.push("  runs them, bypassing wrangler's proxy worker (the `_proxy` rows, when present, go through it); like with like.");
+  L.push("", "```json", JSON.stringify(r), "```", "");
+  return L.join("\n");
+}
