@@ -32,6 +32,8 @@ export interface SqlTarget {
   /** "prod" for open (release) runs, "test" for debug runs */
   env: "test" | "prod";
   spaceId?: string;
+  /** the request's user (the node's own `uid` is replaced by it, spec §5.16): the port hands it to the database */
+  uid: string;
 }
 
 export interface SqlLimits {

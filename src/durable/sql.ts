@@ -1,0 +1,216 @@
+// The SqlPort of the `database` node (spec §5.16, issue 4): PostgreSQL reached directly over TCP with the `postgres`
+// driver, parameterised statements only. On workerd the package's "workerd" export uses `cloudflare:sockets`
+// (nodejs_compat supplies Buffer/events); on Node it uses `net`. The connection string is a secret and never
+// appears in an error or a log line: every message that leaves this module is scrubbed of it.
+//
+// Connections: `DATABASE_URL` serves every dbId; `DATABASE_URLS` (JSON `{"<dbId>": url, "<dbId>:<env>": url}`)
+// overrides it per database, and per env ("test" for debug runs, "prod" for release runs). Each port keeps one small
+// pool per URL. On workerd a socket belongs to the Durable Object that opened it, so a port (and its pool) is
+// per RunObject; point DATABASE_URL at a Hyperdrive binding's connection string in production to make connecting
+// cheap. Each statement runs in its own transaction that first sets, locally: `statement_timeout` (the node's time
+// limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
+// may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses).
+// Rows are read through a cursor of maxRows + 1: a huge result never crosses the wire.
+import postgres from "postgres";
+import { Codes } from "../engine/codes.ts";
+import { WorkflowError } from "../engine/errors.ts";
+import type { SqlLimits, SqlPort, SqlTarget } from "../engine/plugin.ts";
+
+export interface SqlPortOptions {
+  /** connections per URL (default 3) */
+  maxConnections?: number;
+  /** seconds an idle connection is kept (default 30) */
+  idleTimeoutSec?: number;
+  /** seconds to establish a connection (default 10) */
+  connectTimeoutSec?: number;
+}
+
+export interface ClosableSqlPort extends SqlPort {
+  /** closes every pooled connection */
+  close(): Promise<void>;
+}
+
+type Client = ReturnType<typeof postgres>;
+type Row = Record<string, unknown>;
+
+/** Grace after the server-side statement timeout before the client gives up on its own (network stalls). */
+const CLIENT_GRACE_MS = 1000;
+
+// Values come back the way xingchen-db's JSON gave them: bigint ids as numbers (when exact), numeric as numbers
+// (when exact), date/time and bytea as PostgreSQL's own text; everything else per the driver (json parsed, arrays).
+const asText = (x: string): string => x;
+const TYPES = {
+  int8: {
+    to: 20,
+    from: [20],
+    serialize: (x: unknown) => String(x),
+    parse: (x: string): number | string => (Number.isSafeInteger(Number(x)) ? Number(x) : x),
+  },
+  numeric: { to: 1700, from: [1700], serialize: (x: unknown) => String(x), parse: exactNumber },
+  datetime: {
+    to: 1184,
+    from: [1082, 1083, 1114, 1184, 1266, 1186],
+    serialize: (x: unknown) => String(x),
+    parse: asText,
+  },
+  // a string for a json column is JSON text, as the original pasted it into the SQL ('{"a":1}' is an object)
+  json: {
+    to: 3802,
+    from: [114, 3802],
+    serialize: (x: unknown) => (typeof x === "string" ? x : JSON.stringify(x)),
+    parse: (x: string): unknown => JSON.parse(x),
+  },
+  bytea: { to: 17, from: [17], serialize: (x: unknown) => x, parse: asText },
+};
+
+function exactNumber(x: string): number | string {
+  const n = Number(x);
+  if (!Number.isFinite(n)) return x;
+  // "1.50" is exactly 1.5; "0.1000000000000000055511151231257827" is not a double worth pretending about
+  const canonical = x.includes(".") ? x.replace(/0+$/, "").replace(/\.$/, "") : x;
+  return String(n) === canonical ? n : x;
+}
+
+function readString(env: object, key: string): string | undefined {
+  const v: unknown = (env as Record<string, unknown>)[key];
+  return typeof v === "string" && v.trim() !== "" ? v.trim() : undefined;
+}
+
+/** Everything that could reveal a connection string, longest first. */
+function secretsOf(urls: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const url of urls) {
+    out.add(url);
+    try {
+      const u = new URL(url);
+      if (u.password) {
+        out.add(u.password);
+        out.add(decodeURIComponent(u.password));
+      }
+    } catch {
+      // not a URL: the whole string is the secret
+    }
+  }
+  return [...out].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
+}
+
+export function createSqlPort(env: object, options: SqlPortOptions = {}): ClosableSqlPort {
+  const single = readString(env, "DATABASE_URL");
+  const mapText = readString(env, "DATABASE_URLS");
+  let byDb: Record<string, string> = {};
+  let mapError: string | undefined;
+  if (mapText) {
+    try {
+      const parsed: unknown = JSON.parse(mapText);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+      for (const [k, v] of Object.entries(parsed)) if (typeof v === "string" && v) byDb[k] = v;
+    } catch {
+      byDb = {};
+      mapError = "DATABASE_URLS is not a JSON object of connection strings";
+    }
+  }
+  const secrets = secretsOf([...(single ? [single] : []), ...Object.values(byDb)]);
+  const scrub = (text: string): string => secrets.reduce((t, s) => t.split(s).join("***"), text);
+  const pools = new Map<string, Client>();
+
+  const urlFor = (target: SqlTarget): string => {
+    const url = byDb[`${target.dbId}:${target.env}`] ?? byDb[target.dbId] ?? single;
+    if (url) return url;
+    throw WorkflowError.of(
+      Codes.PG_SQL_REQUEST_ERROR,
+      mapError ?? `no database is configured for dbId ${target.dbId} (set DATABASE_URL or DATABASE_URLS)`,
+    );
+  };
+
+  const clientFor = (url: string): Client => {
+    let client = pools.get(url);
+    if (!client) {
+      client = postgres(url, {
+        max: options.maxConnections ?? 3,
+        idle_timeout: options.idleTimeoutSec ?? 30,
+        connect_timeout: options.connectTimeoutSec ?? 10,
+        max_lifetime: 30 * 60,
+        onnotice: () => undefined,
+        transform: { undefined: null },
+        types: TYPES,
+        connection: { application_name: "astron-edge-workflow" },
+      });
+      pools.set(url, client);
+    }
+    return client;
+  };
+
+  const failure = (e: unknown, limits: SqlLimits, timedOut: boolean): WorkflowError => {
+    if (e instanceof WorkflowError) return new WorkflowError(e.code, scrub(e.message));
+    const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+    // 57014 query_canceled: the server's statement_timeout, or our cancel at the client-side bound
+    if (timedOut || (code === "57014" && !limits.signal.aborted)) {
+      return WorkflowError.of(
+        Codes.PG_SQL_NODE_EXECUTION_ERROR,
+        `query exceeded the time limit of ${limits.timeoutMs} ms`,
+      );
+    }
+    const text = e instanceof Error ? e.message : String(e);
+    return WorkflowError.of(Codes.PG_SQL_REQUEST_ERROR, scrub(typeof code === "string" ? `${code}: ${text}` : text));
+  };
+
+  return {
+    async query(target, text, params, limits) {
+      if (limits.signal.aborted) throw limits.signal.reason;
+      const client = clientFor(urlFor(target));
+      const maxRows = Math.max(1, Math.floor(limits.maxRows));
+      const timeoutMs = Math.max(1, Math.floor(limits.timeoutMs));
+      let current: { cancel(): void } | undefined;
+      let timedOut = false;
+      let stop: ((e: unknown) => void) | undefined;
+      const stopped = new Promise<never>((_, reject) => (stop = reject));
+      stopped.catch(() => undefined);
+      const onAbort = (): void => {
+        current?.cancel();
+        stop?.(limits.signal.reason);
+      };
+      limits.signal.addEventListener("abort", onAbort, { once: true });
+      const timer = setTimeout(() => {
+        timedOut = true;
+        current?.cancel();
+        stop?.(new Error("timeout"));
+      }, timeoutMs + CLIENT_GRACE_MS);
+      const work = client.begin(async (tx) => {
+        const settings = tx.unsafe(
+          "select set_config('statement_timeout', $1, true), set_config('astron.uid', $2, true), set_config('astron.app_id', $3, true), set_config('astron.env', $4, true), set_config('astron.space_id', $5, true)",
+          [String(timeoutMs), target.uid, target.appId, target.env, target.spaceId ?? ""],
+        );
+        const q = tx.unsafe(text, params as unknown[] as postgres.ParameterOrJSON<never>[]);
+        current = q;
+        const rows: Row[] = [];
+        let truncated = false;
+        await settings;
+        for await (const batch of q.cursor(maxRows + 1)) {
+          for (const row of batch) rows.push({ ...(row as Row) });
+          if (rows.length > maxRows) {
+            truncated = true;
+            rows.length = maxRows;
+            break;
+          }
+        }
+        return { rows, truncated };
+      });
+      work.catch(() => undefined);
+      try {
+        const result = (await Promise.race([work, stopped])) as { rows: Row[]; truncated: boolean };
+        return result;
+      } catch (e) {
+        if (limits.signal.aborted && !timedOut) throw limits.signal.reason;
+        throw failure(e, limits, timedOut);
+      } finally {
+        clearTimeout(timer);
+        limits.signal.removeEventListener("abort", onAbort);
+      }
+    },
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map((c) => c.end({ timeout: 1 })));
+    },
+  };
+}
