@@ -159,7 +159,11 @@ export function clearToolSchemaCache(): void {
   schemaCache.clear();
 }
 
-async function toolOperations(ctx: NodeContext, getUrl: string, p: Params): Promise<{ ops: Map<string, Operation>; why: string }> {
+async function toolOperations(
+  ctx: NodeContext,
+  getUrl: string,
+  p: Params,
+): Promise<{ ops: Map<string, Operation>; why: string }> {
   const key = [getUrl, p.appId, p.pluginId, p.version].join("\n");
   const now = ctx.clock.now();
   const hit = schemaCache.get(key);
@@ -175,7 +179,13 @@ async function toolOperations(ctx: NodeContext, getUrl: string, p: Params): Prom
   url.searchParams.append("app_id", p.appId);
   let body: unknown;
   try {
-    const res = await ctx.fetch(url, { method: "GET", headers: { "Content-Type": "application/json" }, signal: ctx.signal, timeoutMs: SCHEMA_GET_TIMEOUT_MS, maxBytes: 4 * 1024 * 1024 });
+    const res = await ctx.fetch(url, {
+      method: "GET",
+      headers: { "Content-Type": "application/json" },
+      signal: ctx.signal,
+      timeoutMs: SCHEMA_GET_TIMEOUT_MS,
+      maxBytes: 4 * 1024 * 1024,
+    });
     body = await res.json();
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -185,7 +195,9 @@ async function toolOperations(ctx: NodeContext, getUrl: string, p: Params): Prom
     return { ops: new Map(), why };
   }
   if (!isObj(body) || body.code !== 0) {
-    const why = isObj(body) ? `link ${String(body.code)}: ${String(body.message ?? "")}` : "link answered no JSON object";
+    const why = isObj(body)
+      ? `link ${String(body.code)}: ${String(body.message ?? "")}`
+      : "link answered no JSON object";
     return { ops: new Map(), why };
   }
   const tools = isObj(body.data) && Array.isArray(body.data.tools) ? body.data.tools : [];
@@ -282,7 +294,10 @@ export function buildParts(op: Operation, inputs: Obj, businessKeys: readonly st
 
 /** base64 of JSON text with every non-ASCII character escaped as \uXXXX (Python's ensure_ascii). */
 export function encodePart(part: Obj): string {
-  const ascii = JSON.stringify(part).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const ascii = JSON.stringify(part).replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
   return btoa(ascii);
 }
 
@@ -364,7 +379,8 @@ export default definePlugin({
       if (!header || typeof header.code !== "number") throw fail("link answer has no header.code");
       if (header.code !== 0) {
         // the cached schema may be the stale one when Link says the tool or operation is gone
-        if (header.code === 30500 || header.code === 30600) schemaCache.delete([getUrl, p.appId, p.pluginId, p.version].join("\n"));
+        if (header.code === 30500 || header.code === 30600)
+          schemaCache.delete([getUrl, p.appId, p.pluginId, p.version].join("\n"));
         throw linkError(header.code, String(header.message ?? ""));
       }
       const payload = isObj(answer) && isObj(answer.payload) ? answer.payload : {};
@@ -374,7 +390,8 @@ export default definePlugin({
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       // [new] (services §1.5): a coded link error keeps its 218xx code; every other failure is 23400
-      if (isWorkflowError(e) && (e.code === Codes.PLUGIN_NODE_EXECUTION_ERROR || (e.code >= 21800 && e.code <= 21812))) throw e;
+      if (isWorkflowError(e) && (e.code === Codes.PLUGIN_NODE_EXECUTION_ERROR || (e.code >= 21800 && e.code <= 21812)))
+        throw e;
       throw fail(e instanceof Error ? e.message : String(e));
     }
 

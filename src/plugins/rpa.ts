@@ -49,12 +49,18 @@ export default definePlugin({
       const res = await ctx.fetch(`${base.replace(/\/+$/, "")}/rpa/v1/exec`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-        body: JSON.stringify({ project_id: p.projectId, exec_position: p.execPosition, params: ctx.inputs, sid: ctx.run.sid }),
+        body: JSON.stringify({
+          project_id: p.projectId,
+          exec_position: p.execPosition,
+          params: ctx.inputs,
+          sid: ctx.run.sid,
+        }),
         signal: ctx.signal,
         timeoutMs,
         maxBytes: 16 * 1024 * 1024,
       });
-      if (!res.ok || !res.body) throw fail(`the RPA service answered HTTP ${res.status}: ${(await res.text().catch(() => "")).slice(0, 200)}`);
+      if (!res.ok || !res.body)
+        throw fail(`the RPA service answered HTTP ${res.status}: ${(await res.text().catch(() => "")).slice(0, 200)}`);
       const parser = new SseParser();
       // services §5.3: pings are comments, the one data event ends the run
       read: for await (const text of decodeStream(res.body)) {
@@ -74,7 +80,8 @@ export default definePlugin({
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (isWorkflowError(e)) throw new WorkflowError(e.code, redact(e.message));
       // the guarded fetch's timeout aborts the body read with a DOMException
-      if (e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError")) throw fail(`the robot did not finish within ${timeoutMs} ms`);
+      if (e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError"))
+        throw fail(`the robot did not finish within ${timeoutMs} ms`);
       throw fail(e instanceof Error ? e.message : String(e));
     }
     // services §5.3 [new]: a stream that ends without its data event is an error

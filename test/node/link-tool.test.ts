@@ -61,7 +61,11 @@ function visionTool(base: string): Record<string, Json> {
             image_url: { type: "string", "x-from": 0 },
             options: {
               type: "object",
-              properties: { detail: { type: "string", default: "high" }, traceId: { type: "string", "x-from": 1 }, note: { type: "string" } },
+              properties: {
+                detail: { type: "string", default: "high" },
+                traceId: { type: "string", "x-from": 1 },
+                note: { type: "string" },
+              },
             },
             unused: { type: "string" },
           },
@@ -84,7 +88,14 @@ function imageGenerateTool(base: string): Record<string, Json> {
           requestBody: {
             content: {
               "application/json": {
-                schema: { type: "object", properties: { prompt: { type: "string" }, width: { type: "integer", default: 1024 }, height: { type: "integer", default: 1024 } } },
+                schema: {
+                  type: "object",
+                  properties: {
+                    prompt: { type: "string" },
+                    width: { type: "integer", default: 1024 },
+                    height: { type: "integer", default: 1024 },
+                  },
+                },
               },
             },
           },
@@ -119,15 +130,33 @@ interface ToolNode {
 function toolFlow(t: ToolNode): unknown {
   return flow()
     .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-    .node("plugin::t", { params: t.params, inputs: t.inputs, outputs: t.outputs, ...(t.retry ? { retry: t.retry } : {}) })
-    .node(END, { params: { outputMode: 0 }, inputs: t.outputs.map((o) => ({ name: o.name, type: o.type ?? "string", ref: { node: "plugin::t", name: o.name } })) })
+    .node("plugin::t", {
+      params: t.params,
+      inputs: t.inputs,
+      outputs: t.outputs,
+      ...(t.retry ? { retry: t.retry } : {}),
+    })
+    .node(END, {
+      params: { outputMode: 0 },
+      inputs: t.outputs.map((o) => ({
+        name: o.name,
+        type: o.type ?? "string",
+        ref: { node: "plugin::t", name: o.name },
+      })),
+    })
     .edge(START, "plugin::t")
     .edge("plugin::t", END)
     .build();
 }
 
 const vision = (over: Partial<ToolNode> = {}): ToolNode => ({
-  params: { pluginId: "tool@vision01", operationId: "understand-img01", appId: "d1590f30", version: "V1.0", businessInput: ["traceId"] },
+  params: {
+    pluginId: "tool@vision01",
+    operationId: "understand-img01",
+    appId: "d1590f30",
+    version: "V1.0",
+    businessInput: ["traceId"],
+  },
   inputs: VISION_INPUTS,
   outputs: AI_OUTPUTS,
   ...over,
@@ -144,7 +173,12 @@ const opts = (over: RunFlowOptions = {}): RunFlowOptions => ({
 describe("plugin node: the calls it makes", () => {
   it("reads the schema, builds every part from x-from, defaults and business inputs, and maps the answer", async () => {
     const gets = link.schemaGets().length;
-    const { outcome } = await runFlow(toolFlow(vision({ outputs: [...AI_OUTPUTS, { name: "sid", type: "integer" }, { name: "missing", type: "array" }] })), opts());
+    const { outcome } = await runFlow(
+      toolFlow(
+        vision({ outputs: [...AI_OUTPUTS, { name: "sid", type: "integer" }, { name: "missing", type: "array" }] }),
+      ),
+      opts(),
+    );
     expect(outcome.status).toBe("completed");
 
     const get = link.schemaGets().at(-1) as URLSearchParams;
@@ -197,7 +231,9 @@ describe("plugin node: the calls it makes", () => {
   });
 
   it("finds business inputs breadth-first: the shallowest occurrence wins, through arrays", () => {
-    expect(findBusinessInputs({ a: { b: { deep: { uid: "deep" } } }, list: [{ uid: "shallow" }] }, ["uid"])).toEqual({ uid: "shallow" });
+    expect(findBusinessInputs({ a: { b: { deep: { uid: "deep" } } }, list: [{ uid: "shallow" }] }, ["uid"])).toEqual({
+      uid: "shallow",
+    });
     expect(findBusinessInputs({ uid: "top", a: { uid: "deep" } }, ["uid", "none"])).toEqual({ uid: "top" });
   });
 });
@@ -275,7 +311,11 @@ describe("plugin node: errors", () => {
   });
 
   it("a tool server on Link's blacklist fails with 30203, which maps to 21800", async () => {
-    const err = await failWith({ params: { pluginId: "tool@meta01", operationId: "image_generate", appId: "d1590f30" }, inputs: [{ name: "prompt", literal: "a cat" }], outputs: AI_OUTPUTS });
+    const err = await failWith({
+      params: { pluginId: "tool@meta01", operationId: "image_generate", appId: "d1590f30" },
+      inputs: [{ name: "prompt", literal: "a cat" }],
+      outputs: AI_OUTPUTS,
+    });
     expect(err.code).toBe(21800);
     expect(err.message).toContain("169.254.169.254 is blacklisted");
   });
@@ -292,7 +332,9 @@ describe("plugin node: errors", () => {
   });
 
   it("an unknown operation or an unknown tool finds no operation: 22302", async () => {
-    const op = await failWith(vision({ params: { pluginId: "tool@vision01", operationId: "nope", appId: "d1590f30" } }));
+    const op = await failWith(
+      vision({ params: { pluginId: "tool@vision01", operationId: "nope", appId: "d1590f30" } }),
+    );
     expect(op.code).toBe(22302);
     expect(op.message).toContain("has no operation nope");
     const tool = await failWith(vision({ params: { pluginId: "tool@ghost", operationId: "x", appId: "d1590f30" } }));
@@ -311,7 +353,10 @@ describe("plugin node: errors", () => {
 
   it("a slow AI tool behind Link is cut the same way", async () => {
     const t0 = Date.now();
-    const err = await failWith(vision({ retry: { shouldRetry: true, timeout: 0.3, maxRetries: 0, errorStrategy: 0 } }), { parameters: { AGENT_USER_INPUT: "__slow__ question" } });
+    const err = await failWith(
+      vision({ retry: { shouldRetry: true, timeout: 0.3, maxRetries: 0, errorStrategy: 0 } }),
+      { parameters: { AGENT_USER_INPUT: "__slow__ question" } },
+    );
     expect(err.code).toBe(22302);
     expect(Date.now() - t0).toBeLessThan(1200);
   });
@@ -335,7 +380,10 @@ describe("plugin node: retries and error strategies (spec §6.7)", () => {
   it("retries after a failure and succeeds on the second attempt", async () => {
     const before = link.runs().length;
     link.fault({ http: 500 });
-    const { outcome, frames } = await runFlow(toolFlow(vision({ retry: { shouldRetry: true, maxRetries: 2, errorStrategy: 0, timeout: 5 } })), opts());
+    const { outcome, frames } = await runFlow(
+      toolFlow(vision({ retry: { shouldRetry: true, maxRetries: 2, errorStrategy: 0, timeout: 5 } })),
+      opts(),
+    );
     expect(outcome).toMatchObject({ status: "completed", outputs: { code: 0, message: "success" } });
     expect(link.runs().length - before).toBe(2);
     expect(frames.filter((f) => describeFrame(f) === "plugin::t:start")).toHaveLength(1);
@@ -344,14 +392,23 @@ describe("plugin node: retries and error strategies (spec §6.7)", () => {
   it("strategy 0 aborts the run with the node's code after maxRetries + 1 attempts", async () => {
     const before = link.runs().length;
     link.fault({ code: 30403, message: "down" }, { code: 30403, message: "down" });
-    const { outcome } = await runFlow(toolFlow(vision({ retry: { shouldRetry: true, maxRetries: 1, errorStrategy: 0, timeout: 5 } })), opts());
+    const { outcome } = await runFlow(
+      toolFlow(vision({ retry: { shouldRetry: true, maxRetries: 1, errorStrategy: 0, timeout: 5 } })),
+      opts(),
+    );
     expect(outcome).toMatchObject({ status: "failed", error: { code: 21812 } });
     expect(link.runs().length - before).toBe(2);
   });
 
   it("strategy 1 gives the custom output and the error in error_outputs", async () => {
     link.fault({ http: 500 });
-    const retry = { shouldRetry: true, maxRetries: 0, errorStrategy: 1, timeout: 5, customOutput: { code: -1, message: "fallback", data: {} } };
+    const retry = {
+      shouldRetry: true,
+      maxRetries: 0,
+      errorStrategy: 1,
+      timeout: 5,
+      customOutput: { code: -1, message: "fallback", data: {} },
+    };
     const { outcome, frames } = await runFlow(toolFlow(vision({ retry })), opts());
     expect(outcome).toMatchObject({ status: "completed", outputs: { code: -1, message: "fallback" } });
     const end = frames.find((f) => describeFrame(f) === "plugin::t:end") as Frame;
@@ -365,8 +422,13 @@ describe("plugin node: retries and error strategies (spec §6.7)", () => {
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("plugin::t", { ...vision({ retry: { shouldRetry: true, maxRetries: 0, errorStrategy: 2, timeout: 5 } }) })
       .node("noop::ok")
-      .node("noop::failed", { inputs: [{ name: "code", type: "integer", ref: { node: "plugin::t", name: "errorCode" } }] })
-      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "err", type: "integer", ref: { node: "plugin::t", name: "errorCode" } }] })
+      .node("noop::failed", {
+        inputs: [{ name: "code", type: "integer", ref: { node: "plugin::t", name: "errorCode" } }],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [{ name: "err", type: "integer", ref: { node: "plugin::t", name: "errorCode" } }],
+      })
       .edge(START, "plugin::t")
       .edge("plugin::t", "noop::ok")
       .edge("plugin::t", "noop::failed", "intent_chain|fail_one_of::f1")
@@ -393,7 +455,10 @@ describe("AI tools through the plugin node (services §2)", () => {
       status: "completed",
       outputs: { code: 0, message: "success", sid: "fake", data: { image_url: "https://oss.example.com/gen/1.jpg" } },
     });
-    expect(aitools.requests().at(-1)).toMatchObject({ path: "/image_generate", body: { prompt: "a cat on a sofa", width: 1024, height: 1024 } });
+    expect(aitools.requests().at(-1)).toMatchObject({
+      path: "/image_generate",
+      body: { prompt: "a cat on a sofa", width: 1024, height: 1024 },
+    });
   });
 
   it("a provider failure is HTTP 200 with a code: the node succeeds and the code output carries it", async () => {

@@ -33,7 +33,9 @@ const ROUTES: Record<string, Route> = {
     text: "file_url",
     failCode: 45000,
     failMessage: "file download failed",
-    data: (b) => [{ file_index: 0, content: [{ name: "markdown", value: `# text of ${String(b.file_url)}`, source_data: "" }] }],
+    data: (b) => [
+      { file_index: 0, content: [{ name: "markdown", value: `# text of ${String(b.file_url)}`, source_data: "" }] },
+    ],
   },
   "/image_understanding": {
     required: ["question", "image_url"],
@@ -47,7 +49,10 @@ const ROUTES: Record<string, Route> = {
     text: "prompt",
     failCode: 45100,
     failMessage: "图片生成失败",
-    data: () => ({ image_url: "https://oss.example.com/gen/1.jpg", image_url_md: "![](https://oss.example.com/gen/1.jpg)" }),
+    data: () => ({
+      image_url: "https://oss.example.com/gen/1.jpg",
+      image_url_md: "![](https://oss.example.com/gen/1.jpg)",
+    }),
   },
   "/smarttts": {
     required: ["text", "vcn"],
@@ -86,11 +91,14 @@ export async function startFakeAiTools(opts: { slowMs?: number } = {}): Promise<
       if (!route || req.method !== "POST") return json(404, { detail: "Not Found" });
       const missing = route.required.filter((k) => typeof body[k] !== "string");
       if (missing.length > 0) {
-        return json(422, { detail: missing.map((k) => ({ type: "missing", loc: ["body", k], msg: "Field required", input: body })) });
+        return json(422, {
+          detail: missing.map((k) => ({ type: "missing", loc: ["body", k], msg: "Field required", input: body })),
+        });
       }
       const text = String(body[route.text]);
       const answer = (): void => {
-        if (text.includes("__fail__")) return json(200, { code: route.failCode, message: route.failMessage, sid: "fake" });
+        if (text.includes("__fail__"))
+          return json(200, { code: route.failCode, message: route.failMessage, sid: "fake" });
         json(200, { code: 0, data: route.data(body), message: "success", sid: "fake" });
       };
       if (text.includes("__slow__")) setTimeout(answer, opts.slowMs ?? 2000);

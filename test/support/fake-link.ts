@@ -70,23 +70,38 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     const parameter = isObj(req) && isObj(req.parameter) ? req.parameter : undefined;
     const message = isObj(req) && isObj(req.payload) && isObj(req.payload.message) ? req.payload.message : undefined;
     const problems: string[] = [];
-    if (typeof header?.app_id !== "string" || header.app_id.length < 1 || header.app_id.length > 32) problems.push("path: $.header.app_id, message: required string 1..32");
-    if (typeof parameter?.tool_id !== "string" || !/^tool@[0-9a-zA-Z]+$/.test(parameter.tool_id)) problems.push("path: $.parameter.tool_id, message: does not match");
+    if (typeof header?.app_id !== "string" || header.app_id.length < 1 || header.app_id.length > 32)
+      problems.push("path: $.header.app_id, message: required string 1..32");
+    if (typeof parameter?.tool_id !== "string" || !/^tool@[0-9a-zA-Z]+$/.test(parameter.tool_id))
+      problems.push("path: $.parameter.tool_id, message: does not match");
     if (typeof parameter?.operation_id !== "string") problems.push("path: $.parameter.operation_id, message: required");
     if (!message) problems.push("path: $.payload.message, message: required");
-    for (const k of Object.keys(message ?? {})) if (!["header", "query", "path", "body"].includes(k)) problems.push(`path: $.payload.message.${k}, message: additional property`);
+    for (const k of Object.keys(message ?? {}))
+      if (!["header", "query", "path", "body"].includes(k))
+        problems.push(`path: $.payload.message.${k}, message: additional property`);
     if (problems.length > 0) return { status: 200, body: envelope(30200, problems.join(";")) };
 
     const toolId = String(parameter?.tool_id);
     const operationId = String(parameter?.operation_id);
     const version = typeof parameter?.version === "string" && parameter.version ? parameter.version : "V1.0";
-    const decoded: DecodedRun = { appId: String(header?.app_id), toolId, operationId, version, sentParts: Object.keys(message ?? {}), header: {}, query: {}, path: {}, body: {} };
+    const decoded: DecodedRun = {
+      appId: String(header?.app_id),
+      toolId,
+      operationId,
+      version,
+      sentParts: Object.keys(message ?? {}),
+      header: {},
+      query: {},
+      path: {},
+      body: {},
+    };
     for (const k of ["header", "query", "path", "body"] as const) {
       const b64 = message?.[k];
       if (typeof b64 !== "string") continue;
       const text = Buffer.from(b64, "base64").toString("utf8");
       // the node must escape non-ASCII (ensure_ascii): a raw non-ASCII byte here is a client defect
-      if (/[^\x00-\x7f]/.test(text)) return { status: 200, body: envelope(30200, `path: $.payload.message.${k}, message: not ASCII JSON`) };
+      if (/[^\x00-\x7f]/.test(text))
+        return { status: 200, body: envelope(30200, `path: $.payload.message.${k}, message: not ASCII JSON`) };
       const parsed: unknown = JSON.parse(text);
       if (isObj(parsed)) decoded[k] = parsed;
     }
@@ -94,7 +109,8 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
 
     const fault = faults.shift();
     if (fault && "delayMs" in fault) await new Promise((r) => setTimeout(r, fault.delayMs));
-    if (fault && "http" in fault) return { status: fault.http, body: "<html><body><h1>Internal Server Error</h1></body></html>" };
+    if (fault && "http" in fault)
+      return { status: fault.http, body: "<html><body><h1>Internal Server Error</h1></body></html>" };
     if (fault && "code" in fault) return { status: 200, body: envelope(fault.code, fault.message) };
     if (fault && "text" in fault) return { status: 200, body: envelope(0, "Success", fault.text) };
 
@@ -122,7 +138,8 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     url = encodeURI(url);
     decoded.target = url;
     // step 7: blacklist
-    if ((opts.blockedHosts ?? []).includes(new URL(url).hostname)) return { status: 200, body: envelope(30203, `host ${new URL(url).hostname} is blacklisted`) };
+    if ((opts.blockedHosts ?? []).includes(new URL(url).hostname))
+      return { status: 200, body: envelope(30203, `host ${new URL(url).hostname} is blacklisted`) };
     // step 8: the outbound call
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(decoded.header)) if (k !== "@type") headers[k] = pyStr(v);
@@ -132,9 +149,17 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     const failText = official ? "Official API request failed" : "Third-party API request failed";
     let text: string;
     try {
-      const res = await fetch(url, { method: found.method, headers, ...(hasBody ? { body: JSON.stringify(decoded.body) } : {}) });
+      const res = await fetch(url, {
+        method: found.method,
+        headers,
+        ...(hasBody ? { body: JSON.stringify(decoded.body) } : {}),
+      });
       text = await res.text();
-      if (res.status !== 200) return { status: 200, body: envelope(failCode, `${failText}: Request error code: ${res.status}, error message ${text}`) };
+      if (res.status !== 200)
+        return {
+          status: 200,
+          body: envelope(failCode, `${failText}: Request error code: ${res.status}, error message ${text}`),
+        };
     } catch (e) {
       return { status: 200, body: envelope(failCode, `${failText}: ${e instanceof Error ? e.message : String(e)}`) };
     }
@@ -152,15 +177,35 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     gets.push(search);
     const ids = search.getAll("tool_ids");
     const vs = search.getAll("versions");
-    if (!search.has("app_id") || ids.length === 0) return { status: 422, body: { detail: [{ type: "missing", loc: ["query", "app_id"], msg: "Field required" }] } };
-    if (ids.length !== vs.length) return { status: 200, body: { code: 30201, message: `get tool: tool num ${ids.length}, version num ${vs.length} not equal`, sid: "fake", data: {} } };
+    if (!search.has("app_id") || ids.length === 0)
+      return { status: 422, body: { detail: [{ type: "missing", loc: ["query", "app_id"], msg: "Field required" }] } };
+    if (ids.length !== vs.length)
+      return {
+        status: 200,
+        body: {
+          code: 30201,
+          message: `get tool: tool num ${ids.length}, version num ${vs.length} not equal`,
+          sid: "fake",
+          data: {},
+        },
+      };
     const out: Obj[] = [];
     for (const [i, id] of ids.entries()) {
       const v = vs[i] ?? "V1.0";
       const doc = tools.get(`${id}@${v}`);
-      if (!doc) return { status: 200, body: { code: 30500, message: `Tool does not exist: ${id} ${v} does not exist`, sid: "fake", data: {} } };
+      if (!doc)
+        return {
+          status: 200,
+          body: { code: 30500, message: `Tool does not exist: ${id} ${v} does not exist`, sid: "fake", data: {} },
+        };
       const info = isObj(doc.info) ? doc.info : {};
-      out.push({ name: String(info.title ?? id), description: String(info.description ?? ""), id, version: v, schema: JSON.stringify(doc) });
+      out.push({
+        name: String(info.title ?? id),
+        description: String(info.description ?? ""),
+        id,
+        version: v,
+        schema: JSON.stringify(doc),
+      });
     }
     return { status: 200, body: { code: 0, message: "Success", sid: "fake", data: { tools: out } } };
   }
