@@ -5,7 +5,13 @@ import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";
 
-const num = z.union([z.number(), z.string().regex(/^\s*-?\d+(\.\d+)?\s*$/).transform(Number)]);
+const num = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^\s*-?\d+(\.\d+)?\s*$/)
+    .transform(Number),
+]);
 
 const Params = z
   .object({
@@ -57,7 +63,11 @@ export function buildChunkQuery(ctx: NodeContext, p: Params): Record<string, unk
   };
   // spec §9.1: knowledge nodes pass the request history untrimmed, and only with chat history v2 on
   if (p.enableChatHistoryV2.isEnabled) {
-    body.history = ctx.run.history.map((h) => ({ role: h.role, content: h.content, content_type: h.content_type ?? "text" }));
+    body.history = ctx.run.history.map((h) => ({
+      role: h.role,
+      content: h.content,
+      content_type: h.content_type ?? "text",
+    }));
   }
   return body;
 }
@@ -98,15 +108,21 @@ export default definePlugin({
       json = undefined;
     }
     if (typeof json !== "object" || json === null || Array.isArray(json)) {
-      throw WorkflowError.of(Codes.KNOWLEDGE_NODE_EXECUTION_ERROR, `response is not a JSON object: ${text.slice(0, 100)}`);
+      throw WorkflowError.of(
+        Codes.KNOWLEDGE_NODE_EXECUTION_ERROR,
+        `response is not a JSON object: ${text.slice(0, 100)}`,
+      );
     }
     const parsed = json as ChunkQueryResponse;
     const code = typeof parsed.code === "number" ? parsed.code : Number(parsed.code ?? 0);
     if (code !== 0) {
-      throw requestError(`err code ${String(parsed.code)}, reason ${String(parsed.message ?? "")}, sid ${String(parsed.sid ?? null)}`);
+      throw requestError(
+        `err code ${String(parsed.code)}, reason ${String(parsed.message ?? "")}, sid ${String(parsed.sid ?? null)}`,
+      );
     }
     const results = parsed.data?.results;
-    if (!Array.isArray(results)) throw WorkflowError.of(Codes.KNOWLEDGE_NODE_EXECUTION_ERROR, "response has no data.results");
+    if (!Array.isArray(results))
+      throw WorkflowError.of(Codes.KNOWLEDGE_NODE_EXECUTION_ERROR, "response has no data.results");
     // spec §5.11: the first declared output (template: `results`) holds the items; the engine validates its schema
     const name = ctx.outputs[0]?.name ?? "results";
     return { outputs: { [name]: results }, rawOutput: JSON.stringify(results) };

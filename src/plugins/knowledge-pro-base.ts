@@ -6,8 +6,15 @@ import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
 import { firstInputText } from "./knowledge-base.ts";
 
-const num = z.union([z.number(), z.string().regex(/^\s*-?\d+(\.\d+)?\s*$/).transform(Number)]);
-const int = (min: number, max?: number) => num.pipe(max === undefined ? z.number().int().min(min) : z.number().int().min(min).max(max));
+const num = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^\s*-?\d+(\.\d+)?\s*$/)
+    .transform(Number),
+]);
+const int = (min: number, max?: number) =>
+  num.pipe(max === undefined ? z.number().int().min(min) : z.number().int().min(min).max(max));
 const oneOrTwo = num.pipe(z.union([z.literal(1), z.literal(2)]));
 
 const Params = z
@@ -115,7 +122,11 @@ async function within<T>(work: Promise<T>, ms: number, clock: Clock, onTimeout: 
 }
 
 /** Lines of a byte stream; each read waits at most `readTimeoutMs` (spec §6.11: the provider per-read timeout). */
-async function* readLines(body: ReadableStream<Uint8Array>, readTimeoutMs: number, clock: Clock): AsyncGenerator<string, void, undefined> {
+async function* readLines(
+  body: ReadableStream<Uint8Array>,
+  readTimeoutMs: number,
+  clock: Clock,
+): AsyncGenerator<string, void, undefined> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -159,8 +170,10 @@ export default definePlugin({
     const url = ctx.config.KNOWLEDGE_PRO_URL;
     if (!url) throw WorkflowError.of(Codes.KNOWLEDGE_NODE_EXECUTION_ERROR, "KNOWLEDGE_PRO_URL is not configured");
     // spec §5.13: CBG-RAG needs documents; checked before any call
-    if (p.repoType === 2 && p.docIds.length === 0) throw WorkflowError.of(Codes.KNOWLEDGE_PARAM_ERROR, "docIds must not be empty for CBG-RAG (repoType 2)");
-    const requestFailed = (detail: string): WorkflowError => WorkflowError.of(Codes.KNOWLEDGE_REQUEST_ERROR, redact(detail, p));
+    if (p.repoType === 2 && p.docIds.length === 0)
+      throw WorkflowError.of(Codes.KNOWLEDGE_PARAM_ERROR, "docIds must not be empty for CBG-RAG (repoType 2)");
+    const requestFailed = (detail: string): WorkflowError =>
+      WorkflowError.of(Codes.KNOWLEDGE_REQUEST_ERROR, redact(detail, p));
 
     // the per-read timeout also bounds the wait for the response headers (a slow first byte)
     const headers = new AbortController();
@@ -200,7 +213,9 @@ export default definePlugin({
         const { frame } = line;
         const code = typeof frame.code === "number" ? frame.code : Number(frame.code ?? 0);
         if (code !== 0) {
-          throw requestFailed(`err code ${String(frame.code)}, reason ${String(frame.message ?? "")}, sid ${String(frame.sid ?? null)}`);
+          throw requestFailed(
+            `err code ${String(frame.code)}, reason ${String(frame.message ?? "")}, sid ${String(frame.sid ?? null)}`,
+          );
         }
         const data = frame.data ?? {};
         const type = typeof data.content_type === "string" ? data.content_type : "answer";
