@@ -40,7 +40,14 @@ export default defineConfig(async () => {
             cloudflareTest({
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
-                bindings: { TEST_MIGRATIONS: migrations, ALLOW_PRIVATE_FETCH: "true", RUNTIME_ENV: "test" },
+                bindings: {
+                  TEST_MIGRATIONS: migrations,
+                  ALLOW_PRIVATE_FETCH: "true",
+                  RUNTIME_ENV: "test",
+                  // webhook callbacks retry within the test's patience
+                  HOOK_CALLBACK_BASE_DELAY_MS: "60",
+                  HOOK_CALLBACK_MAX_ATTEMPTS: "4",
+                },
               },
             }),
           ],

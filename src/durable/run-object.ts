@@ -20,6 +20,8 @@ import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
 import { nodeErrorFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
+import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
+import { createJsSandbox } from "./js-sandbox.ts";
 import { createKv } from "./kv.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 
@@ -55,6 +57,24 @@ export interface RunSummary {
   interrupt: { nodeId: string; deadline: number } | null;
   parameters: Record<string, unknown>;
   nodes: Record<string, NodeTiming>;
+  hookId: string | null;
+  callback: CallbackView | null;
+}
+
+export interface CallbackView {
+  url: string;
+  status: CallbackState["status"];
+  attempts: number;
+  nextAttemptAt: number | null;
+  log: { attempt: number; at: number; status: number; error: string | null }[];
+}
+
+/** What a webhook start answers: whether this call created the run, and where the run stands. */
+export interface HookReply {
+  created: boolean;
+  status: RunStatus;
+  outputs: Record<string, unknown> | null;
+  error: ErrorData | null;
 }
 
 const DEFAULT_RETENTION_S = 7 * 24 * 3600;
@@ -130,6 +150,40 @@ export class RunObject extends DurableObject<RunEnv> {
 
   readonly #collectors = new Set<(frame: Frame) => boolean>();
 
+  /**
+   * Starts a webhook run unless this object already holds it (the object is named after the hook and the
+   * delivery's idempotency key, so a repeated delivery lands here and gets the same run), then waits up to
+   * `waitMs` for it to end (sync hooks; 0 for async ones).
+   */
+  async startHook(input: { request: RunRequest; plan: Plan }, waitMs: number): Promise<HookReply> {
+    if (this.#store.get()) return this.#waitFor(waitMs, false);
+    const now = Date.now();
+    this.#store.create(input.request, input.plan, now);
+    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    this.#launch(input.plan, input.request, undefined);
+    return this.#waitFor(waitMs, true);
+  }
+
+  /** Where an existing run stands, after waiting up to `waitMs` for it to end; null when there is no such run. */
+  async follow(waitMs: number): Promise<HookReply | null> {
+    return this.#store.get() ? this.#waitFor(waitMs, false) : null;
+  }
+
+  async #waitFor(waitMs: number, created: boolean): Promise<HookReply> {
+    const row = this.#store.get();
+    if (row?.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    const running = this.#execution;
+    if (waitMs > 0 && running) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      if (timer !== undefined) clearTimeout(timer);
+    }
+    const now = this.#store.get();
+    if (!now) return { created, status: "failed", outputs: null, error: WorkflowError.of(Codes.ENG_RUN_ERROR, "run vanished").toData() };
+    const failed = now.status === "failed" || now.status === "cancelled";
+    return { created, status: now.status, outputs: now.outputs, error: failed && now.outcome ? now.outcome : null };
+  }
+
   /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
   async resume(answer: { eventType: string; content: string }): Promise<RunReply> {
     const row = this.#store.get();
@@ -185,6 +239,28 @@ export class RunObject extends DurableObject<RunEnv> {
       interrupt: row.interrupt,
       parameters: row.request.parameters,
       nodes: this.#store.nodeTimings(),
+      hookId: row.request.hookId ?? null,
+      callback: this.#callbackView(row),
+    };
+  }
+
+  #callbackView(row: RunRow): CallbackView | null {
+    const spec = row.request.callback;
+    if (!spec) return null;
+    const state = this.#store.callback();
+    const log = this.#store
+      .logEntries()
+      .filter((e) => e.kind === "callback")
+      .map((e) => {
+        const d = e.data as { attempt: number; status: number; error: string | null };
+        return { attempt: d.attempt, at: e.at, status: d.status, error: d.error };
+      });
+    return {
+      url: spec.url,
+      status: state?.status ?? "pending",
+      attempts: state?.attempts ?? 0,
+      nextAttemptAt: state?.status === "pending" ? state.nextAt : null,
+      log,
     };
   }
 
@@ -202,6 +278,13 @@ export class RunObject extends DurableObject<RunEnv> {
     if (!row) return;
     const now = Date.now();
     if (row.status === "completed" || row.status === "failed" || row.status === "cancelled") {
+      // a pending callback keeps the run (and its retries) alive; retention starts counting again after it
+      const callback = this.#store.callback();
+      if (callback?.status === "pending") {
+        if (now >= callback.nextAt) await this.#deliverCallback();
+        else await this.#scheduleAfterFinish(row.updatedAt);
+        return;
+      }
       await this.#store.deleteAll();
       return;
     }
@@ -247,6 +330,7 @@ export class RunObject extends DurableObject<RunEnv> {
       fetch: this.#pluginFetch(request, allowPrivate),
       openSocket: createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR }),
       kv: this.#kv(),
+      sandbox: createJsSandbox(),
       emit: (frame) => this.#onFrame(frame),
       onBoundary: (nodeId) => {
         const run = this.#run;
@@ -346,8 +430,41 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#closeSubscribers();
     const row = this.#store.get();
     if (row) this.ctx.waitUntil(this.#recordHistory(row, status, outcome, total));
+    const spec = row?.request.callback;
+    if (row && spec) {
+      // stored before the first attempt: an eviction during it leaves a pending callback that the alarm retries
+      const payload = callbackPayload(spec.hookId, { runId: row.request.eventId, flowId: row.request.flowId, status, outputs, error: status === "completed" ? null : outcome, usage: total }, now);
+      this.#store.setCallback({ status: "pending", attempts: 0, nextAt: now + spec.baseDelayMs, msgId: `msg_${row.request.eventId}`, payload }, null, now);
+      this.ctx.waitUntil(this.#deliverCallback());
+    }
+    this.ctx.waitUntil(this.#scheduleAfterFinish(now));
+  }
+
+  #delivering = false;
+
+  /** One callback attempt, recorded; then the alarm for the next one (or for the retention clean-up). */
+  async #deliverCallback(): Promise<void> {
+    const row = this.#store.get();
+    const spec = row?.request.callback;
+    const state = this.#store.callback();
+    if (!row || !spec || state?.status !== "pending" || this.#delivering) return;
+    this.#delivering = true;
+    try {
+      const fetchFn = createGuardedFetch(fetch, { allowPrivate: this.env.ALLOW_PRIVATE_FETCH === "true" });
+      const result = await attemptDelivery(fetchFn, spec, state, Date.now());
+      const now = Date.now();
+      this.#store.setCallback(nextState(spec, state, result, now), result, now);
+    } finally {
+      this.#delivering = false;
+    }
+    await this.#scheduleAfterFinish(row.updatedAt);
+  }
+
+  /** After the end: the next callback attempt if one is pending, else the retention clean-up. */
+  async #scheduleAfterFinish(endedAt: number): Promise<void> {
     const retention = Number(this.env.RUN_RETENTION_SECONDS ?? DEFAULT_RETENTION_S) * 1000;
-    this.ctx.waitUntil(this.ctx.storage.setAlarm(now + retention));
+    const callback = this.#store.callback();
+    await this.ctx.storage.setAlarm(callback?.status === "pending" ? callback.nextAt : Math.max(Date.now(), endedAt) + retention);
   }
 
   /** Ends a run from outside the engine (deadline, answer timeout): an error end frame, then the summary. */

@@ -1,6 +1,7 @@
 // The RunObject's SQLite storage (STYLE §17): the run log is append-only and the truth; the run row holds the
 // latest captured engine state, written in the same transaction as the log entry that describes the change.
 import type { ErrorData, Frame, Plan, RunState, Usage } from "../engine/index.ts";
+import type { CallbackSpec, CallbackState } from "./callback.ts";
 
 export const STORE_SCHEMA_VERSION = 1;
 
@@ -21,6 +22,10 @@ export interface RunRequest {
   deadlineMs: number;
   /** extra configuration handed to plugins (service URLs) */
   config: Record<string, string | undefined>;
+  /** the webhook that started the run, if any */
+  hookId?: string;
+  /** where the result goes when the run ends (webhooks with a callback URL) */
+  callback?: CallbackSpec;
 }
 
 export interface RunRow {
@@ -195,6 +200,19 @@ export class RunStore {
 
   log(kind: string, node: string | null, data: unknown, now: number): void {
     this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES (?, ?, ?, ?)`, kind, node, data === null ? null : JSON.stringify(data), now);
+  }
+
+  /** The pending, delivered or failed callback of a webhook run (stored in `meta`). */
+  callback(): CallbackState | undefined {
+    const r = this.#sql.exec(`SELECT value FROM meta WHERE key = 'callback'`).toArray()[0];
+    return r ? (JSON.parse(String(r.value)) as CallbackState) : undefined;
+  }
+
+  setCallback(state: CallbackState, attempt: { status: number; error: string | null } | null, now: number): void {
+    this.transaction(() => {
+      this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify(state));
+      if (attempt) this.log("callback", null, { attempt: state.attempts, status: attempt.status, error: attempt.error, outcome: state.status }, now);
+    });
   }
 
   logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {

@@ -77,6 +77,12 @@ export const Codes = {
   QUESTION_ANSWER_RESUME_DATA_ERROR: 23802,
   QUESTION_ANSWER_HANDLER_RESPONSE_ERROR: 23803,
   EVENT_REGISTRY_NOT_FOUND_ERROR: 23900,
+  // [new] the project's webhooks (issue 6); not in the original
+  HOOK_NOT_FOUND_ERROR: 24001,
+  HOOK_AUTH_ERROR: 24002,
+  HOOK_PAYLOAD_TOO_LARGE_ERROR: 24003,
+  HOOK_RATE_LIMITED_ERROR: 24004,
+  HOOK_PAYLOAD_ERROR: 24005,
 } as const;
 
 export type Code = (typeof Codes)[keyof typeof Codes];
@@ -160,4 +166,9 @@ export const CodeText: Readonly<Record<number, string>> = {
   23802: "Question-answer node data retrieval timeout",
   23803: "Question-answer node user response handling error",
   23900: "Conversation has timed out or does not exist",
+  24001: "Webhook not found",
+  24002: "Webhook authentication failed",
+  24003: "Webhook payload too large",
+  24004: "Webhook rate limit exceeded",
+  24005: "Webhook payload could not be read",
 };

@@ -10,6 +10,7 @@ import { authentication } from "./middleware/auth.ts";
 import { cors } from "./middleware/cors.ts";
 import { chat } from "./routes/chat.ts";
 import { files } from "./routes/files.ts";
+import { hooks } from "./routes/hooks.ts";
 import { node } from "./routes/node.ts";
 import { protocol } from "./routes/protocol.ts";
 import { publish } from "./routes/publish.ts";
@@ -37,6 +38,7 @@ app.route("/workflow/v1", files);
 // spec §1.1 #18/#19: at the root; the accidental /workflow/v1/v1/* copies are dropped (§11.15)
 app.route("/v1", publish);
 app.route("/", runs);
+app.route("/", hooks);
 
 // A framework-level miss keeps its HTTP status (spec §1.1 notes) but still answers JSON.
 app.notFound((c) => failure(c.get("sid") ?? "", 404, `Not Found: ${c.req.method} ${new URL(c.req.url).pathname}`, 404));

@@ -17,6 +17,10 @@ export interface Env extends Cloudflare.Env {
   PGSQL_URL?: string;
   CODE_EXEC_URL?: string;
   CODE_EXEC_TIMEOUT_SEC?: string;
+  /** first retry delay of a webhook callback, ms (default 5000; doubles per attempt) */
+  HOOK_CALLBACK_BASE_DELAY_MS?: string;
+  /** attempts before a webhook callback is given up (default 8) */
+  HOOK_CALLBACK_MAX_ATTEMPTS?: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { sid: string; appId: string } };

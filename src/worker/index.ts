@@ -2,5 +2,6 @@
 import { app } from "./app.ts";
 
 export { RunObject } from "../durable/run-object.ts";
+export { HookLimiter } from "../durable/hook-limiter.ts";
 
 export default app;

@@ -7,6 +7,8 @@ import type { RunRequest } from "../../src/durable/run-store.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { readLines, type StoredLine } from "../../src/worker/relay.ts";
 import { loadFixture } from "../support/fixtures.ts";
+import { startLlmEnd } from "../support/llm-flow.ts";
+import { inject } from "vitest";
 
 interface RunEnvForTest {
   RUN: DurableObjectNamespace<RunObject>;
@@ -107,5 +109,22 @@ describe("RunObject (one Durable Object per run)", () => {
     await runInDurableObject(stub, async (_instance, state) => {
       expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM run_frames").one().n).toBe(0);
     });
+  });
+
+  it("ends a run that outlives its deadline by alarm with 20804, never leaving it running", async () => {
+    const slow = compile(startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 400 }), registry);
+    const req = { ...request({ AGENT_USER_INPUT: "q" }), deadlineMs: 300 };
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.start({ request: req, plan: slow });
+    expect(reply.ok).toBe(true);
+    if (!reply.ok) return;
+    const lines = await collect(reply.stream);
+    const last = (lines.at(-1) as StoredLine).frame;
+    expect(last).toMatchObject({ code: 20804, message: "OpenAPI output timeout(run deadline exceeded)" });
+    expect(last.choices[0]?.finish_reason).toBe("stop");
+    const summary = await stub.summary();
+    expect(summary).toMatchObject({ status: "failed", code: 20804 });
+    // the model's answer never completed: the deadline cut it, not the provider
+    expect(lines.some((l) => l.frame.workflow_step?.node?.id?.startsWith("node-end::") && l.frame.choices[0]?.finish_reason === "stop")).toBe(false);
   });
 });

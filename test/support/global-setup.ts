@@ -7,6 +7,7 @@
 import type { ProvidedContext } from "vitest";
 import type { TestProject } from "vitest/node";
 import { startFakeOpenAI } from "./fake-openai.ts";
+import { startFakeReceiver } from "./fake-receiver.ts";
 import { startFakeSpark } from "./fake-spark.ts";
 import { startRedis } from "./redis-server.ts";
 import { startUpstashFront } from "./upstash-front.ts";
@@ -20,6 +21,8 @@ declare module "vitest" {
     openaiUrl: string;
     /** fake Spark WebSocket server */
     sparkUrl: string;
+    /** webhook callback receiver (records deliveries, can fail the first N) */
+    receiverUrl: string;
   }
 }
 
@@ -67,6 +70,13 @@ export const services: Service[] = [
     async start() {
       const s = await startFakeSpark();
       return { provide: { sparkUrl: s.url }, stop: () => s.close() };
+    },
+  },
+  {
+    name: "webhook callback receiver",
+    async start() {
+      const s = await startFakeReceiver();
+      return { provide: { receiverUrl: s.url }, stop: () => s.close() };
     },
   },
 ];

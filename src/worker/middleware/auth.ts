@@ -8,10 +8,13 @@ import { errorResponse } from "../envelope.ts";
 import { Catalog } from "../store/catalog.ts";
 
 const PUBLIC = [/^\/health\/?$/, /^\/workflow\/v1\/files\/[^/]+\/?$/];
+/** a webhook invocation carries its own signature or bearer token (routes/hooks.ts) */
+const HOOK_INVOCATION = /^\/hooks\/[^/]+\/?$/;
 
 export const authentication: MiddlewareHandler<AppEnv> = async (c, next) => {
   const url = new URL(c.req.url);
   if (PUBLIC.some((p) => p.test(url.pathname))) return next();
+  if (c.req.method === "POST" && HOOK_INVOCATION.test(url.pathname)) return next();
   let appId: string | undefined;
   try {
     let buffered: Promise<ArrayBuffer> | undefined;

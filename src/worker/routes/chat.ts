@@ -1,7 +1,7 @@
 // Chat, debug chat and the two resumes (spec §1.5.1–1.5.3), plus the project's cancel (§6.12 [new]).
 import { Hono } from "hono";
 import { z } from "zod";
-import { Codes, createGuardedFetch, toWorkflowError, WorkflowError } from "../../engine/index.ts";
+import { Codes, createGuardedFetch, toWorkflowError, WorkflowError, type Plan } from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
 import { appId, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
@@ -30,6 +30,53 @@ async function parse<S extends z.ZodType>(c: Ctx, schema: S): Promise<{ ok: true
   return { ok: true, value: parsed.data };
 }
 
+/** What a run needs before it starts: the flow's DSL, its plan, and the plugins' configuration. */
+export interface PreparedRun {
+  flow: ResolvedFlow;
+  plan: Plan;
+  config: Record<string, string | undefined>;
+}
+
+/**
+ * Resolves the flow (open runs: the published row, licence checked), its plan, the sub-flow credentials, and checks
+ * file-typed start parameters (chat and webhooks).
+ */
+export async function prepareRun(c: Ctx, flowId: string, caller: string, version: string, mode: "open" | "debug", parameters: Record<string, unknown>): Promise<PreparedRun> {
+  const cat = catalog(c);
+  let flow: ResolvedFlow;
+  let hash: string | undefined;
+  if (mode === "open" || version) {
+    // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
+    const { row, hash: h } = await resolveOpenFlow(c, flowId, caller, version, mode === "open");
+    flow = { flowId, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
+    hash = h;
+  } else {
+    const row = await cat.requireFlow(flowId);
+    flow = { flowId, dsl: row.data, version: "draft", updatedAt: row.update_at };
+  }
+  if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
+  const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
+  // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
+  // checked before any node runs
+  const credentials: Record<string, string> = {};
+  for (const node of plan.nodes) {
+    if (node.type !== "flow") continue;
+    const app = (node.params as { appId?: unknown }).appId;
+    if (typeof app !== "string" || app in credentials) continue;
+    const row = await cat.requireApp(app);
+    credentials[app] = `${row.api_key}:${row.api_secret}`;
+  }
+  const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
+  await validateFileParameters(startOutputs(flow.dsl), parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+  // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
+  const config = {
+    ...pluginConfig(c.env),
+    SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0",
+    ...(Object.keys(credentials).length ? { SUBFLOW_CREDENTIALS: JSON.stringify(credentials) } : {}),
+  };
+  return { flow, plan, config };
+}
+
 async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   const sid = c.get("sid");
   const caller = c.get("appId");
@@ -38,32 +85,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   if (!parsed.ok) return parsed.response;
   const b = parsed.value;
   try {
-    const cat = catalog(c);
-    let flow: ResolvedFlow;
-    let hash: string | undefined;
-    if (mode === "open" || b.version) {
-      // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
-      const { row, hash: h } = await resolveOpenFlow(c, b.flow_id, caller, b.version, mode === "open");
-      flow = { flowId: b.flow_id, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
-      hash = h;
-    } else {
-      const row = await cat.requireFlow(b.flow_id);
-      flow = { flowId: b.flow_id, dsl: row.data, version: "draft", updatedAt: row.update_at };
-    }
-    if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
-    const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
-    // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
-    // checked before any node runs
-    const credentials: Record<string, string> = {};
-    for (const node of plan.nodes) {
-      if (node.type !== "flow") continue;
-      const app = (node.params as { appId?: unknown }).appId;
-      if (typeof app !== "string" || app in credentials) continue;
-      const row = await cat.requireApp(app);
-      credentials[app] = `${row.api_key}:${row.api_secret}`;
-    }
-    const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
-    await validateFileParameters(startOutputs(flow.dsl), b.parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+    const { flow, plan, config } = await prepareRun(c, b.flow_id, caller, b.version, mode, b.parameters);
     return await startRun({
       ns: c.env.RUN,
       flow,
@@ -73,12 +95,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       mode,
       eventId: newId(),
       sid,
-      // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
-      config: {
-        ...pluginConfig(c.env),
-        SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0",
-        ...(Object.keys(credentials).length ? { SUBFLOW_CREDENTIALS: JSON.stringify(credentials) } : {}),
-      },
+      config,
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),

@@ -8,7 +8,8 @@ import { checkUpload, contentTypeFor, fileConfig } from "../files.ts";
 
 export const files = new Hono<AppEnv>();
 
-async function store(c: Ctx, file: File): Promise<string> {
+/** Stores an upload in R2 under a fresh name and returns its stable public URL (also used by webhooks). */
+export async function storeFile(c: Ctx, file: File): Promise<string> {
   const ext = checkUpload(fileConfig(c.env), file.name, file.size);
   const name = `${crypto.randomUUID()}.${ext}`;
   try {
@@ -36,7 +37,7 @@ files.post("/upload_file", async (c) => {
   const f = (await form(c)).get("file");
   if (!(f instanceof File))
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
-  return success(c.get("sid"), { url: await store(c, f) });
+  return success(c.get("sid"), { url: await storeFile(c, f) });
 });
 
 files.post("/upload_files", async (c) => {
@@ -47,7 +48,7 @@ files.post("/upload_files", async (c) => {
   // order preserved; the batch stops at the first bad file (spec §8.1)
   for (const f of list) checkUpload(fileConfig(c.env), f.name, f.size);
   const urls: string[] = [];
-  for (const f of list) urls.push(await store(c, f));
+  for (const f of list) urls.push(await storeFile(c, f));
   return success(c.get("sid"), { urls });
 });
 

@@ -44,6 +44,8 @@ runs.get("/runs/:id", async (c) => {
     lastEventId: s.lastSeq,
     interrupt: s.interrupt,
     nodes: s.nodes,
+    hookId: s.hookId,
+    callback: s.callback,
   });
 });
 
