@@ -148,15 +148,66 @@ const SCHEMA_GET_TIMEOUT_MS = 10_000; // services §1.6 [new]
 const RUN_TIMEOUT_MS = 60_000;
 
 /**
+ * A map with a time-to-live and a size bound: least recently used entries leave first. Time is the caller's
+ * (the run clock), so tests move it by hand.
+ */
+export class TtlCache<V> {
+  readonly #entries = new Map<string, { at: number; value: V }>();
+
+  readonly maxEntries: number;
+  readonly ttlMs: number;
+
+  constructor(maxEntries: number, ttlMs: number) {
+    this.maxEntries = maxEntries;
+    this.ttlMs = ttlMs;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const hit = this.#entries.get(key);
+    if (!hit) return undefined;
+    this.#entries.delete(key);
+    if (now - hit.at >= this.ttlMs) return undefined;
+    this.#entries.set(key, hit); // most recently used goes last
+    return hit.value;
+  }
+
+  set(key: string, value: V, now: number): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { at: now, value });
+    while (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.#entries.delete(oldest.value);
+    }
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
  * Isolate-level cache of tool operations, keyed by Link URL, app, tool and version. A (tool, version) row is
  * never updated in place by Link (a new version is a new row, services §1.1), so the TTL only bounds how long a
- * deleted tool keeps working here. Least recently used entries leave first.
+ * deleted tool keeps working here.
  */
-const schemaCache = new Map<string, { at: number; ops: Map<string, Operation> }>();
+const schemaCache = new TtlCache<Map<string, Operation>>(SCHEMA_CACHE_MAX, SCHEMA_TTL_MS);
 
 /** Empties the tool-schema cache (tests). */
 export function clearToolSchemaCache(): void {
   schemaCache.clear();
+}
+
+function cacheKey(getUrl: string, p: Params): string {
+  return [getUrl, p.appId, p.pluginId, p.version].join("\n");
 }
 
 async function toolOperations(
@@ -164,15 +215,10 @@ async function toolOperations(
   getUrl: string,
   p: Params,
 ): Promise<{ ops: Map<string, Operation>; why: string }> {
-  const key = [getUrl, p.appId, p.pluginId, p.version].join("\n");
+  const key = cacheKey(getUrl, p);
   const now = ctx.clock.now();
-  const hit = schemaCache.get(key);
-  if (hit && now - hit.at < SCHEMA_TTL_MS) {
-    schemaCache.delete(key);
-    schemaCache.set(key, hit);
-    return { ops: hit.ops, why: "" };
-  }
-  schemaCache.delete(key);
+  const hit = schemaCache.get(key, now);
+  if (hit) return { ops: hit, why: "" };
   const url = new URL(getUrl);
   url.searchParams.append("tool_ids", p.pluginId);
   url.searchParams.append("versions", p.version);
@@ -212,12 +258,7 @@ async function toolOperations(
     }
     for (const [id, op] of operationsOf(doc)) ops.set(id, op);
   }
-  schemaCache.set(key, { at: now, ops });
-  while (schemaCache.size > SCHEMA_CACHE_MAX) {
-    const oldest = schemaCache.keys().next();
-    if (oldest.done) break;
-    schemaCache.delete(oldest.value);
-  }
+  schemaCache.set(key, ops, now);
   return { ops, why: "" };
 }
 
@@ -379,8 +420,7 @@ export default definePlugin({
       if (!header || typeof header.code !== "number") throw fail("link answer has no header.code");
       if (header.code !== 0) {
         // the cached schema may be the stale one when Link says the tool or operation is gone
-        if (header.code === 30500 || header.code === 30600)
-          schemaCache.delete([getUrl, p.appId, p.pluginId, p.version].join("\n"));
+        if (header.code === 30500 || header.code === 30600) schemaCache.delete(cacheKey(getUrl, p));
         throw linkError(header.code, String(header.message ?? ""));
       }
       const payload = isObj(answer) && isObj(answer.payload) ? answer.payload : {};

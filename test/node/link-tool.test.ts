@@ -6,7 +6,7 @@ import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Clock } from "../../src/engine/plugin.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { registry } from "../../src/plugins/index.ts";
-import { clearToolSchemaCache, encodePart, findBusinessInputs } from "../../src/plugins/plugin-tool.ts";
+import { clearToolSchemaCache, encodePart, findBusinessInputs, TtlCache } from "../../src/plugins/plugin-tool.ts";
 import { END, flow, START, type InputDef, type Json, type OutputDef } from "../support/dsl-builder.ts";
 import { describeFrame, runFlow, Scripts, testRegistry, type RunFlowOptions } from "../support/engine-harness.ts";
 import { startFakeAiTools, type FakeAiTools } from "../support/fake-aitools.ts";
@@ -270,6 +270,19 @@ describe("plugin node: the tool schema cache", () => {
     expect(link.schemaGets().length - before).toBe(2);
     expect(link.schemaGets().at(-1)?.get("versions")).toBe("V2.0");
     expect(link.runs().at(-1)?.version).toBe("V2.0");
+  });
+  it("the cache is bounded: the least recently used entry leaves first; entries expire at the TTL", () => {
+    const cache = new TtlCache<string>(2, 1000);
+    cache.set("a", "A", 0);
+    cache.set("b", "B", 0);
+    expect(cache.get("a", 10)).toBe("A"); // a is now the most recently used
+    cache.set("c", "C", 20);
+    expect(cache.size).toBe(2);
+    expect(cache.get("b", 30)).toBeUndefined();
+    expect(cache.get("a", 999)).toBe("A");
+    expect(cache.get("a", 1000)).toBeUndefined();
+    expect(cache.get("c", 1019)).toBe("C");
+    expect(cache.size).toBe(1);
   });
 });
 
