@@ -5,12 +5,14 @@ import { systemClock } from "../../src/engine/clock.ts";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Clock } from "../../src/engine/plugin.ts";
 import type { Frame } from "../../src/engine/types.ts";
+import { bizNodeToCore } from "../../src/plugins/biz.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { clearToolSchemaCache, encodePart, findBusinessInputs, TtlCache } from "../../src/plugins/plugin-tool.ts";
 import { END, flow, START, type InputDef, type Json, type OutputDef } from "../support/dsl-builder.ts";
 import { describeFrame, runFlow, Scripts, testRegistry, type RunFlowOptions } from "../support/engine-harness.ts";
 import { startFakeAiTools, type FakeAiTools } from "../support/fake-aitools.ts";
 import { startFakeLink, type FakeLink } from "../support/fake-link.ts";
+import { loadFixture } from "../support/fixtures.ts";
 
 let link: FakeLink;
 let aitools: FakeAiTools;
@@ -222,6 +224,21 @@ describe("plugin node: the calls it makes", () => {
         missing: [],
       },
     });
+  });
+
+  it("the console's Tool template parses once a tool is picked, and is rejected before (pluginId, operationId)", () => {
+    const template = loadFixture("plugin.json") as { data: { nodeParam: Record<string, Json> } };
+    const params = registry.get("plugin").params;
+    expect(params.safeParse(bizNodeToCore(template).data.nodeParam).success).toBe(false);
+    template.data.nodeParam = {
+      ...template.data.nodeParam,
+      pluginId: "tool@vision01",
+      operationId: "understand-img01",
+      version: "",
+    };
+    const parsed = params.safeParse(bizNodeToCore(template).data.nodeParam);
+    expect(parsed.success).toBe(true);
+    expect(parsed.data).toMatchObject({ appId: "4eea957b", version: "V1.0", businessInput: [] });
   });
 
   it("encodes parts as base64 of ASCII-only JSON (non-ASCII escaped as \\uXXXX)", () => {
