@@ -10,7 +10,7 @@ import { checkCustomOutput } from "./schema.ts";
 import type { InputSpec, JsonSchema, OutputSpec, RetryPolicy } from "./types.ts";
 import { coerceLiteral } from "./values.ts";
 
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
 export type PlanInput = InputSpec & {
   /** ref inputs: index of the referenced node, -1 when it is not in the plan (fails at run time, spec §1.5.11) */
@@ -30,6 +30,8 @@ export interface PlanNode {
   outputs: OutputSpec[];
   retry: RetryPolicy;
   stream: boolean;
+  /** outputs of a stream source that are not streamed: a reference waits for their value (spec §5.13 `result`) */
+  quiet?: string[];
   branch: boolean;
   retryable: boolean;
   idempotent: boolean;
@@ -216,6 +218,7 @@ export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): 
     outputs,
     retry,
     stream: typeof plugin.streams === "function" ? plugin.streams(params) : plugin.streams === true,
+    ...(plugin.quietOutputs?.length ? { quiet: [...plugin.quietOutputs] } : {}),
     branch: typeof plugin.branches === "function" ? plugin.branches(params) : plugin.branches === true,
     retryable,
     idempotent: plugin.idempotent === true,

@@ -191,6 +191,8 @@ export interface Plugin<P = unknown> {
   params: z.ZodType<P>;
   /** stream source: may yield tokens into output nodes (spec §5 table) */
   streams?: boolean | ((params: P) => boolean);
+  /** outputs of a stream source that do not stream: output nodes referencing them (or a path under them) wait for the value */
+  quietOutputs?: readonly string[];
   /** honours retryConfig retries and strategies (spec §6.7) */
   retryable?: boolean;
   /** safe to run again after an eviction that interrupted it (ARCHITECTURE decision 2) */

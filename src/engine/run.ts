@@ -1094,7 +1094,7 @@ class Scope {
       }
       const src = input.ref ?? -1;
       const source = this.plan.nodes[src];
-      if (src >= 0 && source && source.stream && unit.path.length === 0) {
+      if (src >= 0 && source && source.stream && unit.path.length === 0 && !isQuiet(source, input.path)) {
         await this.waitStarted(src);
         if (this.status[src] === SKIPPED) continue;
         const reasoningStream = input.path === "REASONING_CONTENT" || input.path === "reasoning_content";
@@ -1306,3 +1306,10 @@ const notConfiguredKv: KeyValuePort = {
   hgetall: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
   hset: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
 };
+
+/** Is `path` (an output name, maybe with a sub-path) one of the source's outputs that never stream? */
+function isQuiet(source: PlanNode, path: string): boolean {
+  const quiet = source.quiet;
+  if (!quiet) return false;
+  return quiet.some((q) => path === q || path.startsWith(`${q}.`) || path.startsWith(`${q}[`));
+}

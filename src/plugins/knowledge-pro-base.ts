@@ -162,6 +162,8 @@ export default definePlugin({
   params: Params,
   // spec §5 table: a stream source (its `output` only; refs to `result…` wait for the value)
   streams: true,
+  // spec §5.13: refs to `result…` wait for the metadata instead of relaying the answer stream
+  quietOutputs: ["result"],
   retryable: true,
   // it runs a model and streams what it says: a re-run after an eviction would repeat shown tokens
   idempotent: false,

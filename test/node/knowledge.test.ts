@@ -354,6 +354,24 @@ describe("knowledge-pro-base node", () => {
     });
   });
 
+  it("renders a reference to `result` from the metadata instead of relaying the answer stream into it (spec §5.13)", async () => {
+    kb.script("quiet-result", { frames: [{ answer: "yes" }, { metadata: [{ source_id: "m1" }] }] });
+    const b = flow()
+      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+      .node(END, {
+        params: { outputMode: 1, template: "A:{{out}} R:{{res}}", streamOutput: true },
+        inputs: [
+          { name: "out", ref: { node: PRO, name: "output" } },
+          { name: "res", ref: { node: PRO, name: "result" } },
+        ],
+      });
+    const dsl = withNode(b, fromTemplate("knowledge-pro-base.json", PRO, PRO_PARAMS, {})).edge(START, PRO).edge(PRO, END).build();
+    const { frames, outcome } = await runFlow(dsl, opts("quiet-result"));
+    expect(outcome.status).toBe("completed");
+    const said = frames.filter((f) => f.workflow_step?.node?.id === END).map((f) => f.choices[0]?.delta.content ?? "").join("");
+    expect(said).toBe('A:yes R:[{"source_id": "m1"}]');
+  });
+
   it("reads tolerant framing: \\r\\n endings, comments, event lines", async () => {
     kb.script("framing", {
       frames: [

@@ -2,6 +2,7 @@
 // Every Upstash call is bounded by a short timeout and never throws: an unreachable or slow Redis costs a miss
 // (counted in stats()), and the caller falls back to D1 + compile. Without credentials an in-isolate LRU serves.
 import { Redis } from "@upstash/redis/cloudflare";
+import { PLAN_VERSION } from "../../engine/index.ts";
 
 export interface CacheStats {
   kind: "upstash" | "lru";
@@ -41,7 +42,8 @@ export const DEFAULT_TIMEOUT_MS = 50;
  * only has to find and drop a flow's plans, which the per-flow index below makes possible.
  */
 export function planKey(flowId: string, version: string, hash: string): string {
-  return `plan:${flowId}:${version || "draft"}:${hash}`;
+  // the plan format's version too: a deployment never runs a plan compiled by an older engine
+  return `plan:${flowId}:${version || "draft"}:${hash}:p${PLAN_VERSION}`;
 }
 
 /** A set of every plan and row key cached for one flow (spec §7.1 [new]: invalidate on update, publish, delete). */
