@@ -7,8 +7,8 @@
 // overrides it per database, and per env ("test" for debug runs, "prod" for release runs). Each port keeps one small
 // pool per URL. On workerd a socket belongs to the Durable Object that opened it, so a port (and its pool) is
 // per RunObject; point DATABASE_URL at a Hyperdrive binding's connection string in production to make connecting
-// cheap. Each statement runs in its own transaction that first sets, locally: `statement_timeout` (the node's time
-// limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
+// cheap. Each statement is preceded, on the same connection and in the same round trip, by a statement that sets
+// `statement_timeout` (the node's time limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
 // may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses).
 // Rows are read through a cursor of maxRows + 1: a huge result never crosses the wire.
 import postgres from "postgres";
@@ -32,6 +32,9 @@ export interface ClosableSqlPort extends SqlPort {
 
 type Client = ReturnType<typeof postgres>;
 type Row = Record<string, unknown>;
+
+const SETTINGS =
+  "select set_config('statement_timeout', $1, false), set_config('astron.uid', $2, false), set_config('astron.app_id', $3, false), set_config('astron.env', $4, false), set_config('astron.space_id', $5, false)";
 
 /** Grace after the server-side statement timeout before the client gives up on its own (network stalls). */
 const CLIENT_GRACE_MS = 1000;
@@ -175,26 +178,42 @@ export function createSqlPort(env: object, options: SqlPortOptions = {}): Closab
         current?.cancel();
         stop?.(new Error("timeout"));
       }, timeoutMs + CLIENT_GRACE_MS);
-      const work = client.begin(async (tx) => {
-        const settings = tx.unsafe(
-          "select set_config('statement_timeout', $1, true), set_config('astron.uid', $2, true), set_config('astron.app_id', $3, true), set_config('astron.env', $4, true), set_config('astron.space_id', $5, true)",
-          [String(timeoutMs), target.uid, target.appId, target.env, target.spaceId ?? ""],
-        );
-        const q = tx.unsafe(text, params as unknown[] as postgres.ParameterOrJSON<never>[]);
-        current = q;
-        const rows: Row[] = [];
-        let truncated = false;
-        await settings;
-        for await (const batch of q.cursor(maxRows + 1)) {
-          for (const row of batch) rows.push({ ...(row as Row) });
-          if (rows.length > maxRows) {
-            truncated = true;
-            rows.length = maxRows;
-            break;
-          }
+      // One reserved connection, two statements written back to back (one round trip on a warm connection): the
+      // settings, then the statement. They are session settings, not transaction-local ones, but every statement
+      // of this port sets all of them first, so nothing of one run is seen by the next.
+      const work = (async (): Promise<{ rows: Row[]; truncated: boolean }> => {
+        const conn = await client.reserve();
+        try {
+          const settings = conn.unsafe(SETTINGS, [
+            String(timeoutMs),
+            target.uid,
+            target.appId,
+            target.env,
+            target.spaceId ?? "",
+          ]);
+          settings.execute();
+          const q = conn.unsafe(text, params as unknown[] as postgres.ParameterOrJSON<never>[]);
+          current = q;
+          const rows: Row[] = [];
+          let truncated = false;
+          const reading = (async (): Promise<void> => {
+            for await (const batch of q.cursor(maxRows + 1)) {
+              for (const row of batch) rows.push({ ...(row as Row) });
+              if (rows.length > maxRows) {
+                truncated = true;
+                rows.length = maxRows;
+                break;
+              }
+            }
+          })();
+          reading.catch(() => undefined);
+          await settings;
+          await reading;
+          return { rows, truncated };
+        } finally {
+          conn.release();
         }
-        return { rows, truncated };
-      });
+      })();
       work.catch(() => undefined);
       try {
         const result = (await Promise.race([work, stopped])) as { rows: Row[]; truncated: boolean };
