@@ -34,9 +34,9 @@ export default definePlugin({
   type: "ifly-code",
   params: Params,
   retryable: true,
-  // the Python executor and the sandbox have no side effects of their own; user code may, but the original re-runs
-  // it on every retry too
-  idempotent: true,
+  // user code may have side effects, and a guest that outran the platform's CPU limit must not run again after the
+  // restart it caused
+  idempotent: false,
   errorCode: Codes.CODE_EXECUTION_ERROR,
   async run(ctx, p: Params): Promise<NodeResult> {
     const timeoutSec = ctx.readTimeoutMs > 0 ? ctx.readTimeoutMs / 1000 : configSeconds(ctx.config.CODE_EXEC_TIMEOUT_SEC);
@@ -61,6 +61,44 @@ export default definePlugin({
     return { outputs, rawOutput: raw, ext: raw ? { raw_output: raw } : {} };
   },
 });
+
+// ---- the code-run route (spec §1.5.12) --------------------------------------------------------------------------
+
+export interface SnippetDeps {
+  fetch: GuardedFetch;
+  clock: Clock;
+  signal: AbortSignal;
+  config: Readonly<Record<string, string | undefined>>;
+  sandbox?: CodeSandbox;
+}
+
+/**
+ * Runs a snippet outside any flow: `main` gets `variables` (as keyword arguments in Python, as one object in
+ * JavaScript) and the answer is the decoded result. Python output that is not JSON is 21600, as in the original.
+ */
+export async function runCodeSnippet(
+  deps: SnippetDeps,
+  s: { code: string; language: "python" | "javascript" | "js"; variables: Record<string, unknown>; appId: string; uid: string },
+): Promise<unknown> {
+  const timeoutSec = configSeconds(deps.config.CODE_EXEC_TIMEOUT_SEC);
+  if (s.language === "python") {
+    const args = pickArgs(pythonMainParams(s.code), s.variables);
+    const stdout = await execPython({ fetch: deps.fetch, clock: deps.clock, signal: deps.signal, url: deps.config.CODE_EXEC_URL }, pythonProgram(s.code, args), {
+      appId: s.appId,
+      uid: s.uid,
+      timeoutSec,
+    });
+    const value = parseJson(stdout);
+    if (value === undefined) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the code's output is not JSON: ${stdout.slice(0, 200)}`);
+    return value;
+  }
+  const { value } = await runJavaScript(deps.sandbox, s.code, s.variables, {
+    timeoutMs: timeoutSec * 1000,
+    memoryBytes: configMegabytes(deps.config.CODE_JS_MEMORY_MB) * 1024 * 1024,
+    signal: deps.signal,
+  });
+  return value;
+}
 
 // ---- Python: the program and the executor ---------------------------------------------------------------------
 

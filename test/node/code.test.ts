@@ -347,6 +347,17 @@ describe("JavaScript in the QuickJS sandbox ([new])", () => {
     await expect(sandbox.runJs("function main() { return 1; }", {}, { timeoutMs: 5000, memoryBytes: 8 << 20, signal: gone.signal })).rejects.toMatchObject({ code: 20998 });
   });
 
+  it("with a clock that stands still while code runs (as on Cloudflare's edge) a loop is still stopped near its limit", async () => {
+    const frozen = createJsSandbox({ now: () => 1_000 });
+    const t0 = Date.now();
+    await expect(frozen.runJs("function main() { for (;;) {} }", {}, { timeoutMs: 500, memoryBytes: 8 << 20, signal: new AbortController().signal })).rejects.toMatchObject({ code: 21603 });
+    // counted interrupt polls (about 10 per ms once the WebAssembly is optimised): approximate by nature, and this
+    // machine's cores are shared
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThan(250);
+    expect(took).toBeLessThan(2500);
+  });
+
   it("without a sandbox on the platform the node fails with a clear 21600", async () => {
     const { outcome } = await runFlow(js("function main() { return {}; }"), opts({ sandbox: undefined }));
     expect(outcome).toMatchObject({ status: "failed", error: { code: 21600, message: expect.stringContaining("sandbox") } });

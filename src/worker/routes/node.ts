@@ -2,6 +2,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, debugNode, systemClock, toWorkflowError, WorkflowError } from "../../engine/index.ts";
+import { createJsSandbox } from "../../durable/js-sandbox.ts";
+import { runCodeSnippet } from "../../plugins/ifly-code.ts";
 import { registry } from "../../plugins/index.ts";
 import { body, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
@@ -20,6 +22,8 @@ const CodeRunBody = z.object({
   app_id: z.string().min(1),
   uid: z.string().min(1),
   flow_id: z.string().default(""),
+  // [new] the JavaScript code node's language; the original only runs Python
+  codeLanguage: z.enum(["python", "javascript", "js"]).default("python"),
 });
 
 export const node = new Hono<AppEnv>();
@@ -46,10 +50,22 @@ node.post("/node/debug", async (c) => {
   }
 });
 
+// spec §1.5.12: the code node's runner with the variables as main's arguments; data = the decoded result
 const codeRun = async (c: Ctx): Promise<Response> => {
-  await body(c, CodeRunBody);
-  if (!c.env.CODE_EXEC_URL) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "no code executor is configured (CODE_EXEC_URL)");
-  throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code node is not available in this build");
+  const b = await body(c, CodeRunBody);
+  const variables: Record<string, unknown> = {};
+  for (const v of b.variables) variables[v.name] = v.content;
+  const data = await runCodeSnippet(
+    {
+      fetch: createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true" }),
+      clock: systemClock,
+      signal: c.req.raw.signal,
+      config: pluginConfig(c.env),
+      sandbox: createJsSandbox(),
+    },
+    { code: b.code, language: b.codeLanguage, variables, appId: b.app_id, uid: b.uid },
+  );
+  return success(c.get("sid"), data);
 };
 node.post("/code/run", codeRun);
 node.post("/run", codeRun);
