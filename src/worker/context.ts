@@ -92,12 +92,11 @@ export async function resolveOpenFlow(
   const rowKey = `flows:flow_info:new:${flowId}:${version || "latest"}${useReleaseData ? "" : ":data"}`;
   let entry = await store.get<ResolvedRow>(rowKey);
   if (entry) {
-    // the licence is read every time, like the original (one query): a disabled licence takes effect at once
-    await cat.checkLicence(app, entry.row.group_id);
+    await checkLicenceCached(c, app, entry.row.group_id);
   } else {
     // spec §1.5.1 order: flow (20201) → licence (20004/20005) → published row (20204)
     const flow = await cat.requireFlow(flowId);
-    await cat.checkLicence(app, flow.group_id);
+    await checkLicenceCached(c, app, flow.group_id);
     const row = await cat.publishedRow(flow, version);
     entry = { row, hash: await contentHash(JSON.stringify(useReleaseData ? row.release_data : row.data)) };
     if (isPublished(row.release_status)) {
@@ -107,6 +106,26 @@ export async function resolveOpenFlow(
   }
   if (!isPublished(entry.row.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
   return entry;
+}
+
+/** The cache key of a valid licence (spec §7.2 key shape). */
+export function licenceKey(app: string, groupId: string): string {
+  return `license:license_info:new:${app}:${groupId}`;
+}
+
+/** how long a valid licence is trusted without reading D1 again; a licence changed behind the API's back applies after this */
+export const LICENCE_TTL_S = 60;
+
+/**
+ * The licence check of open runs (spec §7.2 SHOULD: cached, invalidated by `/v1/auth`). Only a valid licence is
+ * cached: a missing or disabled one is read again on every request, so binding an app takes effect at once.
+ */
+export async function checkLicenceCached(c: Ctx, app: string, groupId: string): Promise<void> {
+  const store = cache(c);
+  const key = licenceKey(app, groupId);
+  if ((await store.get<{ status: number }>(key))?.status === 1) return;
+  await catalog(c).checkLicence(app, groupId);
+  c.executionCtx.waitUntil(store.set(key, { status: 1 }, LICENCE_TTL_S));
 }
 
 export const idString = z.union([z.string().min(1), z.number().transform((n) => String(n))]);

@@ -45,9 +45,9 @@ describe("compile (spec §4.10, §6.1)", () => {
   });
 
   it("rejects an unknown node type with 22101 naming the type", () => {
-    const dsl = minimal().node("rpa::r").edge("noop::a", "rpa::r").build();
+    const dsl = minimal().node("teleport::r").edge("noop::a", "teleport::r").build();
     expect(codeOf(() => compile(dsl, registry))).toBe(22101);
-    expect(messageOf(() => compile(dsl, registry))).toContain("does not support node type: rpa");
+    expect(messageOf(() => compile(dsl, registry))).toContain("does not support node type: teleport");
   });
 
   it("rejects a bad nodeParam with 22101 naming the node and the field", () => {

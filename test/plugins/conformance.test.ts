@@ -13,6 +13,7 @@ const INCOMPLETE: Record<string, string> = {
   "node-variable": "flowId is filled in when the node is placed in a flow",
   iteration: "IterationStartNodeId is filled in when the inner graph is created",
   flow: "flowId and appId are filled in when a sub-flow is picked",
+  plugin: "pluginId and operationId are filled in when a tool is picked",
   "knowledge-pro-base": "repoIds is empty and the console fills in the model credentials later",
 };
 

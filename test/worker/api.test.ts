@@ -107,7 +107,7 @@ describe("flow records (items 1, 3–6)", () => {
   it("update with the console body: an unknown node type is 22101, a valid DSL succeeds without data", async () => {
     const id = await addFlow();
     const bad = envelope("example-core-if-else-branch.json") as { data: { nodes: { id: string }[] } };
-    bad.data.nodes.push({ id: "rpa::0000-1111", data: { nodeMeta: { nodeType: "x", aliasName: "R" } } } as unknown as {
+    bad.data.nodes.push({ id: "teleport::0000-1111", data: { nodeMeta: { nodeType: "x", aliasName: "R" } } } as unknown as {
       id: string;
     });
     const body = {
@@ -296,8 +296,14 @@ describe("publishing and licences (items 31, 32)", () => {
     const cat = await seedApps();
     const demo = await cat.app("d1590f30");
     await cat.setLicenceStatus(demo?.id ?? 0, id, 0);
+    // a valid licence is cached (spec §7.2): a change made in D1 behind the API's back is not seen yet …
+    expect(await run(id)).toBe(0);
+    // … until /v1/auth invalidates it (or its 60 s TTL runs out); a disabled licence is never cached
+    expect((await api("POST", "/v1/auth", { flow_id: id, app_id: "d1590f30" }, TENANT)).code).toBe(0);
+    expect(await run(id)).toBe(20005);
     expect(await run(id)).toBe(20005);
     await cat.setLicenceStatus(demo?.id ?? 0, id, 1);
+    expect(await run(id)).toBe(0);
     for (const plat of [1, 2, 4]) {
       const t = plat === 4 ? { "X-Consumer-Username": "tenant01" } : TENANT;
       expect((await api("POST", "/v1/publish", { flow_id: id, release_status: 3, plat }, t)).code).toBe(0);

@@ -4,7 +4,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { Redis } from "@upstash/redis/cloudflare";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import { compile } from "../../src/engine/compile.ts";
+import { compile, PLAN_VERSION } from "../../src/engine/compile.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { app } from "../../src/worker/app.ts";
 import {
@@ -336,7 +336,7 @@ describe("the worker with Upstash configured", () => {
     expect(await debugRun(one)).toBe('PASS: c{"joined":""}');
     expect(await debugRun(two)).toBe('PASS: c{"joined":""}');
     const [planOne] = await planKeysOf(one);
-    expect(planOne).toMatch(new RegExp(`^plan:${one}:draft:[0-9a-f]{24}$`));
+    expect(planOne).toMatch(new RegExp(`^plan:${one}:draft:[0-9a-f]{24}:p${PLAN_VERSION}$`));
     expect(await raw.smembers(planIndexKey(one))).toContain(planOne);
 
     const cache = createCache(upstashEnv);

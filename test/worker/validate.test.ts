@@ -30,7 +30,7 @@ describe("validateDsl", () => {
   it("answers 22101 for an unknown node type", () => {
     const f = fixture();
     f.data.nodes.push({
-      id: "rpa::00000000-0000-4000-8000-000000000000",
+      id: "teleport::00000000-0000-4000-8000-000000000000",
       data: { nodeMeta: { nodeType: "x", aliasName: "R" } },
     } as never);
     expect(codeOf(f)).toBe(22101);

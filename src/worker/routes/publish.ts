@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, toWorkflowError } from "../../engine/index.ts";
-import { appId, body, cache, catalog, idString } from "../context.ts";
+import { appId, body, cache, catalog, idString, licenceKey } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 import { validateDsl } from "../validate.ts";
@@ -55,6 +55,9 @@ publish.post("/auth", async (c) => {
   const b = await body(c, z.object({ flow_id: idString, app_id: z.string().min(1) }));
   try {
     await catalog(c).authorize(tenant, b.flow_id, b.app_id);
+    // spec §7.2: the licence cache is invalidated by /v1/auth
+    const flow = await catalog(c).requireFlow(b.flow_id);
+    await cache(c).del([licenceKey(b.app_id, flow.group_id)]);
   } catch (e) {
     throw toWorkflowError(e, Codes.APP_FLOW_AUTH_BOND_ERROR);
   }
