@@ -6,7 +6,7 @@ import { WorkflowError } from "../../src/engine/errors.ts";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Clock, Plugin } from "../../src/engine/plugin.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import { pythonLiteral, pythonMainParams, pythonProgram } from "../../src/plugins/ifly-code.ts";
+import { pythonLiteral, pythonMainParams, pythonProgram, runCodeSnippet } from "../../src/plugins/ifly-code.ts";
 import { plugins, registry } from "../../src/plugins/index.ts";
 import { Registry } from "../../src/engine/registry.ts";
 import { END, flow, START, type InputDef, type Json, type OutputDef } from "../support/dsl-builder.ts";
@@ -427,6 +427,33 @@ describe("retries, error strategies and the node timeout (spec §6.7)", () => {
   function js(code: string, extra: Partial<CodeNode> = {}): unknown {
     return codeFlow({ code, language: "javascript", ...extra });
   }
+});
+
+describe("the code-run route's runner (spec §1.5.12)", () => {
+  const deps = (config: Record<string, string> = { CODE_EXEC_URL: "" }) => ({
+    fetch: createGuardedFetch(fetch, { allowPrivate: true }),
+    clock: recordingClock(),
+    signal: new AbortController().signal,
+    config: { ...config, CODE_EXEC_URL: config.CODE_EXEC_URL || exec.url },
+    sandbox,
+  });
+
+  it("Python: the variables are main's keyword arguments and the answer is the decoded stdout", async () => {
+    const data = await runCodeSnippet(deps(), { code: "def main(a, b):\n    return {'a': a, 'b': b}", language: "python", variables: { a: 1, b: [true, null] }, appId: "app-r", uid: "u-r" });
+    expect(data).toEqual({ a: 1, b: [true, null] });
+    expect(lastRequest()).toMatchObject({ appid: "app-r", uid: "u-r", timeout_sec: 10 });
+    expect(lastRequest()?.code).toContain('__ifly_output = main(**{"a": 1, "b": [True, None]})');
+  });
+
+  it("Python output that is not JSON is 21600; a missing main 21601", async () => {
+    const text = runCodeSnippet(deps(), { code: '# fake: {"stdout": "hello"}\ndef main():\n    return "hello"', language: "python", variables: {}, appId: "a", uid: "u" });
+    await expect(text).rejects.toMatchObject({ code: 21600, message: expect.stringContaining("not JSON") });
+    await expect(runCodeSnippet(deps(), { code: "print(1)", language: "python", variables: {}, appId: "a", uid: "u" })).rejects.toMatchObject({ code: 21601 });
+  });
+
+  it("JavaScript: the variables are the properties of main's one argument", async () => {
+    await expect(runCodeSnippet(deps(), { code: "function main({ a }) { return { twice: a * 2 }; }", language: "javascript", variables: { a: 21 }, appId: "a", uid: "u" })).resolves.toEqual({ twice: 42 });
+  });
 });
 
 /** ECMAScript's own globals in QuickJS (anything else on globalThis came from the host). */
