@@ -35,6 +35,19 @@ describe("QuickJS sandbox in workerd", () => {
     expect(took).toBeLessThan(550);
   });
 
+  it("stops a memory bomb and deep recursion with 21600, and keeps serving afterwards", async () => {
+    const sandbox = createJsSandbox();
+    await expect(sandbox.runJs("function main() { const a = []; while (true) a.push(new Array(10000).fill(a.length)); }", {}, { ...limits(10_000), memoryBytes: 8 << 20 })).rejects.toMatchObject({
+      code: 21600,
+      message: expect.stringContaining("out of memory"),
+    });
+    await expect(sandbox.runJs("function f(n) { return f(n + 1) + 1; } function main() { return f(0); }", {}, limits(2000))).rejects.toMatchObject({
+      code: 21600,
+      message: expect.stringContaining("stack overflow"),
+    });
+    await expect(sandbox.runJs("function main(x) { return x; }", { ok: true }, limits(1000))).resolves.toMatchObject({ value: { ok: true } });
+  });
+
   it("answers the code-run route for JavaScript with the decoded result", async () => {
     const r = await post("/workflow/v1/code/run", {
       code: "function main({ a, b }) { return { sum: a + b }; }",
