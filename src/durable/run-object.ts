@@ -24,6 +24,7 @@ import { attemptDelivery, callbackPayload, nextState, type CallbackState } from 
 import { createJsSandbox } from "./js-sandbox.ts";
 import { createKv } from "./kv.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
+import { createSqlPort } from "./sql.ts";
 
 export interface RunEnv {
   DB?: D1Database;
@@ -331,6 +332,7 @@ export class RunObject extends DurableObject<RunEnv> {
       openSocket: createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR }),
       kv: this.#kv(),
       sandbox: createJsSandbox(),
+      sql: createSqlPort(this.env),
       emit: (frame) => this.#onFrame(frame),
       onBoundary: (nodeId) => {
         const run = this.#run;
