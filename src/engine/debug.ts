@@ -58,6 +58,7 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     parameters: type === "node-start" ? inputs : {},
     signal: controller.signal,
     readTimeoutMs: 0,
+    nodeTimeoutMs: node.retry.timeout * 1000,
     clock: opts.clock,
     fetch: opts.fetch,
     openSocket: createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR }),

@@ -61,7 +61,10 @@ export interface SandboxLimits {
 
 /** The JavaScript sandbox of the `ifly-code` node: no network, no bindings, bounded time and memory. */
 export interface CodeSandbox {
-  /** calls `main(args)` of `code`; resolves with its JSON-able result and what it logged */
+  /**
+   * calls `main(args)` of `code`; resolves with its JSON-able result and what it logged; rejects with a WorkflowError
+   * (21601 no main, 21603 time limit, 21600 anything else) or with the signal's reason
+   */
   runJs(code: string, args: Record<string, unknown>, limits: SandboxLimits): Promise<{ value: unknown; logs: string }>;
 }
 
@@ -115,6 +118,8 @@ export interface NodeContext {
   readonly signal: AbortSignal;
   /** per-read timeout for streaming providers, ms: retryConfig.timeout when retries are on, else 0 (spec §6.11) */
   readonly readTimeoutMs: number;
+  /** retryConfig.timeout of the node in ms whether or not retries are on (0 when none): a bound the node passes on (code executor) */
+  readonly nodeTimeoutMs: number;
   readonly clock: Clock;
   readonly fetch: GuardedFetch;
   /** opens an outbound WebSocket (Spark), through the same private-address guard as `fetch` */

@@ -943,6 +943,7 @@ class Scope {
       parameters: i === this.start ? this.#parameters : {},
       signal,
       readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
+      nodeTimeoutMs: node.retry.timeout * 1000,
       clock: run.clock,
       fetch: opts.fetch ?? notConfiguredFetch,
       openSocket: opts.openSocket ?? defaultSocket,

@@ -39,7 +39,7 @@ export default definePlugin({
   idempotent: false,
   errorCode: Codes.CODE_EXECUTION_ERROR,
   async run(ctx, p: Params): Promise<NodeResult> {
-    const timeoutSec = ctx.readTimeoutMs > 0 ? ctx.readTimeoutMs / 1000 : configSeconds(ctx.config.CODE_EXEC_TIMEOUT_SEC);
+    const timeoutSec = ctx.nodeTimeoutMs > 0 ? ctx.nodeTimeoutMs / 1000 : configSeconds(ctx.config.CODE_EXEC_TIMEOUT_SEC);
     if (p.codeLanguage === "python") {
       const args = pickArgs(pythonMainParams(p.code), ctx.inputs);
       const stdout = await execPython({ fetch: ctx.fetch, clock: ctx.clock, signal: ctx.signal, url: ctx.config.CODE_EXEC_URL }, pythonProgram(p.code, args), {

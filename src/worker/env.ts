@@ -17,6 +17,10 @@ export interface Env extends Cloudflare.Env {
   PGSQL_URL?: string;
   CODE_EXEC_URL?: string;
   CODE_EXEC_TIMEOUT_SEC?: string;
+  /** guest memory of the JavaScript code sandbox, MiB (default 32) */
+  CODE_JS_MEMORY_MB?: string;
+  /** the RPA service's base URL (the node appends /rpa/v1/exec) */
+  RPA_URL?: string;
   /** first retry delay of a webhook callback, ms (default 5000; doubles per attempt) */
   HOOK_CALLBACK_BASE_DELAY_MS?: string;
   /** attempts before a webhook callback is given up (default 8) */
@@ -38,5 +42,7 @@ export function pluginConfig(env: Env): Record<string, string | undefined> {
     PGSQL_URL: env.PGSQL_URL,
     CODE_EXEC_URL: env.CODE_EXEC_URL,
     CODE_EXEC_TIMEOUT_SEC: env.CODE_EXEC_TIMEOUT_SEC,
+    CODE_JS_MEMORY_MB: env.CODE_JS_MEMORY_MB,
+    RPA_URL: env.RPA_URL,
   };
 }

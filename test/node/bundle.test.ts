@@ -15,7 +15,7 @@ describe("deploy bundle", () => {
         env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false" },
         stdio: "pipe",
       });
-      const files = readdirSync(out).filter((f) => f.endsWith(".js"));
+      const files = readdirSync(out).filter((f) => f.endsWith(".js") || f.endsWith(".wasm"));
       expect(files.length).toBeGreaterThan(0);
       const gz = files.reduce((n, f) => n + gzipSync(readFileSync(join(out, f))).length, 0);
       const raw = files.reduce((n, f) => n + statSync(join(out, f)).size, 0);

@@ -100,7 +100,8 @@ describe("Python through the remote executor (spec §5.9)", () => {
     );
     expect(outcome).toMatchObject({ status: "completed", outputs: { input: 'quote " and newline\n', flags: [true, false], n: 1.5 } });
     const req = lastRequest();
-    expect(req).toMatchObject({ appid: "app-code", uid: "user-9", timeout_sec: 10, contentType: "application/json" });
+    // no retryConfig in the DSL: its default timeout, 60 s (spec §5.9)
+    expect(req).toMatchObject({ appid: "app-code", uid: "user-9", timeout_sec: 60, contentType: "application/json" });
     expect(req?.code).toBe(
       `${code}
 
@@ -178,11 +179,11 @@ if __ifly_output is not None:
     expect(killed.outcome).toMatchObject({ status: "failed", error: { code: 21603, message: expect.stringContaining(KILLED_MESSAGE) } });
   });
 
-  it("without retries the deadline sent is CODE_EXEC_TIMEOUT_SEC", async () => {
-    await runFlow(codeFlow({ code: "def main(input):\n    return {}" }), opts({ config: { CODE_EXEC_URL: exec.url, CODE_EXEC_TIMEOUT_SEC: "7" } }));
+  it("the deadline sent is retryConfig.timeout whether or not retries are on (spec §5.9)", async () => {
+    await runFlow(codeFlow({ code: "def main(input):\n    return {}", retry: { shouldRetry: false, timeout: 7 } }), opts({ config: { CODE_EXEC_URL: exec.url, CODE_EXEC_TIMEOUT_SEC: "3" } }));
     expect(lastRequest()?.timeout_sec).toBe(7);
-    await runFlow(codeFlow({ code: "def main(input):\n    return {}" }), opts({ config: { CODE_EXEC_URL: exec.url } }));
-    expect(lastRequest()?.timeout_sec).toBe(10);
+    await runFlow(codeFlow({ code: "def main(input):\n    return {}", retry: { shouldRetry: true, maxRetries: 0, timeout: 9 } }), opts({ config: { CODE_EXEC_URL: exec.url } }));
+    expect(lastRequest()?.timeout_sec).toBe(9);
   });
 
   it("any other status is 21600 with the body", async () => {
@@ -302,7 +303,7 @@ describe("JavaScript in the QuickJS sandbox ([new])", () => {
 
   it("an infinite loop is stopped within 10% of the node timeout with 21603", async () => {
     const t0 = Date.now();
-    const { outcome } = await runFlow(js("function main() { while (true) {} }"), opts({ config: { CODE_EXEC_TIMEOUT_SEC: "1" } }));
+    const { outcome } = await runFlow(js("function main() { while (true) {} }", { retry: { shouldRetry: false, timeout: 1 } }), opts());
     const took = Date.now() - t0;
     expect(outcome).toMatchObject({ status: "failed", error: { code: 21603 } });
     expect(took).toBeGreaterThanOrEqual(1000);

@@ -79,6 +79,7 @@ export function nodeContext(init: NodeContextInit = {}): TestNodeContext {
     parameters: init.parameters ?? {},
     signal: init.signal ?? new AbortController().signal,
     readTimeoutMs: 0,
+    nodeTimeoutMs: 60_000,
     clock: init.clock ?? new FakeClock(),
     fetch: init.fetch ?? (() => unavailable("fetch")),
     openSocket: init.openSocket ?? (() => unavailable("openSocket")),

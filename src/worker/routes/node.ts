@@ -42,6 +42,7 @@ node.post("/node/debug", async (c) => {
         hgetall: async (key) => memory.get(key) ?? {},
         hset: async (key, fields) => void memory.set(key, { ...(memory.get(key) ?? {}), ...fields }),
       },
+      sandbox: createJsSandbox(),
       config: pluginConfig(c.env),
     });
     return success(sid, result);
