@@ -176,6 +176,7 @@ try {
     flow_db_added_over_direct_ms: flowDbMs - flowBareMs - directMs,
   };
   const round = (x: number): number => Math.round(x * 1000) / 1000;
+  const fixed = (x: number): string => x.toFixed(3);
   for (const [k, v] of Object.entries(figures))
     console.log(
       JSON.stringify({ bench: "database", figure: k, value: round(v), unit: "ms/call", n: N, rounds: ROUNDS }),
@@ -190,13 +191,13 @@ SELECT of two columns (one row) from a 1000-row table, the same text and paramet
 
 | figure | ms/call |
 | --- | ---: |
-| direct query, same driver (\`sql.unsafe\`, prepared, one round trip) | ${round(directMs)} |
-| SqlPort.query (reserved connection, pipelined settings statement, cursor) | ${round(portMs)} |
-| database node \`run()\` (build SQL from nodeParam, port, outputs) | ${round(nodeMs)} |
-| **node added over the direct query** | **${round(nodeMs - directMs)}** |
-| flow start → database → end | ${round(flowDbMs)} |
-| flow start → end | ${round(flowBareMs)} |
-| flow: database node's share minus the direct query | ${round(flowDbMs - flowBareMs - directMs)} |
+| direct query, same driver (\`sql.unsafe\`, prepared, one round trip) | ${fixed(directMs)} |
+| SqlPort.query (reserved connection, pipelined settings statement, cursor) | ${fixed(portMs)} |
+| database node \`run()\` (build SQL from nodeParam, port, outputs) | ${fixed(nodeMs)} |
+| **node added over the direct query** | **${fixed(nodeMs - directMs)}** |
+| flow start → database → end | ${fixed(flowDbMs)} |
+| flow start → end | ${fixed(flowBareMs)} |
+| flow: database node's share minus the direct query | ${fixed(flowDbMs - flowBareMs - directMs)} |
 
 Target: ≤ 2 ms added. The added time is the price of preceding each statement with a
 server-side \`statement_timeout\` and the \`astron.uid/app_id/env/space_id\` settings: a second statement pipelined

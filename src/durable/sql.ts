@@ -90,6 +90,8 @@ function secretsOf(urls: readonly string[]): string[] {
         out.add(u.password);
         out.add(decodeURIComponent(u.password));
       }
+      // where the database lives is part of the secret too (a refused connection names host and port)
+      if (u.hostname) out.add(u.hostname);
     } catch {
       // not a URL: the whole string is the secret
     }
