@@ -9,7 +9,11 @@
 // per RunObject; point DATABASE_URL at a Hyperdrive binding's connection string in production to make connecting
 // cheap. Each statement is preceded, on the same connection and in the same round trip, by a statement that sets
 // `statement_timeout` (the node's time limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
-// may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses).
+// may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses). Custom SQL can
+// change those settings itself, so they are a convenience, not a boundary between tenants: give tenants their own
+// database or role through DATABASE_URLS. The settings are session-level and sent as a separate statement in the
+// same round trip; behind a transaction-mode pooler (PgBouncer, Hyperdrive) the two may reach different server
+// connections, and the client-side bound (time limit + 1 s, then a cancel request) is what stops a slow query.
 // Rows are read through a cursor of maxRows + 1: a huge result never crosses the wire.
 import postgres from "postgres";
 import { Codes } from "../engine/codes.ts";

@@ -211,6 +211,8 @@ describe("database node: the five modes on real tables", () => {
     ]);
     const limited = await outputsOf(dbFlow({ ...params, limit: 2 }, [{ name: "pattern", value: "ob" }]));
     expect(limited.rows.map((r) => r.name)).toEqual(["O'Brien", "carol"]);
+    // spec §5.16: limit 0 (also the default) is LIMIT 0 [sic]
+    expect((await outputsOf(dbFlow({ ...params, limit: 0 }, [{ name: "pattern", value: "ob" }]))).rows).toEqual([]);
   });
 
   it("mode 3: in / not in take an input's array, null / not null widen with the fieldType's zero value", async () => {
