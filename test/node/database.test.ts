@@ -553,6 +553,19 @@ describe("database node: limits", () => {
     ).toEqual([{ n: 0 }]);
   });
 
+  it("a cancelled run cancels its query on the server", async () => {
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error("client gone")), 300);
+    const t0 = Date.now();
+    const { outcome } = await run(dbFlow({ mode: 0, sql: "select pg_sleep(5)" }), { signal: abort.signal });
+    expect(outcome.status).toBe("cancelled");
+    expect(Date.now() - t0).toBeLessThan(2500);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(
+      await admin`select count(*)::int as n from pg_stat_activity where query like 'select pg_sleep%' and state = 'active'`,
+    ).toEqual([{ n: 0 }]);
+  });
+
   it("with retries on, the attempt timeout is the retry timeout (22302, spec §6.7) and the query is cancelled", async () => {
     const t0 = Date.now();
     const { outcome } = await run(
