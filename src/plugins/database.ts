@@ -245,7 +245,7 @@ export function buildCustom(sql: string, inputs: Record<string, unknown>): State
   const n = sql.length;
   // code outside literals: replace placeholders by parameters, refuse positional markers
   const code = (chunk: string): string => {
-    if (/\$\d/.test(chunk.replace(/\{\{[^}]*\}\}/g, "")))
+    if (/(?<![\p{L}\p{N}_$])\$\d/u.test(chunk.replace(/\{\{[^}]*\}\}/g, "")))
       throw paramErr("custom SQL may not use positional parameters ($1); use {{name}} placeholders");
     return chunk.replace(placeholder, (m, name: string) =>
       Object.hasOwn(inputs, name) ? bind(inputs[name], false) : m,

@@ -512,6 +512,11 @@ describe("database node: custom SQL placeholders (pure)", () => {
   it("keeps unknown placeholders as written and refuses the user's own $1 markers (21002)", () => {
     expect(buildCustom("select '{{nope}}', {{x}}", { x: 1 })).toEqual({ text: "select '{{nope}}', $1", params: [1] });
     expect(caught(() => buildCustom("select $1", {}))?.code).toBe(21002);
+    // a `$` inside an identifier is not a marker
+    expect(buildCustom("select price$1 from t where a = {{x}}", { x: 2 })).toEqual({
+      text: "select price$1 from t where a = $1",
+      params: [2],
+    });
   });
 });
 
