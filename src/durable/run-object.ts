@@ -37,6 +37,9 @@ export interface RunEnv {
   ALLOW_PRIVATE_FETCH?: string;
   /** seconds a finished run's storage is kept (default 7 days) */
   RUN_RETENTION_SECONDS?: string;
+  /** secrets of the database node: one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
+  DATABASE_URL?: string;
+  DATABASE_URLS?: string;
 }
 
 export type RunReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; error: ErrorData };

@@ -87,7 +87,8 @@ const Params = z
           .loose(),
       )
       .default([]),
-    limit: z.number().int().min(0).default(0),
+    // absent: no LIMIT clause (the deployment's row limit still applies); an explicit 0 is LIMIT 0 as in the original
+    limit: z.number().int().min(0).optional(),
   })
   .loose();
 type Params = z.infer<typeof Params>;
@@ -198,10 +199,10 @@ export function buildStatement(p: Params, inputs: Record<string, unknown>): Stat
       const cols = p.assignmentList.length ? p.assignmentList.map(quoteIdent).join(", ") : "*";
       const where = buildWhere(p, inputs, params);
       const order = p.orderData.map((o) => `${quoteIdent(o.fieldName)} ${o.order === "desc" ? "DESC" : "ASC"}`);
-      params.push(p.limit);
       // spec §5.16: limit 0 is LIMIT 0 [sic]; the deployment's row limit still bounds any limit
+      if (p.limit !== undefined) params.push(p.limit);
       return {
-        text: `SELECT ${cols} FROM ${table}${where ? ` WHERE ${where}` : ""}${order.length ? ` ORDER BY ${order.join(", ")}` : ""} LIMIT $${params.length}`,
+        text: `SELECT ${cols} FROM ${table}${where ? ` WHERE ${where}` : ""}${order.length ? ` ORDER BY ${order.join(", ")}` : ""}${p.limit !== undefined ? ` LIMIT $${params.length}` : ""}`,
         params,
       };
     }

@@ -19,6 +19,12 @@ export interface Env extends Cloudflare.Env {
   CODE_EXEC_TIMEOUT_SEC?: string;
   /** guest memory of the JavaScript code sandbox, MiB (default 32) */
   CODE_JS_MEMORY_MB?: string;
+  /** database node (secrets): one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
+  DATABASE_URL?: string;
+  DATABASE_URLS?: string;
+  /** database node limits: rows returned (default 1000), statement time (default 10000 ms) */
+  DATABASE_MAX_ROWS?: string;
+  DATABASE_TIMEOUT_MS?: string;
   /** the RPA service's base URL (the node appends /rpa/v1/exec) */
   RPA_URL?: string;
   /** first retry delay of a webhook callback, ms (default 5000; doubles per attempt) */
@@ -44,5 +50,7 @@ export function pluginConfig(env: Env): Record<string, string | undefined> {
     CODE_EXEC_TIMEOUT_SEC: env.CODE_EXEC_TIMEOUT_SEC,
     CODE_JS_MEMORY_MB: env.CODE_JS_MEMORY_MB,
     RPA_URL: env.RPA_URL,
+    DATABASE_MAX_ROWS: env.DATABASE_MAX_ROWS,
+    DATABASE_TIMEOUT_MS: env.DATABASE_TIMEOUT_MS,
   };
 }

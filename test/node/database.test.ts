@@ -211,8 +211,11 @@ describe("database node: the five modes on real tables", () => {
     ]);
     const limited = await outputsOf(dbFlow({ ...params, limit: 2 }, [{ name: "pattern", value: "ob" }]));
     expect(limited.rows.map((r) => r.name)).toEqual(["O'Brien", "carol"]);
-    // spec §5.16: limit 0 (also the default) is LIMIT 0 [sic]
+    // spec §5.16: an explicit limit 0 is LIMIT 0 [sic]; no limit at all returns every match (up to the row limit)
     expect((await outputsOf(dbFlow({ ...params, limit: 0 }, [{ name: "pattern", value: "ob" }]))).rows).toEqual([]);
+    const { limit: _drop, ...noLimit } = params;
+    void _drop;
+    expect((await outputsOf(dbFlow(noLimit, [{ name: "pattern", value: "ob" }]))).rows.map((r) => r.name)).toEqual(["O'Brien", "carol", "alice", "bob"]);
   });
 
   it("mode 3: in / not in take an input's array, null / not null widen with the fieldType's zero value", async () => {

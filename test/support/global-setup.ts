@@ -8,6 +8,7 @@ import type { ProvidedContext } from "vitest";
 import type { TestProject } from "vitest/node";
 import { startFakeOpenAI } from "./fake-openai.ts";
 import { startFakeReceiver } from "./fake-receiver.ts";
+import { postgresService } from "./postgres-service.ts";
 import { startFakeSpark } from "./fake-spark.ts";
 import { startRedis } from "./redis-server.ts";
 import { startUpstashFront } from "./upstash-front.ts";
@@ -72,6 +73,7 @@ export const services: Service[] = [
       return { provide: { sparkUrl: s.url }, stop: () => s.close() };
     },
   },
+  postgresService,
   {
     name: "webhook callback receiver",
     async start() {

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, debugNode, systemClock, toWorkflowError, WorkflowError } from "../../engine/index.ts";
 import { createJsSandbox } from "../../durable/js-sandbox.ts";
+import { createSqlPort } from "../../durable/sql.ts";
 import { runCodeSnippet } from "../../plugins/ifly-code.ts";
 import { registry } from "../../plugins/index.ts";
 import { body, type Ctx } from "../context.ts";
@@ -43,6 +44,7 @@ node.post("/node/debug", async (c) => {
         hset: async (key, fields) => void memory.set(key, { ...(memory.get(key) ?? {}), ...fields }),
       },
       sandbox: createJsSandbox(),
+      sql: createSqlPort(c.env),
       config: pluginConfig(c.env),
     });
     return success(sid, result);
