@@ -5,12 +5,11 @@
 // process ends in any way (even SIGKILL) the pipe closes, the watchdog stops PostgreSQL and removes the dir.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import postgres from "postgres";
-import { freePort } from "./redis-server.ts";
+import { freePort, probe, sleep } from "./redis-server.ts";
 
 export interface PostgresHandle {
   /** `postgres://astron:<password>@127.0.0.1:<port>/postgres` */
@@ -52,21 +51,9 @@ function pgBin(): string {
   return join(root, newest, "bin");
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** True when the port answers a startup-less SSLRequest with 'N' or 'S' (the server accepts connections). */
 async function answers(port: number, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = new Socket();
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once("error", () => done(false));
-    sock.once("data", (d: Buffer) => done(d[0] === 0x4e || d[0] === 0x53));
-    sock.connect(port, "127.0.0.1", () => sock.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])));
-  });
+  return probe(port, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), (d) => d[0] === 0x4e || d[0] === 0x53, timeoutMs);
 }
 
 /** The server answers SSLRequest while it is still starting up: ready means a real query succeeds. */

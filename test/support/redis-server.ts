@@ -41,8 +41,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** True when a RESP PING on the port is answered with +PONG. */
-export async function pong(port: number, timeoutMs = 500): Promise<boolean> {
+/** Writes `payload` to a loopback port and resolves with `accept(first bytes)` (false on error or timeout). */
+export async function probe(port: number, payload: string | Uint8Array, accept: (first: Buffer) => boolean, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = new Socket();
     const done = (ok: boolean): void => {
@@ -51,12 +51,17 @@ export async function pong(port: number, timeoutMs = 500): Promise<boolean> {
     };
     sock.setTimeout(timeoutMs, () => done(false));
     sock.once("error", () => done(false));
-    sock.once("data", (d: Buffer) => done(d.toString().startsWith("+PONG")));
-    sock.connect(port, "127.0.0.1", () => sock.write("*1\r\n$4\r\nPING\r\n"));
+    sock.once("data", (d: Buffer) => done(accept(d)));
+    sock.connect(port, "127.0.0.1", () => sock.write(payload));
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** True when a RESP PING on the port is answered with +PONG. */
+export async function pong(port: number, timeoutMs = 500): Promise<boolean> {
+  return probe(port, "*1\r\n$4\r\nPING\r\n", (d) => d.toString().startsWith("+PONG"), timeoutMs);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 type Watchdog = ChildProcessByStdio<Writable, Readable, Readable>;
 
