@@ -7,7 +7,7 @@
 //   node bench/peers/run.mjs                       # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
 //   SECONDS=3 CONCURRENCY=50 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
 //
-// Env: SECONDS (10), CONCURRENCY ("1,10,50"), REPS (1; medians over repetitions), TARGETS (all of
+// Env: SECONDS (10), WARM (2: seconds of load before each measured window), CONCURRENCY ("1,10,50"), REPS (1; medians over repetitions), TARGETS (all of
 // "ours,ceiling,n8n,nodered" by default; add "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy),
 // PEERS_DIR (/work/peers-scratch), RESULTS (bench/results-peers.md; written only when every target and the default
 // concurrencies ran, or when RESULTS is set explicitly), SAMPLE_MS (100, memory sampling period).
@@ -26,6 +26,7 @@ import { freePort, publishFlow, root } from "../dev.mjs";
 const SECONDS = Number(process.env.SECONDS ?? 10);
 const CONCURRENCY = (process.env.CONCURRENCY ?? "1,10,50").split(",").map(Number);
 const REPS = Number(process.env.REPS ?? 1);
+const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
 const ALL = ["ours", "ceiling", "n8n", "nodered"];
 const TARGETS = (process.env.TARGETS ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
 const PEERS_DIR = process.env.PEERS_DIR ?? "/work/peers-scratch";
@@ -193,8 +194,8 @@ async function waitFor(what, probe, { tries = 600, every = 250 } = {}) {
   throw new Error(`${what} not ready${last ? `: ${last.message}` : ""}`);
 }
 
-const post = (url, body, headers = {}) =>
-  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(5000) });
+const post = (url, body, headers = {}, timeoutMs = 5000) =>
+  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(timeoutMs) });
 
 /** Listening TCP ports of a process (from /proc/net/tcp and its socket fds). */
 function listeningPorts(pid) {
@@ -214,21 +215,30 @@ function listeningPorts(pid) {
 }
 
 /**
- * `wrangler dev --local` in `cwd` (optionally with a seeded D1, as bench/dev.mjs does); returns the proxy base and
- * the direct base: the entry socket of the workerd process that runs the worker (the one started with an
- * ephemeral entry port), found by probing its listening ports with `probe(base)`.
+ * `wrangler dev --local` serving a snapshot of the worker in `cwd`: the bundle `wrangler deploy --dry-run` builds,
+ * copied with its wrangler.toml into a scratch folder and served with `--no-bundle`, so edits made to the tree
+ * while the benchmark runs neither reload the worker nor change what is measured. Optionally with a seeded D1 (as
+ * bench/dev.mjs does). Returns the proxy base and the direct base: the entry socket of the workerd process that
+ * runs the worker (the one started with an ephemeral entry port), found by probing its listening ports.
  */
 async function startWrangler(name, cwd, { seed, probe }) {
-  const persist = mkdtempSync(join(tmpdir(), `peers-${name}-`));
+  const snap = mkdtempSync(join(tmpdir(), `peers-${name}-`));
+  const persist = join(snap, "state");
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", join(snap, "dist")], { cwd, env: baseEnv, stdio: "pipe" });
+  const entry = readdirSync(join(snap, "dist")).find((f) => f.endsWith(".js"));
+  const toml = readFileSync(join(cwd, "wrangler.toml"), "utf8")
+    .replace(/^main\s*=.*$/m, `main = "dist/${entry}"`)
+    .replace(/^migrations_dir\s*=\s*"(.*)"$/m, (_, d) => `migrations_dir = ${JSON.stringify(join(cwd, d))}`);
+  writeFileSync(join(snap, "wrangler.toml"), toml);
   if (seed) {
-    const opts = { cwd, env: baseEnv, stdio: "pipe" };
+    const opts = { cwd: snap, env: baseEnv, stdio: "pipe" };
     execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], opts);
     execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
       "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], opts);
   }
   const port = await freePort();
-  const s = spawnServer(name, "wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist], { cwd, env: baseEnv });
-  s.cleanup.push(() => rmSync(persist, { recursive: true, force: true }));
+  const s = spawnServer(name, "wrangler", ["dev", "--no-bundle", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist], { cwd: snap, env: baseEnv });
+  s.cleanup.push(() => rmSync(snap, { recursive: true, force: true }));
   const proxy = `http://127.0.0.1:${port}`;
   await waitFor(`${name} (wrangler dev)`, async () => (await probe(proxy)) === true);
   let direct;
@@ -308,34 +318,46 @@ async function startNodeRed() {
 }
 
 // ── the load ────────────────────────────────────────────────────────────────────────────────────────────────────
-/** One autocannon run; latencies from each response's own timer (ms, sub-ms resolution), bodies checked. */
-function drive({ url, headers, body, ok }, connections, seconds) {
-  return new Promise((resolve, reject) => {
-    const lat = [];
-    let bad = 0;
+/**
+ * One autocannon run of WARM + `seconds` on the same connections; only responses that arrive in the last `seconds`
+ * count (steady state: a slow server has its queue full by then). Latencies come from each response's own timer
+ * (ms, sub-ms resolution; autocannon's histogram keeps whole ms); bodies are checked. Then waits until one more
+ * request gets through, so work left queued in the server does not leak into the next measurement.
+ */
+async function drive(target, connections, seconds) {
+  const { url, headers, body, ok } = target;
+  const warm = WARM;
+  const done = [];
+  let bad = 0;
+  let t0 = 0;
+  const res = await new Promise((resolve, reject) => {
     const inst = autocannon(
       {
         url,
         connections,
-        duration: seconds,
+        duration: warm + seconds,
+        timeout: Number(process.env.TIMEOUT_S ?? 120), // n8n at c=50 answers in seconds; autocannon's default (10 s) would cut it
         requests: [{ method: "POST", headers, body, onResponse: (status, text) => void (ok(status, text) || bad++) }],
       },
-      (err, res) => {
-        if (err) return reject(err);
-        lat.sort((a, b) => a - b);
-        const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
-        resolve({
-          requests: lat.length,
-          rps: lat.length / seconds,
-          p50: pct(50),
-          p99: pct(99),
-          bad,
-          errors: res.errors + res.timeouts + res.non2xx,
-        });
-      },
+      (err, r) => (err ? reject(err) : resolve(r)),
     );
-    inst.on("response", (_client, _status, _bytes, ms) => lat.push(ms));
+    t0 = performance.now();
+    inst.on("response", (_client, _status, _bytes, ms) => done.push([performance.now() - t0, ms]));
   });
+  const lat = done.filter(([t]) => t >= warm * 1000 && t <= (warm + seconds) * 1000).map(([, ms]) => ms);
+  lat.sort((x, y) => x - y);
+  const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
+  const drainStart = performance.now();
+  await post(url, body, headers, 300_000).then((r) => r.text()).catch(() => {});
+  return {
+    requests: lat.length,
+    rps: lat.length / seconds,
+    p50: pct(50),
+    p99: pct(99),
+    bad,
+    errors: res.errors + res.timeouts + res.non2xx,
+    drain_ms: Math.round(performance.now() - drainStart),
+  };
 }
 
 const median = (xs) => {
@@ -395,16 +417,24 @@ try {
     if (!targets[t].ok(r.status, text)) throw new Error(`${t} answered ${r.status} ${text.slice(0, 300)}`);
     log(`${t} ready: ${text.slice(0, 160)}`);
   }
+  if (process.env.HOLD) {
+    // debugging: keep the servers up and print how to call them until this process gets SIGINT/SIGTERM
+    console.log(JSON.stringify(Object.fromEntries(order.map((t) => [t, { url: targets[t].url, headers: targets[t].headers, body: targets[t].body }]))));
+    await new Promise((r) => {
+      process.once("SIGINT", r);
+      process.once("SIGTERM", r);
+    });
+    throw new Error("HOLD ended");
+  }
   for (const s of mem.servers.values()) s.peakTreeAll = s.peakServingAll = 0; // peaks from here on: while serving
 
   const runs = {}; // `${t}@${c}` → results
   for (let rep = 0; rep < REPS; rep++) {
     for (const c of CONCURRENCY) {
       for (const t of order) {
-        await drive(targets[t], c, 1); // warm-up at this concurrency
         const r = await drive(targets[t], c, SECONDS);
         (runs[`${t}@${c}`] ??= []).push(r);
-        log(`rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}`);
+        log(`rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}, drained in ${r.drain_ms} ms`);
       }
     }
   }
@@ -448,7 +478,7 @@ try {
     if (at("nodered", c)) r.rps_vs_nodered = +(o.rps / at("nodered", c).rps).toFixed(2);
     ratios[c] = r;
   }
-  const result = { figure: "peers", seconds: SECONDS, reps: REPS, date: new Date().toISOString(), versions, points, ratios, memory };
+  const result = { figure: "peers", seconds: SECONDS, warm: WARM, reps: REPS, date: new Date().toISOString(), versions, points, ratios, memory };
   printTable(points, ratios, memory);
   console.log(JSON.stringify(result));
   if (RESULTS) {
@@ -486,7 +516,7 @@ function renderMarkdown(r) {
   const L = [];
   L.push("# Peer benchmark (issue 6)", "");
   L.push("Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand — the", "prose in BENCHMARKS.md/the issue interprets it.", "");
-  L.push(`Run: ${r.date}, ${r.seconds} s per point after a 1 s warm-up, ${r.reps} repetition(s) (medians when more than one),`);
+  L.push(`Run: ${r.date}, ${r.seconds} s per point measured after ${r.warm} s of load on the same connections, ${r.reps} repetition(s) (medians when more than one),`);
   L.push(`loopback, autocannon in the benchmark process, every server started by the script and idle while the others`);
   L.push(`are measured. Machine: 2 shared cores (noisy). n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED`);
   L.push(`${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}. Body \`{"name":"ada","n":42}\`; every response is checked`);

@@ -8,7 +8,7 @@ set -euo pipefail
 
 PEERS_DIR="${PEERS_DIR:-/work/peers-scratch}"
 N8N_VERSION="${N8N_VERSION:-2.41.1}"          # 2.41.3 does not install (a pinned dependency is missing)
-NODE_RED_SPEC="${NODE_RED_SPEC:-node-red@4}"   # Node-RED 4.x runs on Node 22 (the project's node)
+NODE_RED_MAJOR="${NODE_RED_MAJOR:-5}"             # Node-RED 5 wants Node >= 22.9: it runs on the project's Node 22
 NODE24_SPEC="${NODE24_SPEC:-node@24}"
 
 mkdir -p "$PEERS_DIR"
@@ -47,6 +47,8 @@ fi
 # Native modules n8n loads at start with the default (SQLite) database: sqlite3. Others with a binding.gyp are
 # optional for this flow and are rebuilt when listed in N8N_NATIVE (space separated).
 N8N_NATIVE="${N8N_NATIVE:-sqlite3}"
+NODE_GYP="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
+[[ -f "$NODE_GYP" ]] || NODE_GYP="$N8N_DIR/node_modules/node-gyp/bin/node-gyp.js"
 for mod in $N8N_NATIVE; do
   for dir in $(find "$N8N_DIR/node_modules" -type d -name "$mod" -path "*/node_modules/$mod" 2>/dev/null); do
     [[ -f "$dir/binding.gyp" ]] || continue
@@ -54,20 +56,22 @@ for mod in $N8N_NATIVE; do
       step "$mod already built in $dir"; continue
     fi
     step "building $mod in $dir (node-gyp, --nodedir=$NODE24_HOME)"
+    # node-gyp from the npm that runs this script (the Node 24 package ships no npm); headers from the Node 24 package,
+    # so nothing is downloaded
     (cd "$dir" && PATH="$(dirname "$NODE24"):$PATH" npm_config_nodedir="$NODE24_HOME" \
-      "$NODE24" "$(dirname "$(dirname "$NODE24")")/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js" \
-        rebuild --nodedir="$NODE24_HOME" -j 2 2>&1 | tail -5) || \
-    (cd "$dir" && PATH="$(dirname "$NODE24"):$PATH" npm_config_nodedir="$NODE24_HOME" npx --yes node-gyp rebuild --nodedir="$NODE24_HOME" -j 2 2>&1 | tail -5)
+      "$NODE24" "$NODE_GYP" rebuild --release --nodedir="$NODE24_HOME" -j 2 > "$PEERS_DIR/build-$mod.log" 2>&1) \
+      || { echo "building $mod failed, see $PEERS_DIR/build-$mod.log" >&2; exit 1; }
   done
 done
 
 # 3. Node-RED (runs on the project's Node 22).
 NR_DIR="$PEERS_DIR/node-red"
 mkdir -p "$NR_DIR/userdir"
-if [[ ! -f "$NR_DIR/node_modules/node-red/package.json" ]]; then
-  step "installing $NODE_RED_SPEC"
+if [[ ! -f "$NR_DIR/node_modules/node-red/package.json" ]] || \
+   [[ "$(node -p "require('$NR_DIR/node_modules/node-red/package.json').version.split('.')[0]")" != "$NODE_RED_MAJOR" ]]; then
+  step "installing node-red@$NODE_RED_MAJOR"
   (cd "$NR_DIR" && { [[ -f package.json ]] || echo '{"name":"peers-node-red","private":true}' > package.json; } \
-    && npm install --no-save "$NODE_RED_SPEC")
+    && npm install --no-save "node-red@$NODE_RED_MAJOR")
 fi
 
 step "versions: node24 $("$NODE24" -v), n8n $("$NODE24" -p "require('$N8N_DIR/node_modules/n8n/package.json').version"), node-red $(node -p "require('$NR_DIR/node_modules/node-red/package.json').version")"
