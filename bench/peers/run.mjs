@@ -309,8 +309,9 @@ async function startNodeRed() {
   copyFileSync(join(peersShared, "node-red-webhook-flow.json"), join(user, "flows.json"));
   copyFileSync(join(peersShared, "node-red-settings.js"), join(user, "settings.js"));
   const port = await freePort();
-  // the project's Node 22 (Node-RED 4 supports Node ≥ 18)
-  const s = spawnServer("nodered", process.execPath, [red, "--userDir", user, "--settings", join(user, "settings.js"), "--port", String(port)], { env: { ...process.env, NODE_RED_ENABLE_TOURS: "false" }, cwd: user });
+  // the project's Node 22 from the registry (Node-RED 5 wants Node ≥ 22.9), whatever node runs this script
+  const node22 = existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath;
+  const s = spawnServer("nodered", node22, [red, "--userDir", user, "--settings", join(user, "settings.js"), "--port", String(port)], { env: { ...process.env, NODE_RED_ENABLE_TOURS: "false" }, cwd: user });
   s.cleanup.push(() => rmSync(user, { recursive: true, force: true }));
   const base = `http://127.0.0.1:${port}`;
   await waitFor("Node-RED", async () => (await post(`${base}/hook`, JSON.stringify(INPUT))).status === 200, { tries: 240, every: 500 });
@@ -365,7 +366,22 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+const LABELS = {
+  ours: "this runtime (open API, non-stream; workerd entry socket under wrangler dev)",
+  ceiling: "ceiling: bare worker, one DO + one storage write (workerd entry socket under wrangler dev)",
+  ours_proxy: "this runtime through wrangler dev's proxy",
+  ceiling_proxy: "ceiling through wrangler dev's proxy",
+  n8n: "n8n (defaults, webhook → Set → IF → Respond)",
+  nodered: "Node-RED (http in → function → switch → change → http response)",
+};
+
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
+if (process.env.RENDER) {
+  // re-render the Markdown from a saved JSON result (the last line this script prints)
+  const r = JSON.parse(readFileSync(process.env.RENDER, "utf8").trim().split("\n").filter((l) => l.startsWith('{"figure":"peers"')).pop());
+  writeFileSync(RESULTS || join(root, "bench", "results-peers.md"), renderMarkdown(r));
+  process.exit(0);
+}
 const scratchLogs = mkdtempSync(join(tmpdir(), "peers-logs-"));
 const mem = new MemorySampler();
 const targets = {};
@@ -407,7 +423,7 @@ try {
     targets.nodered = { url: `${r.base}/hook`, headers: { "content-type": "application/json" }, body: JSON.stringify(INPUT), ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"') };
     mem.add("nodered", r.rootPid);
     versions.nodered = JSON.parse(readFileSync(join(PEERS_DIR, "node-red", "node_modules", "node-red", "package.json"), "utf8")).version;
-    versions.nodered_node = process.version;
+    versions.nodered_node = execFileSync(existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath, ["-v"]).toString().trim();
   }
   const order = TARGETS.filter((t) => targets[t]);
   for (const t of order) {
@@ -503,14 +519,6 @@ function printTable(points, ratios, memory) {
   for (const [n, m] of Object.entries(memory)) console.log(`memory ${n}: ${JSON.stringify(m)}`);
 }
 
-const LABELS = {
-  ours: "this runtime (open API, non-stream; workerd entry socket under wrangler dev)",
-  ceiling: "ceiling: bare worker, one DO + one storage write (workerd entry socket under wrangler dev)",
-  ours_proxy: "this runtime through wrangler dev's proxy",
-  ceiling_proxy: "ceiling through wrangler dev's proxy",
-  n8n: "n8n (defaults, webhook → Set → IF → Respond)",
-  nodered: "Node-RED (http in → function → switch → change → http response)",
-};
 
 function renderMarkdown(r) {
   const L = [];

@@ -7,6 +7,8 @@
 set -euo pipefail
 
 PEERS_DIR="${PEERS_DIR:-/work/peers-scratch}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export PATH="$ROOT/node_modules/.bin:$PATH"   # the project's Node 22 (runs Node-RED) and npm
 N8N_VERSION="${N8N_VERSION:-2.41.1}"          # 2.41.3 does not install (a pinned dependency is missing)
 NODE_RED_MAJOR="${NODE_RED_MAJOR:-5}"             # Node-RED 5 wants Node >= 22.9: it runs on the project's Node 22
 NODE24_SPEC="${NODE24_SPEC:-node@24}"
