@@ -109,7 +109,7 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     const now = Date.now();
     this.#store.create(input.request, input.plan, now);
-    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    this.#armDeadline(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
     this.#launch(input.plan, input.request, undefined);
     return { ok: true, stream };
@@ -125,7 +125,7 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     const now = Date.now();
     this.#store.create(input.request, input.plan, now);
-    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    this.#armDeadline(now + input.request.deadlineMs);
     const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
     const sid = input.request.sid;
     const frame = await new Promise<Frame>((resolve) => {
@@ -163,7 +163,7 @@ export class RunObject extends DurableObject<RunEnv> {
     if (this.#store.get()) return this.#waitFor(waitMs, false);
     const now = Date.now();
     this.#store.create(input.request, input.plan, now);
-    await this.ctx.storage.setAlarm(now + input.request.deadlineMs);
+    this.#armDeadline(now + input.request.deadlineMs);
     this.#launch(input.plan, input.request, undefined);
     return this.#waitFor(waitMs, true);
   }
@@ -289,7 +289,10 @@ export class RunObject extends DurableObject<RunEnv> {
         else await this.#scheduleAfterFinish(row.updatedAt);
         return;
       }
-      await this.#store.deleteAll();
+      // the deadline alarm of a run that ended earlier: wait out the retention period first
+      const expires = row.updatedAt + this.#retentionMs();
+      if (now < expires) await this.ctx.storage.setAlarm(expires);
+      else await this.#store.deleteAll();
       return;
     }
     if (row.status === "interrupt" && row.interrupt && now >= row.interrupt.deadline) {
@@ -441,8 +444,22 @@ export class RunObject extends DurableObject<RunEnv> {
       const payload = callbackPayload(spec.hookId, { runId: row.request.eventId, flowId: row.request.flowId, status, outputs, error: status === "completed" ? null : outcome, usage: total }, now);
       this.#store.setCallback({ status: "pending", attempts: 0, nextAt: now + spec.baseDelayMs, msgId: `msg_${row.request.eventId}`, payload }, null, now);
       this.ctx.waitUntil(this.#deliverCallback());
+      this.ctx.waitUntil(this.#scheduleAfterFinish(now));
     }
-    this.ctx.waitUntil(this.#scheduleAfterFinish(now));
+    // without a callback the pending deadline alarm turns into the retention clean-up when it fires
+  }
+
+  /**
+   * The run's one alarm on the happy path: its deadline. Not awaited: the row, the alarm and a run that needs no
+   * I/O then commit together (the output gate still holds every reply until they are stored). When it fires after
+   * the run ended, it becomes the retention clean-up (see `alarm`), so a finished run needs no second alarm.
+   */
+  #armDeadline(at: number): void {
+    this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  #retentionMs(): number {
+    return Number(this.env.RUN_RETENTION_SECONDS ?? DEFAULT_RETENTION_S) * 1000;
   }
 
   #delivering = false;
@@ -467,7 +484,7 @@ export class RunObject extends DurableObject<RunEnv> {
 
   /** After the end: the next callback attempt if one is pending, else the retention clean-up. */
   async #scheduleAfterFinish(endedAt: number): Promise<void> {
-    const retention = Number(this.env.RUN_RETENTION_SECONDS ?? DEFAULT_RETENTION_S) * 1000;
+    const retention = this.#retentionMs();
     const callback = this.#store.callback();
     await this.ctx.storage.setAlarm(callback?.status === "pending" ? callback.nextAt : Math.max(Date.now(), endedAt) + retention);
   }

@@ -104,6 +104,15 @@ describe("RunObject (one Durable Object per run)", () => {
     if (!reply.ok) throw new Error("start failed");
     await collect(reply.stream);
     expect(await stub.summary()).not.toBeNull();
+    // the run's one alarm is its deadline; firing after the end, it only re-arms itself for the retention period
+    const ended = ((await stub.summary()) as unknown as { updatedAt: number }).updatedAt;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await stub.summary()).not.toBeNull();
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(await state.storage.getAlarm()).toBe(ended + 604_800_000);
+      // move the end into the past instead of waiting a week
+      state.storage.sql.exec("UPDATE run SET updated_at = 0");
+    });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.summary()).toBeNull();
     await runInDurableObject(stub, async (_instance, state) => {
