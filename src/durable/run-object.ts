@@ -22,6 +22,7 @@ import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
 import { createJsSandbox } from "./js-sandbox.ts";
+import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 import { createSqlPort } from "./sql.ts";
@@ -289,7 +290,8 @@ export class RunObject extends DurableObject<RunEnv> {
         else await this.#scheduleAfterFinish(row.updatedAt);
         return;
       }
-      // the deadline alarm of a run that ended earlier: wait out the retention period first
+      // the deadline alarm of a run that ended earlier: make sure of its history row, then wait out the retention
+      await this.#ensureHistory(row);
       const expires = row.updatedAt + this.#retentionMs();
       if (now < expires) await this.ctx.storage.setAlarm(expires);
       else await this.#store.deleteAll();
@@ -505,15 +507,25 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#finish("failed", error, null, row.usage ?? undefined);
   }
 
+  #historyRow(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>, endedAt: number): HistoryRow {
+    const r = row.request;
+    return { eventId: r.eventId, flowId: r.flowId, appId: r.appId, uid: r.uid, chatId: r.chatId, status, code: outcome.code, message: outcome.message, startedAt: row.createdAt, endedAt, usage: JSON.stringify(usage), mode: r.mode };
+  }
+
+  /** whether this instance saw the run's history row stored (an evicted object does not know: its alarm writes it again) */
+  #historyStored = false;
+
   async #recordHistory(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
     if (!this.env.DB) return;
+    this.#historyStored = await queueHistory(this.env.DB, this.#historyRow(row, status, outcome, usage, Date.now()));
+  }
+
+  /** The alarm's second chance for a history row this instance did not see stored. */
+  async #ensureHistory(row: RunRow): Promise<void> {
+    if (!this.env.DB || this.#historyStored || !row.outcome) return;
     try {
-      await this.env.DB.prepare(
-        `INSERT OR REPLACE INTO run_history (event_id, flow_id, app_id, uid, chat_id, status, code, message, started_at, ended_at, usage, mode)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-        .bind(row.request.eventId, row.request.flowId, row.request.appId, row.request.uid, row.request.chatId, status, outcome.code, outcome.message, row.createdAt, Date.now(), JSON.stringify(usage), row.request.mode)
-        .run();
+      await ensureHistory(this.env.DB, this.#historyRow(row, row.status, row.outcome, row.usage ?? { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, row.updatedAt));
+      this.#historyStored = true;
     } catch (e) {
       console.log(`[run ${row.request.eventId}] history not recorded: ${e instanceof Error ? e.message : String(e)}`);
     }

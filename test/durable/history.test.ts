@@ -1,0 +1,90 @@
+// Run history rows (src/durable/history.ts): queued by every finishing run object and written in D1 batches, with
+// the object's alarm writing a row D1 does not have (a failed batch, or an object evicted before it knew).
+import { abortAllDurableObjects, env, runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { compile } from "../../src/engine/compile.ts";
+import type { RunObject } from "../../src/durable/run-object.ts";
+import type { RunRequest } from "../../src/durable/run-store.ts";
+import { queueHistory, type HistoryRow } from "../../src/durable/history.ts";
+import { registry } from "../../src/plugins/index.ts";
+import { loadFixture } from "../support/fixtures.ts";
+
+const testEnv = env as unknown as { RUN: DurableObjectNamespace<RunObject>; DB: D1Database };
+const plan = compile(loadFixture("example-core-if-else-branch.json"), registry);
+
+function request(flowId: string, i: number): RunRequest {
+  const eventId = `hist-${flowId}-${i}`;
+  return { eventId, sid: `spf-${eventId}`, flowId, appId: "app1", uid: "u1", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: `r${i}`, score: i }, history: [], deadlineMs: 60_000, config: {} };
+}
+
+async function historyOf(flowId: string): Promise<{ event_id: string; status: string; code: number }[]> {
+  const { results } = await testEnv.DB.prepare(`SELECT event_id, status, code FROM run_history WHERE flow_id = ? ORDER BY event_id`).bind(flowId).all<{ event_id: string; status: string; code: number }>();
+  return results;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("timed out");
+}
+
+function row(i: number, flowId: string): HistoryRow {
+  return { eventId: `q-${flowId}-${i}`, flowId, appId: "a", uid: "", chatId: "", status: "completed", code: 0, message: "Success", startedAt: i, endedAt: i, usage: "{}", mode: "open" };
+}
+
+describe("run history", () => {
+  it("records every run that finishes at the same time", async () => {
+    const flowId = "hist-many";
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const req = request(flowId, i);
+        const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+        const r = (await stub.startCollect({ request: req, plan }, 5_000)) as { ok: boolean };
+        expect(r.ok).toBe(true);
+      }),
+    );
+    const rows = await until(async () => {
+      const found = await historyOf(flowId);
+      return found.length === 12 ? found : undefined;
+    });
+    expect(rows.every((r) => r.status === "completed" && r.code === 0)).toBe(true);
+  });
+
+  it("queues rows into batches of at most 50 and resolves each caller when its batch is stored", async () => {
+    const flowId = "hist-batch";
+    // the real D1, with its batch calls counted
+    const sizes: number[] = [];
+    const counted = {
+      prepare: (q: string) => testEnv.DB.prepare(q),
+      batch: (stmts: D1PreparedStatement[]) => {
+        sizes.push(stmts.length);
+        return testEnv.DB.batch(stmts);
+      },
+    } as unknown as D1Database;
+    const results = await Promise.all(Array.from({ length: 61 }, (_, i) => queueHistory(counted, row(i, flowId))));
+    expect(results.every((ok) => ok)).toBe(true);
+    expect(sizes).toEqual([50, 11]);
+    expect(await historyOf(flowId)).toHaveLength(61);
+  });
+
+  it("resolves false instead of throwing when a batch fails", async () => {
+    const broken = { prepare: () => ({ bind: () => ({}) }), batch: () => Promise.reject(new Error("D1 down")) } as unknown as D1Database;
+    expect(await queueHistory(broken, row(1, "hist-broken"))).toBe(false);
+  });
+
+  it("the alarm writes a row D1 lost, after the object forgot whether it was stored", async () => {
+    const flowId = "hist-lost";
+    const req = request(flowId, 1);
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    await stub.startCollect({ request: req, plan }, 5_000);
+    await until(async () => ((await historyOf(flowId)).length === 1 ? true : undefined));
+    await testEnv.DB.prepare(`DELETE FROM run_history WHERE flow_id = ?`).bind(flowId).run();
+    await abortAllDurableObjects();
+    const fresh = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    expect(await runDurableObjectAlarm(fresh)).toBe(true);
+    expect(await historyOf(flowId)).toMatchObject([{ event_id: req.eventId, status: "completed", code: 0 }]);
+  });
+});
