@@ -3,21 +3,36 @@
 // request and does one storage write), all started by this script and measured in one run on loopback with
 // autocannon: requests per second, p50 and p99 latency, and the peak memory of each server.
 //
-//   bash bench/peers/setup.sh                      # once: installs the peers into $PEERS_DIR (outside the project)
-//   node bench/peers/run.mjs                       # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
+//   bash bench/peers/setup.sh        # once: installs the peers into $PEERS_DIR (outside the project)
+//   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
+//   REPS=3 node bench/peers/run.mjs  # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
 //   SECONDS=3 CONCURRENCY=50 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
 //
-// Env: SECONDS (10), WARM (2: seconds of load before each measured window), CONCURRENCY ("1,10,50"), REPS (1; medians over repetitions), TARGETS (all of
-// "ours,ceiling,n8n,nodered" by default; add "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy),
-// PEERS_DIR (/work/peers-scratch), RESULTS (bench/results-peers.md; written only when every target and the default
-// concurrencies ran, or when RESULTS is set explicitly), SAMPLE_MS (100, memory sampling period).
+// Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY
+// ("1,10,50"), REPS (1; medians over repetitions, interleaved), TARGETS ("ours,ceiling,n8n,nodered"; add
+// "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy), PEERS_DIR (/work/peers-scratch),
+// STATE_DIR (the OS temp dir: where the workers' local D1/Durable Object state, n8n's SQLite and Node-RED's user
+// dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
+// default concurrencies ran, or when set), SAMPLE_MS (100, memory sampling period), TIMEOUT_S (120, per request),
+// WRANGLER_LOG (info), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
+// Markdown from the JSON line of a saved run).
 //
-// How our worker and the ceiling are served: both under `wrangler dev --local`, and both measured at the workerd
-// entry socket of the workerd process that runs the worker (found from the process tree), i.e. bypassing wrangler's
-// proxy worker, which costs about 10× on a bare request (../shared/peers/README.md). Same build, same workerd, same
-// path for both, so the ratio compares like with like. The `_proxy` targets measure the same two through the proxy.
+// How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
+// bundle `wrangler deploy --dry-run` builds, and both measured at the workerd entry socket of the workerd process
+// that runs the worker (found from the process tree), i.e. bypassing wrangler's proxy worker (about 10× on a bare
+// request per ../shared/peers/README.md; within noise here, where a Durable Object's creation and its SQLite on disk
+// dominate). Same build path, same workerd, same route for both, so the ratio compares like with like.
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
@@ -28,14 +43,33 @@ const CONCURRENCY = (process.env.CONCURRENCY ?? "1,10,50").split(",").map(Number
 const REPS = Number(process.env.REPS ?? 1);
 const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
 const ALL = ["ours", "ceiling", "n8n", "nodered"];
-const TARGETS = (process.env.TARGETS ?? ALL.join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+const TARGETS = (process.env.TARGETS ?? ALL.join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const PEERS_DIR = process.env.PEERS_DIR ?? "/work/peers-scratch";
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 100);
-const full = ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
+// where the workers' local D1/Durable Object state and n8n's SQLite live (the disk by default, like a real install)
+const STATE_DIR = process.env.STATE_DIR ?? tmpdir();
+const stateNote = () =>
+  STATE_DIR === tmpdir()
+    ? `disk (${STATE_DIR}, ext4 here)`
+    : STATE_DIR.startsWith("/dev/shm")
+      ? `tmpfs (${STATE_DIR})`
+      : STATE_DIR;
+const WRANGLER_LOG = process.env.WRANGLER_LOG ?? "info"; // wrangler dev's default; "warn" drops the per-request log line
+const full =
+  ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
 const RESULTS = process.env.RESULTS ?? (full ? join(root, "bench", "results-peers.md") : "");
 const peersShared = join(root, "..", "shared", "peers");
 const bin = join(root, "node_modules", ".bin");
-const baseEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}`, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+const baseEnv = {
+  ...process.env,
+  PATH: `${bin}:${process.env.PATH ?? ""}`,
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+  NO_COLOR: "1",
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[peers ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -56,7 +90,11 @@ function oursRequest(base, prepared) {
   return {
     url: `${base}/workflow/v1/chat/completions`,
     headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
-    body: JSON.stringify({ flow_id: prepared.flowId, stream: false, parameters: { AGENT_USER_INPUT: "bench", ...INPUT } }),
+    body: JSON.stringify({
+      flow_id: prepared.flowId,
+      stream: false,
+      parameters: { AGENT_USER_INPUT: "bench", ...INPUT },
+    }),
     // the end node's variables come back as JSON in the content: {"name":"ada","n":42,"big":"big","small":""}
     ok: (status, text) => status === 200 && text.includes('"code":0') && text.includes('\\"big\\":\\"big\\"'),
   };
@@ -135,8 +173,14 @@ class MemorySampler {
   /** lifetime high-water marks (VmHWM, includes start-up) summed over the tree, by process name */
   hwm(name) {
     const s = this.servers.get(name);
-    const parts = tree(s.root).map((pid) => ({ pid, ...status(pid), serving: s.serving(pid) })).filter((p) => p.hwm !== undefined);
-    return { totalKb: parts.reduce((n, p) => n + p.hwm, 0), servingKb: parts.filter((p) => p.serving).reduce((n, p) => n + p.hwm, 0), parts };
+    const parts = tree(s.root)
+      .map((pid) => ({ pid, ...status(pid), serving: s.serving(pid) }))
+      .filter((p) => p.hwm !== undefined);
+    return {
+      totalKb: parts.reduce((n, p) => n + p.hwm, 0),
+      servingKb: parts.filter((p) => p.serving).reduce((n, p) => n + p.hwm, 0),
+      parts,
+    };
   }
   stop() {
     clearInterval(this.timer);
@@ -195,7 +239,12 @@ async function waitFor(what, probe, { tries = 600, every = 250 } = {}) {
 }
 
 const post = (url, body, headers = {}, timeoutMs = 5000) =>
-  fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body, signal: AbortSignal.timeout(timeoutMs) });
+  fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
 
 /** Listening TCP ports of a process (from /proc/net/tcp and its socket fds). */
 function listeningPorts(pid) {
@@ -222,9 +271,13 @@ function listeningPorts(pid) {
  * runs the worker (the one started with an ephemeral entry port), found by probing its listening ports.
  */
 async function startWrangler(name, cwd, { seed, probe }) {
-  const snap = mkdtempSync(join(tmpdir(), `peers-${name}-`));
+  const snap = mkdtempSync(join(STATE_DIR, `peers-${name}-`));
   const persist = join(snap, "state");
-  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", join(snap, "dist")], { cwd, env: baseEnv, stdio: "pipe" });
+  execFileSync("wrangler", ["deploy", "--dry-run", "--outdir", join(snap, "dist")], {
+    cwd,
+    env: baseEnv,
+    stdio: "pipe",
+  });
   const entry = readdirSync(join(snap, "dist")).find((f) => f.endsWith(".js"));
   const toml = readFileSync(join(cwd, "wrangler.toml"), "utf8")
     .replace(/^main\s*=.*$/m, `main = "dist/${entry}"`)
@@ -233,32 +286,65 @@ async function startWrangler(name, cwd, { seed, probe }) {
   if (seed) {
     const opts = { cwd: snap, env: baseEnv, stdio: "pipe" };
     execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], opts);
-    execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
-      "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], opts);
+    execFileSync(
+      "wrangler",
+      [
+        "d1",
+        "execute",
+        "DB",
+        "--local",
+        "--persist-to",
+        persist,
+        "--command",
+        "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
+      ],
+      opts,
+    );
   }
   const port = await freePort();
-  const s = spawnServer(name, "wrangler", ["dev", "--no-bundle", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist], { cwd: snap, env: baseEnv });
+  const s = spawnServer(
+    name,
+    "wrangler",
+    [
+      "dev",
+      "--no-bundle",
+      "--log-level",
+      WRANGLER_LOG,
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--local",
+      "--persist-to",
+      persist,
+    ],
+    { cwd: snap, env: baseEnv },
+  );
   s.cleanup.push(() => rmSync(snap, { recursive: true, force: true }));
   const proxy = `http://127.0.0.1:${port}`;
   await waitFor(`${name} (wrangler dev)`, async () => (await probe(proxy)) === true);
   let direct;
   let workerPid;
-  await waitFor(`${name} (workerd entry socket)`, async () => {
-    for (const pid of tree(s.child.pid)) {
-      if (!cmdline(pid).includes("--socket-addr=entry=127.0.0.1:0")) continue;
-      for (const p of listeningPorts(pid)) {
-        const base = `http://127.0.0.1:${p}`;
-        try {
-          if ((await Promise.race([probe(base), sleep(1500).then(() => false)])) === true) {
-            direct = base;
-            workerPid = pid;
-            return true;
-          }
-        } catch {}
+  await waitFor(
+    `${name} (workerd entry socket)`,
+    async () => {
+      for (const pid of tree(s.child.pid)) {
+        if (!cmdline(pid).includes("--socket-addr=entry=127.0.0.1:0")) continue;
+        for (const p of listeningPorts(pid)) {
+          const base = `http://127.0.0.1:${p}`;
+          try {
+            if ((await Promise.race([probe(base), sleep(1500).then(() => false)])) === true) {
+              direct = base;
+              workerPid = pid;
+              return true;
+            }
+          } catch {}
+        }
       }
-    }
-    return false;
-  }, { tries: 40, every: 500 });
+      return false;
+    },
+    { tries: 40, every: 500 },
+  );
   return { proxy, direct, rootPid: s.child.pid, workerPid };
 }
 
@@ -266,8 +352,9 @@ async function startN8n() {
   const dir = join(PEERS_DIR, "n8n");
   const node24 = join(PEERS_DIR, "node24-bin");
   const cli = join(dir, "node_modules", "n8n", "bin", "n8n");
-  if (!existsSync(cli) || !existsSync(node24)) throw new Error(`n8n is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
-  const home = mkdtempSync(join(tmpdir(), "peers-n8n-"));
+  if (!existsSync(cli) || !existsSync(node24))
+    throw new Error(`n8n is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
+  const home = mkdtempSync(join(STATE_DIR, "peers-n8n-"));
   const port = await freePort();
   const env = {
     ...process.env,
@@ -305,16 +392,24 @@ async function startNodeRed() {
   const dir = join(PEERS_DIR, "node-red");
   const red = join(dir, "node_modules", "node-red", "red.js");
   if (!existsSync(red)) throw new Error(`Node-RED is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
-  const user = mkdtempSync(join(tmpdir(), "peers-nodered-"));
+  const user = mkdtempSync(join(STATE_DIR, "peers-nodered-"));
   copyFileSync(join(peersShared, "node-red-webhook-flow.json"), join(user, "flows.json"));
   copyFileSync(join(peersShared, "node-red-settings.js"), join(user, "settings.js"));
   const port = await freePort();
   // the project's Node 22 from the registry (Node-RED 5 wants Node ≥ 22.9), whatever node runs this script
   const node22 = existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath;
-  const s = spawnServer("nodered", node22, [red, "--userDir", user, "--settings", join(user, "settings.js"), "--port", String(port)], { env: { ...process.env, NODE_RED_ENABLE_TOURS: "false" }, cwd: user });
+  const s = spawnServer(
+    "nodered",
+    node22,
+    [red, "--userDir", user, "--settings", join(user, "settings.js"), "--port", String(port)],
+    { env: { ...process.env, NODE_RED_ENABLE_TOURS: "false" }, cwd: user },
+  );
   s.cleanup.push(() => rmSync(user, { recursive: true, force: true }));
   const base = `http://127.0.0.1:${port}`;
-  await waitFor("Node-RED", async () => (await post(`${base}/hook`, JSON.stringify(INPUT))).status === 200, { tries: 240, every: 500 });
+  await waitFor("Node-RED", async () => (await post(`${base}/hook`, JSON.stringify(INPUT))).status === 200, {
+    tries: 240,
+    every: 500,
+  });
   return { base, rootPid: s.child.pid };
 }
 
@@ -349,7 +444,9 @@ async function drive(target, connections, seconds) {
   lat.sort((x, y) => x - y);
   const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
   const drainStart = performance.now();
-  await post(url, body, headers, 300_000).then((r) => r.text()).catch(() => {});
+  await post(url, body, headers, 300_000)
+    .then((r) => r.text())
+    .catch(() => {});
   return {
     requests: lat.length,
     rps: lat.length / seconds,
@@ -378,7 +475,14 @@ const LABELS = {
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
 if (process.env.RENDER) {
   // re-render the Markdown from a saved JSON result (the last line this script prints)
-  const r = JSON.parse(readFileSync(process.env.RENDER, "utf8").trim().split("\n").filter((l) => l.startsWith('{"figure":"peers"')).pop());
+  const r = JSON.parse(
+    readFileSync(process.env.RENDER, "utf8")
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith('{"figure":"peers"'))
+      .pop(),
+  );
+  r.state ??= stateNote();
   writeFileSync(RESULTS || join(root, "bench", "results-peers.md"), renderMarkdown(r));
   process.exit(0);
 }
@@ -396,14 +500,22 @@ try {
       seed: false,
       probe: async (b) => (await (await post(`${b}/`, "{}")).text()).includes('"ok":true'),
     });
-    const ceilReq = (base) => ({ url: `${base}/`, headers: { "content-type": "application/json" }, body: "{}", ok: (st, t) => st === 200 && t.includes('"ok":true') });
+    const ceilReq = (base) => ({
+      url: `${base}/`,
+      headers: { "content-type": "application/json" },
+      body: "{}",
+      ok: (st, t) => st === 200 && t.includes('"ok":true'),
+    });
     targets.ceiling = ceilReq(c.direct);
     targets.ceiling_proxy = ceilReq(c.proxy);
     mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
   }
   if (needOurs) {
     log("starting our runtime (wrangler dev)");
-    const o = await startWrangler("ours", root, { seed: true, probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200 });
+    const o = await startWrangler("ours", root, {
+      seed: true,
+      probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200,
+    });
     const prepared = await prepareOurs(o.proxy);
     targets.ours = oursRequest(o.direct, prepared);
     targets.ours_proxy = oursRequest(o.proxy, prepared);
@@ -412,30 +524,62 @@ try {
   if (TARGETS.includes("n8n")) {
     log("starting n8n (import, publish, start)");
     const n = await startN8n();
-    targets.n8n = { url: `${n.base}/webhook/hook`, headers: { "content-type": "application/json" }, body: JSON.stringify(INPUT), ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"') };
+    targets.n8n = {
+      url: `${n.base}/webhook/hook`,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(INPUT),
+      ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"'),
+    };
     mem.add("n8n", n.rootPid);
-    versions.n8n = JSON.parse(readFileSync(join(PEERS_DIR, "n8n", "node_modules", "n8n", "package.json"), "utf8")).version;
+    versions.n8n = JSON.parse(
+      readFileSync(join(PEERS_DIR, "n8n", "node_modules", "n8n", "package.json"), "utf8"),
+    ).version;
     versions.n8n_node = execFileSync(join(PEERS_DIR, "node24-bin"), ["-v"]).toString().trim();
   }
   if (TARGETS.includes("nodered")) {
     log("starting Node-RED");
     const r = await startNodeRed();
-    targets.nodered = { url: `${r.base}/hook`, headers: { "content-type": "application/json" }, body: JSON.stringify(INPUT), ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"') };
+    targets.nodered = {
+      url: `${r.base}/hook`,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(INPUT),
+      ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"'),
+    };
     mem.add("nodered", r.rootPid);
-    versions.nodered = JSON.parse(readFileSync(join(PEERS_DIR, "node-red", "node_modules", "node-red", "package.json"), "utf8")).version;
-    versions.nodered_node = execFileSync(existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath, ["-v"]).toString().trim();
+    versions.nodered = JSON.parse(
+      readFileSync(join(PEERS_DIR, "node-red", "node_modules", "node-red", "package.json"), "utf8"),
+    ).version;
+    versions.nodered_node = execFileSync(existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath, ["-v"])
+      .toString()
+      .trim();
   }
   const order = TARGETS.filter((t) => targets[t]);
   for (const t of order) {
     // one checked request each before the load, so a wrong flow fails loudly instead of measuring errors
-    const r = await post(targets[t].url, targets[t].body, targets[t].headers);
-    const text = await r.text();
-    if (!targets[t].ok(r.status, text)) throw new Error(`${t} answered ${r.status} ${text.slice(0, 300)}`);
-    log(`${t} ready: ${text.slice(0, 160)}`);
+    // (n8n once answered 200 while starting and then, for a moment, Express's "Cannot POST": retry for a while)
+    let last = "";
+    await waitFor(
+      t,
+      async () => {
+        const r = await post(targets[t].url, targets[t].body, targets[t].headers, 30_000);
+        last = `${r.status} ${(await r.text()).slice(0, 300)}`;
+        return targets[t].ok(r.status, last.slice(4));
+      },
+      { tries: 60, every: 1000 },
+    ).catch(() => {
+      throw new Error(`${t} answered ${last}`);
+    });
+    log(`${t} ready: ${last.slice(0, 160)}`);
   }
   if (process.env.HOLD) {
     // debugging: keep the servers up and print how to call them until this process gets SIGINT/SIGTERM
-    console.log(JSON.stringify(Object.fromEntries(order.map((t) => [t, { url: targets[t].url, headers: targets[t].headers, body: targets[t].body }]))));
+    console.log(
+      JSON.stringify(
+        Object.fromEntries(
+          order.map((t) => [t, { url: targets[t].url, headers: targets[t].headers, body: targets[t].body }]),
+        ),
+      ),
+    );
     await new Promise((r) => {
       process.once("SIGINT", r);
       process.once("SIGTERM", r);
@@ -450,7 +594,9 @@ try {
       for (const t of order) {
         const r = await drive(targets[t], c, SECONDS);
         (runs[`${t}@${c}`] ??= []).push(r);
-        log(`rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}, drained in ${r.drain_ms} ms`);
+        log(
+          `rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}, drained in ${r.drain_ms} ms`,
+        );
       }
     }
   }
@@ -494,7 +640,18 @@ try {
     if (at("nodered", c)) r.rps_vs_nodered = +(o.rps / at("nodered", c).rps).toFixed(2);
     ratios[c] = r;
   }
-  const result = { figure: "peers", seconds: SECONDS, warm: WARM, reps: REPS, date: new Date().toISOString(), versions, points, ratios, memory };
+  const result = {
+    figure: "peers",
+    state: stateNote(),
+    seconds: SECONDS,
+    warm: WARM,
+    reps: REPS,
+    date: new Date().toISOString(),
+    versions,
+    points,
+    ratios,
+    memory,
+  };
   printTable(points, ratios, memory);
   console.log(JSON.stringify(result));
   if (RESULTS) {
@@ -514,46 +671,120 @@ process.exit(exitCode);
 function printTable(points, ratios, memory) {
   const pad = (s, n) => String(s).padEnd(n);
   console.log(`${pad("target", 15)}${pad("c", 5)}${pad("rps", 10)}${pad("p50 ms", 10)}${pad("p99 ms", 10)}errors`);
-  for (const p of points) console.log(`${pad(p.target, 15)}${pad(p.concurrency, 5)}${pad(p.rps, 10)}${pad(p.p50_ms, 10)}${pad(p.p99_ms, 10)}${p.errors}`);
+  for (const p of points)
+    console.log(
+      `${pad(p.target, 15)}${pad(p.concurrency, 5)}${pad(p.rps, 10)}${pad(p.p50_ms, 10)}${pad(p.p99_ms, 10)}${p.errors}`,
+    );
   for (const [c, r] of Object.entries(ratios)) console.log(`c=${c} ratios: ${JSON.stringify(r)}`);
   for (const [n, m] of Object.entries(memory)) console.log(`memory ${n}: ${JSON.stringify(m)}`);
 }
 
-
 function renderMarkdown(r) {
   const L = [];
   L.push("# Peer benchmark (issue 6)", "");
-  L.push("Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand — the", "prose in BENCHMARKS.md/the issue interprets it.", "");
-  L.push(`Run: ${r.date}, ${r.seconds} s per point measured after ${r.warm} s of load on the same connections, ${r.reps} repetition(s) (medians when more than one),`);
+  L.push(
+    "Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand — the",
+    "prose in BENCHMARKS.md/the issue interprets it.",
+    "",
+  );
+  L.push(
+    `Run: ${r.date}, ${r.seconds} s per point measured after ${r.warm} s of load on the same connections, ${r.reps} repetition(s) (medians when more than one),`,
+  );
   L.push(`loopback, autocannon in the benchmark process, every server started by the script and idle while the others`);
-  L.push(`are measured. Machine: 2 shared cores (noisy). n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED`);
-  L.push(`${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}. Body \`{"name":"ada","n":42}\`; every response is checked`);
-  L.push("(status and body) and failures are counted as errors.", "");
+  L.push(
+    `are measured. Machine: 2 shared cores (noisy). n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED`,
+  );
+  L.push(
+    `${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}. Body \`{"name":"ada","n":42}\`; every response is checked`,
+  );
+  L.push(
+    "(status and body) and failures are counted as errors. State (the workers' local D1 and Durable Object SQLite",
+  );
+  L.push(`files, n8n's SQLite, Node-RED's user dir): ${r.state}.`, "");
   for (const c of [...new Set(r.points.map((p) => p.concurrency))]) {
-    L.push(`### concurrency ${c}`, "", "| target | req/s | p50 | p99 | errors | runs (req/s) |", "| --- | --- | --- | --- | --- | --- |");
-    for (const p of r.points.filter((x) => x.concurrency === c)) L.push(`| ${LABELS[p.target] ?? p.target} | ${p.rps} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.errors} | ${p.runs.join(", ")} |`);
+    L.push(
+      `### concurrency ${c}`,
+      "",
+      "| target | req/s | p50 | p99 | errors | runs (req/s) |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const p of r.points.filter((x) => x.concurrency === c))
+      L.push(
+        `| ${LABELS[p.target] ?? p.target} | ${p.rps} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.errors} | ${p.runs.join(", ")} |`,
+      );
     L.push("");
   }
-  L.push("### ratios (this runtime ÷ peer, same run)", "", "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s |", "| --- | --- | --- | --- | --- |");
-  for (const [c, x] of Object.entries(r.ratios)) L.push(`| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} |`);
-  L.push("", "### peak memory", "", "Sampled every " + SAMPLE_MS + " ms from /proc while the benchmark ran (after start-up): the largest sum of VmRSS over the", "server's process tree, and for the workers also the workerd process that runs the worker alone (the tree also", "holds wrangler's Node process, its proxy workerd and esbuild). `VmHWM` is each process's lifetime peak, start-up", "included, summed over the tree.", "");
-  L.push("| server | peak tree RSS | peak RSS of the serving workerd | Σ VmHWM over the tree | processes (VmHWM MB) |", "| --- | --- | --- | --- | --- |");
-  for (const [n, m] of Object.entries(r.memory)) L.push(`| ${n} | ${m.peak_tree_rss_mb} MB | ${m.peak_serving_rss_mb !== undefined ? `${m.peak_serving_rss_mb} MB` : "—"} | ${m.hwm_tree_mb} MB | ${m.processes} |`);
+  L.push(
+    "### ratios (this runtime ÷ peer, same run)",
+    "",
+    "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s |",
+    "| --- | --- | --- | --- | --- |",
+  );
+  for (const [c, x] of Object.entries(r.ratios))
+    L.push(
+      `| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} |`,
+    );
+  L.push(
+    "",
+    "### peak memory",
+    "",
+    "Sampled every " +
+      SAMPLE_MS +
+      " ms from /proc while the benchmark ran (after start-up): the largest sum of VmRSS over the",
+    "server's process tree, and for the workers also the workerd process that runs the worker alone (the tree also",
+    "holds wrangler's Node process, its proxy workerd and esbuild). `VmHWM` is each process's lifetime peak, start-up",
+    "included, summed over the tree.",
+    "",
+  );
+  L.push(
+    "| server | peak tree RSS | peak RSS of the serving workerd | Σ VmHWM over the tree | processes (VmHWM MB) |",
+    "| --- | --- | --- | --- | --- |",
+  );
+  for (const [n, m] of Object.entries(r.memory))
+    L.push(
+      `| ${n} | ${m.peak_tree_rss_mb} MB | ${m.peak_serving_rss_mb !== undefined ? `${m.peak_serving_rss_mb} MB` : "—"} | ${m.hwm_tree_mb} MB | ${m.processes} |`,
+    );
   L.push("", "### what was compared", "");
-  L.push("- n8n: `../shared/peers/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its");
-  L.push("  defaults (SQLite, executions saved, default expression engine, task runners as shipped) except telemetry, update");
-  L.push("  checks, templates and banners off, bound to 127.0.0.1. Its tree is the main process and its task-runner child.");
-  L.push("- Node-RED: `../shared/peers/node-red-webhook-flow.json` with `node-red-settings.js` (127.0.0.1, telemetry off).");
-  L.push("- This runtime: `bench/peers/astron-flow.json` (start(name, n) → text-joiner → if-else n > 10 → text-joiner big |");
-  L.push("  small → end in variable mode, JSON `{name, n, big, small}`), published and licensed, called through the open API");
-  L.push("  `POST /workflow/v1/chat/completions` with `stream:false` (a stand-in until the sync webhook lands; see `oursRequest`");
-  L.push("  in run.mjs). Not strictly equal: no Astron node upper-cases a string without the code node, whose only executor");
-  L.push("  is a remote Python service (spec §5.9), so the text-joiner copies the name; the response names the branch by which");
-  L.push("  key is filled rather than by a `branch` field. The open API does more per request than a webhook (D1 licence");
-  L.push("  read, a run Durable Object with its frames and history row), which is the work the issue's targets are about.");
+  L.push(
+    "- n8n: `../shared/peers/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its",
+  );
+  L.push(
+    "  defaults (SQLite, executions saved, default expression engine, task runners as shipped) except telemetry, update",
+  );
+  L.push(
+    "  checks, templates and banners off, bound to 127.0.0.1. Its tree is the main process and its task-runner child.",
+  );
+  L.push(
+    "- Node-RED: `../shared/peers/node-red-webhook-flow.json` with `node-red-settings.js` (127.0.0.1, telemetry off).",
+  );
+  L.push(
+    "- This runtime: `bench/peers/astron-flow.json` (start(name, n) → text-joiner → if-else n > 10 → text-joiner big |",
+  );
+  L.push(
+    "  small → end in variable mode, JSON `{name, n, big, small}`), published and licensed, called through the open API",
+  );
+  L.push(
+    "  `POST /workflow/v1/chat/completions` with `stream:false` (a stand-in until the sync webhook lands; see `oursRequest`",
+  );
+  L.push(
+    "  in run.mjs). Not strictly equal: no Astron node upper-cases a string without the code node, whose only executor",
+  );
+  L.push(
+    "  is a remote Python service (spec §5.9), so the text-joiner copies the name; the response names the branch by which",
+  );
+  L.push(
+    "  key is filled rather than by a `branch` field. The open API does more per request than a webhook (D1 licence",
+  );
+  L.push(
+    "  read, a run Durable Object with its frames and history row), which is the work the issue's targets are about.",
+  );
   L.push("- Ceiling: `bench/ceiling` (a bare Hono worker creating a Durable Object per request with one SQL write).");
-  L.push("- Both workers run under `wrangler dev --local` and are driven at the entry socket of the workerd process that");
-  L.push("  runs them, bypassing wrangler's proxy worker (the `_proxy` rows, when present, go through it); like with like.");
+  L.push(
+    "- Both workers run under `wrangler dev --local` and are driven at the entry socket of the workerd process that",
+  );
+  L.push(
+    "  runs them, bypassing wrangler's proxy worker (the `_proxy` rows, when present, go through it); like with like.",
+  );
   L.push("", "```json", JSON.stringify(r), "```", "");
   return L.join("\n");
 }
