@@ -53,11 +53,11 @@ const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 100);
 const STATE_DIR = process.env.STATE_DIR ?? tmpdir();
 const stateNote = () =>
   STATE_DIR === tmpdir()
-    ? `disk (${STATE_DIR}, ext4 here)`
+    ? `the OS temp dir on disk (${STATE_DIR})`
     : STATE_DIR.startsWith("/dev/shm")
       ? `tmpfs (${STATE_DIR})`
       : STATE_DIR;
-const WRANGLER_LOG = process.env.WRANGLER_LOG ?? "info"; // wrangler dev's default; "warn" drops the per-request log line
+const WRANGLER_LOG = process.env.WRANGLER_LOG ?? "info"; // `wrangler dev --log-level` (info is its default)
 const full =
   ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
 const RESULTS = process.env.RESULTS ?? (full ? join(root, "bench", "results-peers.md") : "");
@@ -474,15 +474,15 @@ const LABELS = {
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
 if (process.env.RENDER) {
-  // re-render the Markdown from a saved JSON result (the last line this script prints)
-  const r = JSON.parse(
-    readFileSync(process.env.RENDER, "utf8")
-      .trim()
-      .split("\n")
-      .filter((l) => l.startsWith('{"figure":"peers"'))
-      .pop(),
-  );
-  r.state ??= stateNote();
+  // re-render the Markdown from saved runs (the JSON line this script prints last): RENDER=run1.log,run2.log renders
+  // the last one in full and lists the ratios of the others
+  const runs = process.env.RENDER.split(",").map((f) => {
+    const lines = readFileSync(f, "utf8").trim().split("\n");
+    return JSON.parse(lines.filter((l) => l.startsWith('{"figure":"peers"')).pop());
+  });
+  const r = runs.pop();
+  r.state = process.env.STATE_DIR ? stateNote() : (r.state ?? stateNote());
+  r.others = runs;
   writeFileSync(RESULTS || join(root, "bench", "results-peers.md"), renderMarkdown(r));
   process.exit(0);
 }
@@ -724,6 +724,22 @@ function renderMarkdown(r) {
     L.push(
       `| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} |`,
     );
+  if (r.others?.length) {
+    L.push("", "Other full runs of the same configuration on the same machine (ratios as above):", "");
+    L.push(
+      "| run | c | ours ÷ n8n | ours p99 ÷ (n8n p50 / 5) | ours ÷ ceiling | ours ÷ Node-RED | peak tree RSS ours / ceiling / n8n / Node-RED |",
+    );
+    L.push("| --- | --- | --- | --- | --- | --- | --- |");
+    for (const o of r.others) {
+      const m = (k) => (o.memory[k] ? `${o.memory[k].peak_tree_rss_mb} MB` : "—");
+      for (const [c, x] of Object.entries(o.ratios)) {
+        const mem = c === "50" ? `${m("ours")} / ${m("ceiling")} / ${m("n8n")} / ${m("nodered")}` : "";
+        L.push(
+          `| ${o.date} | ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} | ${mem} |`,
+        );
+      }
+    }
+  }
   L.push(
     "",
     "### peak memory",
@@ -733,7 +749,8 @@ function renderMarkdown(r) {
       " ms from /proc while the benchmark ran (after start-up): the largest sum of VmRSS over the",
     "server's process tree, and for the workers also the workerd process that runs the worker alone (the tree also",
     "holds wrangler's Node process, its proxy workerd and esbuild). `VmHWM` is each process's lifetime peak, start-up",
-    "included, summed over the tree.",
+    "included, summed over the tree. The serving workerd grows with the number of Durable Objects the run created (one",
+    "per request, kept by the local runtime), so its figure depends on the length of the run; n8n and Node-RED stay flat.",
     "",
   );
   L.push(
@@ -785,6 +802,6 @@ function renderMarkdown(r) {
   L.push(
     "  runs them, bypassing wrangler's proxy worker (the `_proxy` rows, when present, go through it); like with like.",
   );
-  L.push("", "```json", JSON.stringify(r), "```", "");
+  L.push("", "```json", JSON.stringify({ ...r, others: undefined }), "```", "");
   return L.join("\n");
 }
