@@ -766,7 +766,7 @@ function renderMarkdown(r) {
     "- n8n: `../shared/peers/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its",
   );
   L.push(
-    "  defaults (SQLite, executions saved, default expression engine, task runners as shipped) except telemetry, update",
+    "  defaults (SQLite, executions saved, task runners as shipped, and the default `vm` expression engine: isolated-vm with a pool of one isolate, which serialises expression evaluation) except telemetry, update",
   );
   L.push(
     "  checks, templates and banners off, bound to 127.0.0.1. Its tree is the main process and its task-runner child.",

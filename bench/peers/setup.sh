@@ -68,7 +68,7 @@ done
 
 # 3. Node-RED (runs on the project's Node 22).
 NR_DIR="$PEERS_DIR/node-red"
-mkdir -p "$NR_DIR/userdir"
+mkdir -p "$NR_DIR"
 if [[ ! -f "$NR_DIR/node_modules/node-red/package.json" ]] || \
    [[ "$(node -p "require('$NR_DIR/node_modules/node-red/package.json').version.split('.')[0]")" != "$NODE_RED_MAJOR" ]]; then
   step "installing node-red@$NODE_RED_MAJOR"
