@@ -342,10 +342,7 @@ export class RunObject extends DurableObject<RunEnv> {
       sandbox: createJsSandbox(),
       sql: createSqlPort(this.env),
       emit: (frame) => this.#onFrame(frame),
-      onBoundary: (nodeId) => {
-        const run = this.#run;
-        if (run && !run.closed) this.#store.saveState(run.capture(), nodeId, Date.now());
-      },
+      onBoundary: (nodeId) => this.#boundary(nodeId),
       mayRerun: (node: PlanNode) => node.idempotent,
       log: (line) => console.log(`[run ${request.eventId}] ${line}`),
     };
@@ -449,6 +446,27 @@ export class RunObject extends DurableObject<RunEnv> {
       this.ctx.waitUntil(this.#scheduleAfterFinish(now));
     }
     // without a callback the pending deadline alarm turns into the retention clean-up when it fires
+  }
+
+  readonly #boundaries: string[] = [];
+  #saveScheduled = false;
+
+  /**
+   * Node boundaries are saved once per turn of the event loop: the storage commits a turn's writes together, so the
+   * boundaries a run passes without I/O in between (logic nodes) would only overwrite each other's state inside
+   * one commit. The capture is taken in the next macrotask (a node that started meanwhile is captured as running,
+   * exactly as after an eviction at that moment) and records every boundary it covers in the log.
+   */
+  #boundary(nodeId: string): void {
+    this.#boundaries.push(nodeId);
+    if (this.#saveScheduled) return;
+    this.#saveScheduled = true;
+    setTimeout(() => {
+      this.#saveScheduled = false;
+      const nodes = this.#boundaries.splice(0);
+      const run = this.#run;
+      if (run && !run.closed) this.#store.saveState(run.capture(), nodes, Date.now());
+    }, 0);
   }
 
   /**
@@ -562,7 +580,7 @@ export class RunObject extends DurableObject<RunEnv> {
       if (final) this.#subscribers.clear();
     }
     // the state right after the first frame makes an early eviction recoverable
-    if (seq === 1 && this.#run) this.#store.saveState(this.#run.capture(), "flow_obj", Date.now());
+    if (seq === 1) this.#boundary("flow_obj");
   }
 
   #subscribe(afterSeq: number): ReadableStream<Uint8Array> {

@@ -115,11 +115,13 @@ export class RunStore {
     return r ? (r.status as RunStatus) : undefined;
   }
 
-  saveState(state: RunState, node: string, now: number): void {
+  /** The state after one or more node boundaries, with their frames and one log entry per boundary. */
+  saveState(state: RunState, nodes: string | readonly string[], now: number): void {
     this.transaction(() => {
       this.flushFrames();
       this.#sql.exec(`UPDATE run SET state = ?, updated_at = ? WHERE id = 1`, JSON.stringify(state), now);
-      this.log("boundary", node, null, now);
+      const list = typeof nodes === "string" ? [nodes] : nodes;
+      if (list.length) this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES ${list.map(() => "('boundary', ?, NULL, ?)").join(", ")}`, ...list.flatMap((n) => [n, now]));
     });
   }
 
