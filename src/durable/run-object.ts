@@ -215,6 +215,15 @@ export class RunObject extends DurableObject<RunEnv> {
     return { ok: true, stream };
   }
 
+  /** The janitor's retention clean-up: deletes a finished run's storage (false while it is still running or waiting). */
+  async purge(): Promise<boolean> {
+    const status = this.#store.status();
+    if (status === "running" || status === "interrupt") return false;
+    if (this.#store.callback()?.status === "pending") return false;
+    await this.#store.deleteAll();
+    return true;
+  }
+
   async cancel(): Promise<boolean> {
     const status = this.#store.status();
     if (status !== "running" && status !== "interrupt") return false;
@@ -470,12 +479,16 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /**
-   * The run's one alarm on the happy path: its deadline. Not awaited: the row, the alarm and a run that needs no
-   * I/O then commit together (the output gate still holds every reply until they are stored). When it fires after
-   * the run ended, it becomes the retention clean-up (see `alarm`), so a finished run needs no second alarm.
+   * The run's deadline alarm, set in the next macrotask and only if the run is still running then. A run that ends
+   * in the turn that started it (no I/O: logic nodes only) needs no alarm at all — setting one is the costliest
+   * storage operation of such a run — and the janitor (`src/worker/janitor.ts`) clears its storage after the
+   * retention period. A run that waits for I/O gets its alarm before it can be evicted while waiting.
    */
   #armDeadline(at: number): void {
-    this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+    setTimeout(() => {
+      if (this.#store.status() !== "running") return;
+      this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+    }, 0);
   }
 
   #retentionMs(): number {
@@ -536,6 +549,8 @@ export class RunObject extends DurableObject<RunEnv> {
   async #recordHistory(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
     if (!this.env.DB) return;
     this.#historyStored = await queueHistory(this.env.DB, this.#historyRow(row, status, outcome, usage, Date.now()));
+    // the janitor finds finished runs through their history row: without one, the alarm writes it (and cleans up)
+    if (!this.#historyStored) await this.ctx.storage.setAlarm(Date.now() + 60_000);
   }
 
   /** The alarm's second chance for a history row this instance did not see stored. */
