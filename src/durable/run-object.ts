@@ -444,7 +444,7 @@ export class RunObject extends DurableObject<RunEnv> {
     const total = usage ?? { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 };
     this.#store.finish(status, outcome, outputs, total, now);
     this.#closeSubscribers();
-    const row = this.#store.get();
+    const row = this.#store.head();
     if (row) this.ctx.waitUntil(this.#recordHistory(row, status, outcome, total));
     const spec = row?.request.callback;
     if (row && spec) {
@@ -538,7 +538,7 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#finish("failed", error, null, row.usage ?? undefined);
   }
 
-  #historyRow(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>, endedAt: number): HistoryRow {
+  #historyRow(row: Pick<RunRow, "request" | "createdAt">, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>, endedAt: number): HistoryRow {
     const r = row.request;
     return { eventId: r.eventId, flowId: r.flowId, appId: r.appId, uid: r.uid, chatId: r.chatId, status, code: outcome.code, message: outcome.message, startedAt: row.createdAt, endedAt, usage: JSON.stringify(usage), mode: r.mode };
   }
@@ -546,7 +546,7 @@ export class RunObject extends DurableObject<RunEnv> {
   /** whether this instance saw the run's history row stored (an evicted object does not know: its alarm writes it again) */
   #historyStored = false;
 
-  async #recordHistory(row: RunRow, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
+  async #recordHistory(row: Pick<RunRow, "request" | "createdAt">, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
     if (!this.env.DB) return;
     this.#historyStored = await queueHistory(this.env.DB, this.#historyRow(row, status, outcome, usage, Date.now()));
     // the janitor finds finished runs through their history row: without one, the alarm writes it (and cleans up)

@@ -80,7 +80,14 @@ export class RunStore {
     return this.#storage.transactionSync(fn);
   }
 
+  // what this instance knows without reading: the status (null: not read yet) and the run's request and start
+  #status: RunStatus | undefined | null = null;
+  #head: { request: RunRequest; createdAt: number } | undefined;
+
   create(request: RunRequest, plan: Plan, now: number): void {
+    this.#status = "running";
+    this.#head = { request, createdAt: now };
+    this.#lastSeq = 0;
     this.#sql.exec(
       `INSERT INTO run (id, status, request, plan, created_at, updated_at) VALUES (1, 'running', ?, ?, ?, ?)`,
       JSON.stringify(request),
@@ -94,8 +101,12 @@ export class RunStore {
   get(): RunRow | undefined {
     const rows = this.#sql.exec(`SELECT * FROM run WHERE id = 1`).toArray();
     const r = rows[0];
-    if (!r) return undefined;
+    if (!r) {
+      this.#status = undefined;
+      return undefined;
+    }
     const parse = <T>(v: SqlStorageValue | undefined): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
+    this.#status = r.status as RunStatus;
     return {
       status: r.status as RunStatus,
       request: parse<RunRequest>(r.request) as RunRequest,
@@ -111,8 +122,18 @@ export class RunStore {
   }
 
   status(): RunStatus | undefined {
+    if (this.#status !== null) return this.#status;
     const r = this.#sql.exec(`SELECT status FROM run WHERE id = 1`).toArray()[0];
-    return r ? (r.status as RunStatus) : undefined;
+    this.#status = r ? (r.status as RunStatus) : undefined;
+    return this.#status;
+  }
+
+  /** The run's request and start time (from memory when this instance created or read the run). */
+  head(): { request: RunRequest; createdAt: number } | undefined {
+    if (this.#head) return this.#head;
+    const row = this.get();
+    if (row) this.#head = { request: row.request, createdAt: row.createdAt };
+    return this.#head;
   }
 
   /** The state after one or more node boundaries, with their frames and one log entry per boundary. */
@@ -126,6 +147,7 @@ export class RunStore {
   }
 
   setInterrupted(state: RunState, nodeId: string, deadline: number, now: number): void {
+    this.#status = "interrupt";
     this.transaction(() => {
       this.flushFrames();
       this.#sql.exec(
@@ -139,6 +161,7 @@ export class RunStore {
   }
 
   setRunning(now: number, answer: { eventType: string; content: string }): void {
+    this.#status = "running";
     this.transaction(() => {
       this.#sql.exec(`UPDATE run SET status = 'running', interrupt = NULL, updated_at = ? WHERE id = 1`, now);
       this.log("resume", null, { eventType: answer.eventType }, now);
@@ -146,6 +169,7 @@ export class RunStore {
   }
 
   finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: Usage, now: number): void {
+    this.#status = status;
     this.transaction(() => {
       this.flushFrames();
       this.#sql.exec(
@@ -245,6 +269,8 @@ export class RunStore {
     this.#pending.length = 0;
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
+    this.#status = undefined;
+    this.#head = undefined;
     this.#init();
   }
 }
