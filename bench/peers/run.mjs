@@ -77,32 +77,38 @@ const log = (...a) => console.error(`[peers ${new Date().toISOString().slice(11,
 const INPUT = { name: "ada", n: 42 }; // n > 10: the "big" branch
 
 /**
- * The one place that says how our runtime is called. Until webhooks land this is the open API, non-stream, on the
- * published bench flow (bench/peers/astron-flow.json) with the seeded app d1590f30, as bench/http.bench.mjs does.
- *
- * TODO(webhooks): switch to the sync webhook once it lands. Expected: create it once in `prepareOurs` with
- *   POST {base}/hooks  {"flowId": flowId, "mode": "sync", "auth": "bearer"}  (authenticated API)  →  {hookId, token}
- * then return here
- *   { url: `${base}/hooks/${hookId}`, headers: { authorization: `Bearer ${token}` }, body: JSON.stringify(INPUT) }
- * and make `ok` check the webhook's response body instead of the chat envelope.
+ * The one place that says how our runtime is called: the flow's `sync` webhook (issue 6), created once in
+ * `prepareOurs` through the authenticated hooks API, called with the peers' body. Bearer auth (n8n's and Node-RED's
+ * webhooks here have no auth at all; a signed hook would need a fresh signature per request, which autocannon cannot
+ * make) and no per-hook rate limit (the peers have none).
  */
 function oursRequest(base, prepared) {
   return {
-    url: `${base}/workflow/v1/chat/completions`,
-    headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
-    body: JSON.stringify({
-      flow_id: prepared.flowId,
-      stream: false,
-      parameters: { AGENT_USER_INPUT: "bench", ...INPUT },
-    }),
-    // the end node's variables come back as JSON in the content: {"name":"ada","n":42,"big":"big","small":""}
-    ok: (status, text) => status === 200 && text.includes('"code":0') && text.includes('\\"big\\":\\"big\\"'),
+    url: `${base}/hooks/${prepared.hookId}`,
+    headers: { "content-type": "application/json", authorization: `Bearer ${prepared.token}` },
+    body: JSON.stringify(INPUT),
+    // the end node's outputs as JSON: {"code":0,…,"outputs":{"name":"ada","n":42,"big":"big","small":""}}
+    ok: (status, text) => status === 200 && text.includes('"code":0') && text.includes('"big":"big"'),
   };
 }
 
 async function prepareOurs(base) {
   const flow = JSON.parse(readFileSync(join(import.meta.dirname, "astron-flow.json"), "utf8"));
-  return { flowId: await publishFlow(base, flow) };
+  const flowId = await publishFlow(base, flow);
+  const res = await fetch(`${base}/hooks`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
+    body: JSON.stringify({
+      flow_id: flowId,
+      mode: "sync",
+      auth: "bearer",
+      rate_per_minute: 0,
+      mapping: { AGENT_USER_INPUT: "body.name", name: "body.name", n: "body.n" },
+    }),
+  });
+  if (res.status !== 201) throw new Error(`creating the bench webhook failed: ${res.status} ${await res.text()}`);
+  const hook = await res.json();
+  return { flowId, hookId: hook.hook_id, token: hook.token };
 }
 
 // ── process trees and memory ────────────────────────────────────────────────────────────────────────────────────
@@ -464,7 +470,7 @@ const median = (xs) => {
 };
 
 const LABELS = {
-  ours: "this runtime (open API, non-stream; workerd entry socket under wrangler dev)",
+  ours: "this runtime (sync webhook; workerd entry socket under wrangler dev)",
   ceiling: "ceiling: bare worker, one DO + one storage write (workerd entry socket under wrangler dev)",
   ours_proxy: "this runtime through wrangler dev's proxy",
   ceiling_proxy: "ceiling through wrangler dev's proxy",
@@ -781,7 +787,7 @@ function renderMarkdown(r) {
     "  small → end in variable mode, JSON `{name, n, big, small}`), published and licensed, called through the open API",
   );
   L.push(
-    "  `POST /workflow/v1/chat/completions` with `stream:false` (a stand-in until the sync webhook lands; see `oursRequest`",
+    "  the flow's `sync` webhook `POST /hooks/{id}` (bearer token, no rate limit; see `oursRequest`",
   );
   L.push(
     "  in run.mjs). Not strictly equal: no Astron node upper-cases a string without the code node, whose only executor",
