@@ -39,6 +39,11 @@ function isOfType(value: unknown, t: string): boolean | undefined {
   }
 }
 
+/** Is `value` of the JSON-schema type `t`? A name that is not a JSON-schema type constrains nothing. */
+export function matchesType(value: unknown, t: string): boolean {
+  return isOfType(value, t) ?? true;
+}
+
 /**
  * Does the `type` keyword allow `value`? A name that is not a JSON-schema type means "no constraint"; in a list, one
  * such name makes the whole union unconstrained (anything or X is anything).

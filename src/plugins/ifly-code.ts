@@ -9,6 +9,7 @@ import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type CodeSandbox, type GuardedFetch, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec } from "../engine/types.ts";
+import { matchesType } from "../engine/schema.ts";
 
 const Params = z
   .object({
@@ -279,30 +280,12 @@ export function checkOutputs(result: Record<string, unknown>, outputs: readonly 
     if (!Object.hasOwn(result, o.name)) continue;
     const v = result[o.name];
     const type = typeof o.schema.type === "string" ? o.schema.type : "";
-    if (!hasType(v, type)) throw WorkflowError.of(Codes.CODE_NODE_RESULT_TYPE_ERROR, `Code return type is not ${type}, please check the type!`);
+    if (!matchesType(v, type)) throw WorkflowError.of(Codes.CODE_NODE_RESULT_TYPE_ERROR, `Code return type is not ${type}, please check the type!`);
     out[o.name] = v;
   }
   return out;
 }
 
-function hasType(v: unknown, type: string): boolean {
-  switch (type) {
-    case "string":
-      return typeof v === "string";
-    case "integer":
-      return typeof v === "number" && Number.isInteger(v);
-    case "number":
-      return typeof v === "number";
-    case "boolean":
-      return typeof v === "boolean";
-    case "array":
-      return Array.isArray(v);
-    case "object":
-      return typeof v === "object" && v !== null && !Array.isArray(v);
-    default:
-      return true;
-  }
-}
 
 // ---- helpers --------------------------------------------------------------------------------------------------
 
