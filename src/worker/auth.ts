@@ -13,6 +13,7 @@
 // HTML 401. Secrets are compared in constant time.
 import { Codes, WorkflowError } from "../engine/index.ts";
 import type { AppRow } from "./store/catalog.ts";
+import { base64 } from "./bytes.ts";
 
 export type AuthMode = "gateway" | "key" | "hmac";
 
@@ -49,12 +50,6 @@ export function timingSafeEqual(a: string, b: string): boolean {
   let diff = x.length ^ y.length;
   for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
   return diff === 0;
-}
-
-function base64(bytes: ArrayBuffer): string {
-  let s = "";
-  for (const b of new Uint8Array(bytes)) s += String.fromCharCode(b);
-  return btoa(s);
 }
 
 /** base64(HMAC-SHA256(secret, text)), the gateway signature. */

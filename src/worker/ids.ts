@@ -6,6 +6,8 @@
 // millisecond and the same counter value), 12 bits of a per-millisecond counter. Ids of one generator are strictly
 // increasing even when the clock stands still or steps back.
 
+import { hex, randomBytes } from "./bytes.ts";
+
 const EPOCH = 1_700_000_000_000n;
 const COUNTER_BITS = 12n;
 const NODE_BITS = 10n;
@@ -60,6 +62,5 @@ export function idTime(id: string): number {
  * it as opaque): `spf` + 16 random hex digits + `@cf` + the millisecond time in hex.
  */
 export function newSid(now: number = Date.now()): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(8));
-  return `spf${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}@cf${now.toString(16)}`;
+  return `spf${hex(randomBytes(8))}@cf${now.toString(16)}`;
 }

@@ -3,6 +3,7 @@
 // (counted in stats()), and the caller falls back to D1 + compile. Without credentials an in-isolate LRU serves.
 import { Redis } from "@upstash/redis/cloudflare";
 import { PLAN_VERSION } from "../../engine/index.ts";
+import { hex, sha256 } from "../bytes.ts";
 
 export interface CacheStats {
   kind: "upstash" | "lru";
@@ -68,8 +69,7 @@ export function licenseKey(appId: string, groupId: string | number): string {
 
 /** SHA-256 of the text (WebCrypto), hex, first 96 bits: plenty to tell a flow's DSL revisions apart. */
 export async function contentHash(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest).slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex((await sha256(text)).slice(0, 12));
 }
 
 export interface CachedOptions {

@@ -1,6 +1,7 @@
 // Webhook endpoints in D1 (issue 6, migration 0004). Secrets leave this module only when they are created or
 // rotated (the one answer that shows them); listings show ids, mode, mapping and limits.
 import { z } from "zod";
+import { base64, hex, randomBytes, sha256 } from "../bytes.ts";
 
 export type HookMode = "sync" | "async" | "stream";
 export type HookAuth = "signature" | "bearer";
@@ -59,30 +60,21 @@ export const RotateHook = z.object({
   keep_previous_seconds: z.number().int().min(0).max(30 * 24 * 3600).default(24 * 3600),
 });
 
-function randomToken(bytes: number): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  let s = "";
-  for (const b of raw) s += String.fromCharCode(b);
-  return btoa(s);
-}
-
 /** A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes. */
 export function newSecret(): string {
-  return `whsec_${randomToken(24)}`;
+  return `whsec_${base64(randomBytes(24))}`;
 }
 
 export function newBearerToken(): string {
-  return `wht_${randomToken(32).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "")}`;
+  return `wht_${base64(randomBytes(32)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "")}`;
 }
 
 export function newHookId(): string {
-  const raw = crypto.getRandomValues(new Uint8Array(12));
-  return `hk_${[...raw].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `hk_${hex(randomBytes(12))}`;
 }
 
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await sha256(text));
 }
 
 /** The secrets that still verify at `now` (the current one and any rotated out less than their grace ago). */
