@@ -14,9 +14,9 @@ import type { RunRequest } from "../../durable/run-store.ts";
 import { timingSafeEqual } from "../auth.ts";
 import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
-import { json } from "../envelope.ts";
+import { json, validationMessage } from "../envelope.ts";
 import { newId } from "../ids.ts";
-import { relayResponse } from "../relay.ts";
+import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
   activeSecrets,
   CreateHook,
@@ -29,7 +29,6 @@ import {
   sha256Hex,
   type HookRow,
 } from "../store/hooks.ts";
-import { validationMessage } from "../envelope.ts";
 import { prepareRun } from "./chat.ts";
 import { storeFile } from "./files.ts";
 
@@ -399,7 +398,7 @@ hooks.post("/hooks/:id", async (c) => {
       const reply = (await stub.start({ request, plan: prepared.plan })) as RunReply;
       // two identical deliveries at once: the second one follows the first one's run
       if (!reply.ok) return await replayStream(c, runId, stub);
-      return relayResponse(reply.stream, { mode: "open", stream: true, sid, frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) }, { "X-Run-Id": runId });
+      return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
     }
     const reply = (await stub.startHook({ request, plan: prepared.plan }, row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply;
     return runAnswer(c, runId, reply);
@@ -411,9 +410,14 @@ hooks.post("/hooks/:id", async (c) => {
   }
 });
 
+/** A stream hook answers as the open API does, streamed. */
+function streamRelay(c: Ctx): RelayOptions {
+  return { mode: "open", stream: true, sid: c.get("sid"), frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) };
+}
+
 /** A stream hook's repeated delivery: the same run's frames from the first one. */
 async function replayStream(c: Ctx, runId: string, stub: DurableObjectStub<RunObject>): Promise<Response> {
   const reply = (await stub.attach(0)) as RunReply;
   if (!reply.ok) return problem(404, reply.error.code, reply.error.message);
-  return relayResponse(reply.stream, { mode: "open", stream: true, sid: c.get("sid"), frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) }, { "X-Run-Id": runId, "Idempotent-Replayed": "true" });
+  return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId, "Idempotent-Replayed": "true" });
 }
