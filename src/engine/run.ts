@@ -33,6 +33,7 @@ import type {
   NodeResult,
   ResumeAnswer,
   RunInfo,
+  RunOutput,
   SubgraphResult,
 } from "./plugin.ts";
 import { createSocketOpener } from "./net.ts";
@@ -869,20 +870,47 @@ class Scope {
   async #attempt(i: number, node: PlanNode, inputs: Record<string, unknown>, timeoutMs: number, buf: StreamBuf | undefined): Promise<NodeResult> {
     const run = this.run;
     const plugin = run.options.registry.get(node.type);
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(run.signal.reason);
-    run.signal.addEventListener("abort", onAbort, { once: true });
-    const ctx = this.#context(i, node, inputs, controller.signal);
+    // the node's own abort signal is made when the node first asks for it: a node that answers synchronously (the
+    // logic nodes) never does, and costs neither a controller nor a listener on the run's signal
+    let controller: AbortController | undefined;
+    let onAbort: (() => void) | undefined;
+    const signal = (): AbortSignal => {
+      if (!controller) {
+        const c = new AbortController();
+        controller = c;
+        if (run.signal.aborted) c.abort(run.signal.reason);
+        else {
+          onAbort = () => c.abort(run.signal.reason);
+          run.signal.addEventListener("abort", onAbort, { once: true });
+        }
+      }
+      return controller.signal;
+    };
+    const release = (): void => {
+      if (onAbort) run.signal.removeEventListener("abort", onAbort);
+    };
+    let out: RunOutput;
+    try {
+      out = plugin.run(this.#context(i, node, inputs, signal), node.params);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    // a synchronous answer cannot be late: no timeout timer for it (a timer cannot interrupt synchronous code anyway)
+    if (!isAsyncIterator(out) && !isThenable(out)) {
+      release();
+      return out;
+    }
+    const started = out;
     const work = (async (): Promise<NodeResult> => {
-      const out = plugin.run(ctx, node.params);
-      if (isAsyncIterator(out)) {
+      if (isAsyncIterator(started)) {
         for (;;) {
-          const step = await out.next();
+          const step = await started.next();
           if (step.done) return step.value;
           this.#onEvent(node, buf, step.value);
         }
       }
-      return await out;
+      return await started;
     })();
     try {
       if (timeoutMs <= 0) return await work;
@@ -898,11 +926,12 @@ class Scope {
         timer.catch(() => undefined);
       }
     } catch (e) {
-      controller.abort(e);
+      signal();
+      controller?.abort(e);
       work.catch(() => undefined);
       throw e;
     } finally {
-      run.signal.removeEventListener("abort", onAbort);
+      release();
     }
   }
 
@@ -927,7 +956,7 @@ class Scope {
     this.#wakeStream(buf);
   }
 
-  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: AbortSignal): NodeContext {
+  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: () => AbortSignal): NodeContext {
     const run = this.run;
     const opts = run.options;
     const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
@@ -941,7 +970,9 @@ class Scope {
       run: opts.info,
       // the request's parameters (or an iteration item) go to the start node of this graph
       parameters: i === this.start ? this.#parameters : {},
-      signal,
+      get signal() {
+        return signal();
+      },
       readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
       nodeTimeoutMs: node.retry.timeout * 1000,
       clock: run.clock,
@@ -1040,7 +1071,7 @@ class Scope {
     }
     const inputs = this.resolveInputs(node);
     const plugin = run.options.registry.get(node.type);
-    const ctx = this.#context(m, node, inputs, run.signal);
+    const ctx = this.#context(m, node, inputs, () => run.signal);
     const out = plugin.run(ctx, node.params);
     const result = isAsyncIterator(out) ? await drain(out) : await out;
     const outputs = result.outputs ?? {};
@@ -1277,6 +1308,10 @@ export function reconcileState(state: RunState, delivered: Record<string, number
   }
   next.queues = next.queues.filter((q) => q.frames.length > 0 || !q.done);
   return next;
+}
+
+function isThenable(v: unknown): v is PromiseLike<NodeResult> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 function isAsyncIterator(v: unknown): v is AsyncGenerator<NodeEvent, NodeResult, undefined> {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { OpenFilter } from "../../src/engine/filter.ts";
 import { frameJson } from "../../src/engine/sse.ts";
+import { z } from "zod";
+import { definePlugin, type Clock, type Plugin } from "../../src/engine/plugin.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
-import { describeFrame, FakeClock, frameNode, runFlow, Scripts } from "../support/engine-harness.ts";
+import { describeFrame, FakeClock, frameNode, runFlow, Scripts, testRegistry } from "../support/engine-harness.ts";
 import { loadFixture } from "../support/fixtures.ts";
 
 const LLM = "spark-llm::3a4f6c1e-1b2d-4c5e-9f70-112233445566";
@@ -417,6 +419,30 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
     // the node error frame of an LLM carries zero usage (§2.3)
     const err = frames.find((f) => describeFrame(f) === `${LLM}:error:20363`) as Frame;
     expect(err.workflow_step?.node?.usage).toEqual({ completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 });
+  });
+
+  it("arms a node timeout only for nodes that answer asynchronously (a timer cannot stop synchronous code)", async () => {
+    const sleeps: number[] = [];
+    const counting = (clock: FakeClock): Clock => ({ now: () => clock.now(), sleep: (ms, signal) => (sleeps.push(ms), clock.sleep(ms, signal)) });
+    // a retryable node (timeout 1 s) whose answer is synchronous
+    const instant = definePlugin({ type: "instant", params: z.object({}), retryable: true, run: () => ({ outputs: { output: "now" } }) });
+    const dsl = flow()
+      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+      .node("instant::i", { outputs: [{ name: "output" }], retry: { timeout: 1, shouldRetry: true, maxRetries: 1 } })
+      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "out", ref: { node: "instant::i", name: "output" } }] })
+      .edge(START, "instant::i")
+      .edge("instant::i", END)
+      .build();
+    const { outcome: first } = await runFlow(dsl, { registry: testRegistry(new Scripts(), [instant as unknown as Plugin<never>]), clock: counting(new FakeClock()) });
+    expect(first).toMatchObject({ status: "completed", outputs: { out: "now" } });
+    expect(sleeps).toEqual([]);
+    const scripts = new Scripts().set("ifly-code::c", { delayMs: 10, outputs: { output: "ok" } });
+    const clock = new FakeClock();
+    const pending = runFlow(codeFlow({ timeout: 1, shouldRetry: true, maxRetries: 1 }).build(), { scripts, clock: counting(clock) });
+    await clock.advance(10);
+    expect((await pending).outcome.status).toBe("completed");
+    // the node's own 10 ms of work, and its 1 s timeout
+    expect(sleeps.sort((a, b) => a - b)).toEqual([10, 1_000]);
   });
 
   it("a non-stream attempt that exceeds retryConfig.timeout fails with 22302 and is retried", async () => {
