@@ -18,7 +18,7 @@ export interface HistoryRow {
   mode: string;
 }
 
-const BATCH_MS = 25;
+const BATCH_MS = 100;
 const BATCH_ROWS = 50;
 
 const INSERT = `INSERT OR REPLACE INTO run_history (event_id, flow_id, app_id, uid, chat_id, status, code, message, started_at, ended_at, usage, mode)

@@ -105,11 +105,10 @@ export class RunObject extends DurableObject<RunEnv> {
 
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
   async start(input: { request: RunRequest; plan: Plan }): Promise<RunReply> {
-    if (this.#store.status() !== undefined) {
+    const now = Date.now();
+    if (!this.#store.create(input.request, input.plan, now)) {
       return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
     }
-    const now = Date.now();
-    this.#store.create(input.request, input.plan, now);
     this.#armDeadline(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
     this.#launch(input.plan, input.request, undefined);
@@ -121,33 +120,44 @@ export class RunObject extends DurableObject<RunEnv> {
    * no frame stream crosses RPC. After `frameTimeoutMs` without frames: the 20804 frame (spec §2.7).
    */
   async startCollect(input: { request: RunRequest; plan: Plan }, frameTimeoutMs: number): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
-    if (this.#store.status() !== undefined) {
+    const now = Date.now();
+    // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
+    // next turn): a run of logic nodes is then written once, finished
+    if (!this.#store.create(input.request, input.plan, now, { defer: true })) {
       return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
     }
-    const now = Date.now();
-    this.#store.create(input.request, input.plan, now);
     this.#armDeadline(now + input.request.deadlineMs);
     const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
     const sid = input.request.sid;
     const frame = await new Promise<Frame>((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const arm = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        timer = setTimeout(() => {
+      let done = false;
+      let lastFrameAt = now;
+      const finish = (f: Frame): void => {
+        done = true;
+        resolve(f);
+      };
+      // one timer for the whole wait, armed in the next turn only if the run is still going (a run of logic nodes
+      // ends before that and needs none); it re-arms itself for what is left after the newest frame
+      const watch = (delay: number): void => {
+        setTimeout(() => {
+          if (done) return;
+          const left = lastFrameAt + frameTimeoutMs - Date.now();
+          if (left > 0) return watch(left);
           this.#collectors.delete(collect);
-          resolve(timeoutFrame(sid, Math.floor(Date.now() / 1000)));
-        }, frameTimeoutMs);
+          finish(timeoutFrame(sid, Math.floor(Date.now() / 1000)));
+        }, delay);
       };
       const collect = (f: Frame): boolean => {
-        arm();
+        lastFrameAt = Date.now();
         const out = filter.push({ ...f, id: sid });
         if (out.length === 0) return false;
-        if (timer !== undefined) clearTimeout(timer);
-        resolve(out[0] as Frame);
+        finish(out[0] as Frame);
         return true;
       };
-      arm();
       this.#collectors.add(collect);
+      this.#soon(() => {
+        if (!done) watch(frameTimeoutMs);
+      });
       this.#launch(input.plan, input.request, undefined);
     });
     return { ok: true, frame };
@@ -161,9 +171,10 @@ export class RunObject extends DurableObject<RunEnv> {
    * `waitMs` for it to end (sync hooks; 0 for async ones).
    */
   async startHook(input: { request: RunRequest; plan: Plan }, waitMs: number): Promise<HookReply> {
-    if (this.#store.get()) return this.#waitFor(waitMs, false);
     const now = Date.now();
-    this.#store.create(input.request, input.plan, now);
+    // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
+    // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
+    if (!this.#store.create(input.request, input.plan, now, { defer: waitMs > 0 })) return this.#waitFor(waitMs, false);
     this.#armDeadline(now + input.request.deadlineMs);
     this.#launch(input.plan, input.request, undefined);
     return this.#waitFor(waitMs, true);
@@ -175,15 +186,23 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   async #waitFor(waitMs: number, created: boolean): Promise<HookReply> {
-    const row = this.#store.get();
-    if (row?.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    if (!created) {
+      const row = this.#store.get();
+      if (row?.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    }
     const running = this.#execution;
     if (waitMs > 0 && running) {
+      // the wait's timer is armed only if the run outlives the turn that started it
+      let done = false;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([running, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+      const late = new Promise<void>((resolve) => this.#soon(() => void (done || (timer = setTimeout(resolve, waitMs)))));
+      await Promise.race([running, late]);
+      done = true;
       if (timer !== undefined) clearTimeout(timer);
     }
-    const now = this.#store.get();
+    // an answer before the end names a run that storage must already hold
+    this.#store.flush();
+    const now = this.#store.result();
     if (!now) return { created, status: "failed", outputs: null, error: WorkflowError.of(Codes.ENG_RUN_ERROR, "run vanished").toData() };
     const failed = now.status === "failed" || now.status === "cancelled";
     return { created, status: now.status, outputs: now.outputs, error: failed && now.outcome ? now.outcome : null };
@@ -345,15 +364,34 @@ export class RunObject extends DurableObject<RunEnv> {
       },
       parameters: request.parameters,
       config: request.config,
-      fetch: this.#pluginFetch(request, allowPrivate),
-      openSocket: createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR }),
-      kv: this.#kv(),
-      sandbox: createJsSandbox(),
-      sql: createSqlPort(this.env),
+      ...this.#ports(request, allowPrivate),
       emit: (frame) => this.#onFrame(frame),
       onBoundary: (nodeId) => this.#boundary(nodeId),
       mayRerun: (node: PlanNode) => node.idempotent,
       log: (line) => console.log(`[run ${request.eventId}] ${line}`),
+    };
+  }
+
+  /**
+   * The ports through which nodes reach the world. Each writes what the store still holds back (a deferred run row,
+   * queued frames) before its first byte leaves: nothing outside may see a run that storage does not hold.
+   */
+  #ports(request: RunRequest, allowPrivate: boolean): Pick<ConstructorParameters<typeof Run>[1], "fetch" | "openSocket" | "kv" | "sandbox" | "sql"> {
+    const flush = (): void => this.#store.flush();
+    const fetchFn = this.#pluginFetch(request, allowPrivate);
+    const socket = createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR });
+    const kv = this.#kv();
+    const sandbox = createJsSandbox();
+    const sql = createSqlPort(this.env);
+    return {
+      fetch: (input, init) => (flush(), fetchFn(input, init)),
+      openSocket: (url) => (flush(), socket(url)),
+      kv: {
+        hgetall: (key) => (flush(), kv.hgetall(key)),
+        hset: (key, fields) => (flush(), kv.hset(key, fields)),
+      },
+      sandbox: { runJs: (code, args, limits) => (flush(), sandbox.runJs(code, args, limits)) },
+      sql: { query: (target, text, params, limits) => (flush(), sql.query(target, text, params, limits)) },
     };
   }
 
@@ -470,12 +508,12 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#boundaries.push(nodeId);
     if (this.#saveScheduled) return;
     this.#saveScheduled = true;
-    setTimeout(() => {
+    this.#soon(() => {
       this.#saveScheduled = false;
       const nodes = this.#boundaries.splice(0);
       const run = this.#run;
       if (run && !run.closed) this.#store.saveState(run.capture(), nodes, Date.now());
-    }, 0);
+    });
   }
 
   /**
@@ -485,9 +523,25 @@ export class RunObject extends DurableObject<RunEnv> {
    * retention period. A run that waits for I/O gets its alarm before it can be evicted while waiting.
    */
   #armDeadline(at: number): void {
-    setTimeout(() => {
+    this.#soon(() => {
+      // a deferred run row is written by now at the latest (a run still going after its first turn)
+      this.#store.flush();
       if (this.#store.status() !== "running") return;
       this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+    });
+  }
+
+  readonly #soonTasks: (() => void)[] = [];
+
+  /**
+   * Runs `task` in the next macrotask. Everything a run defers to "after this turn" (the boundary save, the deadline
+   * alarm, the collector's frame timeout) shares one timer: a timer is among the dearest things a short run does.
+   */
+  #soon(task: () => void): void {
+    this.#soonTasks.push(task);
+    if (this.#soonTasks.length > 1) return;
+    setTimeout(() => {
+      for (const t of this.#soonTasks.splice(0)) t();
     }, 0);
   }
 
@@ -576,7 +630,7 @@ export class RunObject extends DurableObject<RunEnv> {
     const seq = this.#store.appendFrame(frame, Date.now());
     const final = isFinal(frame);
     // the final frame of a response is written before anyone sees it
-    if (final) this.#store.flushFrames();
+    if (final) this.#store.flush();
     for (const collect of this.#collectors) if (collect(frame)) this.#collectors.delete(collect);
     if (this.#subscribers.size > 0) {
       const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);

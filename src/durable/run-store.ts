@@ -66,14 +66,19 @@ export class RunStore {
   }
 
   #init(): void {
-    // one call for the whole schema: a new run object pays for it once
-    this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    // one call for the whole schema: a new run object pays for it once. Its last statement writes a row only into
+    // a new database, so the count tells this instance that no run exists without reading for it
+    const written = this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS run (
         id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
         state TEXT, outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL);
-      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${STORE_SCHEMA_VERSION}');`);
+      CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL);
+      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${STORE_SCHEMA_VERSION}');`).rowsWritten;
+    if (written > 0) {
+      this.#status = undefined;
+      this.#lastSeq = 0;
+    }
   }
 
   transaction<T>(fn: () => T): T {
@@ -84,21 +89,47 @@ export class RunStore {
   #status: RunStatus | undefined | null = null;
   #head: { request: RunRequest; createdAt: number } | undefined;
 
-  create(request: RunRequest, plan: Plan, now: number): void {
+  /** the run row of a deferred `create`, written by the next `flush` (or `finish`, already in its final state) */
+  #pendingRun: { request: string; plan: string; createdAt: number } | undefined;
+
+  /**
+   * Creates the run unless this object already holds one (then false, and nothing is written).
+   *
+   * `defer`: the row is written by the next `flush` instead of now — by `finish` in its final state when the run
+   * ends in this turn, saving the insert-then-update a short run would pay. Only for a caller that acknowledges
+   * nothing before the run ends (the non-streaming start) and that flushes before the run's first I/O: a run that
+   * no storage holds must not have touched the world.
+   */
+  create(request: RunRequest, plan: Plan, now: number, options: { defer?: boolean } = {}): boolean {
+    if (this.status() !== undefined) return false;
     this.#status = "running";
     this.#head = { request, createdAt: now };
     this.#lastSeq = 0;
-    this.#sql.exec(
-      `INSERT INTO run (id, status, request, plan, created_at, updated_at) VALUES (1, 'running', ?, ?, ?, ?)`,
-      JSON.stringify(request),
-      JSON.stringify(plan),
-      now,
-      now,
-    );
-    this.log("start", null, { flowId: request.flowId, mode: request.mode }, now);
+    this.#pendingRun = { request: JSON.stringify(request), plan: JSON.stringify(plan), createdAt: now };
+    this.#queueLog("start", null, { flowId: request.flowId, mode: request.mode }, now);
+    if (!options.defer) this.transaction(() => this.flush());
+    return true;
+  }
+
+  /** Writes whatever is queued: a deferred run row, numbered frames, log entries. */
+  flush(): void {
+    const run = this.#pendingRun;
+    if (run) {
+      this.#pendingRun = undefined;
+      this.#sql.exec(
+        `INSERT INTO run (id, status, request, plan, created_at, updated_at) VALUES (1, 'running', ?, ?, ?, ?)`,
+        run.request,
+        run.plan,
+        run.createdAt,
+        run.createdAt,
+      );
+    }
+    this.#writeFrames();
+    this.#writeLog();
   }
 
   get(): RunRow | undefined {
+    if (this.#pendingRun) this.flush();
     const rows = this.#sql.exec(`SELECT * FROM run WHERE id = 1`).toArray();
     const r = rows[0];
     if (!r) {
@@ -121,6 +152,17 @@ export class RunStore {
     };
   }
 
+  /** what this instance wrote when the run ended (nothing after an eviction: then `result` reads) */
+  #final: { outcome: ErrorData; outputs: Record<string, unknown> | null } | undefined;
+
+  /** Where the run stands: its status and, once ended, its outputs and outcome — from memory when this instance knows. */
+  result(): { status: RunStatus; outputs: Record<string, unknown> | null; outcome: ErrorData | null } | undefined {
+    if (this.#final && this.#status) return { status: this.#status, ...this.#final };
+    if (this.#status === "running" || this.#status === "interrupt") return { status: this.#status, outputs: null, outcome: null };
+    const row = this.get();
+    return row ? { status: row.status, outputs: row.outputs, outcome: row.outcome } : undefined;
+  }
+
   status(): RunStatus | undefined {
     if (this.#status !== null) return this.#status;
     const r = this.#sql.exec(`SELECT status FROM run WHERE id = 1`).toArray()[0];
@@ -138,72 +180,93 @@ export class RunStore {
 
   /** The state after one or more node boundaries, with their frames and one log entry per boundary. */
   saveState(state: RunState, nodes: string | readonly string[], now: number): void {
+    for (const n of typeof nodes === "string" ? [nodes] : nodes) this.#log.push(["boundary", n, null, now]);
     this.transaction(() => {
-      this.flushFrames();
+      this.flush();
       this.#sql.exec(`UPDATE run SET state = ?, updated_at = ? WHERE id = 1`, JSON.stringify(state), now);
-      const list = typeof nodes === "string" ? [nodes] : nodes;
-      if (list.length) this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES ${list.map(() => "('boundary', ?, NULL, ?)").join(", ")}`, ...list.flatMap((n) => [n, now]));
     });
   }
 
   setInterrupted(state: RunState, nodeId: string, deadline: number, now: number): void {
     this.#status = "interrupt";
+    this.#queueLog("interrupt", nodeId, { deadline }, now);
     this.transaction(() => {
-      this.flushFrames();
+      this.flush();
       this.#sql.exec(
         `UPDATE run SET status = 'interrupt', state = ?, interrupt = ?, updated_at = ? WHERE id = 1`,
         JSON.stringify(state),
         JSON.stringify({ nodeId, deadline }),
         now,
       );
-      this.log("interrupt", nodeId, { deadline }, now);
     });
   }
 
   setRunning(now: number, answer: { eventType: string; content: string }): void {
     this.#status = "running";
+    this.#queueLog("resume", null, { eventType: answer.eventType }, now);
     this.transaction(() => {
+      this.flush();
       this.#sql.exec(`UPDATE run SET status = 'running', interrupt = NULL, updated_at = ? WHERE id = 1`, now);
-      this.log("resume", null, { eventType: answer.eventType }, now);
     });
   }
 
   finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: Usage, now: number): void {
     this.#status = status;
+    this.#final = { outcome, outputs };
+    this.#queueLog(status, null, outcome, now);
+    const values = [status, JSON.stringify(outcome), outputs ? JSON.stringify(outputs) : null, JSON.stringify(usage), now] as const;
     this.transaction(() => {
-      this.flushFrames();
-      this.#sql.exec(
-        `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
-        status,
-        JSON.stringify(outcome),
-        outputs ? JSON.stringify(outputs) : null,
-        JSON.stringify(usage),
-        now,
-      );
-      this.log(status, null, outcome, now);
+      const run = this.#pendingRun;
+      this.#pendingRun = undefined;
+      if (run) {
+        // a run that ends in the turn that created it: one insert of the finished row
+        this.#sql.exec(
+          `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, plan, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ...values,
+          run.request,
+          run.plan,
+          run.createdAt,
+        );
+      } else {
+        this.#sql.exec(`UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`, ...values);
+      }
+      this.flush();
     });
   }
 
   /**
-   * Numbers a frame and queues it; queued frames are written together by `flushFrames` (at every node boundary,
+   * Numbers a frame and queues it; queued frames are written together by `flush` (at every node boundary,
    * with the state, and at the final frame), so a run costs a few writes instead of one per token.
    */
   appendFrame(frame: Frame, now: number): number {
     const next = this.lastSeq() + 1;
     this.#pending.push([next, JSON.stringify(frame), frame.workflow_step?.node?.id ?? null, now]);
     this.#lastSeq = next;
-    if (this.#pending.length >= 50) this.flushFrames();
+    if (this.#pending.length >= 50) this.flush();
     return next;
   }
 
   readonly #pending: [number, string, string | null, number][] = [];
 
-  flushFrames(): void {
+  #writeFrames(): void {
     const rows = this.#pending.splice(0);
     for (let i = 0; i < rows.length; i += 20) {
       const chunk = rows.slice(i, i + 20);
       this.#sql.exec(`INSERT INTO run_frames (seq, frame, node, at) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`, ...chunk.flat());
     }
+  }
+
+  /** log entries waiting for the next write: they go with the state change they describe, in one insert */
+  readonly #log: [string, string | null, string | null, number][] = [];
+
+  #queueLog(kind: string, node: string | null, data: unknown, now: number): void {
+    this.#log.push([kind, node, data === null ? null : JSON.stringify(data), now]);
+  }
+
+  #writeLog(): void {
+    if (this.#log.length === 0) return;
+    const rows = this.#log.splice(0);
+    this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`, ...rows.flat());
   }
 
   #lastSeq = -1;
@@ -217,15 +280,11 @@ export class RunStore {
   }
 
   framesAfter(seq: number, limit = 1000): StoredFrame[] {
-    this.flushFrames();
+    this.flush();
     return this.#sql
       .exec(`SELECT seq, frame FROM run_frames WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
       .toArray()
       .map((r) => ({ seq: Number(r.seq), frame: JSON.parse(String(r.frame)) as Frame }));
-  }
-
-  log(kind: string, node: string | null, data: unknown, now: number): void {
-    this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES (?, ?, ?, ?)`, kind, node, data === null ? null : JSON.stringify(data), now);
   }
 
   /** The pending, delivered or failed callback of a webhook run (stored in `meta`). */
@@ -236,12 +295,14 @@ export class RunStore {
 
   setCallback(state: CallbackState, attempt: { status: number; error: string | null } | null, now: number): void {
     this.transaction(() => {
+      if (attempt) this.#queueLog("callback", null, { attempt: state.attempts, status: attempt.status, error: attempt.error, outcome: state.status }, now);
+      this.flush();
       this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify(state));
-      if (attempt) this.log("callback", null, { attempt: state.attempts, status: attempt.status, error: attempt.error, outcome: state.status }, now);
     });
   }
 
   logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {
+    this.flush();
     return this.#sql
       .exec(`SELECT kind, node, data, at FROM run_log ORDER BY id`)
       .toArray()
@@ -250,7 +311,7 @@ export class RunStore {
 
   /** Per node: first and last frame time, its final status (code of its end frame) and its token usage. */
   nodeTimings(): Record<string, NodeTiming> {
-    this.flushFrames();
+    this.flush();
     const out: Record<string, NodeTiming> = {};
     for (const r of this.#sql.exec(`SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`).toArray()) {
       const id = String(r.node);
@@ -267,6 +328,9 @@ export class RunStore {
 
   async deleteAll(): Promise<void> {
     this.#pending.length = 0;
+    this.#log.length = 0;
+    this.#pendingRun = undefined;
+    this.#final = undefined;
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
     this.#status = undefined;

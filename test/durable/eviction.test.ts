@@ -8,6 +8,9 @@ import type { Frame } from "../../src/engine/types.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
 import { llmNode, startLlmEnd } from "../support/llm-flow.ts";
 import { seedApps } from "../support/seed.ts";
+import { compile } from "../../src/engine/compile.ts";
+import { registry } from "../../src/plugins/index.ts";
+import type { RunRequest } from "../../src/durable/run-store.ts";
 
 const ns = (env as unknown as { RUN: DurableObjectNamespace<RunObject> }).RUN;
 const url = inject("openaiUrl");
@@ -51,6 +54,24 @@ async function llmCalls(): Promise<number> {
 }
 
 describe("runs that survive their object", () => {
+  it("holds a non-streaming run in storage by the time its provider sees it, so an eviction there loses nothing", async () => {
+    // the non-streaming start defers its run row; the first I/O writes it before the request leaves
+    const plan = compile(startLlmEnd(url, { tokens: ["a", "b"], firstByteDelayMs: 300 }), registry);
+    const eventId = `evict-collect-${Date.now()}`;
+    const request: RunRequest = { eventId, sid: `sp-${eventId}`, flowId: "1", appId: "d1590f30", uid: "", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: "q" }, history: [], deadlineMs: 60_000, config: {} };
+    const before = await llmCalls();
+    const answer = ns.get(ns.idFromName(eventId)).startCollect({ request, plan }, 10_000).catch((e: unknown) => e);
+    for (let i = 0; i < 300 && (await llmCalls()) === before; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(await llmCalls()).toBe(before + 1);
+    await abortAllDurableObjects();
+    await answer;
+    const again = await ns.get(ns.idFromName(eventId)).attach(0);
+    expect(again.ok).toBe(true);
+    const summary = await settled(eventId);
+    expect(summary).toMatchObject({ status: "failed", code: 22302, parameters: { AGENT_USER_INPUT: "q" } });
+    expect((await llmCalls()) - before).toBe(1);
+  });
+
   it("fails a non-idempotent node that was in flight with a clear code instead of calling the provider twice", async () => {
     const id = await addFlow(startLlmEnd(url, { tokens: ["a", "b", "c", "d", "e", "f"], delayMs: 60 }));
     const before = await llmCalls();

@@ -1,8 +1,8 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import type { RunObject } from "../../src/durable/run-object.ts";
+import type { RunObject, RunSummary } from "../../src/durable/run-object.ts";
 import type { RunRequest } from "../../src/durable/run-store.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { readLines, type StoredLine } from "../../src/worker/relay.ts";
@@ -85,6 +85,23 @@ describe("RunObject (one Durable Object per run)", () => {
     const resumed = await stub.resume({ eventType: "resume", content: "A" });
     expect(resumed).toMatchObject({ ok: false, error: { code: 23900 } });
     expect(await stub.cancel()).toBe(false);
+  });
+
+  it("refuses a second start after the object was evicted, leaving the first run's record as it was", async () => {
+    const req = request({ AGENT_USER_INPUT: "first", score: 1 });
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const first = await stub.startCollect({ request: { ...req, stream: false, mode: "open" }, plan }, 10_000);
+    expect(first.ok).toBe(true);
+    const before = (await stub.summary()) as RunSummary | null;
+    await abortAllDurableObjects();
+    // a fresh instance knows nothing in memory: the conditional insert is what refuses the second run
+    const again = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const second = await again.startCollect({ request: { ...req, parameters: { AGENT_USER_INPUT: "second", score: 99 }, stream: false, mode: "open" }, plan }, 10_000);
+    expect(second).toMatchObject({ ok: false, error: { code: 22301 } });
+    const streamed = await again.start({ request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } }, plan });
+    expect(streamed.ok).toBe(false);
+    const after = await again.summary();
+    expect(after).toMatchObject({ status: "completed", parameters: { AGENT_USER_INPUT: "first", score: 1 }, lastSeq: before?.lastSeq, outputs: before?.outputs });
   });
 
   it("reports a start-node validation failure as a failed run with 22500 frames", async () => {
