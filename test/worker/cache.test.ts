@@ -231,12 +231,20 @@ describe("in-isolate LRU", () => {
     expect(await lru.get("c")).toBe("z".repeat(8));
   });
 
-  it("hands out copies, like a remote cache", async () => {
+  it("hands out one frozen value per entry: no caller can change what the next one gets", async () => {
     const lru = new LruCache();
-    await lru.set("p", { nodes: [1] }, 10);
-    const first = await lru.get<{ nodes: number[] }>("p");
-    first?.nodes.push(2);
-    expect(await lru.get("p")).toEqual({ nodes: [1] });
+    const stored = { nodes: [1], flow: { name: "f" } };
+    await lru.set("p", stored, 10);
+    stored.nodes.push(9); // the cache holds what was set, not the caller's object
+    const first = await lru.get<{ nodes: number[]; flow: { name: string } }>("p");
+    expect(() => first?.nodes.push(2)).toThrow(TypeError);
+    expect(() => {
+      if (first) first.flow.name = "changed";
+    }).toThrow(TypeError);
+    expect(await lru.get("p")).toEqual({ nodes: [1], flow: { name: "f" } });
+    // a new value replaces the shared one
+    await lru.set("p", { nodes: [3], flow: { name: "g" } }, 10);
+    expect(await lru.get("p")).toEqual({ nodes: [3], flow: { name: "g" } });
   });
 
   it("invalidates exactly one flow's keys", async () => {

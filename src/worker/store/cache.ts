@@ -103,9 +103,19 @@ export async function invalidateFlow(cache: Cache, flowId: string, version?: str
 
 // ---- in-isolate LRU -----------------------------------------------------------------------------------------------
 
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 interface Entry {
-  /** JSON text: callers get a fresh copy, as they would from Redis */
+  /** JSON text (its length is what the cache counts) */
   json: string;
+  /** the parsed value, made once and deep-frozen: callers share it and cannot change it */
+  value?: unknown;
   /** ms since epoch, or Infinity */
   expires: number;
 }
@@ -136,7 +146,7 @@ export class LruCache implements Cache {
     this.#map.delete(key);
   }
 
-  #read(key: string): string | undefined {
+  #entry(key: string): Entry | undefined {
     const e = this.#map.get(key);
     if (!e) return undefined;
     if (e.expires <= this.#now()) {
@@ -145,7 +155,11 @@ export class LruCache implements Cache {
     }
     this.#map.delete(key);
     this.#map.set(key, e); // most recently used last
-    return e.json;
+    return e;
+  }
+
+  #read(key: string): string | undefined {
+    return this.#entry(key)?.json;
   }
 
   #write(key: string, json: string, ttlSeconds: number): void {
@@ -159,14 +173,16 @@ export class LruCache implements Cache {
     }
   }
 
+  /** The cached value, parsed once and deep-frozen (a hit on a 200-node plan costs no parse). */
   async get<T>(key: string): Promise<T | undefined> {
-    const json = this.#read(key);
-    if (json === undefined) {
+    const e = this.#entry(key);
+    if (e === undefined) {
       this.#stats.misses++;
       return undefined;
     }
     this.#stats.hits++;
-    return JSON.parse(json) as T;
+    if (e.value === undefined) e.value = deepFreeze(JSON.parse(e.json));
+    return e.value as T;
   }
 
   async set(key: string, value: unknown, ttlSeconds: number): Promise<void> {
