@@ -467,6 +467,8 @@ export class RunObject extends DurableObject<RunEnv> {
       return;
     }
     this.#execution = undefined;
+    // an ended run's engine (plan, values, buffers) is not needed again: let it go before the object is evicted
+    if (this.#run === run) this.#run = undefined;
     if (outcome.status === "completed") {
       this.#finish("completed", { code: 0, message: "Success" }, outcome.outputs, outcome.usage);
     } else if (outcome.status === "failed") {

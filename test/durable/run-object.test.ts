@@ -123,7 +123,8 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(await stub.summary()).not.toBeNull();
     // a run with I/O has a deadline alarm (this one needed none: the janitor clears it, test/durable/janitor.test.ts);
     // firing after the end, that alarm only re-arms itself for the retention period
-    await runInDurableObject(stub, async (_instance, state) => state.storage.setAlarm(Date.now()));
+    // (due in a minute, not now: an alarm due now may fire on its own before the test runs it)
+    await runInDurableObject(stub, async (_instance, state) => state.storage.setAlarm(Date.now() + 60_000));
     const ended = ((await stub.summary()) as unknown as { updatedAt: number }).updatedAt;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.summary()).not.toBeNull();
