@@ -870,28 +870,13 @@ class Scope {
   async #attempt(i: number, node: PlanNode, inputs: Record<string, unknown>, timeoutMs: number, buf: StreamBuf | undefined): Promise<NodeResult> {
     const run = this.run;
     const plugin = run.options.registry.get(node.type);
-    // the node's own abort signal is made when the node first asks for it: a node that answers synchronously (the
-    // logic nodes) never does, and costs neither a controller nor a listener on the run's signal
-    let controller: AbortController | undefined;
-    let onAbort: (() => void) | undefined;
-    const signal = (): AbortSignal => {
-      if (!controller) {
-        const c = new AbortController();
-        controller = c;
-        if (run.signal.aborted) c.abort(run.signal.reason);
-        else {
-          onAbort = () => c.abort(run.signal.reason);
-          run.signal.addEventListener("abort", onAbort, { once: true });
-        }
-      }
-      return controller.signal;
-    };
-    const release = (): void => {
-      if (onAbort) run.signal.removeEventListener("abort", onAbort);
-    };
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(run.signal.reason);
+    run.signal.addEventListener("abort", onAbort, { once: true });
+    const release = (): void => run.signal.removeEventListener("abort", onAbort);
     let out: RunOutput;
     try {
-      out = plugin.run(this.#context(i, node, inputs, signal), node.params);
+      out = plugin.run(this.#context(i, node, inputs, controller.signal), node.params);
     } catch (e) {
       release();
       throw e;
@@ -926,8 +911,7 @@ class Scope {
         timer.catch(() => undefined);
       }
     } catch (e) {
-      signal();
-      controller?.abort(e);
+      controller.abort(e);
       work.catch(() => undefined);
       throw e;
     } finally {
@@ -956,7 +940,7 @@ class Scope {
     this.#wakeStream(buf);
   }
 
-  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: () => AbortSignal): NodeContext {
+  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: AbortSignal): NodeContext {
     const run = this.run;
     const opts = run.options;
     const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
@@ -970,9 +954,7 @@ class Scope {
       run: opts.info,
       // the request's parameters (or an iteration item) go to the start node of this graph
       parameters: i === this.start ? this.#parameters : {},
-      get signal() {
-        return signal();
-      },
+      signal,
       readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
       nodeTimeoutMs: node.retry.timeout * 1000,
       clock: run.clock,
@@ -1071,7 +1053,7 @@ class Scope {
     }
     const inputs = this.resolveInputs(node);
     const plugin = run.options.registry.get(node.type);
-    const ctx = this.#context(m, node, inputs, () => run.signal);
+    const ctx = this.#context(m, node, inputs, run.signal);
     const out = plugin.run(ctx, node.params);
     const result = isAsyncIterator(out) ? await drain(out) : await out;
     const outputs = result.outputs ?? {};
