@@ -870,13 +870,17 @@ class Scope {
   async #attempt(i: number, node: PlanNode, inputs: Record<string, unknown>, timeoutMs: number, buf: StreamBuf | undefined): Promise<NodeResult> {
     const run = this.run;
     const plugin = run.options.registry.get(node.type);
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(run.signal.reason);
-    run.signal.addEventListener("abort", onAbort, { once: true });
-    const release = (): void => run.signal.removeEventListener("abort", onAbort);
+    // a node gets its own abort signal only when the engine may stop it alone (a timeout, or a stream it reads);
+    // any other node stops with the run, and its signal is the run's (no controller, no listener per node)
+    const controller = timeoutMs > 0 || buf !== undefined ? new AbortController() : undefined;
+    const onAbort = controller ? (): void => controller.abort(run.signal.reason) : undefined;
+    if (onAbort) run.signal.addEventListener("abort", onAbort, { once: true });
+    const release = (): void => {
+      if (onAbort) run.signal.removeEventListener("abort", onAbort);
+    };
     let out: RunOutput;
     try {
-      out = plugin.run(this.#context(i, node, inputs, controller.signal), node.params);
+      out = plugin.run(this.#context(i, node, inputs, controller?.signal ?? run.signal), node.params);
     } catch (e) {
       release();
       throw e;
@@ -911,7 +915,7 @@ class Scope {
         timer.catch(() => undefined);
       }
     } catch (e) {
-      controller.abort(e);
+      controller?.abort(e);
       work.catch(() => undefined);
       throw e;
     } finally {
