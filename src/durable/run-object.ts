@@ -130,34 +130,30 @@ export class RunObject extends DurableObject<RunEnv> {
     const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
     const sid = input.request.sid;
     const frame = await new Promise<Frame>((resolve) => {
-      let done = false;
       let lastFrameAt = now;
-      const finish = (f: Frame): void => {
-        done = true;
-        resolve(f);
-      };
-      // one timer for the whole wait, armed in the next turn only if the run is still going (a run of logic nodes
-      // ends before that and needs none); it re-arms itself for what is left after the newest frame
-      const watch = (delay: number): void => {
-        setTimeout(() => {
-          if (done) return;
-          const left = lastFrameAt + frameTimeoutMs - Date.now();
-          if (left > 0) return watch(left);
-          this.#collectors.delete(collect);
-          finish(timeoutFrame(sid, Math.floor(Date.now() / 1000)));
-        }, delay);
+      // one timer for the whole wait (a run of logic nodes ends before it is armed); it re-arms itself for what is
+      // left after the newest frame
+      let cancel = (): void => undefined;
+      const check = (): void => {
+        const left = lastFrameAt + frameTimeoutMs - Date.now();
+        if (left > 0) {
+          const t = setTimeout(check, left);
+          cancel = () => clearTimeout(t);
+          return;
+        }
+        this.#collectors.delete(collect);
+        resolve(timeoutFrame(sid, Math.floor(Date.now() / 1000)));
       };
       const collect = (f: Frame): boolean => {
         lastFrameAt = Date.now();
         const out = filter.push({ ...f, id: sid });
         if (out.length === 0) return false;
-        finish(out[0] as Frame);
+        cancel();
+        resolve(out[0] as Frame);
         return true;
       };
       this.#collectors.add(collect);
-      this.#soon(() => {
-        if (!done) watch(frameTimeoutMs);
-      });
+      cancel = this.#timerAfterTurn(frameTimeoutMs, check);
       this.#launch(input.plan, input.request, undefined);
     });
     return { ok: true, frame };
@@ -192,13 +188,9 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     const running = this.#execution;
     if (waitMs > 0 && running) {
-      // the wait's timer is armed only if the run outlives the turn that started it
-      let done = false;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => this.#soon(() => void (done || (timer = setTimeout(resolve, waitMs)))));
-      await Promise.race([running, late]);
-      done = true;
-      if (timer !== undefined) clearTimeout(timer);
+      let cancel = (): void => undefined;
+      await Promise.race([running, new Promise<void>((resolve) => (cancel = this.#timerAfterTurn(waitMs, resolve)))]);
+      cancel();
     }
     // an answer before the end names a run that storage must already hold
     this.#store.flush();
@@ -373,8 +365,9 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /**
-   * The ports through which nodes reach the world. Each writes what the store still holds back (a deferred run row,
-   * queued frames) before its first byte leaves: nothing outside may see a run that storage does not hold.
+   * The ports through which nodes reach the world. Each one that reaches outside writes what the store still holds
+   * back (a deferred run row, queued frames) before its first byte leaves: nothing outside may see a run that storage
+   * does not hold.
    */
   #ports(request: RunRequest, allowPrivate: boolean): Pick<ConstructorParameters<typeof Run>[1], "fetch" | "openSocket" | "kv" | "sandbox" | "sql"> {
     const flush = (): void => this.#store.flush();
@@ -390,7 +383,8 @@ export class RunObject extends DurableObject<RunEnv> {
         hgetall: (key) => (flush(), kv.hgetall(key)),
         hset: (key, fields) => (flush(), kv.hset(key, fields)),
       },
-      sandbox: { runJs: (code, args, limits) => (flush(), sandbox.runJs(code, args, limits)) },
+      // the sandbox reaches nothing outside (no fetch, timers or bindings): no flush before it
+      sandbox,
       sql: { query: (target, text, params, limits) => (flush(), sql.query(target, text, params, limits)) },
     };
   }
@@ -531,6 +525,22 @@ export class RunObject extends DurableObject<RunEnv> {
       if (this.#store.status() !== "running") return;
       this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
     });
+  }
+
+  /**
+   * A timer armed in the next turn (through `#soon`) unless cancelled before: a wait that a run of logic nodes ends
+   * in its first turn costs no timer. Returns the cancel.
+   */
+  #timerAfterTurn(ms: number, fire: () => void): () => void {
+    let cancelled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#soon(() => {
+      if (!cancelled) timer = setTimeout(fire, ms);
+    });
+    return () => {
+      cancelled = true;
+      if (timer !== undefined) clearTimeout(timer);
+    };
   }
 
   readonly #soonTasks: (() => void)[] = [];

@@ -180,7 +180,7 @@ export class RunStore {
 
   /** The state after one or more node boundaries, with their frames and one log entry per boundary. */
   saveState(state: RunState, nodes: string | readonly string[], now: number): void {
-    for (const n of typeof nodes === "string" ? [nodes] : nodes) this.#log.push(["boundary", n, null, now]);
+    for (const n of typeof nodes === "string" ? [nodes] : nodes) this.#queueLog("boundary", n, null, now);
     this.transaction(() => {
       this.flush();
       this.#sql.exec(`UPDATE run SET state = ?, updated_at = ? WHERE id = 1`, JSON.stringify(state), now);

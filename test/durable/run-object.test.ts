@@ -140,6 +140,21 @@ describe("RunObject (one Durable Object per run)", () => {
     });
   });
 
+  it("answers a non-streaming start with the 20804 frame after frameTimeoutMs without frames, counted from the newest frame", async () => {
+    const url = inject("openaiUrl");
+    const open = (p: Record<string, unknown>): RunRequest => ({ ...request(p), mode: "open", stream: false });
+    // no byte for 1.5 s against a 200 ms frame timeout: the timeout frame, long before the provider answers
+    const silent = compile(startLlmEnd(url, { tokens: ["late"], firstByteDelayMs: 1_500 }), registry);
+    const t0 = Date.now();
+    const timedOut = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-silent`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: silent }, 200);
+    expect(Date.now() - t0).toBeLessThan(1_200);
+    expect(timedOut).toMatchObject({ ok: true, frame: { code: 20804 } });
+    // a token every 100 ms for about 800 ms against a 300 ms frame timeout: the wait re-arms after each frame
+    const steady = compile(startLlmEnd(url, { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 100 }), registry);
+    const done = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-steady`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: steady }, 300);
+    expect(done).toMatchObject({ ok: true, frame: { code: 0 } });
+  });
+
   it("ends a run that outlives its deadline by alarm with 20804, never leaving it running", async () => {
     const slow = compile(startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 400 }), registry);
     const req = { ...request({ AGENT_USER_INPUT: "q" }), deadlineMs: 300 };
