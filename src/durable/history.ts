@@ -1,7 +1,13 @@
 // Run history rows for D1 (`run_history`, the runs list of a flow), written in batches: every run object of an
-// isolate hands its row to one queue, and the queue sends up to BATCH_ROWS rows in one D1 batch after BATCH_MS. A
-// D1 call per finished run was the largest platform cost of a short run; a batch costs one. A row whose batch
-// failed, or whose object was evicted before it knew, is written by the object's next alarm if D1 does not have it.
+// isolate adds its row to the open batch, and the object that opened it sends up to BATCH_ROWS rows in one D1 batch
+// after BATCH_MS. A D1 call per finished run was the largest platform cost of a short run; a batch costs one. A row
+// whose batch failed, or whose object was evicted before it knew, is written by the object's next alarm if D1 does
+// not have it.
+//
+// Each object waits on its own timers and reads the batch's outcome as a plain value: an object must never await a
+// promise that another object's request settles. workerd ends such a wait ("Promise will never complete": the
+// waiting request has nothing of its own left that could settle it), which under load meant an uncaught error, with
+// its trip through the inspector, for most finished runs.
 
 export interface HistoryRow {
   eventId: string;
@@ -20,17 +26,23 @@ export interface HistoryRow {
 
 const BATCH_MS = 100;
 const BATCH_ROWS = 50;
+/** how often an object that did not open the batch looks for its outcome, and for how long at most */
+const POLL_MS = 25;
+const OUTCOME_WAIT_MS = 10_000;
 
 const INSERT = `INSERT OR REPLACE INTO run_history (event_id, flow_id, app_id, uid, chat_id, status, code, message, started_at, ended_at, usage, mode)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-interface Pending {
+interface Batch {
   rows: HistoryRow[];
-  done: Promise<boolean>;
-  flush: () => void;
+  /** undefined until the batch was sent: then whether D1 stored it */
+  stored: boolean | undefined;
 }
 
-const queues = new WeakMap<D1Database, Pending>();
+/** the batch that takes new rows, per database */
+const open = new WeakMap<D1Database, Batch>();
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function statement(db: D1Database, r: HistoryRow): D1PreparedStatement {
   return db.prepare(INSERT).bind(r.eventId, r.flowId, r.appId, r.uid, r.chatId, r.status, r.code, r.message, r.startedAt, r.endedAt, r.usage, r.mode);
@@ -42,34 +54,30 @@ export async function ensureHistory(db: D1Database, row: HistoryRow): Promise<vo
   if (!found) await statement(db, row).run();
 }
 
-/** Queues a row; resolves true once the batch that holds it is stored, false if that batch failed (never rejects). */
-export function queueHistory(db: D1Database, row: HistoryRow): Promise<boolean> {
-  let pending = queues.get(db);
-  if (!pending) {
-    let release: () => void = () => undefined;
-    const started = new Promise<void>((r) => (release = r));
-    const rows: HistoryRow[] = [];
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flush = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      if (queues.get(db) === created) queues.delete(db);
-      release();
-    };
-    const done = started.then(async () => {
-      try {
-        await db.batch(rows.map((r) => statement(db, r)));
-        return true;
-      } catch (e) {
-        console.log(`[history] ${rows.length} run history rows not written yet: ${e instanceof Error ? e.message : String(e)}`);
-        return false;
-      }
-    });
-    const created: Pending = { rows, done, flush };
-    pending = created;
-    queues.set(db, created);
-    timer = setTimeout(flush, BATCH_MS);
+/**
+ * Queues a row; resolves true once the batch that holds it is stored, false if that batch failed or its outcome
+ * was not known within OUTCOME_WAIT_MS (never rejects).
+ */
+export async function queueHistory(db: D1Database, row: HistoryRow): Promise<boolean> {
+  const current = open.get(db);
+  if (current) {
+    current.rows.push(row);
+    // a full batch takes no more rows; its opener sends it when its timer fires
+    if (current.rows.length >= BATCH_ROWS) open.delete(db);
+    await sleep(BATCH_MS);
+    for (let waited = 0; current.stored === undefined && waited < OUTCOME_WAIT_MS; waited += POLL_MS) await sleep(POLL_MS);
+    return current.stored ?? false;
   }
-  pending.rows.push(row);
-  if (pending.rows.length >= BATCH_ROWS) pending.flush();
-  return pending.done;
+  const batch: Batch = { rows: [row], stored: undefined };
+  open.set(db, batch);
+  await sleep(BATCH_MS);
+  if (open.get(db) === batch) open.delete(db);
+  try {
+    await db.batch(batch.rows.map((r) => statement(db, r)));
+    batch.stored = true;
+  } catch (e) {
+    console.log(`[history] ${batch.rows.length} run history rows not written yet: ${e instanceof Error ? e.message : String(e)}`);
+    batch.stored = false;
+  }
+  return batch.stored;
 }

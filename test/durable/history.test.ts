@@ -70,6 +70,20 @@ describe("run history", () => {
     expect(await historyOf(flowId)).toHaveLength(61);
   });
 
+  it("lets fifty objects fill one batch, each waiting only on its own timers", async () => {
+    // the fiftieth row closes the batch. When that object itself sent the batch, the object that had opened it was
+    // left awaiting another object's I/O: workerd failed it with "Promise will never complete" (and "Cannot perform
+    // I/O on behalf of a different Durable Object"), under load about one run in ten
+    const flowId = "hist-objects";
+    const results = await Promise.allSettled(
+      Array.from({ length: 55 }, (_, i) =>
+        runInDurableObject(testEnv.RUN.get(testEnv.RUN.idFromName(`hist-objects-${i}`)), async () => queueHistory(testEnv.DB, row(i, flowId))),
+      ),
+    );
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)))).toEqual(results.map(() => true));
+    expect(await historyOf(flowId)).toHaveLength(55);
+  });
+
   it("resolves false instead of throwing when a batch fails", async () => {
     const broken = { prepare: () => ({ bind: () => ({}) }), batch: () => Promise.reject(new Error("D1 down")) } as unknown as D1Database;
     expect(await queueHistory(broken, row(1, "hist-broken"))).toBe(false);
