@@ -55,19 +55,30 @@ describe("run history", () => {
 
   it("queues rows into batches of at most 50 and resolves each caller when its batch is stored", async () => {
     const flowId = "hist-batch";
-    // the real D1, with its batch calls counted
+    // the real D1, with the rows of each statement counted (one statement per batch, its rows one JSON parameter)
     const sizes: number[] = [];
     const counted = {
-      prepare: (q: string) => testEnv.DB.prepare(q),
-      batch: (stmts: D1PreparedStatement[]) => {
-        sizes.push(stmts.length);
-        return testEnv.DB.batch(stmts);
+      prepare: (q: string) => {
+        const stmt = testEnv.DB.prepare(q);
+        return {
+          bind: (rows: string) => {
+            sizes.push((JSON.parse(rows) as unknown[]).length);
+            return stmt.bind(rows);
+          },
+        };
       },
     } as unknown as D1Database;
     const results = await Promise.all(Array.from({ length: 61 }, (_, i) => queueHistory(counted, row(i, flowId))));
     expect(results.every((ok) => ok)).toBe(true);
     expect(sizes).toEqual([50, 11]);
     expect(await historyOf(flowId)).toHaveLength(61);
+  });
+
+  it("stores every column of a row as it was given, with its type", async () => {
+    const r: HistoryRow = { eventId: "q-types-1", flowId: "hist-types", appId: "app-1", uid: "u-1", chatId: "c-1", status: "failed", code: 22302, message: 'node "llm" failed: 超时 \\ [x]', startedAt: 1795994942211, endedAt: 1795994943000, usage: '{"total_tokens":3}', mode: "debug" };
+    expect(await queueHistory(testEnv.DB, r)).toBe(true);
+    const stored = await testEnv.DB.prepare(`SELECT *, typeof(code) AS tc, typeof(started_at) AS ts, typeof(usage) AS tu FROM run_history WHERE event_id = ?`).bind(r.eventId).first();
+    expect(stored).toMatchObject({ event_id: r.eventId, flow_id: r.flowId, app_id: r.appId, uid: r.uid, chat_id: r.chatId, status: r.status, code: r.code, message: r.message, started_at: r.startedAt, ended_at: r.endedAt, usage: r.usage, mode: r.mode, tc: "integer", ts: "integer", tu: "text" });
   });
 
   it("lets fifty objects fill one batch, each waiting only on its own timers", async () => {
@@ -85,7 +96,7 @@ describe("run history", () => {
   });
 
   it("resolves false instead of throwing when a batch fails", async () => {
-    const broken = { prepare: () => ({ bind: () => ({}) }), batch: () => Promise.reject(new Error("D1 down")) } as unknown as D1Database;
+    const broken = { prepare: () => ({ bind: () => ({ run: () => Promise.reject(new Error("D1 down")) }) }) } as unknown as D1Database;
     expect(await queueHistory(broken, row(1, "hist-broken"))).toBe(false);
   });
 
