@@ -7,7 +7,7 @@
 // Each object waits on its own timers and reads the batch's outcome as a plain value: an object must never await a
 // promise that another object's request settles. workerd ends such a wait ("Promise will never complete": the
 // waiting request has nothing of its own left that could settle it), which under load meant an uncaught error, with
-// its trip through the inspector, for most finished runs.
+// its trip through the inspector, for about one finished run in ten.
 
 export interface HistoryRow {
   eventId: string;
