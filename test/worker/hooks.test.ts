@@ -278,6 +278,9 @@ describe("bearer hooks, modes and bodies", () => {
     const q = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "query.who" } });
     const byQuery = await hit(`${q.hook_id}?who=the+query`, { method: "POST", body: "", headers: { Authorization: `Bearer ${q.token}` } });
     expect(await byQuery.json()).toMatchObject({ code: 0, outputs: { joined: "FAIL: the query" } });
+    const hd = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "headers.x-source" } });
+    const byHeader = await hit(hd.hook_id, { method: "POST", body: "{}", headers: { Authorization: `Bearer ${hd.token}`, "Content-Type": "application/json", "X-Source": "a header" } });
+    expect(await byHeader.json()).toMatchObject({ code: 0, outputs: { joined: "FAIL: a header" } });
     const fileHook = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "body.doc" } });
     const multipart = new FormData();
     multipart.append("doc", new File(["file body"], "notes.txt", { type: "text/plain" }));
@@ -302,6 +305,9 @@ describe("bearer hooks, modes and bodies", () => {
       },
     });
     expect((await hit(h.hook_id, { method: "POST", body: chunks, headers: auth })).status).toBe(413);
+    // a declared length is trusted only as far as the limit: a longer body than declared is still refused
+    const understated = await hit(h.hook_id, { method: "POST", body: "x".repeat(200), headers: { ...auth, "Content-Length": "10" } });
+    expect(understated.status).toBe(413);
     const small = JSON.stringify({ user: { text: "x" }, score: 1 });
     expect((await hit(h.hook_id, { method: "POST", body: small, headers: auth })).status).toBe(200);
     const limited = await hit(h.hook_id, { method: "POST", body: small, headers: auth });

@@ -66,8 +66,12 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
     const row = await cat.requireApp(app);
     credentials[app] = `${row.api_key}:${row.api_secret}`;
   }
-  const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
-  await validateFileParameters(startOutputs(flow.dsl), parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+  // file-typed start parameters are checked (a HEAD per URL) when the start node declares any
+  const fileOutputs = startOutputs(flow.dsl).filter((o) => o.fileType !== undefined && o.fileType !== null);
+  if (fileOutputs.length > 0) {
+    const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
+    await validateFileParameters(fileOutputs, parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+  }
   // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
   const config = {
     ...pluginConfig(c.env),

@@ -189,6 +189,12 @@ hooks.delete("/hooks/:id", async (c) => {
 /** Reads at most `max` bytes; undefined when the body is larger (the rest is never read). */
 async function readCapped(req: Request, max: number): Promise<Uint8Array | undefined> {
   if (!req.body) return new Uint8Array();
+  // a declared length within the limit (checked by the caller) is the body's exact length: HTTP framing ends the
+  // body there. Read in one native call; only a body without one (chunked) is counted as it arrives
+  if (req.headers.has("content-length") && !req.headers.has("transfer-encoding")) {
+    const whole = new Uint8Array(await req.arrayBuffer());
+    return whole.byteLength > max ? undefined : whole;
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -360,10 +366,18 @@ hooks.post("/hooks/:id", async (c) => {
   }
   const sid = c.get("sid");
   try {
+    const req = c.req.raw;
+    let query: Incoming["query"] | undefined;
+    let headers: Incoming["headers"] | undefined;
+    // the query and the headers become objects only when the mapping reads them
     const incoming: Incoming = {
       body: await parseBody(c, bytes, text),
-      query: multiMap(new URL(c.req.url).searchParams),
-      headers: Object.fromEntries(c.req.raw.headers),
+      get query() {
+        return (query ??= multiMap(new URL(req.url).searchParams));
+      },
+      get headers() {
+        return (headers ??= Object.fromEntries(req.headers));
+      },
     };
     const parameters = mapParameters(row.mapping, incoming);
     const runId = await runIdFor(row.hook_id, verdict.key);
