@@ -109,14 +109,14 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
-  async start(input: { request: RunRequest; plan: Plan }): Promise<RunReply> {
+  async start(input: StartInput): Promise<RunReply> {
     const now = Date.now();
     if (!this.#store.create(input.request, input.plan, now)) {
       return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
     }
     this.#armDeadline(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
-    this.#launch(input.plan, input.request, undefined);
+    this.#launch(planOf(input), input.request, undefined);
     return { ok: true, stream };
   }
 
@@ -124,7 +124,7 @@ export class RunObject extends DurableObject<RunEnv> {
    * Starts a run and answers with the one frame a non-streaming client gets (spec §2.4): the filter runs here, so
    * no frame stream crosses RPC. After `frameTimeoutMs` without frames: the 20804 frame (spec §2.7).
    */
-  async startCollect(input: { request: RunRequest; plan: Plan }, frameTimeoutMs: number): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
+  async startCollect(input: StartInput, frameTimeoutMs: number): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
     const now = Date.now();
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
     // next turn): a run of logic nodes is then written once, finished
@@ -159,7 +159,7 @@ export class RunObject extends DurableObject<RunEnv> {
       };
       this.#collectors.add(collect);
       cancel = this.#timerAfterTurn(frameTimeoutMs, check);
-      this.#launch(input.plan, input.request, undefined);
+      this.#launch(planOf(input), input.request, undefined);
     });
     return { ok: true, frame };
   }
@@ -171,13 +171,13 @@ export class RunObject extends DurableObject<RunEnv> {
    * delivery's idempotency key, so a repeated delivery lands here and gets the same run), then waits up to
    * `waitMs` for it to end (sync hooks; 0 for async ones).
    */
-  async startHook(input: { request: RunRequest; plan: Plan }, waitMs: number): Promise<HookReply> {
+  async startHook(input: StartInput, waitMs: number): Promise<HookReply> {
     const now = Date.now();
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
     // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
     if (!this.#store.create(input.request, input.plan, now, { defer: waitMs > 0 })) return this.#waitFor(waitMs, false);
     this.#armDeadline(now + input.request.deadlineMs);
-    this.#launch(input.plan, input.request, undefined);
+    this.#launch(planOf(input), input.request, undefined);
     return this.#waitFor(waitMs, true);
   }
 
@@ -725,4 +725,17 @@ function isFinal(frame: Frame): boolean {
   if (reason === "interrupt") return true;
   const node = frame.workflow_step?.node?.id;
   return reason === "stop" && (node === undefined || node === "flow_obj");
+}
+
+/**
+ * What the start methods take: the request and the compiled plan, as its JSON text (what the worker sends: one
+ * string crosses RPC for less than the plan's object graph, and is stored as it came) or as the plan itself.
+ */
+export interface StartInput {
+  request: RunRequest;
+  plan: Plan | string;
+}
+
+function planOf(input: StartInput): Plan {
+  return typeof input.plan === "string" ? (JSON.parse(input.plan) as Plan) : input.plan;
 }

@@ -69,6 +69,19 @@ export interface StartArgs {
   waitUntil: (p: Promise<unknown>) => void;
 }
 
+const planTexts = new WeakMap<Plan, string>();
+
+/**
+ * The plan as the run object takes it: its JSON text, one string across RPC instead of the plan's object graph
+ * (stored by the object as it came). A plan from the isolate's cache is the same frozen object on every hit, so its
+ * text is made once.
+ */
+export function planText(plan: Plan): string {
+  let text = planTexts.get(plan);
+  if (text === undefined) planTexts.set(plan, (text = JSON.stringify(plan)));
+  return text;
+}
+
 /** Starts the run's object and answers with its frames (SSE or one JSON body). */
 export async function startRun(args: StartArgs): Promise<Response> {
   const request: RunRequest = {
@@ -89,11 +102,11 @@ export async function startRun(args: StartArgs): Promise<Response> {
   const stub = args.ns.get(args.ns.idFromName(args.eventId));
   if (!args.body.stream) {
     // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
-    const collected = (await stub.startCollect({ request, plan: args.plan }, args.frameTimeoutMs)) as { ok: true; frame: Frame } | { ok: false; error: ErrorData };
+    const collected = (await stub.startCollect({ request, plan: planText(args.plan) }, args.frameTimeoutMs)) as { ok: true; frame: Frame } | { ok: false; error: ErrorData };
     if (!collected.ok) return finalErrorFrame(args.sid, collected.error);
     return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8", "X-Run-Id": args.eventId } });
   }
-  const reply = (await stub.start({ request, plan: args.plan })) as RunReply;
+  const reply = (await stub.start({ request, plan: planText(args.plan) })) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   // the run's id, for the runs API (GET /runs/{id}, /runs/{id}/events)
   return relayResponse(

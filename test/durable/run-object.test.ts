@@ -87,6 +87,17 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(await stub.cancel()).toBe(false);
   });
 
+  it("takes the plan as its JSON text, as the worker sends it, runs it and stores that text as the run's plan", async () => {
+    const text = JSON.stringify(plan);
+    const req = { ...request({ AGENT_USER_INPUT: "as text", score: 10 }), stream: false, mode: "open" as const };
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
+    const reply = await stub.startCollect({ request: req, plan: text }, 10_000);
+    expect(reply).toMatchObject({ ok: true, frame: { code: 0 } });
+    expect(await stub.summary()).toMatchObject({ status: "completed", outputs: { joined: "FAIL: as text" } });
+    const stored = await runInDurableObject(stub, (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan);
+    expect(stored).toBe(text);
+  });
+
   it("refuses a second start after the object was evicted, leaving the first run's record as it was", async () => {
     const req = request({ AGENT_USER_INPUT: "first", score: 1 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));

@@ -15,6 +15,7 @@ import { timingSafeEqual } from "../auth.ts";
 import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { json, validationMessage } from "../envelope.ts";
+import { planText } from "../chat.ts";
 import { newId } from "../ids.ts";
 import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
@@ -409,12 +410,12 @@ hooks.post("/hooks/:id", async (c) => {
         : {}),
     };
     if (row.mode === "stream") {
-      const reply = (await stub.start({ request, plan: prepared.plan })) as RunReply;
+      const reply = (await stub.start({ request, plan: planText(prepared.plan) })) as RunReply;
       // two identical deliveries at once: the second one follows the first one's run
       if (!reply.ok) return await replayStream(c, runId, stub);
       return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
     }
-    const reply = (await stub.startHook({ request, plan: prepared.plan }, row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply;
+    const reply = (await stub.startHook({ request, plan: planText(prepared.plan) }, row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply;
     return runAnswer(c, runId, reply);
   } catch (e) {
     const error = toWorkflowError(e, Codes.OPEN_API_ERROR);
