@@ -643,6 +643,11 @@ try {
       r.p99_vs_n8n_p50_over_5 = +(o.p99_ms / (at("n8n", c).p50_ms / 5)).toFixed(2);
     }
     if (at("ceiling", c)) r.rps_vs_ceiling = +(o.rps / at("ceiling", c).rps).toFixed(2);
+    if (at("ceiling", c) && at("n8n", c)) {
+      // the same two n8n targets for the bare platform: how much room the ceiling itself leaves
+      r.ceiling_rps_vs_n8n = +(at("ceiling", c).rps / at("n8n", c).rps).toFixed(2);
+      r.ceiling_p99_vs_n8n_p50_over_5 = +(at("ceiling", c).p99_ms / (at("n8n", c).p50_ms / 5)).toFixed(2);
+    }
     if (at("nodered", c)) r.rps_vs_nodered = +(o.rps / at("nodered", c).rps).toFixed(2);
     ratios[c] = r;
   }
@@ -723,13 +728,18 @@ function renderMarkdown(r) {
   L.push(
     "### ratios (this runtime ÷ peer, same run)",
     "",
-    "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s |",
-    "| --- | --- | --- | --- | --- |",
+    "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s | ceiling ÷ n8n req/s | ceiling p99 ÷ (n8n p50 / 5) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   );
   for (const [c, x] of Object.entries(r.ratios))
     L.push(
-      `| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} |`,
+      `| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} | ${x.ceiling_rps_vs_n8n ?? "—"} | ${x.ceiling_p99_vs_n8n_p50_over_5 ?? "—"} |`,
     );
+  L.push(
+    "",
+    "The last two columns hold the bare platform (the ceiling) to the two n8n targets: in a closed loop every request",
+    "waits about concurrency ÷ req/s, so a p99 below n8n's p50 ÷ 5 needs about 5 × (p99 ÷ p50) times n8n's rate.",
+  );
   if (r.others?.length) {
     L.push("", "Other full runs of the same configuration on the same machine (ratios as above):", "");
     L.push(
