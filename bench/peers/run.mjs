@@ -796,9 +796,7 @@ function renderMarkdown(r) {
   L.push(
     "  small → end in variable mode, JSON `{name, n, big, small}`), published and licensed, called through the open API",
   );
-  L.push(
-    "  the flow's `sync` webhook `POST /hooks/{id}` (bearer token, no rate limit; see `oursRequest`",
-  );
+  L.push("  the flow's `sync` webhook `POST /hooks/{id}` (bearer token, no rate limit; see `oursRequest`");
   L.push(
     "  in run.mjs). Not strictly equal: no Astron node upper-cases a string without the code node, whose only executor",
   );
