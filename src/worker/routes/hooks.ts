@@ -12,10 +12,10 @@ import { Codes, toWorkflowError, WorkflowError, type ErrorData } from "../../eng
 import type { HookReply, RunObject, RunReply } from "../../durable/run-object.ts";
 import type { RunRequest } from "../../durable/run-store.ts";
 import { timingSafeEqual } from "../auth.ts";
+import { planText } from "../chat.ts";
 import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { json, validationMessage } from "../envelope.ts";
-import { planText } from "../chat.ts";
 import { newId } from "../ids.ts";
 import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
