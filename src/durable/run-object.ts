@@ -728,14 +728,14 @@ function isFinal(frame: Frame): boolean {
 }
 
 /**
- * What the start methods take: the request and the compiled plan, as its JSON text (what the worker sends: one
- * string crosses RPC for less than the plan's object graph, and is stored as it came) or as the plan itself.
+ * What the start methods take: the request and the compiled plan as its JSON text (one string crosses RPC for less
+ * than the plan's object graph, and the object stores it as it came).
  */
 export interface StartInput {
   request: RunRequest;
-  plan: Plan | string;
+  plan: string;
 }
 
 function planOf(input: StartInput): Plan {
-  return typeof input.plan === "string" ? (JSON.parse(input.plan) as Plan) : input.plan;
+  return JSON.parse(input.plan) as Plan;
 }

@@ -93,20 +93,20 @@ export class RunStore {
   #pendingRun: { request: string; plan: string; createdAt: number } | undefined;
 
   /**
-   * Creates the run unless this object already holds one (then false, and nothing is written). `plan` is the plan or
-   * its JSON text (stored as it is).
+   * Creates the run unless this object already holds one (then false, and nothing is written). `plan` is the plan's
+   * JSON text (stored as it is).
    *
    * `defer`: the row is written by the next `flush` instead of now — by `finish` in its final state when the run
    * ends in this turn, saving the insert-then-update a short run would pay. Only for a caller that acknowledges
    * nothing before the run ends (the non-streaming start) and that flushes before the run's first I/O: a run that
    * no storage holds must not have touched the world.
    */
-  create(request: RunRequest, plan: Plan | string, now: number, options: { defer?: boolean } = {}): boolean {
+  create(request: RunRequest, plan: string, now: number, options: { defer?: boolean } = {}): boolean {
     if (this.status() !== undefined) return false;
     this.#status = "running";
     this.#head = { request, createdAt: now };
     this.#lastSeq = 0;
-    this.#pendingRun = { request: JSON.stringify(request), plan: typeof plan === "string" ? plan : JSON.stringify(plan), createdAt: now };
+    this.#pendingRun = { request: JSON.stringify(request), plan, createdAt: now };
     this.#queueLog("start", null, { flowId: request.flowId, mode: request.mode }, now);
     if (!options.defer) this.transaction(() => this.flush());
     return true;

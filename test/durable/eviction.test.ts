@@ -60,7 +60,7 @@ describe("runs that survive their object", () => {
     const eventId = `evict-collect-${Date.now()}`;
     const request: RunRequest = { eventId, sid: `sp-${eventId}`, flowId: "1", appId: "d1590f30", uid: "", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: "q" }, history: [], deadlineMs: 60_000, config: {} };
     const before = await llmCalls();
-    const answer = ns.get(ns.idFromName(eventId)).startCollect({ request, plan }, 10_000).catch((e: unknown) => e);
+    const answer = ns.get(ns.idFromName(eventId)).startCollect({ request, plan: JSON.stringify(plan) }, 10_000).catch((e: unknown) => e);
     for (let i = 0; i < 300 && (await llmCalls()) === before; i++) await new Promise((r) => setTimeout(r, 5));
     expect(await llmCalls()).toBe(before + 1);
     await abortAllDurableObjects();

@@ -42,7 +42,7 @@ describe("run history", () => {
       Array.from({ length: 12 }, async (_, i) => {
         const req = request(flowId, i);
         const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-        const r = (await stub.startCollect({ request: req, plan }, 5_000)) as { ok: boolean };
+        const r = (await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000)) as { ok: boolean };
         expect(r.ok).toBe(true);
       }),
     );
@@ -107,7 +107,7 @@ describe("run history", () => {
     // D1 refuses the write: the table is away while the run ends
     await testEnv.DB.prepare(`ALTER TABLE run_history RENAME TO run_history_away`).run();
     try {
-      await stub.startCollect({ request: req, plan }, 5_000);
+      await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000);
       await until(async () => (await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm())) ?? undefined);
     } finally {
       await testEnv.DB.prepare(`ALTER TABLE run_history_away RENAME TO run_history`).run();

@@ -31,7 +31,7 @@ describe("janitor", () => {
   it("a run that needs no I/O ends without an alarm; after the retention period the cron purges it and marks its row", async () => {
     const req = request(1);
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    await stub.startCollect({ request: req, plan }, 5_000);
+    await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000);
     expect(await historyRow(req.eventId)).toEqual({ purged: 0 });
     await new Promise((r) => setTimeout(r, 20));
     await runInDurableObject(stub, async (_i: RunObject, state) => {
@@ -54,7 +54,7 @@ describe("janitor", () => {
   it("keeps a run that is still running, and a run whose callback is still pending", async () => {
     const req = request(2);
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    await stub.startCollect({ request: req, plan }, 5_000);
+    await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000);
     await runInDurableObject(stub, async (_i: RunObject, state) => {
       state.storage.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify({ status: "pending", attempts: 1, nextAt: Date.now() + 60_000, msgId: "m", payload: "{}" }));
     });

@@ -50,7 +50,7 @@ describe("RunObject (one Durable Object per run)", () => {
   it("streams numbered frames until the final frame, stores them, and records the outcome", async () => {
     const req = request({ AGENT_USER_INPUT: "hello", score: 10 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     expect(reply.ok).toBe(true);
     if (!reply.ok) return;
     const lines = await collect(reply.stream);
@@ -63,7 +63,7 @@ describe("RunObject (one Durable Object per run)", () => {
   it("replays stored frames after Last-Event-ID exactly once", async () => {
     const req = request({ AGENT_USER_INPUT: "hi", score: 80 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     const all = await collect(reply.stream);
     const again = await stub.attach(0);
@@ -77,10 +77,10 @@ describe("RunObject (one Durable Object per run)", () => {
   it("refuses a second start, a resume of a run that is not paused, and a cancel of a finished run", async () => {
     const req = request({ AGENT_USER_INPUT: "x", score: 1 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     await collect(reply.stream);
-    const second = await stub.start({ request: req, plan });
+    const second = await stub.start({ request: req, plan: JSON.stringify(plan) });
     expect(second.ok).toBe(false);
     const resumed = await stub.resume({ eventType: "resume", content: "A" });
     expect(resumed).toMatchObject({ ok: false, error: { code: 23900 } });
@@ -101,15 +101,15 @@ describe("RunObject (one Durable Object per run)", () => {
   it("refuses a second start after the object was evicted, leaving the first run's record as it was", async () => {
     const req = request({ AGENT_USER_INPUT: "first", score: 1 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const first = await stub.startCollect({ request: { ...req, stream: false, mode: "open" }, plan }, 10_000);
+    const first = await stub.startCollect({ request: { ...req, stream: false, mode: "open" }, plan: JSON.stringify(plan) }, 10_000);
     expect(first.ok).toBe(true);
     const before = (await stub.summary()) as RunSummary | null;
     await abortAllDurableObjects();
     // a fresh instance knows nothing in memory: the conditional insert is what refuses the second run
     const again = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const second = await again.startCollect({ request: { ...req, parameters: { AGENT_USER_INPUT: "second", score: 99 }, stream: false, mode: "open" }, plan }, 10_000);
+    const second = await again.startCollect({ request: { ...req, parameters: { AGENT_USER_INPUT: "second", score: 99 }, stream: false, mode: "open" }, plan: JSON.stringify(plan) }, 10_000);
     expect(second).toMatchObject({ ok: false, error: { code: 22301 } });
-    const streamed = await again.start({ request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } }, plan });
+    const streamed = await again.start({ request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } }, plan: JSON.stringify(plan) });
     expect(streamed.ok).toBe(false);
     const after = await again.summary();
     expect(after).toMatchObject({ status: "completed", parameters: { AGENT_USER_INPUT: "first", score: 1 }, lastSeq: before?.lastSeq, outputs: before?.outputs });
@@ -118,7 +118,7 @@ describe("RunObject (one Durable Object per run)", () => {
   it("reports a start-node validation failure as a failed run with 22500 frames", async () => {
     const req = request({ score: 5 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     const lines = await collect(reply.stream);
     expect((lines.at(-1) as StoredLine).frame.code).toBe(22500);
@@ -128,7 +128,7 @@ describe("RunObject (one Durable Object per run)", () => {
   it("deletes a finished run's storage when its retention alarm fires", async () => {
     const req = request({ AGENT_USER_INPUT: "bye", score: 99 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     await collect(reply.stream);
     expect(await stub.summary()).not.toBeNull();
@@ -157,12 +157,12 @@ describe("RunObject (one Durable Object per run)", () => {
     // no byte for 1.5 s against a 200 ms frame timeout: the timeout frame, long before the provider answers
     const silent = compile(startLlmEnd(url, { tokens: ["late"], firstByteDelayMs: 1_500 }), registry);
     const t0 = Date.now();
-    const timedOut = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-silent`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: silent }, 200);
+    const timedOut = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-silent`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(silent) }, 200);
     expect(Date.now() - t0).toBeLessThan(1_200);
     expect(timedOut).toMatchObject({ ok: true, frame: { code: 20804 } });
     // a token every 100 ms for about 800 ms against a 300 ms frame timeout: the wait re-arms after each frame
     const steady = compile(startLlmEnd(url, { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 100 }), registry);
-    const done = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-steady`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: steady }, 300);
+    const done = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-steady`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(steady) }, 300);
     expect(done).toMatchObject({ ok: true, frame: { code: 0 } });
   });
 
@@ -170,7 +170,7 @@ describe("RunObject (one Durable Object per run)", () => {
     const slow = compile(startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 400 }), registry);
     const req = { ...request({ AGENT_USER_INPUT: "q" }), deadlineMs: 300 };
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const reply = await stub.start({ request: req, plan: slow });
+    const reply = await stub.start({ request: req, plan: JSON.stringify(slow) });
     expect(reply.ok).toBe(true);
     if (!reply.ok) return;
     const lines = await collect(reply.stream);

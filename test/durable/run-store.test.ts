@@ -26,7 +26,7 @@ describe("RunStore", () => {
     const req = request();
     await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-a`)), async (_o, state) => {
       const store = new RunStore(state.storage);
-      expect(store.create(req, plan, 1000, { defer: true })).toBe(true);
+      expect(store.create(req, JSON.stringify(plan), 1000, { defer: true })).toBe(true);
       expect(rows(state, "SELECT * FROM run")).toHaveLength(0);
       // the store answers from memory meanwhile, and a read writes the row first
       expect(store.status()).toBe("running");
@@ -40,7 +40,7 @@ describe("RunStore", () => {
     const req = request();
     await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-b`)), async (_o, state) => {
       const store = new RunStore(state.storage);
-      store.create(req, plan, 1000, { defer: true });
+      store.create(req, JSON.stringify(plan), 1000, { defer: true });
       store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1001);
       store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1002);
       store.finish("completed", { code: 0, message: "Success" }, { out: "y" }, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, 1003);
@@ -57,12 +57,12 @@ describe("RunStore", () => {
     const stub = ns.get(ns.idFromName(`${req.eventId}-c`));
     await runInDurableObject(stub, async (_o, state) => {
       const store = new RunStore(state.storage);
-      expect(store.create(req, plan, 1000)).toBe(true);
-      expect(store.create(req, plan, 1001)).toBe(false);
+      expect(store.create(req, JSON.stringify(plan), 1000)).toBe(true);
+      expect(store.create(req, JSON.stringify(plan), 1001)).toBe(false);
     });
     await runInDurableObject(stub, async (_o, state) => {
       // a second store on the same database (an instance after an eviction): the schema is there, so it asks
-      expect(new RunStore(state.storage).create(req, plan, 1002, { defer: true })).toBe(false);
+      expect(new RunStore(state.storage).create(req, JSON.stringify(plan), 1002, { defer: true })).toBe(false);
       expect(rows(state, "SELECT created_at FROM run")).toEqual([{ created_at: 1000 }]);
     });
   });
