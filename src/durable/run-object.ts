@@ -205,9 +205,18 @@ export class RunObject extends DurableObject<RunEnv> {
     return { created, status: now.status, outputs: now.outputs, error: failed && now.outcome ? now.outcome : null };
   }
 
-  /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
-  async resume(answer: { eventType: string; content: string }): Promise<RunReply> {
+  /**
+   * The run's row when it belongs to `app` (issue 13: the object refuses calls for another app, whatever the worker
+   * checked). Another app's run is "not found", never "forbidden": its existence stays private.
+   */
+  #own(app: string): RunRow | undefined {
     const row = this.#store.get();
+    return row && row.request.appId === app ? row : undefined;
+  }
+
+  /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
+  async resume(answer: { eventType: string; content: string }, app: string): Promise<RunReply> {
+    const row = this.#own(app);
     if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     if (row.status !== "interrupt" || !row.state) {
       return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused").toData() };
@@ -223,8 +232,8 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /** Replays stored frames after `afterSeq`, then follows the live run until its next final frame. */
-  async attach(afterSeq: number): Promise<RunReply> {
-    const row = this.#store.get();
+  async attach(afterSeq: number, app: string): Promise<RunReply> {
+    const row = this.#own(app);
     if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     const stream = this.#subscribe(afterSeq);
     if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
@@ -240,7 +249,8 @@ export class RunObject extends DurableObject<RunEnv> {
     return true;
   }
 
-  async cancel(): Promise<boolean> {
+  async cancel(app: string): Promise<boolean> {
+    if (!this.#own(app)) return false;
     const status = this.#store.status();
     if (status !== "running" && status !== "interrupt") return false;
     if (this.#run) this.#run.cancel();
@@ -249,8 +259,8 @@ export class RunObject extends DurableObject<RunEnv> {
     return true;
   }
 
-  async summary(): Promise<RunSummary | null> {
-    const row = this.#store.get();
+  async summary(app: string): Promise<RunSummary | null> {
+    const row = this.#own(app);
     if (!row) return null;
     return {
       eventId: row.request.eventId,

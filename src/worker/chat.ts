@@ -28,7 +28,7 @@ export const ChatBody = z.object({
 export type ChatBody = z.infer<typeof ChatBody>;
 
 export const ResumeBody = z.object({
-  event_id: z.string().min(1),
+  event_id: z.string().min(1).max(128),
   event_type: z.string().default("resume"),
   content: z.string(),
 });
@@ -111,7 +111,7 @@ export async function startRun(args: StartArgs): Promise<Response> {
   // the run's id, for the runs API (GET /runs/{id}, /runs/{id}/events)
   return relayResponse(
     reply.stream,
-    { mode: args.mode, stream: args.body.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs, onClientGone: () => args.waitUntil(stub.cancel()) },
+    { mode: args.mode, stream: args.body.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs, onClientGone: () => args.waitUntil(stub.cancel(args.appId)) },
     { "X-Run-Id": args.eventId },
   );
 }
@@ -119,6 +119,8 @@ export async function startRun(args: StartArgs): Promise<Response> {
 export interface ResumeArgs {
   ns: DurableObjectNamespace<RunObject>;
   body: ResumeBody;
+  /** the caller's app: another app's run is "not found" (issue 13) */
+  appId: string;
   mode: "open" | "debug";
   sid: string;
   frameTimeoutMs: number;
@@ -127,9 +129,9 @@ export interface ResumeArgs {
 /** Resumes a paused run (spec §1.5.3, §2.6): frames get the resume's own sid; stream-vs-JSON follows the event. */
 export async function resumeRun(args: ResumeArgs): Promise<Response> {
   const stub = args.ns.get(args.ns.idFromName(args.body.event_id));
-  const summary = (await stub.summary()) as RunSummary | null;
+  const summary = (await stub.summary(args.appId)) as RunSummary | null;
   if (!summary) return finalErrorFrame(args.sid, WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData());
-  const reply = (await stub.resume({ eventType: args.body.event_type, content: args.body.content })) as RunReply;
+  const reply = (await stub.resume({ eventType: args.body.event_type, content: args.body.content }, args.appId)) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   return relayResponse(reply.stream, { mode: args.mode, stream: summary.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs });
 }

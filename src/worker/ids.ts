@@ -64,3 +64,20 @@ export function idTime(id: string): number {
 export function newSid(now: number = Date.now()): string {
   return `spf${hex(randomBytes(8))}@cf${now.toString(16)}`;
 }
+
+/**
+ * A run's event id (issue 13): 128 random bits written as 39 decimal digits. Flow ids above are snowflakes because
+ * the console orders and stores them as 64-bit numbers, but an event id is a capability: whoever knows it can name the
+ * run's Durable Object, so it must not be derivable from another id (a snowflake is: time, per-isolate bits and a
+ * counter). Astron clients treat `event_id` as an opaque string of digits, so the shape they see stays digits; the
+ * run object also checks the caller's app on every call (owner.ts), so a guessed id alone gains nothing either.
+ */
+export function newRunId(): string {
+  const bytes = randomBytes(16);
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  return n.toString().padStart(RUN_ID_DIGITS, "0");
+}
+
+/** digits of 2^128 − 1 */
+export const RUN_ID_DIGITS = 39;

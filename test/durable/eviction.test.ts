@@ -35,7 +35,7 @@ async function startStream(flowId: string): Promise<{ runId: string; reader: Rea
 async function settled(runId: string): Promise<RunSummary> {
   const stub = ns.get(ns.idFromName(runId));
   for (let i = 0; i < 200; i++) {
-    const s = (await stub.summary()) as RunSummary | null;
+    const s = (await stub.summary("d1590f30")) as RunSummary | null;
     if (s && s.status !== "running") return s;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -43,7 +43,7 @@ async function settled(runId: string): Promise<RunSummary> {
 }
 
 async function allFrames(runId: string): Promise<{ seq: number; frame: Frame }[]> {
-  const reply = await ns.get(ns.idFromName(runId)).attach(0);
+  const reply = await ns.get(ns.idFromName(runId)).attach(0, "d1590f30");
   if (!reply.ok) throw new Error("attach failed");
   const text = await new Response(reply.stream).text();
   return text.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; frame: Frame });
@@ -65,7 +65,7 @@ describe("runs that survive their object", () => {
     expect(await llmCalls()).toBe(before + 1);
     await abortAllDurableObjects();
     await answer;
-    const again = await ns.get(ns.idFromName(eventId)).attach(0);
+    const again = await ns.get(ns.idFromName(eventId)).attach(0, "d1590f30");
     expect(again.ok).toBe(true);
     const summary = await settled(eventId);
     expect(summary).toMatchObject({ status: "failed", code: 22302, parameters: { AGENT_USER_INPUT: "q" } });
@@ -80,7 +80,7 @@ describe("runs that survive their object", () => {
     await abortAllDurableObjects();
     await reader.cancel().catch(() => undefined);
     // touching the run again (a reattaching client) wakes it from storage
-    const again = await ns.get(ns.idFromName(runId)).attach(0);
+    const again = await ns.get(ns.idFromName(runId)).attach(0, "d1590f30");
     expect(again.ok).toBe(true);
     const summary = await settled(runId);
     expect(summary).toMatchObject({ status: "failed", code: 22302 });
@@ -116,7 +116,7 @@ describe("runs that survive their object", () => {
     await new Promise((r) => setTimeout(r, 60));
     await abortAllDurableObjects();
     await reader.cancel().catch(() => undefined);
-    const again = await ns.get(ns.idFromName(runId)).attach(0);
+    const again = await ns.get(ns.idFromName(runId)).attach(0, "d1590f30");
     expect(again.ok).toBe(true);
     const summary = await settled(runId);
     expect(summary).toMatchObject({ status: "completed", outputs: { c: "yes" } });

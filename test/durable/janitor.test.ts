@@ -41,13 +41,13 @@ describe("janitor", () => {
     let ctx = createExecutionContext();
     await worker.scheduled(createScheduledController(), testEnv, ctx);
     await waitOnExecutionContext(ctx);
-    expect(await stub.summary()).not.toBeNull();
+    expect(await stub.summary("app1")).not.toBeNull();
     // a week later
     await testEnv.DB.prepare(`UPDATE run_history SET ended_at = ended_at - 8 * 24 * 3600 * 1000 WHERE event_id = ?`).bind(req.eventId).run();
     ctx = createExecutionContext();
     await worker.scheduled(createScheduledController(), testEnv, ctx);
     await waitOnExecutionContext(ctx);
-    expect(await stub.summary()).toBeNull();
+    expect(await stub.summary("app1")).toBeNull();
     expect(await historyRow(req.eventId)).toEqual({ purged: 1 });
   });
 
@@ -59,6 +59,6 @@ describe("janitor", () => {
       state.storage.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify({ status: "pending", attempts: 1, nextAt: Date.now() + 60_000, msgId: "m", payload: "{}" }));
     });
     expect(await stub.purge()).toBe(false);
-    expect(await stub.summary()).not.toBeNull();
+    expect(await stub.summary("app1")).not.toBeNull();
   });
 });

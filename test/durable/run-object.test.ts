@@ -56,7 +56,7 @@ describe("RunObject (one Durable Object per run)", () => {
     const lines = await collect(reply.stream);
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
     expect(isStop((lines.at(-1) as StoredLine).frame)).toBe(true);
-    const summary = await stub.summary();
+    const summary = await stub.summary("app1");
     expect(summary).toMatchObject({ status: "completed", code: 0, lastSeq: lines.length, outputs: { joined: "FAIL: hello" } });
   });
 
@@ -66,10 +66,10 @@ describe("RunObject (one Durable Object per run)", () => {
     const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     const all = await collect(reply.stream);
-    const again = await stub.attach(0);
+    const again = await stub.attach(0, "app1");
     if (!again.ok) throw new Error("attach failed");
     expect((await collect(again.stream)).map((l) => JSON.stringify(l))).toEqual(all.map((l) => JSON.stringify(l)));
-    const tail = await stub.attach(3);
+    const tail = await stub.attach(3, "app1");
     if (!tail.ok) throw new Error("attach failed");
     expect((await collect(tail.stream)).map((l) => l.seq)).toEqual(all.slice(3).map((l) => l.seq));
   });
@@ -82,9 +82,9 @@ describe("RunObject (one Durable Object per run)", () => {
     await collect(reply.stream);
     const second = await stub.start({ request: req, plan: JSON.stringify(plan) });
     expect(second.ok).toBe(false);
-    const resumed = await stub.resume({ eventType: "resume", content: "A" });
+    const resumed = await stub.resume({ eventType: "resume", content: "A" }, "app1");
     expect(resumed).toMatchObject({ ok: false, error: { code: 23900 } });
-    expect(await stub.cancel()).toBe(false);
+    expect(await stub.cancel("app1")).toBe(false);
   });
 
   it("takes the plan as its JSON text, as the worker sends it, runs it and stores that text as the run's plan", async () => {
@@ -93,7 +93,7 @@ describe("RunObject (one Durable Object per run)", () => {
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
     const reply = await stub.startCollect({ request: req, plan: text }, 10_000);
     expect(reply).toMatchObject({ ok: true, frame: { code: 0 } });
-    expect(await stub.summary()).toMatchObject({ status: "completed", outputs: { joined: "FAIL: as text" } });
+    expect(await stub.summary("app1")).toMatchObject({ status: "completed", outputs: { joined: "FAIL: as text" } });
     const stored = await runInDurableObject(stub, (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan);
     expect(stored).toBe(text);
   });
@@ -103,7 +103,7 @@ describe("RunObject (one Durable Object per run)", () => {
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
     const first = await stub.startCollect({ request: { ...req, stream: false, mode: "open" }, plan: JSON.stringify(plan) }, 10_000);
     expect(first.ok).toBe(true);
-    const before = (await stub.summary()) as RunSummary | null;
+    const before = (await stub.summary("app1")) as RunSummary | null;
     await abortAllDurableObjects();
     // a fresh instance knows nothing in memory: the conditional insert is what refuses the second run
     const again = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
@@ -111,7 +111,7 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(second).toMatchObject({ ok: false, error: { code: 22301 } });
     const streamed = await again.start({ request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } }, plan: JSON.stringify(plan) });
     expect(streamed.ok).toBe(false);
-    const after = await again.summary();
+    const after = await again.summary("app1");
     expect(after).toMatchObject({ status: "completed", parameters: { AGENT_USER_INPUT: "first", score: 1 }, lastSeq: before?.lastSeq, outputs: before?.outputs });
   });
 
@@ -122,7 +122,7 @@ describe("RunObject (one Durable Object per run)", () => {
     if (!reply.ok) throw new Error("start failed");
     const lines = await collect(reply.stream);
     expect((lines.at(-1) as StoredLine).frame.code).toBe(22500);
-    expect(await stub.summary()).toMatchObject({ status: "failed", code: 22500 });
+    expect(await stub.summary("app1")).toMatchObject({ status: "failed", code: 22500 });
   });
 
   it("deletes a finished run's storage when its retention alarm fires", async () => {
@@ -131,21 +131,21 @@ describe("RunObject (one Durable Object per run)", () => {
     const reply = await stub.start({ request: req, plan: JSON.stringify(plan) });
     if (!reply.ok) throw new Error("start failed");
     await collect(reply.stream);
-    expect(await stub.summary()).not.toBeNull();
+    expect(await stub.summary("app1")).not.toBeNull();
     // a run with I/O has a deadline alarm (this one needed none: the janitor clears it, test/durable/janitor.test.ts);
     // firing after the end, that alarm only re-arms itself for the retention period
     // (due in a minute, not now: an alarm due now may fire on its own before the test runs it)
     await runInDurableObject(stub, async (_instance, state) => state.storage.setAlarm(Date.now() + 60_000));
-    const ended = ((await stub.summary()) as unknown as { updatedAt: number }).updatedAt;
+    const ended = ((await stub.summary("app1")) as unknown as { updatedAt: number }).updatedAt;
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await stub.summary()).not.toBeNull();
+    expect(await stub.summary("app1")).not.toBeNull();
     await runInDurableObject(stub, async (_instance, state) => {
       expect(await state.storage.getAlarm()).toBe(ended + 604_800_000);
       // move the end into the past instead of waiting a week
       state.storage.sql.exec("UPDATE run SET updated_at = 0");
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await stub.summary()).toBeNull();
+    expect(await stub.summary("app1")).toBeNull();
     await runInDurableObject(stub, async (_instance, state) => {
       expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM run_frames").one().n).toBe(0);
     });
@@ -177,7 +177,7 @@ describe("RunObject (one Durable Object per run)", () => {
     const last = (lines.at(-1) as StoredLine).frame;
     expect(last).toMatchObject({ code: 20804, message: "OpenAPI output timeout(run deadline exceeded)" });
     expect(last.choices[0]?.finish_reason).toBe("stop");
-    const summary = await stub.summary();
+    const summary = await stub.summary("app1");
     expect(summary).toMatchObject({ status: "failed", code: 20804 });
     // the model's answer never completed: the deadline cut it, not the provider
     expect(lines.some((l) => l.frame.workflow_step?.node?.id?.startsWith("node-end::") && l.frame.choices[0]?.finish_reason === "stop")).toBe(false);

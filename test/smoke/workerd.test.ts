@@ -20,7 +20,7 @@ describe("workerd smoke", () => {
 
   it("reaches a RunObject over RPC (a run that never started has no summary)", async () => {
     const stub = smokeEnv.RUN.get(smokeEnv.RUN.idFromName(`smoke-${crypto.randomUUID()}`));
-    expect(await stub.summary()).toBeNull();
+    expect(await stub.summary("app1")).toBeNull();
   });
 
   it("has every D1 migration of migrations/ applied", async () => {

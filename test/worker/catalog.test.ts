@@ -112,22 +112,22 @@ describe("comparisons (item 6)", () => {
   it("saves tag-1 copies in the group, refuses a duplicate version with 20102, deletes only tag-1 rows", async () => {
     const id = await flow();
     await publish(id, 1, 1, { version: "v1.0" });
-    await cat.saveComparison(id, dsl("CMP"), "cmp-1");
+    await cat.saveComparison(await cat.requireFlow(id), dsl("CMP"), "cmp-1");
     const rows = await cat.groupRows(id);
     const cmp = rows.find((r) => r.version === "cmp-1");
     expect(cmp).toMatchObject({ group_id: id, tag: 1 });
     expect(cmp?.id).toMatch(/^\d+$/);
-    expect(await codeOf(cat.saveComparison(id, dsl("CMP"), "cmp-1"))).toBe(20102);
-    expect(await codeOf(cat.saveComparison(id, dsl("CMP"), "v1.0"))).toBe(20102);
-    expect(await cat.deleteComparisons(id, "v1.0")).toBe(0);
-    expect(await cat.deleteComparisons(id, "cmp-1")).toBe(1);
+    expect(await codeOf(cat.saveComparison(await cat.requireFlow(id), dsl("CMP"), "cmp-1"))).toBe(20102);
+    expect(await codeOf(cat.saveComparison(await cat.requireFlow(id), dsl("CMP"), "v1.0"))).toBe(20102);
+    expect(await cat.deleteComparisons(await cat.requireFlow(id), "v1.0")).toBe(0);
+    expect(await cat.deleteComparisons(await cat.requireFlow(id), "cmp-1")).toBe(1);
     expect((await cat.groupRows(id)).map((r) => r.version).sort()).toEqual(["-1", "v1.0"]);
   });
 
   it("runs a comparison by its version (it inherits the group's release bits) but never as the latest", async () => {
     const id = await flow();
     await publish(id, 1, 1);
-    await cat.saveComparison(id, dsl("CMP"), "zz-random");
+    await cat.saveComparison(await cat.requireFlow(id), dsl("CMP"), "zz-random");
     expect(labelOf(await cat.getVersion(id, "zz-random"))).toBe("CMP");
     expect((await cat.getLatestPublished(id)).version).toBe("-1");
   });

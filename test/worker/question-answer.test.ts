@@ -113,9 +113,9 @@ describe("question-answer over HTTP", () => {
       state.storage.sql.exec(`UPDATE run SET interrupt = json_set(interrupt, '$.deadline', 0)`);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    const summary = await stub.summary();
+    const summary = await stub.summary("d1590f30");
     expect(summary).toMatchObject({ status: "failed", code: 23900 });
-    const replay = await stub.attach(0);
+    const replay = await stub.attach(0, "d1590f30");
     if (!replay.ok) throw new Error("attach failed");
     const lines: string[] = [];
     const reader = replay.stream.pipeThrough(new TextDecoderStream()).getReader();
@@ -127,7 +127,7 @@ describe("question-answer over HTTP", () => {
     const all = lines.join("").trim().split("\n").map((l) => (JSON.parse(l) as { frame: Frame }).frame);
     // the replay from 0 stops at the first final frame (the interrupt); what follows is the node error and the end
     expect(all.at(-1)?.choices[0]?.finish_reason).toBe("interrupt");
-    const after = await stub.attach(all.length);
+    const after = await stub.attach(all.length, "d1590f30");
     if (!after.ok) throw new Error("attach failed");
     const text2 = await new Response(after.stream).text();
     const tail = text2.trim().split("\n").map((l) => (JSON.parse(l) as { frame: Frame }).frame);

@@ -3,11 +3,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, toWorkflowError, WorkflowError, type Plan } from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
-import { appId, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
+import { body, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
-import { newId } from "../ids.ts";
+import { newRunId } from "../ids.ts";
+import { callerApp, runStub } from "../owner.ts";
 import { startOutputs } from "./protocol.ts";
 
 export const chat = new Hono<AppEnv>();
@@ -45,13 +46,16 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
   const cat = catalog(c);
   let flow: ResolvedFlow;
   let hash: string | undefined;
+  // issue 13: a debug run shows every node's inputs and outputs, so only the flow's own app may start one (an open
+  // run needs only a licence)
+  const own = mode === "debug" ? await cat.ownFlow(flowId, caller) : undefined;
   if (mode === "open" || version) {
     // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
     const { row, hash: h } = await resolveOpenFlow(c, flowId, caller, version, mode === "open");
     flow = { flowId, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
     hash = h;
   } else {
-    const row = await cat.requireFlow(flowId);
+    const row = own ?? (await cat.ownFlow(flowId, caller));
     flow = { flowId, dsl: row.data, version: "draft", updatedAt: row.update_at };
   }
   if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
@@ -97,7 +101,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       body: b,
       appId: caller,
       mode,
-      eventId: newId(),
+      eventId: newRunId(),
       sid,
       config,
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
@@ -111,10 +115,12 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
 
 async function resumeRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   const sid = c.get("sid");
+  const caller = c.get("appId");
+  if (!caller) return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
   const parsed = await parse(c, ResumeBody);
   if (!parsed.ok) return parsed.response;
   try {
-    return await resumeRun({ ns: c.env.RUN, body: parsed.value, mode, sid, frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) });
+    return await resumeRun({ ns: c.env.RUN, body: parsed.value, appId: caller, mode, sid, frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR).toData());
   }
@@ -125,14 +131,12 @@ chat.post("/debug/chat/completions", (c) => chatRoute(c, "debug"));
 chat.post("/resume", (c) => resumeRoute(c, "open"));
 chat.post("/debug/resume", (c) => resumeRoute(c, "debug"));
 
-/** [new] spec §6.12 MAY: cancel a run by event id. */
+const CancelBody = z.object({ event_id: z.string().min(1).max(128) });
+
+/** [new] spec §6.12 MAY: cancel a run by event id — the caller's own run only (issue 13). */
 chat.post("/cancel", async (c) => {
-  appId(c);
-  const raw = (await c.req.json().catch(() => ({}))) as { event_id?: unknown };
-  if (typeof raw.event_id !== "string" || !raw.event_id) {
-    throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->event_id, Input: null, Error: Field required (missing)");
-  }
-  const stub = c.env.RUN.get(c.env.RUN.idFromName(raw.event_id));
-  const cancelled = await stub.cancel();
+  const app = callerApp(c);
+  const b = await body(c, CancelBody);
+  const cancelled = await runStub(c, b.event_id).cancel(app);
   return success(c.get("sid"), { cancelled });
 });

@@ -9,13 +9,19 @@ import { checkUpload, contentTypeFor, fileConfig } from "../files.ts";
 export const files = new Hono<AppEnv>();
 
 /** Stores an upload in R2 under a fresh name and returns its stable public URL (also used by webhooks). */
-export async function storeFile(c: Ctx, file: File): Promise<string> {
+export async function storeFile(c: Ctx, file: File, owner: string): Promise<string> {
   const ext = checkUpload(fileConfig(c.env), file.name, file.size);
+  // the name is the file's capability: 122 random bits, so a URL cannot be guessed from another (the public file
+  // route is anonymous by design, spec §8.2: providers and services fetch it); the owner is recorded with it
   const name = `${crypto.randomUUID()}.${ext}`;
   try {
-    await c.env.FILES.put(name, file.stream(), { httpMetadata: { contentType: contentTypeFor(ext, file.type) } });
+    await c.env.FILES.put(name, file.stream(), {
+      httpMetadata: { contentType: contentTypeFor(ext, file.type) },
+      customMetadata: { app: owner },
+    });
   } catch (e) {
-    throw WorkflowError.of(Codes.FILE_STORAGE_ERROR, e instanceof Error ? e.message : String(e));
+    console.log(`upload to R2 failed: ${e instanceof Error ? e.message : String(e)}`);
+    throw WorkflowError.of(Codes.FILE_STORAGE_ERROR, "the file could not be stored");
   }
   const base = c.env.PUBLIC_FILES_BASE || new URL(c.req.url).origin;
   return `${base}/workflow/v1/files/${name}`;
@@ -33,22 +39,22 @@ async function form(c: Ctx): Promise<FormData> {
 }
 
 files.post("/upload_file", async (c) => {
-  appId(c);
+  const owner = appId(c);
   const f = (await form(c)).get("file");
   if (!(f instanceof File))
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
-  return success(c.get("sid"), { url: await storeFile(c, f) });
+  return success(c.get("sid"), { url: await storeFile(c, f, owner) });
 });
 
 files.post("/upload_files", async (c) => {
-  appId(c);
+  const owner = appId(c);
   const list = (await form(c)).getAll("files").filter((f): f is File => f instanceof File);
   if (list.length === 0)
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->files, Input: null, Error: Field required (missing)");
   // order preserved; the batch stops at the first bad file (spec §8.1)
   for (const f of list) checkUpload(fileConfig(c.env), f.name, f.size);
   const urls: string[] = [];
-  for (const f of list) urls.push(await storeFile(c, f));
+  for (const f of list) urls.push(await storeFile(c, f, owner));
   return success(c.get("sid"), { urls });
 });
 

@@ -16,7 +16,7 @@ import { planText } from "../chat.ts";
 import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { json, validationMessage } from "../envelope.ts";
-import { newId } from "../ids.ts";
+import { newRunId } from "../ids.ts";
 import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
   activeSecrets,
@@ -264,7 +264,7 @@ function multiMap(entries: Iterable<[string, string]>): Record<string, string | 
 }
 
 /** The request's body as a value: JSON, a form (fields, repeated keys as lists) or multipart (files → R2 URLs). */
-async function parseBody(c: Ctx, bytes: Uint8Array, text: string): Promise<unknown> {
+async function parseBody(c: Ctx, bytes: Uint8Array, text: string, owner: string): Promise<unknown> {
   const type = (c.req.header("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (bytes.byteLength === 0) return {};
   if (type === "" || type === "application/json" || type.endsWith("+json")) {
@@ -284,7 +284,7 @@ async function parseBody(c: Ctx, bytes: Uint8Array, text: string): Promise<unkno
     }
     const out: Record<string, unknown> = {};
     for (const [name, value] of form.entries()) {
-      const item: unknown = typeof value === "string" ? value : await storeFile(c, value);
+      const item: unknown = typeof value === "string" ? value : await storeFile(c, value, owner);
       const prev = out[name];
       out[name] = prev === undefined ? item : Array.isArray(prev) ? [...(prev as unknown[]), item] : [prev, item];
     }
@@ -324,8 +324,9 @@ export function mapParameters(mapping: Record<string, string>, incoming: Incomin
 
 /** A delivery's run id: derived from the hook and the idempotency key, so the same key always names the same run. */
 async function runIdFor(hookId: string, key: string | null): Promise<string> {
-  if (!key) return newId();
-  return `wh${(await sha256Hex(`${hookId}\n${key}`)).slice(0, 30)}`;
+  if (!key) return newRunId();
+  // 128 bits of a digest over the hook's random id: unguessable without the hook id (issue 13)
+  return `wh${(await sha256Hex(`${hookId}\n${key}`)).slice(0, 32)}`;
 }
 
 function runLinks(c: Ctx, runId: string): { status_url: string; events_url: string } {
@@ -372,7 +373,7 @@ hooks.post("/hooks/:id", async (c) => {
     let headers: Incoming["headers"] | undefined;
     // the query and the headers become objects only when the mapping reads them
     const incoming: Incoming = {
-      body: await parseBody(c, bytes, text),
+      body: await parseBody(c, bytes, text, row.app_id),
       get query() {
         return (query ??= multiMap(new URL(req.url).searchParams));
       },
@@ -387,8 +388,8 @@ hooks.post("/hooks/:id", async (c) => {
       // a repeated delivery: the same run, never a second one (and no flow lookup)
       const existing = (await stub.follow(row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply | null;
       if (existing) return runAnswer(c, runId, existing);
-    } else if (verdict.key && (await stub.summary())) {
-      return await replayStream(c, runId, stub);
+    } else if (verdict.key && (await stub.summary(row.app_id))) {
+      return await replayStream(c, runId, stub, row.app_id);
     }
     const prepared = await prepareRun(c, row.flow_id, row.app_id, row.version, "open", parameters);
     const request: RunRequest = {
@@ -412,7 +413,7 @@ hooks.post("/hooks/:id", async (c) => {
     if (row.mode === "stream") {
       const reply = (await stub.start({ request, plan: planText(prepared.plan) })) as RunReply;
       // two identical deliveries at once: the second one follows the first one's run
-      if (!reply.ok) return await replayStream(c, runId, stub);
+      if (!reply.ok) return await replayStream(c, runId, stub, row.app_id);
       return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
     }
     const reply = (await stub.startHook({ request, plan: planText(prepared.plan) }, row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply;
@@ -431,8 +432,8 @@ function streamRelay(c: Ctx): RelayOptions {
 }
 
 /** A stream hook's repeated delivery: the same run's frames from the first one. */
-async function replayStream(c: Ctx, runId: string, stub: DurableObjectStub<RunObject>): Promise<Response> {
-  const reply = (await stub.attach(0)) as RunReply;
+async function replayStream(c: Ctx, runId: string, stub: DurableObjectStub<RunObject>, app: string): Promise<Response> {
+  const reply = (await stub.attach(0, app)) as RunReply;
   if (!reply.ok) return problem(404, reply.error.code, reply.error.message);
   return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId, "Idempotent-Replayed": "true" });
 }

@@ -7,6 +7,7 @@ import { createSqlPort } from "../../durable/sql.ts";
 import { runCodeSnippet } from "../../plugins/ifly-code.ts";
 import { registry } from "../../plugins/index.ts";
 import { body, type Ctx } from "../context.ts";
+import { bodyAppId, callerApp } from "../owner.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 
@@ -30,13 +31,14 @@ const CodeRunBody = z.object({
 export const node = new Hono<AppEnv>();
 
 node.post("/node/debug", async (c) => {
+  const app = callerApp(c);
   const b = await body(c, NodeDebugBody);
   const sid = c.get("sid");
   const memory = new Map<string, Record<string, unknown>>();
   try {
     const result = await debugNode(b.data, {
       registry,
-      info: { sid, eventId: "", flowId: b.id, appId: c.get("appId") ?? "", uid: "", chatId: "", isRelease: false, history: [] },
+      info: { sid, eventId: "", flowId: b.id, appId: app, uid: "", chatId: "", isRelease: false, history: [] },
       clock: systemClock,
       fetch: createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true" }),
       kv: {
@@ -56,6 +58,8 @@ node.post("/node/debug", async (c) => {
 // spec §1.5.12: the code node's runner with the variables as main's arguments; data = the decoded result
 const codeRun = async (c: Ctx): Promise<Response> => {
   const b = await body(c, CodeRunBody);
+  // issue 13: the code runs for the authenticated app only, whatever the body names
+  bodyAppId(c, b.app_id);
   const variables: Record<string, unknown> = {};
   for (const v of b.variables) variables[v.name] = v.content;
   const data = await runCodeSnippet(

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { Codes, toWorkflowError, WorkflowError } from "../../engine/index.ts";
 import { buildEndFrame, buildErrorFrame, SSE_HEADERS, sseEncode } from "../../engine/sse.ts";
 import { appId, body, cache, catalog, idString, type Ctx } from "../context.ts";
+import { bodyAppId, ownFlow } from "../owner.ts";
 import type { AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 import { validateDsl } from "../validate.ts";
@@ -61,8 +62,10 @@ protocol.post("/protocol/add", async (c) => {
   if (b.status !== 0 && b.status !== 1)
     throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, "status value can only be 0 or 1");
   const cat = catalog(c);
-  const app = b.app_id ? await cat.app(b.app_id) : undefined;
-  if (b.app_id && !app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, b.app_id);
+  // issue 13: a flow belongs to the caller's app; a body naming another app is refused
+  const owner = bodyAppId(c, b.app_id);
+  const app = await cat.app(owner);
+  if (!app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, owner);
   // [new] validate before inserting (the original committed the row first)
   if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_CREATE_ERROR, async () => validateDsl(b.data));
   const id = newId();
@@ -70,17 +73,18 @@ protocol.post("/protocol/add", async (c) => {
     id,
     name: b.name,
     description: b.description,
-    appId: b.app_id,
+    appId: owner,
     status: b.status,
     data: b.data ?? null,
-    source: app?.actual_source ?? 0,
+    source: app.actual_source ?? 0,
   });
   return success(c.get("sid"), { flow_id: id });
 });
 
 protocol.post("/protocol/get", async (c) => {
   const b = await body(c, FlowIdBody);
-  const flow = await catalog(c).requireFlow(b.flow_id);
+  bodyAppId(c, b.app_id);
+  const flow = await ownFlow(c, b.flow_id);
   return success(c.get("sid"), flowObject(flow));
 });
 
@@ -88,12 +92,12 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
   const flowId = c.req.param("flow_id");
   const b = await body(c, UpdateBody);
   const cat = catalog(c);
+  // issue 13: only the owner updates a flow, and it cannot hand the flow to another app
+  const owner = bodyAppId(c, b.app_id);
+  const flow = await ownFlow(c, flowId);
   await invalidateFlow(cache(c), flowId);
   if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_UPDATE_ERROR, async () => validateDsl(b.data));
-  const flow = await cat.requireFlow(flowId);
   if (flow.status > 0 || (b.status ?? 0) > 0) {
-    const owner = b.app_id || flow.app_id;
-    if (!owner) throw WorkflowError.of(Codes.FLOW_NO_APP_ID_ERROR);
     const app = await cat.app(owner);
     if (app) await cat.bindLicence(app.id, flow.group_id);
   }
@@ -102,7 +106,6 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
       name: b.name,
       description: b.description,
       data: b.data,
-      appId: b.app_id,
       status: b.status,
     }),
   );
@@ -111,8 +114,10 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
 
 protocol.post("/protocol/delete", async (c) => {
   const b = await body(c, z.object({ flow_id: idString, app_id: z.string().default("") }));
-  const deleted = await withCode(Codes.PROTOCOL_DELETE_ERROR, () => catalog(c).deleteFlow(b.flow_id, b.app_id));
-  if (!deleted) throw WorkflowError.of(Codes.PROTOCOL_DELETE_ERROR, `flow ${b.flow_id} of app ${b.app_id} not found`);
+  // issue 13: the row is deleted only when it belongs to the caller; the body's app_id cannot name another app
+  const owner = bodyAppId(c, b.app_id);
+  const deleted = await withCode(Codes.PROTOCOL_DELETE_ERROR, () => catalog(c).deleteFlow(b.flow_id, owner));
+  if (!deleted) throw WorkflowError.of(Codes.PROTOCOL_DELETE_ERROR, `flow ${b.flow_id} of app ${owner} not found`);
   await invalidateFlow(cache(c), b.flow_id);
   return success(c.get("sid"));
 });
@@ -122,7 +127,7 @@ protocol.post("/protocol/build/:flow_id", async (c) => {
   const sid = c.get("sid");
   const frames: string[] = [];
   try {
-    const flow = await catalog(c).requireFlow(c.req.param("flow_id"));
+    const flow = await ownFlow(c, c.req.param("flow_id"));
     validateDsl(flow.data);
   } catch (e) {
     frames.push(sseEncode(buildErrorFrame(toWorkflowError(e, Codes.PROTOCOL_BUILD_ERROR).toData())));
@@ -133,7 +138,7 @@ protocol.post("/protocol/build/:flow_id", async (c) => {
 
 const compareSave = async (c: Ctx): Promise<Response> => {
   const b = await body(c, CompareSaveBody);
-  await catalog(c).saveComparison(b.flow_id, b.data, b.version);
+  await catalog(c).saveComparison(await ownFlow(c, b.flow_id), b.data, b.version);
   await invalidateFlow(cache(c), b.flow_id, b.version);
   return success(c.get("sid"));
 };
@@ -143,7 +148,7 @@ protocol.post("/protocol/compare/save", compareSave);
 
 protocol.delete("/protocol/compare/delete", async (c) => {
   const b = await body(c, CompareDeleteBody);
-  await catalog(c).deleteComparisons(b.flow_id, b.version);
+  await catalog(c).deleteComparisons(await ownFlow(c, b.flow_id), b.version);
   await invalidateFlow(cache(c), b.flow_id, b.version);
   return success(c.get("sid"));
 });

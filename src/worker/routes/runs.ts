@@ -8,6 +8,7 @@ import type { RunSummary } from "../../durable/run-object.ts";
 import { catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { json } from "../envelope.ts";
+import { ownRunSummary, runStub } from "../owner.ts";
 import { readLines } from "../relay.ts";
 
 export const runs = new Hono<AppEnv>();
@@ -21,8 +22,8 @@ async function ownRun(c: Ctx): Promise<{ summary: RunSummary } | { response: Res
   const app = c.get("appId");
   if (!app) return { response: problem(401, Codes.PARAM_ERROR, "X-Consumer-Username is required") };
   const id = c.req.param("id") ?? "";
-  const summary = (await c.env.RUN.get(c.env.RUN.idFromName(id)).summary()) as RunSummary | null;
-  if (!summary || summary.appId !== app) return { response: problem(404, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, `run ${id} not found`) };
+  const summary = id.length <= 128 ? await ownRunSummary(c, id, app) : null;
+  if (!summary) return { response: problem(404, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, `run ${id} not found`) };
   return { summary };
 }
 
@@ -55,8 +56,7 @@ runs.get("/runs/:id/events", async (c) => {
   if ("response" in r) return r.response;
   const after = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? "0");
   if (!Number.isInteger(after) || after < 0) return problem(400, Codes.PARAM_ERROR, "Last-Event-ID must be a sequence number");
-  const stub = c.env.RUN.get(c.env.RUN.idFromName(r.summary.eventId));
-  const reply = await stub.attach(after);
+  const reply = await runStub(c, r.summary.eventId).attach(after, r.summary.appId);
   if (!reply.ok) return problem(404, reply.error.code, reply.error.message);
   const lines = readLines(reply.stream);
   const encoder = new TextEncoder();
@@ -76,7 +76,7 @@ runs.get("/runs/:id/events", async (c) => {
 runs.post("/runs/:id/cancel", async (c) => {
   const r = await ownRun(c);
   if ("response" in r) return r.response;
-  const cancelled = await c.env.RUN.get(c.env.RUN.idFromName(r.summary.eventId)).cancel();
+  const cancelled = await runStub(c, r.summary.eventId).cancel(r.summary.appId);
   return json({ id: r.summary.eventId, cancelled }, cancelled ? 200 : 409);
 });
 

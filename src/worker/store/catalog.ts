@@ -230,10 +230,23 @@ export class Catalog implements FlowReader {
     return r ? toFlow(r) : undefined;
   }
 
+  /**
+   * Any app's flow, for paths that check access another way: a licence (open runs, hooks) or a tenant (publish,
+   * licences). Routes that act on a flow's records use `ownFlow`.
+   */
   async requireFlow(id: string): Promise<FlowRow> {
     const f = await this.getFlow(id);
     if (!f) throw WorkflowError.of(Codes.FLOW_NOT_FOUND_ERROR, id);
     return f;
+  }
+
+  /** The flow when it belongs to `app`; another app's flow is "not found" like a missing one (issue 13). */
+  async ownFlow(id: string, app: string): Promise<FlowRow> {
+    const r = app
+      ? await this.#db.prepare(`SELECT * FROM flow WHERE id = ? AND app_id = ?`).bind(id, app).first<Record<string, unknown>>()
+      : null;
+    if (!r) throw WorkflowError.of(Codes.FLOW_NOT_FOUND_ERROR, id);
+    return toFlow(r);
   }
 
   /**
@@ -275,8 +288,7 @@ export class Catalog implements FlowReader {
   }
 
   /** spec §1.5.10: a comparison copy (tag 1) of the flow row in the same group. */
-  async saveComparison(flowId: string, data: unknown, version: string): Promise<void> {
-    const flow = await this.requireFlow(flowId);
+  async saveComparison(flow: FlowRow, data: unknown, version: string): Promise<void> {
     try {
       await this.#db
         .prepare(
@@ -298,13 +310,13 @@ export class Catalog implements FlowReader {
         )
         .run();
     } catch (e) {
-      throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, e instanceof Error ? e.message : String(e));
+      console.log(`comparison save failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw WorkflowError.of(Codes.PROTOCOL_CREATE_ERROR, "the comparison could not be saved");
     }
   }
 
   /** [new] spec §1.5.10: deletes only comparison rows (tag 1), never a real version. */
-  async deleteComparisons(flowId: string, version: string): Promise<number> {
-    const flow = await this.requireFlow(flowId);
+  async deleteComparisons(flow: FlowRow, version: string): Promise<number> {
     const r = await this.#db
       .prepare(`DELETE FROM flow WHERE group_id = ? AND version = ? AND tag = 1`)
       .bind(flow.group_id, version)
@@ -418,7 +430,9 @@ export class Catalog implements FlowReader {
       );
       await this.#db.batch(statements);
     } catch (e) {
-      throw WorkflowError.of(Codes.FLOW_PUBLISH_ERROR, `Error details: ${e instanceof Error ? e.message : String(e)}`);
+      // storage text stays in the log (issue 13: no internal text reaches a client)
+      console.log(`publish of ${flow.id} failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw WorkflowError.of(Codes.FLOW_PUBLISH_ERROR, "Error details: the flow could not be stored");
     }
   }
 

@@ -1,0 +1,48 @@
+// The one owner check (issue 13, ARCHITECTURE decision 10). The auth middleware resolves the caller's app once per
+// request; every flow, run, comparison and file operation goes through these helpers with it. Another app's resource
+// answers exactly like a missing one (never "forbidden"), so ids of other apps cannot be probed.
+//
+// Who may do what:
+// - a flow's records (get, update, delete, build, comparisons, debug runs of its draft or versions): its app only
+//   (`flow.app_id`); a flow is created for the caller's app;
+// - open runs of a published flow: any app holding its licence (spec §1.5.1), checked by the catalog;
+// - publish and licences: tenant apps (`is_tenant = 1`, spec §1.4), the platform's own console;
+// - a run (resume, cancel, events, status): the app that started it, checked again by the run object itself.
+import { Codes, WorkflowError } from "../engine/index.ts";
+import type { RunObject, RunSummary } from "../durable/run-object.ts";
+import { appId, catalog, type Ctx } from "./context.ts";
+import type { FlowRow } from "./store/catalog.ts";
+
+/** The caller's app; 460 when the request names none (gateway mode without the header). */
+export function callerApp(c: Ctx): string {
+  return appId(c);
+}
+
+/** The caller's own flow, or 20201 "flow not found" (also for another app's flow). */
+export async function ownFlow(c: Ctx, flowId: string): Promise<FlowRow> {
+  return catalog(c).ownFlow(flowId, callerApp(c));
+}
+
+/**
+ * `app_id` named in a request body must be the caller's app (or be left out): a body field never widens what the
+ * credentials allow. Answers the caller's app.
+ */
+export function bodyAppId(c: Ctx, named: string | undefined): string {
+  const caller = callerApp(c);
+  if (named && named !== caller)
+    throw new WorkflowError(
+      Codes.PARAM_ERROR,
+      "Parameter: body->app_id, Error: must be the app the request is authenticated for",
+    );
+  return caller;
+}
+
+/** The run's object; every method takes the caller's app and refuses another's. */
+export function runStub(c: Ctx, eventId: string): DurableObjectStub<RunObject> {
+  return c.env.RUN.get(c.env.RUN.idFromName(eventId));
+}
+
+/** The caller's run's summary, or null (no such run, or another app's). */
+export async function ownRunSummary(c: Ctx, eventId: string, app: string): Promise<RunSummary | null> {
+  return (await runStub(c, eventId).summary(app)) as RunSummary | null;
+}
