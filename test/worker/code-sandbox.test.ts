@@ -55,12 +55,12 @@ describe("QuickJS sandbox in workerd", () => {
         { name: "a", content: 2 },
         { name: "b", content: 40 },
       ],
-      app_id: "app",
+      app_id: "d1590f30",
       uid: "u",
       codeLanguage: "javascript",
     });
     expect(r).toMatchObject({ code: 0, message: "success", data: { sum: 42 } });
-    const bad = await post("/workflow/v1/code/run", { code: "function nope() {}", variables: [], app_id: "app", uid: "u", codeLanguage: "javascript" });
+    const bad = await post("/workflow/v1/code/run", { code: "function nope() {}", variables: [], app_id: "d1590f30", uid: "u", codeLanguage: "javascript" });
     expect(bad.code).toBe(21601);
   });
 

@@ -46,7 +46,7 @@ describe("node debug and code run", () => {
 
   it("answers code run with the envelope and code 21600 while no code executor is configured", async () => {
     for (const path of ["/workflow/v1/code/run", "/sparkflow/v1/run/"]) {
-      const r = await post(path, { code: "def main(): return {}", variables: [], app_id: "a", uid: "u" });
+      const r = await post(path, { code: "def main(): return {}", variables: [], app_id: "d1590f30", uid: "u" });
       expect(r.code).toBe(21600);
       expect(typeof r.sid).toBe("string");
     }

@@ -65,7 +65,8 @@ protocol.post("/protocol/add", async (c) => {
   // issue 13: a flow belongs to the caller's app; a body naming another app is refused
   const owner = bodyAppId(c, b.app_id);
   const app = await cat.app(owner);
-  if (!app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, owner);
+  // spec §1.5.4: an app named in the body must exist (20000); a gateway caller's app may have no row yet
+  if (b.app_id && !app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, owner);
   // [new] validate before inserting (the original committed the row first)
   if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_CREATE_ERROR, async () => validateDsl(b.data));
   const id = newId();
@@ -76,7 +77,7 @@ protocol.post("/protocol/add", async (c) => {
     appId: owner,
     status: b.status,
     data: b.data ?? null,
-    source: app.actual_source ?? 0,
+    source: app?.actual_source ?? 0,
   });
   return success(c.get("sid"), { flow_id: id });
 });
@@ -114,9 +115,12 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
 
 protocol.post("/protocol/delete", async (c) => {
   const b = await body(c, z.object({ flow_id: idString, app_id: z.string().default("") }));
-  // issue 13: the row is deleted only when it belongs to the caller; the body's app_id cannot name another app
-  const owner = bodyAppId(c, b.app_id);
-  const deleted = await withCode(Codes.PROTOCOL_DELETE_ERROR, () => catalog(c).deleteFlow(b.flow_id, owner));
+  // spec §1.5.6: the row goes only when `app_id` owns it (20103 otherwise); issue 13: and only when that app is the
+  // caller, so another app's flow answers like a missing one
+  const owner = appId(c);
+  const deleted =
+    (!b.app_id || b.app_id === owner) &&
+    (await withCode(Codes.PROTOCOL_DELETE_ERROR, () => catalog(c).deleteFlow(b.flow_id, owner)));
   if (!deleted) throw WorkflowError.of(Codes.PROTOCOL_DELETE_ERROR, `flow ${b.flow_id} of app ${owner} not found`);
   await invalidateFlow(cache(c), b.flow_id);
   return success(c.get("sid"));
