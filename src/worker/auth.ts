@@ -6,6 +6,10 @@
 //  - hmac: the iFlytek gateway HMAC headers (host, date, request-line, digest; clock-skew window HMAC_SKEW_SECONDS,
 //    default 300 s), or key:secret as in `key` mode — the console signs publish/auth/upload with HMAC but sends
 //    key:secret on chat/resume (spec §1.2), so a deployment that serves it needs both.
+//    The console's scheme signs neither X-Consumer-Username nor anything unique, so a captured tenant-signed request
+//    can be replayed within the window, or with another app in the header. HMAC_STRICT=true (recommended whenever the
+//    signer can be changed) closes both: the signature must also cover `digest`, `x-nonce` (16–128 characters of
+//    [A-Za-z0-9._:-], accepted once per key within the window) and, when sent, `x-consumer-username`.
 // In key and hmac mode every route but the health check and the public file URLs needs credentials — including the
 // flow-record routes (protocol/*, node/debug), on which the original console sends none: a deployment serving an
 // unmodified console keeps those behind its gateway (gateway mode) or gives the console credentials to send.
@@ -39,7 +43,18 @@ export interface AuthOptions {
   skewSeconds: number;
   /** ms since the Unix epoch */
   now: number;
+  /** strict HMAC: identity header and nonce signed, replays refused (needs `nonces`) */
+  strict?: boolean;
+  nonces?: NonceStore;
 }
+
+/** Remembers used nonces until they expire (the D1 catalog implements it: one row per nonce). */
+export interface NonceStore {
+  /** true when the nonce was unused (and is now taken until `expiresAt`), false for a replay */
+  claimNonce(key: string, expiresAt: number, now: number): Promise<boolean>;
+}
+
+const NONCE = /^[A-Za-z0-9._:-]{16,128}$/;
 
 const encoder = new TextEncoder();
 
@@ -128,6 +143,15 @@ async function verifyHmac(
   if (!Number.isFinite(when) || Math.abs(opts.now - when) > opts.skewSeconds * 1000)
     throw denied("date outside the allowed clock skew");
 
+  if (opts.strict) {
+    // strict mode (issue 13): the identity header and a nonce are part of what is signed, and so is the digest of
+    // every request (an empty body has a digest too)
+    for (const name of ["digest", "x-nonce", ...(consumer ? ["x-consumer-username"] : [])])
+      if (!signed.includes(name)) throw denied(`strict mode: the signature must cover ${name}`);
+    if (!NONCE.test(req.headers.get("x-nonce") ?? ""))
+      throw denied("strict mode: x-nonce must be 16-128 characters of [A-Za-z0-9._:-]");
+  }
+
   const body = await req.body();
   if (body.byteLength > 0 && !signed.includes("digest")) throw denied("a request with a body must sign its digest");
   if (signed.includes("digest")) {
@@ -145,6 +169,17 @@ async function verifyHmac(
   // tell a known key from an unknown one
   const expected = await hmacSignature(app?.api_secret || "\u0000unknown", lines.join("\n"));
   if (!app || !app.api_secret || !timingSafeEqual(expected, signature)) throw denied("bad signature");
+  if (opts.strict) {
+    // taken only after the signature checked out, so nobody can burn another signer's nonces; kept for twice the skew
+    // (a date up to `skew` ahead of the clock stays valid that long)
+    if (!opts.nonces) throw denied("strict mode needs a nonce store");
+    const claimed = await opts.nonces.claimNonce(
+      `${apiKey}\n${req.headers.get("x-nonce")}`,
+      opts.now + 2 * opts.skewSeconds * 1000,
+      opts.now,
+    );
+    if (!claimed) throw denied("replayed request (x-nonce already used)");
+  }
 
   if (consumer && consumer !== app.alias_id) {
     // a tenant app (the console) signs for the apps it manages and names them in X-Consumer-Username (spec §1.4)

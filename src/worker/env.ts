@@ -4,6 +4,8 @@
  * settings that have no default in wrangler.toml are declared here.
  */
 export interface Env extends Cloudflare.Env {
+  /** "true": strict HMAC (identity header and x-nonce signed, replays refused; README "Authentication") */
+  HMAC_STRICT?: string;
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
   CACHE_TIMEOUT_MS?: string;

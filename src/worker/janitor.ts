@@ -23,7 +23,9 @@ export interface JanitorReport {
 
 export async function sweep(env: JanitorEnv, now: number = Date.now()): Promise<JanitorReport> {
   const retentionMs = Number(env.RUN_RETENTION_SECONDS ?? DEFAULT_RETENTION_S) * 1000;
-  const { results } = await env.DB.prepare(`SELECT event_id FROM run_history WHERE purged = 0 AND ended_at < ? ORDER BY ended_at LIMIT ?`)
+  const { results } = await env.DB.prepare(
+    `SELECT event_id FROM run_history WHERE purged = 0 AND ended_at < ? ORDER BY ended_at LIMIT ?`,
+  )
     .bind(now - retentionMs, JANITOR_BATCH)
     .all<{ event_id: string }>();
   const report: JanitorReport = { purged: 0, kept: 0, failed: 0 };
@@ -50,6 +52,8 @@ export async function sweep(env: JanitorEnv, now: number = Date.now()): Promise<
       .bind(...ids)
       .run();
   }
+  // strict HMAC's used nonces, once past their window
+  await env.DB.prepare(`DELETE FROM auth_nonce WHERE expires_at < ?`).bind(now).run();
   console.log(`[janitor] purged ${report.purged}, kept ${report.kept}, failed ${report.failed}`);
   return report;
 }

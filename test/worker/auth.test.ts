@@ -9,6 +9,7 @@ import {
   hmacSignature,
   sha256Digest,
   timingSafeEqual,
+  type AuthOptions,
   type AuthRequest,
 } from "../../src/worker/auth.ts";
 import type { Env } from "../../src/worker/env.ts";
@@ -185,6 +186,102 @@ describe("the verifier (spec §1.4)", () => {
     const good = await hmacHeaders("tenant-secret", "tenant-key", body);
     const sha1 = { ...good, authorization: good.authorization?.replace("hmac-sha256", "hmac-sha1") ?? "" };
     expect(await codeOf(authenticate("hmac", req(sha1, body), catalog, opts))).toBe(460);
+  });
+});
+
+describe("strict hmac mode (issue 13 item 9)", () => {
+  const strict = (): AuthOptions => ({ ...opts, strict: true, nonces: catalog });
+  let n = 0;
+  const freshNonce = (): string => `nonce-${Date.now()}-${n++}-${"x".repeat(8)}`;
+
+  /** headers signed the strict way: digest, nonce and (when given) the identity header are covered */
+  async function strictHeaders(
+    secret: string,
+    key: string,
+    body: string,
+    { consumer, nonce = freshNonce(), path = "/v1/publish" }: { consumer?: string; nonce?: string; path?: string } = {},
+  ): Promise<Record<string, string>> {
+    const date = new Date(now).toUTCString();
+    const digest = await sha256Digest(body);
+    const names = ["host", "date", "request-line", "digest", "x-nonce", ...(consumer ? ["x-consumer-username"] : [])];
+    const values: Record<string, string> = {
+      host: "astron.test",
+      date,
+      digest,
+      "x-nonce": nonce,
+      ...(consumer ? { "x-consumer-username": consumer } : {}),
+    };
+    const text = names.map((h) => (h === "request-line" ? `POST ${path} HTTP/1.1` : `${h}: ${values[h]}`)).join("\n");
+    const signature = await hmacSignature(secret, text);
+    return {
+      ...values,
+      authorization: `hmac-auth api_key="${key}", algorithm="hmac-sha256", headers="${names.join(" ")}", signature="${signature}"`,
+    };
+  }
+
+  it("refuses the console's scheme, which signs no nonce and no identity header", async () => {
+    const body = '{"flow_id":"1"}';
+    const legacy = await hmacHeaders("tenant-secret", "tenant-key", body);
+    expect(await authenticate("hmac", req(legacy, body), catalog, opts)).toBe("tenant01");
+    const e = await authenticate("hmac", req(legacy, body), catalog, strict()).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 460, message: expect.stringContaining("x-nonce") });
+  });
+
+  it("accepts a strictly signed request once: the identical replay is refused", async () => {
+    const body = '{"flow_id":"1"}';
+    const h = await strictHeaders("tenant-secret", "tenant-key", body, { consumer: "d1590f30" });
+    expect(await authenticate("hmac", req(h, body), catalog, strict())).toBe("d1590f30");
+    const replay = await authenticate("hmac", req(h, body), catalog, strict()).catch((x: unknown) => x);
+    expect(replay).toMatchObject({ code: 460, message: expect.stringContaining("replayed") });
+    // the compatible mode cannot tell the two apart (what strict mode exists for)
+    expect(await authenticate("hmac", req(h, body), catalog, opts)).toBe("d1590f30");
+  });
+
+  it("binds the identity header: a tenant's signature replayed for another app fails, and so does an unsigned one", async () => {
+    const body = '{"flow_id":"1"}';
+    const h = await strictHeaders("tenant-secret", "tenant-key", body, { consumer: "d1590f30" });
+    const swapped = { ...h, "x-consumer-username": "other01" };
+    expect(await authenticate("hmac", req(swapped, body), catalog, strict()).catch((x: unknown) => x)).toMatchObject({
+      code: 460,
+      message: expect.stringContaining("bad signature"),
+    });
+    // signed without the header, then the header added: refused before any signature check
+    const bare = await strictHeaders("tenant-secret", "tenant-key", body);
+    const added = { ...bare, "x-consumer-username": "other01" };
+    expect(await authenticate("hmac", req(added, body), catalog, strict()).catch((x: unknown) => x)).toMatchObject({
+      code: 460,
+      message: expect.stringContaining("x-consumer-username"),
+    });
+  });
+
+  it("does not let a wrong signature burn the signer's nonce, and refuses malformed nonces", async () => {
+    const body = "{}";
+    const nonce = freshNonce();
+    const h = await strictHeaders("tenant-secret", "tenant-key", body, { nonce });
+    const forged = { ...h, authorization: h.authorization?.replace(/signature="[^"]*"/, 'signature="AAAA"') ?? "" };
+    expect(await codeOf(authenticate("hmac", req(forged, body), catalog, strict()))).toBe(460);
+    expect(await authenticate("hmac", req(h, body), catalog, strict())).toBe("tenant01");
+    const short = await strictHeaders("tenant-secret", "tenant-key", body, { nonce: "abc" });
+    expect(await authenticate("hmac", req(short, body), catalog, strict()).catch((x: unknown) => x)).toMatchObject({
+      message: expect.stringContaining("x-nonce must be"),
+    });
+  });
+
+  it("accepts a nonce again once its window has passed", async () => {
+    const body = "{}";
+    const nonce = freshNonce();
+    const h = await strictHeaders("tenant-secret", "tenant-key", body, { nonce });
+    expect(await authenticate("hmac", req(h, body), catalog, strict())).toBe("tenant01");
+    const later = now + 2 * opts.skewSeconds * 1000 + 1;
+    const h2: Record<string, string> = {
+      ...(await strictHeaders("tenant-secret", "tenant-key", body, { nonce })),
+      date: new Date(later).toUTCString(),
+    };
+    // re-sign with the later date
+    const text = `host: astron.test\ndate: ${h2.date}\nPOST /v1/publish HTTP/1.1\ndigest: ${h2.digest}\nx-nonce: ${nonce}`;
+    h2.authorization =
+      h2.authorization?.replace(/signature="[^"]*"/, `signature="${await hmacSignature("tenant-secret", text)}"`) ?? "";
+    expect(await authenticate("hmac", req(h2, body), catalog, { ...strict(), now: later })).toBe("tenant01");
   });
 });
 

@@ -18,6 +18,7 @@ export const authentication: MiddlewareHandler<AppEnv> = async (c, next) => {
   let appId: string | undefined;
   try {
     let buffered: Promise<ArrayBuffer> | undefined;
+    const cat = new Catalog(c.env.DB);
     appId = await authenticate(
       authMode(c.env.AUTH_MODE),
       {
@@ -27,8 +28,13 @@ export const authentication: MiddlewareHandler<AppEnv> = async (c, next) => {
         // read from a clone so the route can still parse the body
         body: () => (buffered ??= c.req.raw.clone().arrayBuffer()),
       },
-      new Catalog(c.env.DB),
-      { skewSeconds: Number(c.env.HMAC_SKEW_SECONDS || 300), now: Date.now() },
+      cat,
+      {
+        skewSeconds: Number(c.env.HMAC_SKEW_SECONDS || 300),
+        now: Date.now(),
+        strict: c.env.HMAC_STRICT === "true",
+        nonces: cat,
+      },
     );
   } catch (e) {
     return errorResponse(c.get("sid"), toWorkflowError(e, Codes.PARAM_ERROR));

@@ -133,6 +133,19 @@ export class Catalog implements FlowReader {
     return r ?? undefined;
   }
 
+  /** Strict HMAC's replay guard: takes a nonce unless an unexpired row holds it (one statement, so two racing
+   * requests cannot both win). */
+  async claimNonce(key: string, expiresAt: number, now: number): Promise<boolean> {
+    const r = await this.#db
+      .prepare(
+        `INSERT INTO auth_nonce (nonce_key, expires_at) VALUES (?, ?)
+         ON CONFLICT (nonce_key) DO UPDATE SET expires_at = excluded.expires_at WHERE auth_nonce.expires_at < ?`,
+      )
+      .bind(key, expiresAt, now)
+      .run();
+    return (r.meta.changes ?? 0) > 0;
+  }
+
   async requireApp(alias: string): Promise<AppRow> {
     const app = await this.app(alias);
     if (!app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, alias);
@@ -243,7 +256,10 @@ export class Catalog implements FlowReader {
   /** The flow when it belongs to `app`; another app's flow is "not found" like a missing one (issue 13). */
   async ownFlow(id: string, app: string): Promise<FlowRow> {
     const r = app
-      ? await this.#db.prepare(`SELECT * FROM flow WHERE id = ? AND app_id = ?`).bind(id, app).first<Record<string, unknown>>()
+      ? await this.#db
+          .prepare(`SELECT * FROM flow WHERE id = ? AND app_id = ?`)
+          .bind(id, app)
+          .first<Record<string, unknown>>()
       : null;
     if (!r) throw WorkflowError.of(Codes.FLOW_NOT_FOUND_ERROR, id);
     return toFlow(r);
