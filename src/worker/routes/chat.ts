@@ -8,7 +8,7 @@ import { pluginConfig, type AppEnv } from "../env.ts";
 import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
 import { newRunId } from "../ids.ts";
-import { callerApp, runStub } from "../owner.ts";
+import { callerApp, ownRunSummary, runStub } from "../owner.ts";
 import { startOutputs } from "./protocol.ts";
 
 export const chat = new Hono<AppEnv>();
@@ -137,6 +137,8 @@ const CancelBody = z.object({ event_id: z.string().min(1).max(128) });
 chat.post("/cancel", async (c) => {
   const app = callerApp(c);
   const b = await body(c, CancelBody);
+  // another app's run answers like a missing one (the run object checks again)
+  if (!(await ownRunSummary(c, b.event_id, app))) throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found");
   const cancelled = await runStub(c, b.event_id).cancel(app);
   return success(c.get("sid"), { cancelled });
 });
