@@ -1,7 +1,14 @@
 // The guarded outbound fetch every plugin uses (ARCHITECTURE decision 9): a timeout over headers and body, a
 // response-size cap, http(s) only, and refusal of private, loopback and link-local addresses unless the deployment
-// allows them. Hostnames are checked by name (no DNS in Workers): a public name that resolves to a private address
-// is the platform's concern (Workers cannot reach private networks anyway).
+// allows them. The decision is made on the parsed address (ipaddr.js, pure JS: it runs on workerd, Node and Deno),
+// for the first URL and again for every redirect hop, since a text match misses spellings such as
+// `[::ffff:127.0.0.1]`, `127.1` or `localhost.`.
+//
+// Names that are not IP literals are not resolved here (Workers have no DNS API): the known-local names are refused
+// by name, and a public name whose DNS answer is private (DNS rebinding) is the platform's concern — on Workers,
+// workerd resolves the name and Cloudflare's network cannot reach private addresses. A self-hosted Node or Deno
+// deployment that can reach a private network needs its own egress rule for that.
+import ipaddr from "ipaddr.js";
 import { Codes } from "./codes.ts";
 import { WorkflowError } from "./errors.ts";
 import type { GuardedFetch, GuardedFetchInit } from "./plugin.ts";
@@ -19,7 +26,14 @@ export interface FetchGuardOptions {
   errorCode?: number;
 }
 
+/** redirect hops followed before giving up (every hop is re-checked against the guard) */
 const MAX_REDIRECTS = 5;
+/** request headers that carry the caller's credentials: never sent on to another origin after a redirect */
+const CREDENTIAL_HEADERS = ["authorization", "proxy-authorization", "cookie"] as const;
+
+function allowed(options: FetchGuardOptions, url: URL): boolean {
+  return options.allowPrivate === true || (options.allowHosts ?? []).includes(url.hostname);
+}
 
 export function createGuardedFetch(base: typeof fetch, options: FetchGuardOptions = {}): GuardedFetch {
   const code = options.errorCode ?? Codes.NODE_RUN_ERROR;
@@ -29,23 +43,41 @@ export function createGuardedFetch(base: typeof fetch, options: FetchGuardOption
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     let url = new URL(String(input));
+    // redirects are followed here, not by the platform, so that every hop passes the guard
     let request: GuardedFetchInit = { ...init, signal, redirect: "manual" };
     for (let hop = 0; ; hop++) {
-      checkTarget(url, options.allowPrivate === true || (options.allowHosts ?? []).includes(url.hostname), code);
+      checkTarget(url, allowed(options, url), code);
       let response: Response;
       try {
         response = await base(url.toString(), request);
-      } catch (e) {
+      } catch {
         if (timeout.aborted) throw WorkflowError.of(code, `request to ${url.host} timed out after ${timeoutMs} ms`);
         if (init.signal?.aborted) throw init.signal.reason;
-        throw WorkflowError.of(code, `request to ${url.host} failed: ${e instanceof Error ? e.message : String(e)}`);
+        // the platform's own text (workerd's "internal error; reference = …", a resolver's or a socket's message)
+        // says nothing a client can act on and may describe the host's network: the caller's code and the host do
+        throw WorkflowError.of(code, `could not reach ${url.host}`);
       }
       const location = response.headers.get("location");
       if (response.status >= 300 && response.status < 400 && location) {
+        await response.body?.cancel().catch(() => undefined);
         if (hop >= MAX_REDIRECTS) throw WorkflowError.of(code, "too many redirects");
-        url = new URL(location, url);
-        if (response.status === 303) request = { ...request, method: "GET", body: null };
-        await response.body?.cancel();
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw WorkflowError.of(code, `${url.host} redirected to an invalid URL`);
+        }
+        // Fetch standard: 303, and 301/302 after a POST, go on as a GET without a body
+        const method = (request.method ?? "GET").toUpperCase();
+        if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+          request = { ...request, method: "GET", body: null };
+        }
+        if (next.origin !== url.origin) {
+          const headers = new Headers(request.headers);
+          for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+          request = { ...request, headers };
+        }
+        url = next;
         continue;
       }
       return capBody(response, maxBytes, code);
@@ -80,10 +112,15 @@ export function createSocketOpener(options: FetchGuardOptions = {}): (url: strin
   const code = options.errorCode ?? Codes.NODE_RUN_ERROR;
   return (raw) => {
     const url = new URL(raw);
-    if (url.protocol !== "wss:" && url.protocol !== "ws:") throw WorkflowError.of(code, `scheme ${url.protocol} is not a WebSocket`);
-    const asHttp = new URL(raw.replace(/^ws/, "http"));
-    checkTarget(asHttp, options.allowPrivate === true || (options.allowHosts ?? []).includes(url.hostname), code);
-    return new WebSocket(url.toString());
+    if (url.protocol !== "wss:" && url.protocol !== "ws:")
+      throw WorkflowError.of(code, `scheme ${url.protocol} is not a WebSocket`);
+    checkTarget(new URL(`${url.protocol === "wss:" ? "https:" : "http:"}//${url.host}/`), allowed(options, url), code);
+    try {
+      return new WebSocket(url.toString());
+    } catch {
+      // as for fetch: the platform's text stays out of what a client sees
+      throw WorkflowError.of(code, `could not reach ${url.host}`);
+    }
   };
 }
 
@@ -96,20 +133,79 @@ export function checkTarget(url: URL, allowPrivate: boolean, code: number): void
   }
 }
 
-/** Loopback, private (RFC 1918, ULA), link-local, unspecified and local names. */
+/** Names that always mean this machine or its local network (RFC 6761, RFC 6762, RFC 8375, Debian's /etc/hosts). */
+const LOCAL_NAMES = new Set(["localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"]);
+const LOCAL_SUFFIXES = [".localhost", ".local", ".localdomain", ".internal", ".home.arpa"];
+
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parse("2000::");
+const NAT64_WELL_KNOWN = ipaddr.IPv6.parse("64:ff9b::");
+
+/**
+ * Whether a host must not be called: every address that is not global unicast (loopback, RFC 1918, CGNAT,
+ * link-local with the metadata address 169.254.169.254, unspecified, multicast, broadcast, benchmarking,
+ * documentation and reserved ranges; IPv6 ULA, link-local, site-local, discard, documentation), IPv6 forms that
+ * carry such an IPv4 address (mapped, SIIT, NAT64, 6to4, Teredo), the local-use NAT64 prefix, and the known-local
+ * names. Anything that does not parse as a host is refused rather than guessed at.
+ */
 export function isPrivateHost(hostname: string): boolean {
-  const h = hostname.toLowerCase().replace(/^\[|\]$/g, "");
-  if (h === "localhost" || h.endsWith(".localhost") || h.endsWith(".local") || h.endsWith(".internal")) return true;
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254) || (a === 100 && b >= 64 && b <= 127);
+  // fetch sees the host the WHATWG URL parser makes of it, so decide on that same form: it turns `127.1`,
+  // `2130706433`, `0x7f.1`, `0177.0.0.1`, `%31%32%37.0.0.1` and `127.0.0.1.` into 127.0.0.1, lowercases names and
+  // compresses IPv6 (`[0:0:0:0:0:ffff:7f00:1]` → `[::ffff:7f00:1]`)
+  if (hostname === "" || /[\s/\\?#@]/.test(hostname)) return true;
+  const bare = hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
+  let host: string;
+  try {
+    host = new URL(`http://${bare}/`).hostname;
+  } catch {
+    return true;
   }
-  if (h.includes(":")) {
-    if (h === "::1" || h === "::") return true;
-    if (/^f[cd][0-9a-f]{2}:/.test(h) || /^fe[89ab][0-9a-f]:/.test(h)) return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h);
-    if (mapped) return isPrivateHost(mapped[1] as string);
+  if (host.startsWith("[")) {
+    const inner = host.slice(1, -1);
+    return !ipaddr.IPv6.isValid(inner) || !isPublicV6(ipaddr.IPv6.parse(inner));
   }
-  return false;
+  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return !isPublicV4(ipaddr.IPv4.parse(host));
+  const name = host.replace(/\.+$/, "");
+  return name === "" || LOCAL_NAMES.has(name) || LOCAL_SUFFIXES.some((s) => name.endsWith(s));
+}
+
+function isPublicV4(address: ipaddr.IPv4): boolean {
+  // ipaddr.js names every special-purpose range (private, loopback, linkLocal, carrierGradeNat, reserved with the
+  // documentation and benchmarking blocks, …); only what is left over is the public internet
+  return address.range() === "unicast";
+}
+
+/** The IPv4 address held in the last 32 bits of an IPv6 address. */
+function low32(parts: number[]): ipaddr.IPv4 {
+  return v4(parts[6] ?? 0, parts[7] ?? 0);
+}
+
+function v4(high: number, low: number): ipaddr.IPv4 {
+  return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+}
+
+function isPublicV6(address: ipaddr.IPv6): boolean {
+  if (address.zoneId) return false;
+  const parts = address.parts;
+  switch (address.range()) {
+    case "ipv4Mapped": // ::ffff:a.b.c.d
+    case "rfc6145": // ::ffff:0:a.b.c.d (SIIT)
+      return isPublicV4(low32(parts));
+    case "rfc6052":
+      // the well-known NAT64 prefix 64:ff9b::/96 translates to the IPv4 address it carries; the local-use
+      // 64:ff9b:1::/48 (RFC 8215) belongs to some operator's own network
+      return address.match(NAT64_WELL_KNOWN, 96) && isPublicV4(low32(parts));
+    case "6to4": // 2002:AABB:CCDD::/48 → A.B.C.D
+      return isPublicV4(v4(parts[1] ?? 0, parts[2] ?? 0));
+    case "teredo": // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC, the client address inverted
+      return (
+        isPublicV4(v4(parts[2] ?? 0, parts[3] ?? 0)) &&
+        isPublicV4(v4(~(parts[6] ?? 0) & 0xffff, ~(parts[7] ?? 0) & 0xffff))
+      );
+    case "unicast":
+      // outside 2000::/3 nothing is allocated for the internet (this also refuses the deprecated IPv4-compatible
+      // ::a.b.c.d form)
+      return address.match(GLOBAL_UNICAST_V6, 3);
+    default:
+      return false;
+  }
 }

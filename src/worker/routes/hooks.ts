@@ -8,7 +8,7 @@
 // starting a second one.
 import { Hono } from "hono";
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
-import { Codes, toWorkflowError, WorkflowError, type ErrorData } from "../../engine/index.ts";
+import { Codes, isPrivateHost, toWorkflowError, WorkflowError, type ErrorData } from "../../engine/index.ts";
 import type { HookReply, RunObject, RunReply } from "../../durable/run-object.ts";
 import type { RunRequest } from "../../durable/run-store.ts";
 import { timingSafeEqual } from "../auth.ts";
@@ -89,6 +89,11 @@ hooks.post("/hooks", async (c) => {
   const parsed = CreateHook.safeParse(raw);
   if (!parsed.success) return problem(400, Codes.PARAM_ERROR, validationMessage("body", parsed.error, raw));
   const b = parsed.data;
+  // every delivery goes through the guarded fetch, which refuses a private target; saying so now spares the creator
+  // a hook whose callbacks can never arrive
+  if (b.callback_url && c.env.ALLOW_PRIVATE_FETCH !== "true" && isPrivateHost(new URL(b.callback_url).hostname)) {
+    return problem(400, Codes.PARAM_ERROR, "callback_url: refused to call a private address");
+  }
   // the flow must exist and the caller must hold its licence (the same checks an open run makes)
   const cat = catalog(c);
   try {
