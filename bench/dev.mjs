@@ -52,7 +52,7 @@ export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
 export async function publishFlow(base, data) {
   const post = (path, body, headers = {}) =>
     fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-  const id = (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "bench", description: "", data })).data.flow_id;
+  const id = (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "bench", description: "", data }, { "X-Consumer-Username": "d1590f30" })).data.flow_id;
   await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, { "X-Consumer-Username": "tenant01" });
   await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, { "X-Consumer-Username": "tenant01" });
   return id;

@@ -39,14 +39,24 @@ export function isWorkflowError(e: unknown): e is WorkflowError {
 }
 
 /**
- * Turns anything thrown into a WorkflowError. Non-coded exceptions become `fallback` with the exception text as
- * detail (spec §6.7: "wrapped as 22302 Node execution failed with the exception text").
+ * Turns anything thrown into a WorkflowError. Coded errors keep their text. Anything else (a TypeError, a storage or
+ * platform exception) becomes `fallback` with a short reference instead of its text, and the text goes to the log
+ * under that reference: spec §6.7 wraps the exception text into 22302, but issue 13 keeps internal text (stack
+ * depths, SQLite limits, the platform's own error references) away from frames and clients.
  */
 export function toWorkflowError(e: unknown, fallback: number = Codes.NODE_RUN_ERROR): WorkflowError {
   if (e instanceof WorkflowError) return e;
   if (isErrorData(e)) return WorkflowError.fromData(e);
-  const text = e instanceof Error ? e.message : typeof e === "string" ? e : "unknown error";
-  return WorkflowError.of(fallback, text);
+  const ref = errorRef();
+  const text = e instanceof Error ? `${e.name}: ${e.message}` : typeof e === "string" ? e : "unknown error";
+  console.log(`[error ${ref}] ${text.slice(0, 2000)}`);
+  return WorkflowError.of(fallback, `internal error, reference ${ref}`);
+}
+
+/** 8 hex digits that tie a client's message to the log line with the real text. */
+function errorRef(): string {
+  const b = crypto.getRandomValues(new Uint8Array(4));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 function isErrorData(e: unknown): e is ErrorData {
