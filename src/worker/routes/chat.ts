@@ -128,11 +128,13 @@ chat.post("/debug/resume", (c) => resumeRoute(c, "debug"));
 /** [new] spec §6.12 MAY: cancel a run by event id. */
 chat.post("/cancel", async (c) => {
   appId(c);
-  const raw = (await c.req.json().catch(() => ({}))) as { event_id?: unknown };
-  if (typeof raw.event_id !== "string" || !raw.event_id) {
+  const raw: unknown = await c.req.json().catch(() => ({}));
+  // a JSON body that is not an object (null, a list, a string) has no event_id: a 460 like any other, never a TypeError
+  const eventId = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? (raw as { event_id?: unknown }).event_id : undefined;
+  if (typeof eventId !== "string" || !eventId) {
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->event_id, Input: null, Error: Field required (missing)");
   }
-  const stub = c.env.RUN.get(c.env.RUN.idFromName(raw.event_id));
+  const stub = c.env.RUN.get(c.env.RUN.idFromName(eventId));
   const cancelled = await stub.cancel();
   return success(c.get("sid"), { cancelled });
 });
