@@ -179,7 +179,7 @@ export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): 
   const parsed = plugin.params.safeParse(raw.data.nodeParam ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length ? `nodeParam.${issue.path.join(".")}` : "nodeParam";
+    const field = issue && issue.path.length ? `nodeParam.${clipText(issue.path.join("."))}` : "nodeParam";
     fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: ${field}: ${issue?.message ?? "invalid"}`);
   }
   const params = parsed.data;
