@@ -4,8 +4,9 @@ import { Codes } from "./codes.ts";
 import { nodeTypeOf, parseDsl, type DslNode, type DslRetry } from "./dsl.ts";
 import { WorkflowError } from "./errors.ts";
 import type { AnswerSpec, Plugin } from "./plugin.ts";
+import { clipText } from "./preview.ts";
 import type { Registry } from "./registry.ts";
-import { splitRefPath } from "./refs.ts";
+import { isDeclaredOutput, splitRefPath } from "./refs.ts";
 import { checkCustomOutput } from "./schema.ts";
 import type { InputSpec, JsonSchema, OutputSpec, RetryPolicy } from "./types.ts";
 import { coerceLiteral } from "./values.ts";
@@ -13,7 +14,7 @@ import { coerceLiteral } from "./values.ts";
 export const PLAN_VERSION = 2;
 
 export type PlanInput = InputSpec & {
-  /** ref inputs: index of the referenced node, -1 when it is not in the plan (fails at run time, spec §1.5.11) */
+  /** ref inputs: index of the referenced node (compile refuses a ref to a node that is not in the flow) */
   ref?: number;
   /** ref inputs: the dotted path pre-split */
   segments?: string[];
@@ -90,7 +91,7 @@ export function compile(dsl: unknown, registry: Registry): Plan {
 
   for (let i = 0; i < n; i++) {
     const raw = graph.nodes[i] as DslNode;
-    if (index.has(raw.id)) fail(Codes.ENG_BUILD_ERROR, `duplicate node id ${raw.id}`);
+    if (index.has(raw.id)) fail(Codes.ENG_BUILD_ERROR, `duplicate node id ${clipText(raw.id)}`);
     index.set(raw.id, i);
     const type = nodeTypeOf(raw.id);
     const plugin = registry.get(type);
@@ -100,9 +101,9 @@ export function compile(dsl: unknown, registry: Registry): Plan {
 
   const edges = graph.edges.map((e) => {
     const from = index.get(e.sourceNodeId);
-    if (from === undefined) fail(Codes.ENG_BUILD_ERROR, `Node not found ${e.sourceNodeId}`);
+    if (from === undefined) fail(Codes.ENG_BUILD_ERROR, `Node not found ${clipText(e.sourceNodeId)}`);
     const to = index.get(e.targetNodeId);
-    if (to === undefined) fail(Codes.ENG_BUILD_ERROR, `Node not found ${e.targetNodeId}`);
+    if (to === undefined) fail(Codes.ENG_BUILD_ERROR, `Node not found ${clipText(e.targetNodeId)}`);
     let handle = e.sourceHandle ?? "";
     if (handle.startsWith("intent_chain|")) handle = handle.slice("intent_chain|".length);
     return { from, to, handle, fail: handle.includes("fail_one_of") };
@@ -120,7 +121,7 @@ export function compile(dsl: unknown, registry: Registry): Plan {
     }
   }
 
-  checkAcyclic(nodes, edges);
+  const position = checkAcyclic(nodes, edges);
 
   // Start and end of the main graph (spec §4.10 [new]: exactly one of each).
   const starts = nodes.filter((x) => x.type === "node-start");
@@ -137,16 +138,16 @@ export function compile(dsl: unknown, registry: Registry): Plan {
     const innerId = (plugins[i] as Plugin<unknown>).innerStart?.(node.params);
     if (innerId === undefined) continue;
     const s = index.get(innerId);
-    if (s === undefined) fail(Codes.ENG_BUILD_ERROR, `Node not found ${innerId}`);
+    if (s === undefined) fail(Codes.ENG_BUILD_ERROR, `node ${clipText(node.id)}: nodeParam.IterationStartNodeId: Node not found ${clipText(innerId)}`);
     node.innerStart = s;
     for (const j of reach(nodes, edges, s)) {
       const inner = nodes[j] as PlanNode;
-      if (inner.scope !== -2) fail(Codes.ENG_BUILD_ERROR, `node ${inner.id} belongs to more than one graph`);
+      if (inner.scope !== -2) fail(Codes.ENG_BUILD_ERROR, `node ${clipText(inner.id)} belongs to more than one graph`);
       inner.scope = i;
       if (inner.type === "iteration-node-end") node.innerEnd = j;
     }
     if (node.innerEnd === undefined) {
-      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `iteration ${node.id} has no iteration-node-end in its inner graph`);
+      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `iteration ${clipText(node.id)} has no iteration-node-end in its inner graph`);
     }
   }
 
@@ -156,6 +157,9 @@ export function compile(dsl: unknown, registry: Registry): Plan {
   }
   const endNode = ends[0] as PlanNode;
   const end = index.get(endNode.id) as number;
+
+  checkBranchHandles(nodes, edges, plugins);
+  checkRefs(nodes, edges, position);
 
   markGatesAndSources(nodes, edges);
 
@@ -171,11 +175,11 @@ export function compile(dsl: unknown, registry: Registry): Plan {
 }
 
 export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): PlanNode {
-  const where = `node ${raw.id}`;
+  const where = `node ${clipText(raw.id)}`;
   const parsed = plugin.params.safeParse(raw.data.nodeParam ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = issue && issue.path.length ? `nodeParam.${issue.path.join(".")}` : "nodeParam";
+    const field = issue && issue.path.length ? `nodeParam.${clipText(issue.path.join("."))}` : "nodeParam";
     fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: ${field}: ${issue?.message ?? "invalid"}`);
   }
   const params = parsed.data;
@@ -193,7 +197,7 @@ export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): 
     const base = item.id === undefined ? { name: item.name } : { id: item.id, name: item.name };
     const v = item.schema.value;
     if (v.type === "literal") {
-      const value = coerceLiteral(v.content, item.schema.type, `${where} input ${item.name}`);
+      const value = coerceLiteral(v.content, item.schema.type, `${where} input ${clipText(item.name)}`);
       inputs.push({ ...base, type: item.schema.type, schema, kind: "literal", value });
       continue;
     }
@@ -201,7 +205,7 @@ export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): 
     if (!nodeId || !name) {
       // spec §4.3 [new]: reject empty refs, except the placeholders the console leaves on an iteration's end node
       if (type === "iteration-node-end") continue;
-      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: input ${item.name} has a ref without nodeId/name`);
+      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: input ${clipText(item.name)} has a ref without nodeId/name`);
     }
     inputs.push({ ...base, type: item.schema.type, schema, kind: "ref", nodeId, path: name, segments: splitRefPath(name) });
   }
@@ -266,23 +270,121 @@ function buildRetry(rc: DslRetry | undefined, where: string, outputs: OutputSpec
   };
 }
 
-/** Kahn's algorithm over every edge: a cycle is 22300 (spec §4.10 [new]). */
-function checkAcyclic(nodes: PlanNode[], edges: PlanEdge[]): void {
+/**
+ * Kahn's algorithm over every edge: a cycle is 22300 (spec §4.10 [new]). Returns each node's position in that
+ * topological order: a node can only reach nodes at later positions, which makes the ref check below cheap.
+ */
+function checkAcyclic(nodes: PlanNode[], edges: PlanEdge[]): Int32Array {
   const indeg = new Int32Array(nodes.length);
   for (const e of edges) indeg[e.to] = (indeg[e.to] as number) + 1;
   const queue: number[] = [];
   for (let i = 0; i < nodes.length; i++) if (indeg[i] === 0) queue.push(i);
-  let seen = 0;
+  const position = new Int32Array(nodes.length);
   for (let h = 0; h < queue.length; h++) {
-    seen++;
+    position[queue[h] as number] = h;
     for (const k of (nodes[queue[h] as number] as PlanNode).out) {
       const t = (edges[k] as PlanEdge).to;
       if ((indeg[t] = (indeg[t] as number) - 1) === 0) queue.push(t);
     }
   }
-  if (seen !== nodes.length) {
+  if (queue.length !== nodes.length) {
     const stuck = nodes.find((_, i) => (indeg[i] as number) > 0);
-    fail(Codes.ENG_BUILD_ERROR, `the flow has a cycle through ${stuck?.id ?? "?"}`);
+    fail(Codes.ENG_BUILD_ERROR, `the flow has a cycle through ${clipText(stuck?.id ?? "?")}`);
+  }
+  return position;
+}
+
+/**
+ * spec §4.10 [new] SHOULD: an edge leaving a branch node (if-else case, decision intent, question-answer option)
+ * must carry one of the handles the node can choose; any other edge could never be taken, and the run would end in
+ * 22301 "Branch not found" when the case it was meant for wins. Fail edges are the error strategy's, not a branch.
+ * A case without an edge stays valid (a draft may leave a branch unconnected; the run reports it if it is chosen).
+ */
+function checkBranchHandles(nodes: PlanNode[], edges: PlanEdge[], plugins: Plugin<unknown>[]): void {
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as PlanNode;
+    const handles = node.branch ? (plugins[i] as Plugin<unknown>).handles?.(node.params) : undefined;
+    if (handles === undefined || node.out.length === 0) continue;
+    const ids = new Set(handles.ids);
+    for (const k of node.out) {
+      const e = edges[k] as PlanEdge;
+      if (e.fail || ids.has(e.handle)) continue;
+      const shown = e.handle === "" ? "no handle" : `handle ${clipText(e.handle)}`;
+      fail(
+        Codes.ENG_BUILD_ERROR,
+        `node ${clipText(node.id)}: the edge to ${clipText((nodes[e.to] as PlanNode).id)} has ${shown}, which matches no id in ${handles.field}`,
+      );
+    }
+  }
+}
+
+/**
+ * spec §4.10 [new] SHOULD: every ref names a node of the flow (22300) and one of its declared outputs or the
+ * implicit errorCode/errorMessage (22101), and that node is visible where the ref is read (22300):
+ *   - never the node itself nor a node that runs after it (reachable from it by edges): its value would not exist
+ *     yet, or would be the default of an earlier run order;
+ *   - a node inside an iteration's body reads nodes of that body, or nodes outside that do not run after the
+ *     iteration (the iteration node included); a node outside never reads a body node, whose variables live only
+ *     in the iteration's copy of the pool (spec §5.18).
+ * Refs across parallel branches (neither before nor after the reader) stay valid: real flows use them, and the
+ * reader then sees the other branch's value or its defaults (spec §6.5: a skipped node yields its defaults).
+ */
+function checkRefs(nodes: PlanNode[], edges: PlanEdge[], position: Int32Array): void {
+  const mark = new Int32Array(nodes.length).fill(-1);
+  let stamp = 0;
+  /** whether `from` reaches `to` by edges; only nodes before `to` in topological order can lie on such a path */
+  const reaches = (from: number, to: number): boolean => {
+    const limit = position[to] as number;
+    if ((position[from] as number) > limit) return false;
+    const s = stamp++;
+    const stack = [from];
+    mark[from] = s;
+    while (stack.length) {
+      const v = stack.pop() as number;
+      for (const k of (nodes[v] as PlanNode).out) {
+        const t = (edges[k] as PlanEdge).to;
+        if (t === to) return true;
+        if (mark[t] === s || (position[t] as number) > limit) continue;
+        mark[t] = s;
+        stack.push(t);
+      }
+    }
+    return false;
+  };
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as PlanNode;
+    for (const input of node.inputs) {
+      if (input.kind !== "ref") continue;
+      const where = `node ${clipText(node.id)}: input ${clipText(input.name)}`;
+      const r = input.ref ?? -1;
+      if (r < 0) fail(Codes.ENG_BUILD_ERROR, `${where}: Node not found ${clipText(input.nodeId)}`);
+      const source = nodes[r] as PlanNode;
+      const output = input.segments?.[0] ?? input.path;
+      if (!isDeclaredOutput(source.outputs, output)) {
+        fail(
+          Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+          `${where}: node ${clipText(source.id)} has no output ${clipText(output)}`,
+        );
+      }
+      // a node reachable neither from the start nor from an iteration's start never runs: its refs read nothing
+      if (node.scope === -2) continue;
+      if (source.scope >= 0 && source.scope !== node.scope) {
+        const owner = clipText((nodes[source.scope] as PlanNode).id);
+        fail(
+          Codes.ENG_BUILD_ERROR,
+          `${where}: node ${clipText(source.id)} is inside iteration ${owner} and not visible here`,
+        );
+      }
+      if (r === i) fail(Codes.ENG_BUILD_ERROR, `${where}: the node refers to itself`);
+      // run order is judged from the reader, or from its iteration when the source is outside the iteration's body
+      const reader = node.scope >= 0 && source.scope !== node.scope ? node.scope : i;
+      if (r !== reader && reaches(reader, r)) {
+        fail(
+          Codes.ENG_BUILD_ERROR,
+          `${where}: node ${clipText(source.id)} runs after it, so its value does not exist yet`,
+        );
+      }
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { Codes } from "./codes.ts";
 import { WorkflowError } from "./errors.ts";
+import { clipText } from "./preview.ts";
 
 const VALUE_TYPES = ["string", "boolean", "integer", "number", "array", "object"] as const;
 
@@ -96,7 +97,7 @@ function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => {
-      const path = issue.path.length ? `${prefix}.${issue.path.join(".")}` : prefix;
+      const path = issue.path.length ? `${prefix}.${clipText(issue.path.join("."))}` : prefix;
       return `${path}: ${issue.message}`;
     })
     .join("; ");
@@ -116,7 +117,7 @@ export function parseDsl(input: unknown): DslGraph {
     const raw: unknown = graph.nodes[i];
     const parsed = NodeShape.safeParse(raw);
     if (!parsed.success) {
-      const id = isRecord(raw) && typeof raw.id === "string" ? raw.id : `#${i}`;
+      const id = isRecord(raw) && typeof raw.id === "string" ? clipText(raw.id) : `#${i}`;
       throw WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `node ${id}: ${describeIssues(parsed.error, "node")}`);
     }
     nodes[i] = parsed.data;

@@ -204,6 +204,11 @@ export interface Plugin<P = unknown> {
   idempotent?: boolean;
   /** branch node: its result must carry a handle (spec §6.4) */
   branches?: boolean | ((params: P) => boolean);
+  /**
+   * branch node: every handle it can choose and the nodeParam field they come from; compile refuses an edge that
+   * carries any other handle (spec §4.10), which could never be taken
+   */
+  handles?: (params: P) => { field: string; ids: readonly string[] };
   /** output node: the engine renders and streams its answer */
   answer?: (params: P) => AnswerSpec;
   /** the code non-coded exceptions of this node type become (spec §6.7); default 22302 */

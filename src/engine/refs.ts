@@ -17,6 +17,11 @@ function outputSchema(outputs: readonly OutputSpec[], name: string): JsonSchema 
   return undefined;
 }
 
+/** Whether a ref may name output `name`: a declared output or one of the implicit error outputs (spec §4.4). */
+export function isDeclaredOutput(outputs: readonly OutputSpec[], name: string): boolean {
+  return outputSchema(outputs, name) !== undefined;
+}
+
 function noValue(nodeId: string, name: string): WorkflowError {
   return WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${nodeId} does not have value ${name}`);
 }

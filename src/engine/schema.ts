@@ -11,6 +11,7 @@
 // texts and paths runs only when the fast pass fails.
 import { Codes } from "./codes.ts";
 import { WorkflowError } from "./errors.ts";
+import { clipText, previewJson } from "./preview.ts";
 import type { JsonSchema, OutputSpec } from "./types.ts";
 import { jsonType, outputDefault } from "./values.ts";
 
@@ -323,7 +324,7 @@ export function checkCustomOutput(nodeId: string, custom: Record<string, unknown
   for (const key in custom) {
     if (!Object.hasOwn(custom, key)) continue;
     empty = false;
-    if (findOutput(outputs, key) === undefined) throw customOutputError(nodeId, custom, `'${key}' is not a declared output`);
+    if (findOutput(outputs, key) === undefined) throw customOutputError(nodeId, custom, `'${clipText(key)}' is not a declared output`);
   }
   for (const o of outputs) {
     if (!empty && Object.hasOwn(custom, o.name)) {
@@ -341,5 +342,5 @@ export function checkCustomOutput(nodeId: string, custom: Record<string, unknown
 
 function customOutputError(nodeId: string, custom: Record<string, unknown>, reason: string): WorkflowError {
   // the spec's text first (§4.6), then which node and why, for the person fixing the DSL
-  return WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `Node set output content: ${JSON.stringify(custom)} does not match format (${nodeId}: ${reason})`);
+  return WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `Node set output content: ${previewJson(custom)} does not match format (${nodeId}: ${reason})`);
 }

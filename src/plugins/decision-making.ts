@@ -57,6 +57,7 @@ export default definePlugin({
   type: "decision-making",
   params: Params,
   branches: true,
+  handles: (p) => ({ field: "nodeParam.intentChains", ids: p.intentChains.map((i) => i.id) }),
   retryable: true,
   idempotent: true,
   errorCode: Codes.LLM_NODE_EXECUTION_ERROR,

@@ -181,6 +181,7 @@ export default definePlugin({
   type: "if-else",
   params: IfElseParams,
   branches: true,
+  handles: (p) => ({ field: "nodeParam.cases", ids: p.cases.map((c) => c.id) }),
   errorCode: Codes.IF_ELSE_NODE_EXECUTION_ERROR,
   check: (p, node) => {
     // conditions name the node's inputs by id (spec §5.7)

@@ -89,6 +89,7 @@ export default definePlugin({
   type: "question-answer",
   params: Params,
   branches: (p) => p.answerType === "option",
+  handles: (p) => ({ field: "nodeParam.optionAnswer", ids: p.optionAnswer.map((o) => o.id) }),
   errorCode: Codes.QUESTION_ANSWER_NODE_EXECUTION_ERROR,
   async run(ctx, p: Params): Promise<NodeResult> {
     if (!ctx.resume) {

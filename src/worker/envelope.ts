@@ -1,6 +1,7 @@
 // Response envelopes of spec §1.3. Astron routes answer HTTP 200 with the code in the body.
 import type { z } from "zod";
 import { Codes, WorkflowError } from "../engine/index.ts";
+import { clipText, previewJson } from "../engine/preview.ts";
 
 export function success(sid: string, data?: unknown): Response {
   const body: Record<string, unknown> = { code: 0, message: "success" };
@@ -42,22 +43,29 @@ export function isFalsy(v: unknown): boolean {
 
 type Where = "body" | "header" | "query" | "path";
 
+/** Lines a validation message lists; a body with a million bad items must not make a million-line message. */
+const MAX_LINES = 20;
+
 /**
  * The 460 message of spec §1.3: one line per failed field,
  * `Parameter: body->flow_id, Input: {...}, Error: Field required (missing)`, worded like the original's pydantic
  * errors (a missing field shows the object it is missing from; any other failure shows the offending value).
+ * Values and keys are quoted by a short prefix only (issue 13 item 8): the message never grows with the input.
  */
 export function validationMessage(where: Where, error: z.ZodError, input: unknown): string {
-  return error.issues.map((issue) => validationLine(where, issue, input)).join("\n");
+  const lines = error.issues.slice(0, MAX_LINES).map((issue) => validationLine(where, issue, input));
+  const more = error.issues.length - MAX_LINES;
+  if (more > 0) lines.push(`… and ${more} more error${more === 1 ? "" : "s"}`);
+  return lines.join("\n");
 }
 
 export function validationLine(where: Where, issue: z.core.$ZodIssue, input: unknown): string {
-  const path = issue.path.map(String);
+  const path = issue.path.map((key) => clipText(String(key)));
   const value = valueAt(input, issue.path);
   const missing = value === undefined;
   const shown = missing ? valueAt(input, issue.path.slice(0, -1)) : value;
   const text = missing ? "Field required (missing)" : describeIssue(issue);
-  return `Parameter: ${[where, ...path].join("->")}, Input: ${JSON.stringify(shown) ?? "null"}, Error: ${text}`;
+  return `Parameter: ${[where, ...path].join("->")}, Input: ${previewJson(shown)}, Error: ${text}`;
 }
 
 /** A zod issue in pydantic's words and error types, so clients that log the message see familiar text. */

@@ -98,3 +98,52 @@ describe("460 lines", () => {
     );
   });
 });
+
+// issue 13 item 8: a message names the bad value by a short prefix, never by the whole value
+describe("460 lines quote bad values by a short prefix", () => {
+  const MB3 = 3 * 1024 * 1024;
+
+  it("cuts a 3 MB string to 100 characters and its size", () => {
+    const schema = z.object({ flow_id: z.string().max(64) });
+    const input = { flow_id: "x".repeat(MB3) };
+    const r = schema.safeParse(input);
+    expect(r.success).toBe(false);
+    if (r.success) return;
+    const message = validationMessage("body", r.error, input);
+    expect(message).toBe(
+      `Parameter: body->flow_id, Input: "${"x".repeat(100)}…(${MB3} bytes), Error: String should have at most 64 characters (string_too_long)`,
+    );
+  });
+
+  it("cuts the object a missing field is reported with, and counts bytes, not characters", () => {
+    const schema = z.object({ flow_id: z.string() });
+    const input = { note: "é".repeat(MB3) };
+    const r = schema.safeParse(input);
+    if (r.success) throw new Error("expected a failure");
+    const message = validationMessage("body", r.error, input);
+    expect(message.length).toBeLessThan(300);
+    // the JSON text {"note":"éé…"} is 11 bytes of syntax plus two bytes per é
+    expect(message).toContain(`…(${11 + 2 * MB3} bytes), Error: Field required (missing)`);
+  });
+
+  it("cuts a huge key in the path and never splits a surrogate pair", () => {
+    const schema = z.object({ parameters: z.record(z.string(), z.number()) });
+    const key = "😀".repeat(200);
+    const input = { parameters: { [key]: "not a number" } };
+    const r = schema.safeParse(input);
+    if (r.success) throw new Error("expected a failure");
+    const message = validationMessage("body", r.error, input);
+    expect(message).toContain(`body->parameters->${"😀".repeat(100)}…(800 bytes), Input: "not a number"`);
+  });
+
+  it("lists at most 20 failures and says how many more there were", () => {
+    const schema = z.object({ items: z.array(z.number()) });
+    const input = { items: Array.from({ length: 100_000 }, () => "x") };
+    const r = schema.safeParse(input);
+    if (r.success) throw new Error("expected a failure");
+    const lines = validationMessage("body", r.error, input).split("\n");
+    expect(lines).toHaveLength(21);
+    expect(lines[0]).toBe('Parameter: body->items->0, Input: "x", Error: Input should be a valid number (float_type)');
+    expect(lines[20]).toBe("… and 99980 more errors");
+  });
+});
