@@ -181,6 +181,8 @@ export default definePlugin({
   type: "if-else",
   params: IfElseParams,
   branches: true,
+  // a pure function of its inputs: safe to run again after a restart
+  idempotent: true,
   errorCode: Codes.IF_ELSE_NODE_EXECUTION_ERROR,
   check: (p, node) => {
     // conditions name the node's inputs by id (spec §5.7)

@@ -56,7 +56,7 @@ runs.get("/runs/:id/events", async (c) => {
   const after = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? "0");
   if (!Number.isInteger(after) || after < 0) return problem(400, Codes.PARAM_ERROR, "Last-Event-ID must be a sequence number");
   const stub = c.env.RUN.get(c.env.RUN.idFromName(r.summary.eventId));
-  const reply = await stub.attach(after);
+  const reply = await stub.events(after);
   if (!reply.ok) return problem(404, reply.error.code, reply.error.message);
   const lines = readLines(reply.stream);
   const encoder = new TextEncoder();
