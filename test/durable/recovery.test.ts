@@ -62,7 +62,7 @@ describe("a run with no client after its object died", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     let summary: RunSummary | null = null;
     for (let i = 0; i < 200; i++) {
-      summary = await stub.summary();
+      summary = (await stub.summary()) as RunSummary | null;
       if (summary?.status !== "running") break;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -78,7 +78,7 @@ describe("a run with no client after its object died", () => {
     expect(frames.map((f) => f.frame.choices[0]?.delta.content ?? "").join("")).toBe("xy");
     // the run ended: its alarm turns into the clean-up, which keeps the run's storage for the retention period
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await stub.summary())?.status).toBe("completed");
+    expect(((await stub.summary()) as RunSummary | null)?.status).toBe("completed");
   });
 });
 
