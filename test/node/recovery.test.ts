@@ -77,7 +77,8 @@ async function killRuntime(): Promise<void> {
   } catch {
     // already gone
   }
-  await exited;
+  // (bounded: a runtime that had died already sends no second exit)
+  await Promise.race([exited, sleep(5000)]);
   // workerd is a child of wrangler in the same group; wait until its port is free again
   await sleep(500);
 }
@@ -209,9 +210,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killRuntime();
-  await Promise.all([openai?.close(), exec?.close(), receiver?.close()]);
   rmSync(persist, { recursive: true, force: true });
-});
+  await Promise.all([openai?.close(), exec?.close(), receiver?.close()]);
+}, 30_000);
 
 describe("a killed and restarted runtime", () => {
   it("ends every interrupted run by itself, with no client attached, and runs no completed node twice", async () => {
