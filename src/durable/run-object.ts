@@ -38,6 +38,8 @@ export interface RunEnv {
   ALLOW_PRIVATE_FETCH?: string;
   /** seconds a finished run's storage is kept (default 7 days) */
   RUN_RETENTION_SECONDS?: string;
+  /** ms between the watchdog alarms of a run in flight (default 5000, at least 1000): how soon a restart is noticed */
+  RUN_HEARTBEAT_MS?: string;
   /** secrets of the database node: one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
   DATABASE_URL?: string;
   DATABASE_URLS?: string;
@@ -83,6 +85,8 @@ export interface HookReply {
 }
 
 const DEFAULT_RETENTION_S = 7 * 24 * 3600;
+const DEFAULT_HEARTBEAT_MS = 5000;
+const MIN_HEARTBEAT_MS = 1000;
 /** the sub-flow target when WORKFLOW_URL_SSE is not set: this deployment, through its self service binding */
 export const SELF_ORIGIN = "https://workflow.self";
 const encoder = new TextEncoder();
@@ -114,7 +118,7 @@ export class RunObject extends DurableObject<RunEnv> {
     if (!this.#store.create(input.request, input.plan, now)) {
       return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
     }
-    this.#armDeadline(now + input.request.deadlineMs);
+    this.#armWatchdog(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
     this.#launch(planOf(input), input.request, undefined);
     return { ok: true, stream };
@@ -131,7 +135,7 @@ export class RunObject extends DurableObject<RunEnv> {
     if (!this.#store.create(input.request, input.plan, now, { defer: true })) {
       return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
     }
-    this.#armDeadline(now + input.request.deadlineMs);
+    this.#armWatchdog(now + input.request.deadlineMs);
     const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
     const sid = input.request.sid;
     const frame = await new Promise<Frame>((resolve) => {
@@ -176,7 +180,7 @@ export class RunObject extends DurableObject<RunEnv> {
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
     // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
     if (!this.#store.create(input.request, input.plan, now, { defer: waitMs > 0 })) return this.#waitFor(waitMs, false);
-    this.#armDeadline(now + input.request.deadlineMs);
+    this.#armWatchdog(now + input.request.deadlineMs);
     this.#launch(planOf(input), input.request, undefined);
     return this.#waitFor(waitMs, true);
   }
@@ -223,7 +227,7 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     const now = Date.now();
     this.#store.setRunning(now, answer);
-    await this.ctx.storage.setAlarm(row.createdAt + row.request.deadlineMs);
+    await this.ctx.storage.setAlarm(this.#watchdogAt(row.createdAt + row.request.deadlineMs));
     const stream = this.#subscribe(this.#store.lastSeq());
     const run = this.#run ?? this.#restoreRun(row, row.state);
     this.#run = run;
@@ -236,6 +240,19 @@ export class RunObject extends DurableObject<RunEnv> {
     const row = this.#own(app);
     if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     const stream = this.#subscribe(afterSeq);
+    if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
+    return { ok: true, stream };
+  }
+
+  /**
+   * The runs API's event log (`GET /runs/{id}/events`): every stored frame after `afterSeq` — across interrupts and
+   * the resumes that followed them, unlike `attach`, whose replay ends a response where Astron's did — then the live
+   * run until its next final frame.
+   */
+  async events(afterSeq: number, app: string): Promise<RunReply> {
+    const row = this.#own(app);
+    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    const stream = this.#subscribe(afterSeq, true);
     if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
     return { ok: true, stream };
   }
@@ -310,10 +327,17 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /**
-   * Alarms: the run deadline (20804), the question-answer timeout (23900), continuation after an eviction, and the
-   * retention clean-up of a finished run.
+   * Alarms, one at a time (a Durable Object has one): the watchdog of a run in flight, which carries the run on after
+   * an eviction or a restart without waiting for a client (ARCHITECTURE decision 11); the run deadline (20804); the
+   * question-answer timeout (23900); webhook callback retries; and the retention clean-up of a finished run.
    */
   override async alarm(): Promise<void> {
+    // the watchdog of a run this instance is executing: nothing to do but to come back (no read of the whole row)
+    const head = this.#execution && this.#store.status() === "running" ? this.#store.head() : undefined;
+    if (head && Date.now() < head.createdAt + head.request.deadlineMs) {
+      await this.ctx.storage.setAlarm(this.#watchdogAt(head.createdAt + head.request.deadlineMs));
+      return;
+    }
     const row = this.#store.get();
     if (!row) return;
     const now = Date.now();
@@ -374,7 +398,7 @@ export class RunObject extends DurableObject<RunEnv> {
       ...this.#ports(request, allowPrivate),
       emit: (frame) => this.#onFrame(frame),
       onBoundary: (nodeId) => this.#boundary(nodeId),
-      mayRerun: (node: PlanNode) => node.idempotent,
+      onTokensShown: (nodeId) => this.#store.markShown(nodeId, Date.now()),
       log: (line) => console.log(`[run ${request.eventId}] ${line}`),
     };
   }
@@ -435,7 +459,15 @@ export class RunObject extends DurableObject<RunEnv> {
 
   #restoreRun(row: RunRow, state: RunState): Run {
     const reconciled = reconcileState(state, this.#deliveredCounts());
-    return new Run(row.plan, this.#options(row.request), reconciled);
+    // ARCHITECTURE decision 2: a node in flight runs again only when it is free of side effects and nothing it
+    // streamed can have reached a client (a second call would show other tokens); else it fails with 22302
+    const shown = this.#store.shownNodes();
+    const mayRerun = (node: PlanNode): true | string => {
+      if (!node.idempotent) return `node ${node.id} was interrupted by a restart and is not idempotent`;
+      if (shown.has(node.id)) return `node ${node.id} was interrupted by a restart after its output had reached the client`;
+      return true;
+    };
+    return new Run(row.plan, { ...this.#options(row.request), mayRerun }, reconciled);
   }
 
   #continueAfterEviction(row: RunRow): void {
@@ -528,18 +560,30 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /**
-   * The run's deadline alarm, set in the next macrotask and only if the run is still running then. A run that ends
-   * in the turn that started it (no I/O: logic nodes only) needs no alarm at all — setting one is the costliest
-   * storage operation of such a run — and the janitor (`src/worker/janitor.ts`) clears its storage after the
-   * retention period. A run that waits for I/O gets its alarm before it can be evicted while waiting.
+   * The run's watchdog alarm (see `#watchdogAt`), set in the next macrotask and only if the run is still running
+   * then. A run that ends in the turn that started it (no I/O: logic nodes only) needs no alarm at all — setting one
+   * is the costliest storage operation of such a run — and the janitor (`src/worker/janitor.ts`) clears its storage
+   * after the retention period. A run that waits for I/O gets its alarm before it can be evicted while waiting.
    */
-  #armDeadline(at: number): void {
+  #armWatchdog(deadline: number): void {
     this.#soon(() => {
       // a deferred run row is written by now at the latest (a run still going after its first turn)
       this.#store.flush();
       if (this.#store.status() !== "running") return;
-      this.ctx.storage.setAlarm(at).catch((e: unknown) => console.log(`[run] deadline alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+      this.ctx.storage.setAlarm(this.#watchdogAt(deadline)).catch((e: unknown) => console.log(`[run] watchdog alarm not set: ${e instanceof Error ? e.message : String(e)}`));
     });
+  }
+
+  /**
+   * When the alarm of a run in flight fires: a heartbeat from now, or the deadline if that comes first. Alarms are
+   * stored with the object and fire after a restart, so a run whose instance died wakes within a heartbeat and goes
+   * on from storage with no client attached (ARCHITECTURE decision 11); while the instance lives, the alarm only
+   * comes back.
+   */
+  #watchdogAt(deadline: number): number {
+    const configured = Number(this.env.RUN_HEARTBEAT_MS ?? DEFAULT_HEARTBEAT_MS);
+    const beat = Number.isFinite(configured) ? Math.max(MIN_HEARTBEAT_MS, configured) : DEFAULT_HEARTBEAT_MS;
+    return Math.min(deadline, Date.now() + beat);
   }
 
   /**
@@ -647,7 +691,8 @@ export class RunObject extends DurableObject<RunEnv> {
 
   async #scheduleNextAlarm(row: RunRow): Promise<void> {
     const deadline = row.createdAt + row.request.deadlineMs;
-    const next = row.interrupt ? Math.min(row.interrupt.deadline, deadline) : deadline;
+    // a run waiting for an answer has nothing in flight: its alarm is the answer's timeout (or the deadline)
+    const next = row.interrupt ? Math.min(row.interrupt.deadline, deadline) : this.#watchdogAt(deadline);
     await this.ctx.storage.setAlarm(next);
   }
 
@@ -679,7 +724,8 @@ export class RunObject extends DurableObject<RunEnv> {
     if (seq === 1) this.#boundary("flow_obj");
   }
 
-  #subscribe(afterSeq: number): ReadableStream<Uint8Array> {
+  /** `throughInterrupts`: the replay of stored frames goes on past interrupt frames (the runs API's event log). */
+  #subscribe(afterSeq: number, throughInterrupts = false): ReadableStream<Uint8Array> {
     let sub: Subscriber | undefined;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -691,7 +737,7 @@ export class RunObject extends DurableObject<RunEnv> {
             controller.enqueue(encoder.encode(`${JSON.stringify(f)}\n`));
             seq = f.seq;
             // a response ends at the first final frame after where it starts (an interrupt or the end)
-            if (isFinal(f.frame)) {
+            if (isFinal(f.frame) && !(throughInterrupts && f.frame.choices[0]?.finish_reason === "interrupt")) {
               sub.closed = true;
               controller.close();
               return;

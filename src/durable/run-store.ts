@@ -302,6 +302,21 @@ export class RunStore {
     });
   }
 
+  /**
+   * Records that a running stream source's tokens may reach a client from now on, written at once with whatever is
+   * queued: it must be stored before a frame with such a token can leave (a restart then knows not to run it again).
+   */
+  markShown(node: string, now: number): void {
+    this.#queueLog("shown", node, null, now);
+    this.transaction(() => this.flush());
+  }
+
+  /** The nodes whose tokens may have reached a client (see `markShown`). */
+  shownNodes(): Set<string> {
+    this.flush();
+    return new Set(this.#sql.exec(`SELECT DISTINCT node FROM run_log WHERE kind = 'shown'`).toArray().map((r) => String(r.node)));
+  }
+
   logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {
     this.flush();
     return this.#sql

@@ -82,8 +82,17 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** called at every node boundary (a node settled); a good moment to `capture()` */
   onBoundary?: (nodeId: string) => void;
-  /** after a restore: may a node that was running when the state was captured run again? (default: yes) */
-  mayRerun?: (node: PlanNode) => boolean;
+  /**
+   * after a restore: may a node that was running when the state was captured run again? `true`, or why not (the
+   * message of the error it then fails with instead of running twice). Default: yes
+   */
+  mayRerun?: (node: PlanNode) => true | string;
+  /**
+   * a stream source's first token is being handed to an output node: from now on it may reach a client, and a
+   * re-run after a restart would show different tokens. Called once per source node and run, before that token
+   * is emitted in any frame (a host that persists it knows afterwards which in-flight nodes had shown something)
+   */
+  onTokensShown?: (nodeId: string) => void;
   log?: (line: string) => void;
 }
 
@@ -271,6 +280,15 @@ export class Run {
     if (this.#closed || this.#halted) return;
     if (this.#suppressed(nodeId)) return;
     this.serializer.push(key, frame, last);
+  }
+
+  readonly #shown = new Set<number>();
+
+  /** A stream source's tokens are about to be relayed into an output node's frames (see `onTokensShown`). */
+  tokensShown(node: number): void {
+    if (this.#shown.has(node)) return;
+    this.#shown.add(node);
+    this.options.onTokensShown?.((this.plan.nodes[node] as PlanNode).id);
   }
 
   /** frames of this node still to suppress after a restore (it was running when the state was captured) */
@@ -1153,13 +1171,21 @@ class Scope {
   async #relay(src: number, reasoningStream: boolean, emit: (chunk: string) => void): Promise<"tokens" | "empty" | "error"> {
     const buf = this.#stream(src);
     let idx = 0;
+    let first = true;
+    const relay = (token: string): void => {
+      // the host learns (and may persist) that a source still running has shown tokens before the first one can
+      // reach a frame; a settled source never runs again, so it needs no mark
+      if (first && !this.isSettled(src)) this.run.tokensShown(src);
+      first = false;
+      emit(token);
+    };
     for (;;) {
       const list = reasoningStream ? buf.reasoning : buf.content;
-      while (idx < list.length) emit(list[idx++] as string);
+      while (idx < list.length) relay(list[idx++] as string);
       if (buf.errored) return "error";
       if (buf.ended || this.isSettled(src)) {
         const rest = reasoningStream ? buf.reasoning : buf.content;
-        while (idx < rest.length) emit(rest[idx++] as string);
+        while (idx < rest.length) relay(rest[idx++] as string);
         if (buf.errored) return "error";
         return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
       }
@@ -1228,8 +1254,8 @@ class Scope {
 
   /**
    * After a restore: every pending node whose in-edges are all settled with one live was running when the state was
-   * captured (ready nodes start synchronously). It runs again, unless `mayRerun` says no: then it fails with a clear
-   * code instead of running twice (ARCHITECTURE decision 2). Output nodes that had been launched early launch again.
+   * captured (ready nodes start synchronously). It runs again, unless `mayRerun` says why not: then it fails with a
+   * clear code (and that reason) instead of running twice (ARCHITECTURE decision 2). Output nodes that had been launched early launch again.
    */
   #resumeRestored(): void {
     const { nodes } = this.plan;
@@ -1245,10 +1271,11 @@ class Scope {
       if (node.scope !== this.id || this.status[i] !== PENDING) continue;
       const ready = i === this.start || (this.unsettled[i] === 0 && (this.liveIn[i] as number) > 0);
       if (!ready) continue;
-      if (mayRerun && !node.answer && !mayRerun(node)) {
+      const verdict = mayRerun && !node.answer ? mayRerun(node) : true;
+      if (verdict !== true) {
         this.status[i] = RUNNING;
         this.running++;
-        const error = WorkflowError.of(Codes.NODE_RUN_ERROR, `node ${node.id} was interrupted by a restart and is not idempotent`);
+        const error = WorkflowError.of(Codes.NODE_RUN_ERROR, verdict);
         queueMicrotask(() => this.#onNodeError(i, error));
         continue;
       }

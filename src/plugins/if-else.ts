@@ -182,6 +182,8 @@ export default definePlugin({
   params: IfElseParams,
   branches: true,
   handles: (p) => ({ field: "nodeParam.cases", ids: p.cases.map((c) => c.id) }),
+  // a pure function of its inputs: safe to run again after a restart
+  idempotent: true,
   errorCode: Codes.IF_ELSE_NODE_EXECUTION_ERROR,
   check: (p, node) => {
     // conditions name the node's inputs by id (spec §5.7)

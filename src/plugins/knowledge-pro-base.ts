@@ -165,8 +165,9 @@ export default definePlugin({
   // spec §5.13: refs to `result…` wait for the metadata instead of relaying the answer stream
   quietOutputs: ["result"],
   retryable: true,
-  // it runs a model and streams what it says: a re-run after an eviction would repeat shown tokens
-  idempotent: false,
+  // retrieval and a model answer change nothing; a re-run after an eviction happens only while none of its streamed
+  // tokens can have reached a client (the run object checks)
+  idempotent: true,
   errorCode: Codes.KNOWLEDGE_NODE_EXECUTION_ERROR,
   async *run(ctx, p: Params): AsyncGenerator<NodeEvent, NodeResult, undefined> {
     const url = ctx.config.KNOWLEDGE_PRO_URL;

@@ -49,6 +49,8 @@ export function startValues(outputs: readonly OutputSpec[], parameters: Record<s
 export default definePlugin({
   type: "node-start",
   params: z.object({}),
+  // a pure function of its inputs: safe to run again after a restart
+  idempotent: true,
   errorCode: Codes.START_NODE_SCHEMA_ERROR,
   run: (ctx) => ({ outputs: startValues(ctx.outputs, ctx.parameters), shownInputs: { ...ctx.parameters } }),
 });

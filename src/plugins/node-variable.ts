@@ -16,6 +16,8 @@ export function variableKey(flowId: string, run: Pick<RunInfo, "uid" | "appId" |
 export default definePlugin({
   type: "node-variable",
   params: NodeVariableParams,
+  // a read, or a write of the same fields again: safe to run again after a restart
+  idempotent: true,
   errorCode: Codes.VARIABLE_NODE_EXECUTION_ERROR,
   async run(ctx, p) {
     const key = variableKey(p.flowId, ctx.run);

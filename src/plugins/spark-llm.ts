@@ -183,8 +183,9 @@ export default definePlugin({
   params: BaseLlmParams,
   streams: (p) => p.respFormat !== 2,
   retryable: true,
-  // a second call would stream different tokens than the ones already shown
-  idempotent: false,
+  // calling a model again has no side effect; the run object still refuses the re-run once a token of this node may
+  // have reached a client (a second call would stream different tokens than the ones shown)
+  idempotent: true,
   errorCode: Codes.LLM_NODE_EXECUTION_ERROR,
   async *run(ctx, p): AsyncGenerator<NodeEvent, NodeResult, undefined> {
     let answer = "";

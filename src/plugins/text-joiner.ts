@@ -19,6 +19,8 @@ function fail(detail: string): never {
 export default definePlugin({
   type: "text-joiner",
   params: TextJoinerParams,
+  // a pure function of its inputs: safe to run again after a restart
+  idempotent: true,
   errorCode: Codes.TEXT_JOINER_NODE_EXECUTION_ERROR,
   run: (ctx, p) => {
     const name = ctx.outputs[0]?.name ?? "output";
