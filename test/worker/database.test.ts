@@ -131,7 +131,8 @@ describe("database node in workerd", () => {
 const POOL_DB = "wd_pool";
 const IDLE_DB = "wd_idle";
 const CEILING = 4;
-const RUNS = 1000;
+// 200 in the suite (5 to 15 s here, with the machine shared); DATABASE_POOL_RUNS=1000 from bench/database-pool.bench.mjs
+const RUNS = inject("databasePoolRuns");
 const CONCURRENCY = 20;
 const testEnv = env as unknown as Record<string, unknown> & { RUN: DurableObjectNamespace<RunObject> };
 
@@ -175,6 +176,7 @@ describe("database connection pool", () => {
     await pool.unsafe("create table pool_runs (n int primary key)");
     await pool.end();
     await until(async () => (await connections(POOL_DB)) === 0, 5000);
+    setEnv({ DATABASE_URL: urlOf(POOL_DB), DATABASE_POOL_MAX: String(CEILING), DATABASE_POOL_IDLE_SEC: "1" });
   });
 
   afterAll(async () => {
@@ -184,6 +186,57 @@ describe("database connection pool", () => {
       else testEnv[k] = v;
     }
   });
+
+  /** start → database (custom SQL with an integer input n) → end, as a RunObject takes it */
+  const planFor = (sql: string): string =>
+    JSON.stringify(
+      compile(
+        flow()
+          .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }, { name: "n", type: "integer" }] })
+          .node(DB, {
+            params: { appId: "app1", apiKey: "k", uid: "u", dbId: 1, mode: 0, sql },
+            inputs: [{ name: "n", type: "integer", ref: { node: START, name: "n" } }],
+            outputs: [
+              { name: "isSuccess", type: "boolean" },
+              { name: "message" },
+              { name: "outputList", type: "array" },
+            ],
+          })
+          .node(END, {
+            params: { outputMode: 0 },
+            inputs: [{ name: "rows", type: "array", ref: { node: DB, name: "outputList" } }],
+          })
+          .edge(START, DB)
+          .edge(DB, END)
+          .build(),
+        registry,
+      ),
+    );
+
+  const requestFor = (
+    eventId: string,
+    parameters: Record<string, unknown>,
+    config: Record<string, string> = {},
+    stream = false,
+  ): RunRequest => ({
+    eventId,
+    sid: `spf-${eventId}`,
+    flowId: "f",
+    appId: "app1",
+    uid: "u1",
+    chatId: "",
+    mode: "debug",
+    stream,
+    parameters: { AGENT_USER_INPUT: "q", ...parameters },
+    history: [],
+    deadlineMs: 60_000,
+    config,
+  });
+
+  const sleeping = async (): Promise<number> =>
+    (
+      await admin`select count(*)::int as n from pg_stat_activity where datname = ${POOL_DB} and query like '%pg_sleep(5)%'`
+    )[0]?.n as number;
 
   it("closes idle connections after the idle timeout on workerd, without an unhandled rejection (pgSocket)", async () => {
     // the driver's own workerd socket leaves an unhandled rejection when the driver closes it (vitest fails the run)
@@ -203,37 +256,7 @@ describe("database connection pool", () => {
   });
 
   it(`${RUNS} runs at concurrency ${CONCURRENCY}, each its own RunObject, never hold more than DATABASE_POOL_MAX connections`, async () => {
-    setEnv({ DATABASE_URL: urlOf(POOL_DB), DATABASE_POOL_MAX: String(CEILING), DATABASE_POOL_IDLE_SEC: "1" });
-    const plan = JSON.stringify(
-      compile(
-        flow()
-          .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }, { name: "n", type: "integer" }] })
-          .node(DB, {
-            params: {
-              appId: "app1",
-              apiKey: "k",
-              uid: "u",
-              dbId: 1,
-              mode: 0,
-              sql: "insert into pool_runs (n) select {{n}}::int from pg_sleep(0.01) returning n",
-            },
-            inputs: [{ name: "n", type: "integer", ref: { node: START, name: "n" } }],
-            outputs: [
-              { name: "isSuccess", type: "boolean" },
-              { name: "message" },
-              { name: "outputList", type: "array" },
-            ],
-          })
-          .node(END, {
-            params: { outputMode: 0 },
-            inputs: [{ name: "rows", type: "array", ref: { node: DB, name: "outputList" } }],
-          })
-          .edge(START, DB)
-          .edge(DB, END)
-          .build(),
-        registry,
-      ),
-    );
+    const plan = planFor("insert into pool_runs (n) select {{n}}::int from pg_sleep(0.01) returning n");
     let loading = true;
     let peak = 0;
     const samples: number[] = [];
@@ -252,20 +275,7 @@ describe("database connection pool", () => {
         const n = next++;
         const eventId = `pool-${n}-${crypto.randomUUID()}`;
         const stub = testEnv.RUN.get(testEnv.RUN.idFromName(eventId));
-        const request: RunRequest = {
-          eventId,
-          sid: `spf-${eventId}`,
-          flowId: "f",
-          appId: "app1",
-          uid: "u1",
-          chatId: "",
-          mode: "debug",
-          stream: false,
-          parameters: { AGENT_USER_INPUT: "q", n },
-          history: [],
-          deadlineMs: 60_000,
-          config: {},
-        };
+        const request = requestFor(eventId, { n });
         const reply = await stub.startCollect({ request, plan }, 30_000);
         const summary = (await stub.summary()) as RunSummary | null;
         if (
@@ -304,4 +314,38 @@ describe("database connection pool", () => {
     // released after: the pooled connections close once idle (DATABASE_POOL_IDLE_SEC)
     expect(await until(async () => (await connections(POOL_DB)) === 0, 10_000)).toBe(true);
   }, 120_000);
+
+  it("a statement past DATABASE_TIMEOUT_MS fails its run with 21001 and stops on the server", async () => {
+    const eventId = `pool-slow-${crypto.randomUUID()}`;
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(eventId));
+    const t0 = Date.now();
+    await stub.startCollect(
+      {
+        request: requestFor(eventId, { n: 1 }, { DATABASE_TIMEOUT_MS: "300" }),
+        plan: planFor("select {{n}}::int as n, pg_sleep(5)"),
+      },
+      30_000,
+    );
+    const summary = (await stub.summary()) as RunSummary | null;
+    expect(summary).toMatchObject({ status: "failed", code: 21001 });
+    // well short of the statement's 5 s (the server stops it at 300 ms; the client gives up 1 s later at the latest)
+    expect(Date.now() - t0).toBeLessThan(4000);
+    expect(await until(async () => (await sleeping()) === 0, 2000)).toBe(true);
+  });
+
+  it("cancelling a run cancels its statement in the pool", async () => {
+    const eventId = `pool-cancel-${crypto.randomUUID()}`;
+    const stub = testEnv.RUN.get(testEnv.RUN.idFromName(eventId));
+    const reply = await stub.start({
+      request: requestFor(eventId, { n: 1 }, {}, true),
+      plan: planFor("select {{n}}::int as n, pg_sleep(5)"),
+    });
+    expect(reply.ok).toBe(true);
+    expect(await until(async () => (await sleeping()) === 1, 3000)).toBe(true);
+    await stub.cancel();
+    // without the cancel reaching the pool object, the statement would sleep out its 5 s (4 s or more from here)
+    expect(await until(async () => (await sleeping()) === 0, 2500)).toBe(true);
+    if (reply.ok) await reply.stream.pipeTo(new WritableStream());
+    expect((await stub.summary()) as RunSummary | null).toMatchObject({ status: "cancelled" });
+  });
 });
