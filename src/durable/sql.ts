@@ -8,7 +8,8 @@
 // env ("test" for debug runs, "prod" for release runs). Each port keeps one pool per URL, at most
 // `maxConnections` connections, idle ones closed after `idleTimeoutSec`. On workerd a socket belongs to the Durable
 // Object that opened it (another object that touches it fails), so the pool that holds the ceiling across runs
-// is the SqlPool object (sql-pool.ts), which owns one such port per database URL. Each statement is preceded, on the same connection and in the same round trip, by a statement that sets
+// is the SqlPool object (sql-pool.ts), which owns one such port per database URL. Each statement is preceded, on
+// the same connection and in the same round trip, by a statement that sets
 // `statement_timeout` (the node's time limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
 // may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses). Custom SQL can
 // change those settings itself, so they are a convenience, not a boundary between tenants: give tenants their own
