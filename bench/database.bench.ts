@@ -7,12 +7,16 @@
 //   port      SqlPort.query with the same text: reserved connection, pipelined settings statement, cursor
 //   node      the database plugin's run(): builds the parameterised SELECT from nodeParam, calls the port, projects
 //   flow      start → database → end through the engine, minus the same flow without the database node
+// and the connection pool (issue 13): LOAD_RUNS flows at concurrency LOAD_CONCURRENCY whose statement holds its
+// connection ~10 ms, (a) every run on one shared port of DATABASE_POOL_MAX connections (what the SqlPool object
+// does for a deployment), (b) every run on a port of its own, as RunObjects had before (3 connections each, idle
+// ones kept 30 s): peak connections (pg_stat_activity, sampled every 5 ms), failed runs, wall time.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
 import { compile } from "../src/engine/compile.ts";
 import { Run } from "../src/engine/run.ts";
-import { createSqlPort } from "../src/durable/sql.ts";
+import { createSqlPort, DEFAULT_POOL_MAX, type ClosableSqlPort } from "../src/durable/sql.ts";
 import database from "../src/plugins/database.ts";
 import { registry } from "../src/plugins/index.ts";
 import { nodeContext } from "../test/support/node-context.ts";
@@ -20,6 +24,8 @@ import { startPostgres } from "../test/support/postgres-server.ts";
 
 const N = 400;
 const ROUNDS = 7;
+const LOAD_RUNS = 1000;
+const LOAD_CONCURRENCY = 20;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -164,6 +170,125 @@ try {
     flowBare: () => runPlan(planBare),
   });
   const [directMs, portMs, nodeMs, flowDbMs, flowBareMs] = [m.direct!, m.port!, m.node!, m.flowDb!, m.flowBare!];
+
+  // ---- the pool under load ----
+  const loadPlan = compile(
+    {
+      data: {
+        nodes: [
+          {
+            id: "node-start::s",
+            data: {
+              nodeMeta: { nodeType: "b", aliasName: "Start" },
+              inputs: [],
+              outputs: [
+                { name: "AGENT_USER_INPUT", schema: { type: "string" } },
+                { name: "n", schema: { type: "integer" } },
+              ],
+              nodeParam: {},
+            },
+          },
+          {
+            id: "database::d",
+            data: {
+              nodeMeta: { nodeType: "b", aliasName: "DB" },
+              inputs: [
+                {
+                  name: "n",
+                  schema: { type: "integer", value: { type: "ref", content: { nodeId: "node-start::s", name: "n" } } },
+                },
+              ],
+              outputs: [
+                { name: "isSuccess", schema: { type: "boolean" } },
+                { name: "message", schema: { type: "string" } },
+                { name: "outputList", schema: { type: "array" } },
+              ],
+              nodeParam: {
+                appId: "app1",
+                apiKey: "k",
+                uid: "u",
+                dbId: 1,
+                mode: 0,
+                sql: "select {{n}}::int as n from pg_sleep(0.01)",
+              },
+            },
+          },
+          {
+            id: "node-end::e",
+            data: {
+              nodeMeta: { nodeType: "b", aliasName: "End" },
+              inputs: [],
+              outputs: [],
+              nodeParam: { outputMode: 0 },
+            },
+          },
+        ],
+        edges: [
+          { sourceNodeId: "node-start::s", targetNodeId: "database::d" },
+          { sourceNodeId: "database::d", targetNodeId: "node-end::e" },
+        ],
+      },
+    },
+    registry,
+  );
+  const ours = async (): Promise<number> =>
+    Number(
+      (await direct`select count(*)::int as n from pg_stat_activity where application_name = 'astron-edge-workflow'`)[0]
+        ?.n,
+    );
+  const underLoad = async (
+    portFor: () => ClosableSqlPort,
+  ): Promise<{ peak: number; failed: number; ms: number; firstError: string }> => {
+    let loading = true;
+    let peak = 0;
+    const sampler = (async () => {
+      while (loading) {
+        peak = Math.max(peak, await ours());
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    let next = 0;
+    let failed = 0;
+    let firstError = "";
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: LOAD_CONCURRENCY }, async () => {
+        while (next < LOAD_RUNS) {
+          const n = next++;
+          const outcome = await new Run(loadPlan, {
+            registry,
+            sid: "s",
+            info: { ...info, eventId: `e${n}` },
+            parameters: { AGENT_USER_INPUT: "q", n },
+            emit: () => undefined,
+            sql: portFor(),
+          }).execute();
+          if (outcome.status !== "completed") {
+            failed++;
+            firstError ||= JSON.stringify(outcome.status === "failed" ? outcome.error : outcome.status);
+          }
+        }
+      }),
+    );
+    const ms = performance.now() - t0;
+    loading = false;
+    await sampler;
+    return { peak, failed, ms, firstError };
+  };
+  // the measurements above left the port's connection open: only the load's own connections count below
+  await port.close();
+  while ((await ours()) > 0) await new Promise((r) => setTimeout(r, 20));
+  const shared = createSqlPort({ DATABASE_URL: pg.url });
+  const pooled = await underLoad(() => shared);
+  await shared.close();
+  const perRun: ClosableSqlPort[] = [];
+  const before = await underLoad(() => {
+    const p = createSqlPort({ DATABASE_URL: pg.url }, { maxConnections: 3, idleTimeoutSec: 30 });
+    perRun.push(p);
+    return p;
+  });
+  await Promise.all(perRun.map((p) => p.close()));
+  const maxConnections = Number((await direct`select current_setting('max_connections') as v`)[0]?.v);
   const load = (await import("node:os")).loadavg()[0]!.toFixed(1);
 
   const figures = {
@@ -175,6 +300,18 @@ try {
     flow_without_db_ms: flowBareMs,
     flow_db_added_over_direct_ms: flowDbMs - flowBareMs - directMs,
   };
+  for (const [variant, r] of Object.entries({ pooled, per_run: before }))
+    console.log(
+      JSON.stringify({
+        bench: "database-pool",
+        variant,
+        runs: LOAD_RUNS,
+        concurrency: LOAD_CONCURRENCY,
+        peak_connections: r.peak,
+        failed_runs: r.failed,
+        ms: Math.round(r.ms),
+      }),
+    );
   const round = (x: number): number => Math.round(x * 1000) / 1000;
   const fixed = (x: number): string => x.toFixed(3);
   for (const [k, v] of Object.entries(figures))
@@ -198,6 +335,16 @@ SELECT of two columns (one row) from a 1000-row table, the same text and paramet
 | flow start → database → end | ${fixed(flowDbMs)} |
 | flow start → end | ${fixed(flowBareMs)} |
 | flow: database node's share minus the direct query | ${fixed(flowDbMs - flowBareMs - directMs)} |
+
+Connection pool (issue 13): ${LOAD_RUNS} runs of start → database → end at concurrency ${LOAD_CONCURRENCY}, the statement
+holding its connection ~10 ms (\`select n from pg_sleep(0.01)\`); the server allows ${maxConnections} connections.
+
+| runs share | peak connections | failed runs | wall time |
+| --- | ---: | ---: | ---: |
+| one pool of DATABASE_POOL_MAX = ${DEFAULT_POOL_MAX} (the SqlPool object's port) | ${pooled.peak} | ${pooled.failed} | ${(pooled.ms / 1000).toFixed(1)} s |
+| nothing: a port per run (before: 3 connections, idle kept 30 s) | ${before.peak} | ${before.failed} | ${(before.ms / 1000).toFixed(1)} s |
+
+${before.firstError ? `First failure of the per-run ports: \`${before.firstError.replaceAll(pg.url, "***")}\`.` : ""}
 
 Target: ≤ 2 ms added. The added time is the price of preceding each statement with a
 server-side \`statement_timeout\` and the \`astron.uid/app_id/env/space_id\` settings: a second statement pipelined

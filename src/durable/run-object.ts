@@ -25,7 +25,7 @@ import { createJsSandbox } from "./js-sandbox.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
-import { createSqlPort } from "./sql.ts";
+import { runSqlPort } from "./sql-pool.ts";
 
 export interface RunEnv {
   DB?: D1Database;
@@ -414,7 +414,8 @@ export class RunObject extends DurableObject<RunEnv> {
     const socket = createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR });
     const kv = this.#kv();
     const sandbox = createJsSandbox();
-    const sql = createSqlPort(this.env);
+    // statements go to the shared per-database pool (sql-pool.ts): a run holds no connection of its own
+    const sql = runSqlPort(this.env);
     return {
       fetch: (input, init) => (flush(), fetchFn(input, init)),
       openSocket: (url) => (flush(), socket(url)),

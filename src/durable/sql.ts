@@ -3,11 +3,13 @@
 // (nodejs_compat supplies Buffer/events); on Node it uses `net`. The connection string is a secret and never
 // appears in an error or a log line: every message that leaves this module is scrubbed of it.
 //
-// Connections: `DATABASE_URL` serves every dbId; `DATABASE_URLS` (JSON `{"<dbId>": url, "<dbId>:<env>": url}`)
-// overrides it per database, and per env ("test" for debug runs, "prod" for release runs). Each port keeps one small
-// pool per URL. On workerd a socket belongs to the Durable Object that opened it, so a port (and its pool) is
-// per RunObject; point DATABASE_URL at a Hyperdrive binding's connection string in production to make connecting
-// cheap. Each statement is preceded, on the same connection and in the same round trip, by a statement that sets
+// Connections: `DATABASE_URL` serves every dbId (a `HYPERDRIVE` binding's connection string takes its place when the
+// binding exists); `DATABASE_URLS` (JSON `{"<dbId>": url, "<dbId>:<env>": url}`) overrides it per database, and per
+// env ("test" for debug runs, "prod" for release runs). Each port keeps one pool per URL, at most
+// `maxConnections` connections, idle ones closed after `idleTimeoutSec`. On workerd a socket belongs to the Durable
+// Object that opened it (another object that touches it fails), so the pool that holds the ceiling across runs
+// is the SqlPool object (sql-pool.ts), which owns one such port per database URL. Each statement is preceded, on
+// the same connection and in the same round trip, by a statement that sets
 // `statement_timeout` (the node's time limit, enforced by the server) and `astron.uid`, `astron.app_id`, `astron.env`, `astron.space_id` (so a database
 // may scope rows per user with row-level security, as xingchen-db did by rewriting WHERE clauses). Custom SQL can
 // change those settings itself, so they are a convenience, not a boundary between tenants: give tenants their own
@@ -21,12 +23,34 @@ import { WorkflowError } from "../engine/errors.ts";
 import type { SqlLimits, SqlPort, SqlTarget } from "../engine/plugin.ts";
 
 export interface SqlPortOptions {
-  /** connections per URL (default 3) */
+  /** connections per URL (default DEFAULT_POOL_MAX) */
   maxConnections?: number;
-  /** seconds an idle connection is kept (default 30) */
+  /** seconds an idle connection is kept (default DEFAULT_POOL_IDLE_SEC; 0 keeps it) */
   idleTimeoutSec?: number;
   /** seconds to establish a connection (default 10) */
   connectTimeoutSec?: number;
+  /** the driver's `socket` option: on workerd, pgSocket (pg-socket.ts), so closing a connection is clean */
+  socket?: (options: { host?: readonly string[]; port?: readonly number[]; ssl?: unknown }) => unknown;
+}
+
+/** Pool defaults and caps (DATABASE_POOL_MAX, DATABASE_POOL_IDLE_SEC): small, so runs cannot crowd a database out. */
+export const DEFAULT_POOL_MAX = 5;
+export const MAX_POOL_MAX = 100;
+export const DEFAULT_POOL_IDLE_SEC = 10;
+export const MAX_POOL_IDLE_SEC = 600;
+
+function boundedInt(text: string | undefined, fallback: number, min: number, max: number): number {
+  const n = Number(text);
+  if (text === undefined || text.trim() === "" || !Number.isFinite(n)) return fallback;
+  return Math.min(max, Math.max(min, Math.floor(n)));
+}
+
+/** The pool's size and idle timeout from the deployment's vars (clamped to their caps). */
+export function poolOptions(env: object): Required<Pick<SqlPortOptions, "maxConnections" | "idleTimeoutSec">> {
+  return {
+    maxConnections: boundedInt(readString(env, "DATABASE_POOL_MAX"), DEFAULT_POOL_MAX, 1, MAX_POOL_MAX),
+    idleTimeoutSec: boundedInt(readString(env, "DATABASE_POOL_IDLE_SEC"), DEFAULT_POOL_IDLE_SEC, 0, MAX_POOL_IDLE_SEC),
+  };
 }
 
 export interface ClosableSqlPort extends SqlPort {
@@ -103,8 +127,27 @@ function secretsOf(urls: readonly string[]): string[] {
   return [...out].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
 }
 
-export function createSqlPort(env: object, options: SqlPortOptions = {}): ClosableSqlPort {
-  const single = readString(env, "DATABASE_URL");
+/** A `[[hyperdrive]]` binding's connection string (the binding named HYPERDRIVE), when the deployment has one. */
+function hyperdriveUrl(env: object): string | undefined {
+  const binding: unknown = (env as Record<string, unknown>).HYPERDRIVE;
+  const url =
+    typeof binding === "object" && binding !== null
+      ? (binding as { connectionString?: unknown }).connectionString
+      : undefined;
+  return typeof url === "string" && url !== "" ? url : undefined;
+}
+
+export interface DatabaseUrls {
+  /** which database URL serves a target; a WorkflowError (21000) when none is configured */
+  urlFor(target: SqlTarget): { url: string; hyperdrive: boolean };
+  /** every configured URL (for scrubbing) */
+  all: string[];
+}
+
+/** DATABASE_URLS per dbId[:env], else the HYPERDRIVE binding's connection string, else DATABASE_URL. */
+export function databaseUrls(env: object): DatabaseUrls {
+  const hyperdrive = hyperdriveUrl(env);
+  const single = hyperdrive ?? readString(env, "DATABASE_URL");
   const mapText = readString(env, "DATABASE_URLS");
   let byDb: Record<string, string> = {};
   let mapError: string | undefined;
@@ -118,25 +161,37 @@ export function createSqlPort(env: object, options: SqlPortOptions = {}): Closab
       mapError = "DATABASE_URLS is not a JSON object of connection strings";
     }
   }
-  const secrets = secretsOf([...(single ? [single] : []), ...Object.values(byDb)]);
+  return {
+    all: [...(single ? [single] : []), ...Object.values(byDb)],
+    urlFor(target) {
+      const mapped = byDb[`${target.dbId}:${target.env}`] ?? byDb[target.dbId];
+      if (mapped) return { url: mapped, hyperdrive: false };
+      if (single) return { url: single, hyperdrive: single === hyperdrive };
+      throw WorkflowError.of(
+        Codes.PG_SQL_REQUEST_ERROR,
+        mapError ?? `no database is configured for dbId ${target.dbId} (set DATABASE_URL or DATABASE_URLS)`,
+      );
+    },
+  };
+}
+
+export function createSqlPort(env: object, options: SqlPortOptions = {}): ClosableSqlPort {
+  const urls = databaseUrls(env);
+  const secrets = secretsOf(urls.all);
   const scrub = (text: string): string => secrets.reduce((t, s) => t.split(s).join("***"), text);
   const pools = new Map<string, Client>();
 
-  const urlFor = (target: SqlTarget): string => {
-    const url = byDb[`${target.dbId}:${target.env}`] ?? byDb[target.dbId] ?? single;
-    if (url) return url;
-    throw WorkflowError.of(
-      Codes.PG_SQL_REQUEST_ERROR,
-      mapError ?? `no database is configured for dbId ${target.dbId} (set DATABASE_URL or DATABASE_URLS)`,
-    );
-  };
+  const urlFor = (target: SqlTarget): string => urls.urlFor(target).url;
 
   const clientFor = (url: string): Client => {
     let client = pools.get(url);
     if (!client) {
+      // `socket` is an option of the driver that its type declarations omit
+      const socket = options.socket ? { socket: options.socket } : {};
       client = postgres(url, {
-        max: options.maxConnections ?? 3,
-        idle_timeout: options.idleTimeoutSec ?? 30,
+        ...socket,
+        max: options.maxConnections ?? DEFAULT_POOL_MAX,
+        idle_timeout: options.idleTimeoutSec ?? DEFAULT_POOL_IDLE_SEC,
         connect_timeout: options.connectTimeoutSec ?? 10,
         max_lifetime: 30 * 60,
         onnotice: () => undefined,
@@ -171,16 +226,21 @@ export function createSqlPort(env: object, options: SqlPortOptions = {}): Closab
       const timeoutMs = Math.max(1, Math.floor(limits.timeoutMs));
       let current: { cancel(): void } | undefined;
       let timedOut = false;
+      // set once the caller has its answer (timeout, abort): a connection the pool hands over later must not run the
+      // statement (a cancelled run's INSERT would land long after the run failed)
+      let gaveUp = false;
       let stop: ((e: unknown) => void) | undefined;
       const stopped = new Promise<never>((_, reject) => (stop = reject));
       stopped.catch(() => undefined);
       const onAbort = (): void => {
+        gaveUp = true;
         current?.cancel();
         stop?.(limits.signal.reason);
       };
       limits.signal.addEventListener("abort", onAbort, { once: true });
       const timer = setTimeout(() => {
         timedOut = true;
+        gaveUp = true;
         current?.cancel();
         stop?.(new Error("timeout"));
       }, timeoutMs + CLIENT_GRACE_MS);
@@ -190,6 +250,7 @@ export function createSqlPort(env: object, options: SqlPortOptions = {}): Closab
       const work = (async (): Promise<{ rows: Row[]; truncated: boolean }> => {
         const conn = await client.reserve();
         try {
+          if (gaveUp) return { rows: [], truncated: false };
           const settings = conn.unsafe(SETTINGS, [
             String(timeoutMs),
             target.uid,

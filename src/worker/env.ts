@@ -24,6 +24,12 @@ export interface Env extends Cloudflare.Env {
   /** database node (secrets): one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
   DATABASE_URL?: string;
   DATABASE_URLS?: string;
+  /** database connections per database URL across the deployment (SqlPool; default 5, at most 100) */
+  DATABASE_POOL_MAX?: string;
+  /** seconds an idle pooled database connection is kept (default 10, at most 600; 0 keeps it) */
+  DATABASE_POOL_IDLE_SEC?: string;
+  /** optional `[[hyperdrive]]` binding: its connection string replaces DATABASE_URL (DATABASE_URLS still wins) */
+  HYPERDRIVE?: Hyperdrive;
   /** database node limits: rows returned (default 1000), statement time (default 10000 ms) */
   DATABASE_MAX_ROWS?: string;
   DATABASE_TIMEOUT_MS?: string;

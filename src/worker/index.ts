@@ -5,6 +5,7 @@ import { sweep } from "./janitor.ts";
 
 export { RunObject } from "../durable/run-object.ts";
 export { HookLimiter } from "../durable/hook-limiter.ts";
+export { SqlPool } from "../durable/sql-pool.ts";
 
 export default {
   fetch: app.fetch,

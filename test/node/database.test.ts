@@ -6,7 +6,7 @@ import postgres from "postgres";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import { createSqlPort, type ClosableSqlPort } from "../../src/durable/sql.ts";
+import { createSqlPort, poolOptions, type ClosableSqlPort } from "../../src/durable/sql.ts";
 import { bizNodeToCore } from "../../src/plugins/biz.ts";
 import { buildCustom, quoteIdent } from "../../src/plugins/database.ts";
 import { registry } from "../../src/plugins/index.ts";
@@ -215,7 +215,12 @@ describe("database node: the five modes on real tables", () => {
     expect((await outputsOf(dbFlow({ ...params, limit: 0 }, [{ name: "pattern", value: "ob" }]))).rows).toEqual([]);
     const { limit: _drop, ...noLimit } = params;
     void _drop;
-    expect((await outputsOf(dbFlow(noLimit, [{ name: "pattern", value: "ob" }]))).rows.map((r) => r.name)).toEqual(["O'Brien", "carol", "alice", "bob"]);
+    expect((await outputsOf(dbFlow(noLimit, [{ name: "pattern", value: "ob" }]))).rows.map((r) => r.name)).toEqual([
+      "O'Brien",
+      "carol",
+      "alice",
+      "bob",
+    ]);
   });
 
   it("mode 3: in / not in take an input's array, null / not null widen with the fieldType's zero value", async () => {
@@ -709,6 +714,142 @@ describe("database node: the connection secret stays secret", () => {
       } finally {
         await p.close();
       }
+    }
+  });
+});
+
+describe("database connection pool (issue 13)", () => {
+  const POOL_DB = "node_pool";
+  const poolUrl = (): string => {
+    const u = new URL(pg.url);
+    u.pathname = `/${POOL_DB}`;
+    return u.toString();
+  };
+  const connections = async (): Promise<number> =>
+    (await admin`select count(*)::int as n from pg_stat_activity where datname = ${POOL_DB}`)[0]?.n as number;
+  const until = async (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
+    const end = Date.now() + timeoutMs;
+    while (Date.now() < end) {
+      if (await check()) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return check();
+  };
+  const failed = (p: Promise<unknown>): Promise<unknown> =>
+    p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  const target = { dbId: "1", appId: "app1", env: "test" as const, uid: "u" };
+  const limits = (timeoutMs = 5000, signal = new AbortController().signal) => ({ timeoutMs, maxRows: 10, signal });
+
+  beforeAll(async () => {
+    await admin.unsafe(`drop database if exists ${POOL_DB} with (force)`);
+    await admin.unsafe(`create database ${POOL_DB}`);
+    const db = postgres(poolUrl(), { max: 1, onnotice: () => undefined });
+    await db.unsafe("create table queued (n int)");
+    await db.end({ timeout: 1 });
+  });
+
+  it("takes its size and idle timeout from DATABASE_POOL_MAX and DATABASE_POOL_IDLE_SEC, small by default and capped", () => {
+    expect(poolOptions({})).toEqual({ maxConnections: 5, idleTimeoutSec: 10 });
+    expect(poolOptions({ DATABASE_POOL_MAX: "8", DATABASE_POOL_IDLE_SEC: "2" })).toEqual({
+      maxConnections: 8,
+      idleTimeoutSec: 2,
+    });
+    expect(poolOptions({ DATABASE_POOL_MAX: "100000", DATABASE_POOL_IDLE_SEC: "1e9" })).toEqual({
+      maxConnections: 100,
+      idleTimeoutSec: 600,
+    });
+    expect(poolOptions({ DATABASE_POOL_MAX: "0", DATABASE_POOL_IDLE_SEC: "-5" })).toEqual({
+      maxConnections: 1,
+      idleTimeoutSec: 0,
+    });
+    expect(poolOptions({ DATABASE_POOL_MAX: "many", DATABASE_POOL_IDLE_SEC: "" })).toEqual({
+      maxConnections: 5,
+      idleTimeoutSec: 10,
+    });
+  });
+
+  it("400 statements at concurrency 20 through one port never open more than DATABASE_POOL_MAX connections, and idle ones close", async () => {
+    const p = createSqlPort(
+      { DATABASE_URL: poolUrl() },
+      poolOptions({ DATABASE_POOL_MAX: "3", DATABASE_POOL_IDLE_SEC: "1" }),
+    );
+    let loading = true;
+    let peak = 0;
+    const sampler = (async () => {
+      while (loading) {
+        peak = Math.max(peak, await connections());
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    let next = 0;
+    const results: unknown[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          while (next < 400) {
+            const n = next++;
+            results[n] = (await p.query(target, "select $1::int as n from pg_sleep(0.002)", [n], limits())).rows[0]?.n;
+          }
+        }),
+      );
+    } finally {
+      loading = false;
+      await sampler;
+    }
+    expect(results).toEqual(Array.from({ length: 400 }, (_, i) => i));
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(3);
+    expect(await until(async () => (await connections()) === 0, 5000)).toBe(true);
+    await p.close();
+  });
+
+  it("a statement whose caller gave up while it waited for a connection never runs (time limit, then cancel)", async () => {
+    const p = createSqlPort({ DATABASE_URL: poolUrl() }, { maxConnections: 1 });
+    try {
+      const holder = p.query(target, "select pg_sleep(2)", [], limits(5000));
+      // waits behind the holder for its one connection, past its own limit (100 ms + the 1 s client grace)
+      const timedOut = await failed(p.query(target, "insert into queued (n) values (1)", [], limits(100)));
+      expect(timedOut).toMatchObject({ code: 21001 });
+      const abort = new AbortController();
+      const cancelled = p.query(target, "insert into queued (n) values (2)", [], limits(5000, abort.signal));
+      abort.abort(new Error("run cancelled"));
+      await expect(cancelled).rejects.toThrow("run cancelled");
+      await holder;
+      // the pool's connection is free again: a later statement runs, the two abandoned ones did not
+      await p.query(target, "insert into queued (n) values (3)", [], limits());
+      expect((await p.query(target, "select n from queued order by n", [], limits())).rows).toEqual([{ n: 3 }]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it("uses the HYPERDRIVE binding's connection string instead of DATABASE_URL, keeps DATABASE_URLS first, and scrubs it", async () => {
+    const wrong = pg.url.replace(`:${pg.port}/`, ":1/");
+    const p = createSqlPort(
+      {
+        HYPERDRIVE: { connectionString: poolUrl() },
+        DATABASE_URL: wrong,
+        DATABASE_URLS: JSON.stringify({ "9": wrong }),
+      },
+      { connectTimeoutSec: 2 },
+    );
+    try {
+      expect((await p.query(target, "select current_database() as db", [], limits())).rows).toEqual([{ db: POOL_DB }]);
+      const mapped = await failed(p.query({ ...target, dbId: "9" }, "select 1", [], limits()));
+      expect(mapped).toMatchObject({ code: 21000 });
+      const bad = createSqlPort(
+        { HYPERDRIVE: { connectionString: wrong.replace("astron:", "astron2:") } },
+        { connectTimeoutSec: 2 },
+      );
+      const err = await failed(bad.query(target, "select 1", [], limits()));
+      await bad.close();
+      expect(err).toMatchObject({ code: 21000 });
+      expect(JSON.stringify({ message: (err as Error).message })).not.toContain("127.0.0.1");
+    } finally {
+      await p.close();
     }
   });
 });
