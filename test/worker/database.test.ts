@@ -277,7 +277,7 @@ describe("database connection pool", () => {
         const stub = testEnv.RUN.get(testEnv.RUN.idFromName(eventId));
         const request = requestFor(eventId, { n });
         const reply = await stub.startCollect({ request, plan }, 30_000);
-        const summary = (await stub.summary()) as RunSummary | null;
+        const summary = (await stub.summary("app1")) as RunSummary | null;
         if (
           !reply.ok ||
           summary?.status !== "completed" ||
@@ -326,7 +326,7 @@ describe("database connection pool", () => {
       },
       30_000,
     );
-    const summary = (await stub.summary()) as RunSummary | null;
+    const summary = (await stub.summary("app1")) as RunSummary | null;
     expect(summary).toMatchObject({ status: "failed", code: 21001 });
     // well short of the statement's 5 s (the server stops it at 300 ms; the client gives up 1 s later at the latest)
     expect(Date.now() - t0).toBeLessThan(4000);
@@ -342,10 +342,10 @@ describe("database connection pool", () => {
     });
     expect(reply.ok).toBe(true);
     expect(await until(async () => (await sleeping()) === 1, 3000)).toBe(true);
-    await stub.cancel();
+    await stub.cancel("app1");
     // without the cancel reaching the pool object, the statement would sleep out its 5 s (4 s or more from here)
     expect(await until(async () => (await sleeping()) === 0, 2500)).toBe(true);
     if (reply.ok) await reply.stream.pipeTo(new WritableStream());
-    expect((await stub.summary()) as RunSummary | null).toMatchObject({ status: "cancelled" });
+    expect((await stub.summary("app1")) as RunSummary | null).toMatchObject({ status: "cancelled" });
   });
 });
