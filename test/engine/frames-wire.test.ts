@@ -149,6 +149,18 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
     expect(out[0]?.workflow_step?.node?.id).toBe("flow_obj");
   });
 
+  it("non-stream answers to a failed run are the error alone, without the answer gathered before it (issue 13)", () => {
+    const err = { code: 24101, message: "Run output exceeds its size limit(x)" };
+    const answered = endNodeFrames().slice(0, -1);
+    const debug = new DebugFilter({ stream: false });
+    const d = [...answered, workflowErrorEndFrame("s", T, err)].flatMap((x) => debug.push(x));
+    expect(d).toEqual([workflowErrorEndFrame("s", T, err)]);
+    const open = new OpenFilter({ stream: false });
+    const o = [...answered, workflowEndFrame("s", T, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, err)].flatMap((x) => open.push(x));
+    expect(o).toHaveLength(1);
+    expect(o[0]).toMatchObject({ code: 24101, choices: [{ delta: { content: "", reasoning_content: "" } }] });
+  });
+
   it("builds the 20804 frame of a silent stream", () => {
     expect(timeoutFrame("s", T)).toMatchObject({ code: 20804, message: "OpenAPI output timeout", id: "s" });
   });
