@@ -134,6 +134,29 @@ describe("per-run output limits", () => {
 });
 
 describe("storage failures", () => {
+  it("answer a start that storage refuses with a generic coded error, without the storage's text", async () => {
+    // a request row over SQLite's string limit (2 MB on the edge, about 8.5 MB in local workerd): a streamed start
+    // writes it at once and fails; a non-streamed one writes it at the end and fails first on its start node's frame
+    const id = await flowId(true);
+    const answers: Record<string, unknown>[] = [];
+    for (const stream of [true, false]) {
+      const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", {
+        method: "POST",
+        headers: APP,
+        body: JSON.stringify({ flow_id: id, stream, parameters: { AGENT_USER_INPUT: "y".repeat(9 << 20), n: 1 } }),
+      });
+      const text = await res.text();
+      expect(text.length).toBeLessThan(2000);
+      expect(text).not.toMatch(/SQLITE|too big/i);
+      answers.push(JSON.parse(text) as Record<string, unknown>);
+    }
+    expect(answers[0]).toMatchObject({ code: 20805, message: "OpenAPI output error" });
+    expect(answers[1]).toMatchObject({
+      code: 24101,
+      message: expect.stringContaining("a frame of node-start::s is 9437"),
+    });
+  });
+
   it("end the run with a coded, generic message: the storage's own text never reaches the client", async () => {
     const eventId = `ev-storage-${Date.now()}`;
     const plan = compile(startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c"], delayMs: 80 }), registry);
@@ -173,5 +196,10 @@ describe("storage failures", () => {
       status: "failed",
       outcome: JSON.stringify({ code: 22301, message: "Workflow engine run failed(run storage failed)" }),
     });
+    // the runs API reads the frame table too: its failure reaches the caller as a code, not as the storage's text
+    const res = await SELF.fetch(`http://astron.test/runs/${eventId}`, { headers: APP });
+    const text = await res.text();
+    expect(text).not.toMatch(/SQLITE|no such table/i);
+    expect(JSON.parse(text)).toMatchObject({ code: 20805, message: "OpenAPI output error" });
   });
 });
