@@ -17,13 +17,14 @@ import {
   type RunState,
 } from "../engine/index.ts";
 import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
-import { nodeErrorFrame } from "../engine/frames.ts";
+import { nodeErrorFrame, workflowErrorEndFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
 import { createJsSandbox } from "./js-sandbox.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
+import { checkFrame, outputLimits, utf8Length, type OutputLimits } from "./output-limits.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 import { runSqlPort } from "./sql-pool.ts";
 
@@ -43,6 +44,9 @@ export interface RunEnv {
   /** secrets of the database node: one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
   DATABASE_URL?: string;
   DATABASE_URLS?: string;
+  /** output limits in bytes (src/durable/output-limits.ts): one frame (default 1 MiB), a run's frames (8 MiB) */
+  MAX_FRAME_BYTES?: string;
+  MAX_RUN_OUTPUT_BYTES?: string;
 }
 
 export type RunReply = { ok: true; stream: ReadableStream<Uint8Array> } | { ok: false; error: ErrorData };
@@ -496,13 +500,22 @@ export class RunObject extends DurableObject<RunEnv> {
     try {
       outcome = await go();
     } catch (e) {
-      const error = e instanceof WorkflowError ? e : WorkflowError.of(Codes.ENG_RUN_ERROR, e instanceof Error ? e.message : String(e));
+      // an exception that is not a WorkflowError is internal (storage, a bug): its text goes to the log, not to clients
+      if (!(e instanceof WorkflowError)) console.log(`[run ${request.eventId}] run failed: ${e instanceof Error ? e.message : String(e)}`);
+      const error = e instanceof WorkflowError ? e : WorkflowError.of(Codes.ENG_RUN_ERROR);
       outcome = { status: "failed", error: error.toData() };
     }
     const now = Date.now();
     if (outcome.status === "interrupted") {
       const deadline = now + outcome.timeoutMs;
-      this.#store.setInterrupted(run.capture(), outcome.nodeId, deadline, now);
+      try {
+        this.#store.setInterrupted(run.capture(), outcome.nodeId, deadline, now);
+      } catch (e) {
+        // a paused run that storage cannot hold cannot be resumed: it fails, without the storage's text
+        this.#execution = undefined;
+        this.#halt(storageError(e, request.eventId));
+        return;
+      }
       const created = this.#store.get()?.createdAt ?? now;
       await this.ctx.storage.setAlarm(Math.min(deadline, created + request.deadlineMs));
       this.#execution = undefined;
@@ -556,7 +569,11 @@ export class RunObject extends DurableObject<RunEnv> {
       this.#saveScheduled = false;
       const nodes = this.#boundaries.splice(0);
       const run = this.#run;
-      if (run && !run.closed) this.#store.saveState(run.capture(), nodes, Date.now());
+      try {
+        if (run && !run.closed) this.#store.saveState(run.capture(), nodes, Date.now());
+      } catch (e) {
+        this.#halt(storageError(e, this.#store.head()?.request.eventId));
+      }
     });
   }
 
@@ -700,13 +717,35 @@ export class RunObject extends DurableObject<RunEnv> {
   // ---- frames -----------------------------------------------------------------------------------------------------
 
   #onFrame(frame: Frame): void {
-    const seq = this.#store.appendFrame(frame, Date.now());
+    if (this.#halted) return;
+    const json = JSON.stringify(frame);
+    const checked = checkFrame(json, frame.workflow_step?.node?.id, this.#store.frameBytes(), (this.#limits ??= outputLimits(this.env)));
+    if ("error" in checked) {
+      this.#halt(checked.error);
+      return;
+    }
+    this.#record(frame, json, checked.bytes);
+  }
+
+  /** Stores a frame and hands it to the live clients. */
+  #record(frame: Frame, json: string, bytes: number): void {
     const final = isFinal(frame);
-    // the final frame of a response is written before anyone sees it
-    if (final) this.#store.flush();
+    let seq: number;
+    try {
+      seq = this.#store.appendFrame(frame, Date.now(), json, bytes);
+      // the final frame of a response is written before anyone sees it
+      if (final) this.#store.flush();
+    } catch (e) {
+      if (!this.#halted) {
+        this.#halt(storageError(e, this.#store.head()?.request.eventId));
+        return;
+      }
+      // the error end of a run whose storage fails: its live clients still hear it
+      seq = this.#store.lastSeq();
+    }
     for (const collect of this.#collectors) if (collect(frame)) this.#collectors.delete(collect);
     if (this.#subscribers.size > 0) {
-      const line = encoder.encode(`${JSON.stringify({ seq, frame })}\n`);
+      const line = encoder.encode(`{"seq":${seq},"frame":${json}}\n`);
       for (const s of this.#subscribers) {
         if (s.closed) continue;
         try {
@@ -723,6 +762,30 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     // the state right after the first frame makes an early eviction recoverable
     if (seq === 1) this.#boundary("flow_obj");
+  }
+
+  #limits: OutputLimits | undefined;
+  /** the run was ended from here (an output limit, a storage failure): the engine's remaining frames are dropped */
+  #halted = false;
+
+  /**
+   * Ends the run with `error` from outside the engine: the engine stops, the error end frame goes out (the frame that
+   * did not fit never does) and the run is recorded as failed.
+   */
+  #halt(error: ErrorData): void {
+    this.#halted = true;
+    const run = this.#run;
+    run?.cancel();
+    const head = this.#store.head();
+    const frame = workflowErrorEndFrame(head?.request.sid ?? "", Math.floor(Date.now() / 1000), error);
+    const json = JSON.stringify(frame);
+    this.#record(frame, json, utf8Length(json));
+    try {
+      this.#finish("failed", error, null, run?.usage);
+    } catch (e) {
+      console.log(`[run ${head?.request.eventId ?? "?"}] failure not recorded: ${e instanceof Error ? e.message : String(e)}`);
+      this.#closeSubscribers();
+    }
   }
 
   /** `throughInterrupts`: the replay of stored frames goes on past interrupt frames (the runs API's event log). */
@@ -775,6 +838,15 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     this.#subscribers.clear();
   }
+}
+
+/**
+ * A storage failure (SQLITE_TOOBIG, SQLITE_FULL…) as clients see it: a coded, generic message. The storage's own
+ * text names its internals; it goes to the log only.
+ */
+function storageError(e: unknown, eventId: string | undefined): ErrorData {
+  console.log(`[run ${eventId ?? "?"}] storage failed: ${e instanceof Error ? e.message : String(e)}`);
+  return WorkflowError.of(Codes.ENG_RUN_ERROR, "run storage failed").toData();
 }
 
 function isFinal(frame: Frame): boolean {

@@ -78,6 +78,7 @@ export class RunStore {
     if (written > 0) {
       this.#status = undefined;
       this.#lastSeq = 0;
+      this.#frameBytes = 0;
     }
   }
 
@@ -106,6 +107,7 @@ export class RunStore {
     this.#status = "running";
     this.#head = { request, createdAt: now };
     this.#lastSeq = 0;
+    this.#frameBytes = 0;
     this.#pendingRun = { request: JSON.stringify(request), plan, createdAt: now };
     this.#queueLog("start", null, { flowId: request.flowId, mode: request.mode }, now);
     if (!options.defer) this.transaction(() => this.flush());
@@ -237,11 +239,13 @@ export class RunStore {
 
   /**
    * Numbers a frame and queues it; queued frames are written together by `flush` (at every node boundary,
-   * with the state, and at the final frame), so a run costs a few writes instead of one per token.
+   * with the state, and at the final frame), so a run costs a few writes instead of one per token. `json` is the
+   * frame's JSON when the caller already made it, `bytes` its UTF-8 size when the caller measured it.
    */
-  appendFrame(frame: Frame, now: number): number {
+  appendFrame(frame: Frame, now: number, json: string = JSON.stringify(frame), bytes?: number): number {
     const next = this.lastSeq() + 1;
-    this.#pending.push([next, JSON.stringify(frame), frame.workflow_step?.node?.id ?? null, now]);
+    this.#frameBytes = bytes !== undefined && this.#frameBytes >= 0 ? this.#frameBytes + bytes : -1;
+    this.#pending.push([next, json, frame.workflow_step?.node?.id ?? null, now]);
     this.#lastSeq = next;
     if (this.#pending.length >= 50) this.flush();
     return next;
@@ -268,6 +272,19 @@ export class RunStore {
     if (this.#log.length === 0) return;
     const rows = this.#log.splice(0);
     this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`, ...rows.flat());
+  }
+
+  /** the UTF-8 size of the run's stored and queued frames (-1: not known here, read it) */
+  #frameBytes = -1;
+
+  /** What the run's frames take, for the run's output limit (read from storage once after an eviction). */
+  frameBytes(): number {
+    if (this.#frameBytes < 0) {
+      this.flush();
+      const r = this.#sql.exec(`SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM run_frames`).toArray()[0];
+      this.#frameBytes = Number(r?.b ?? 0);
+    }
+    return this.#frameBytes;
   }
 
   #lastSeq = -1;
@@ -349,6 +366,7 @@ export class RunStore {
     this.#final = undefined;
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
+    this.#frameBytes = -1;
     this.#status = undefined;
     this.#head = undefined;
     this.#init();

@@ -83,6 +83,8 @@ export const Codes = {
   HOOK_PAYLOAD_TOO_LARGE_ERROR: 24003,
   HOOK_RATE_LIMITED_ERROR: 24004,
   HOOK_PAYLOAD_ERROR: 24005,
+  // [new] per-run output limits (issue 13): a frame or a run's frames over the configured size
+  RUN_OUTPUT_TOO_LARGE_ERROR: 24101,
 } as const;
 
 export type Code = (typeof Codes)[keyof typeof Codes];
@@ -171,4 +173,5 @@ export const CodeText: Readonly<Record<number, string>> = {
   24003: "Webhook payload too large",
   24004: "Webhook rate limit exceeded",
   24005: "Webhook payload could not be read",
+  24101: "Run output exceeds its size limit",
 };

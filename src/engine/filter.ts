@@ -77,7 +77,8 @@ export class OpenFilter {
       }
       if (isStop || isInterrupt) {
         this.#done = true;
-        const out = isStop
+        // an error end is the error alone, not the answer gathered before the failure (issue 13)
+        const out = isStop && frame.code === 0
           ? withChoice(frame, (c) => {
               c.delta.content = this.#content;
               c.delta.reasoning_content = this.#reasoning;
@@ -145,7 +146,8 @@ export class DebugFilter {
     }
     if (!final) return [];
     this.#done = true;
-    if (frame.choices[0]?.finish_reason === "interrupt") return [frame];
+    // an interrupt; or an error end: the error alone, not the answer gathered before the failure (issue 13)
+    if (frame.choices[0]?.finish_reason === "interrupt" || frame.code !== 0) return [frame];
     return [
       withChoice(frame, (c) => {
         c.delta.content = this.#content;

@@ -2,7 +2,7 @@
 // redirect), CORS for every origin, the caller's identity (auth.ts), and errors as Astron envelopes — never HTML,
 // never a stack trace.
 import { Hono } from "hono";
-import { Codes, toWorkflowError, WorkflowError } from "../engine/index.ts";
+import { Codes, WorkflowError } from "../engine/index.ts";
 import type { AppEnv } from "./env.ts";
 import { errorResponse, failure } from "./envelope.ts";
 import { newSid } from "./ids.ts";
@@ -70,7 +70,8 @@ export function genericCode(path: string): number {
 
 app.onError((err, c) => {
   const path = new URL(c.req.url).pathname;
-  const e = err instanceof WorkflowError ? err : toWorkflowError(err, genericCode(path));
+  // an exception that is not a WorkflowError is internal (storage, bindings, a bug): its text goes to the log only
+  const e = err instanceof WorkflowError ? err : WorkflowError.of(genericCode(path));
   if (!(err instanceof WorkflowError))
     console.log(`[${c.get("sid")}] unexpected error on ${path}: ${err instanceof Error ? err.message : String(err)}`);
   return errorResponse(c.get("sid") ?? "", e);

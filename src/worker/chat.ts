@@ -102,11 +102,13 @@ export async function startRun(args: StartArgs): Promise<Response> {
   const stub = args.ns.get(args.ns.idFromName(args.eventId));
   if (!args.body.stream) {
     // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
-    const collected = (await stub.startCollect({ request, plan: planText(args.plan) }, args.frameTimeoutMs)) as { ok: true; frame: Frame } | { ok: false; error: ErrorData };
+    const collected = (await stub.startCollect({ request, plan: planText(args.plan) }, args.frameTimeoutMs).catch((e: unknown) => objectFailed(args.eventId, e))) as
+      | { ok: true; frame: Frame }
+      | { ok: false; error: ErrorData };
     if (!collected.ok) return finalErrorFrame(args.sid, collected.error);
     return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8", "X-Run-Id": args.eventId } });
   }
-  const reply = (await stub.start({ request, plan: planText(args.plan) })) as RunReply;
+  const reply = (await stub.start({ request, plan: planText(args.plan) }).catch((e: unknown) => objectFailed(args.eventId, e))) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   // the run's id, for the runs API (GET /runs/{id}, /runs/{id}/events)
   return relayResponse(
@@ -134,6 +136,16 @@ export async function resumeRun(args: ResumeArgs): Promise<Response> {
   const reply = (await stub.resume({ eventType: args.body.event_type, content: args.body.content }, args.appId)) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   return relayResponse(reply.stream, { mode: args.mode, stream: summary.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs });
+}
+
+/**
+ * The run's object threw instead of answering (its errors travel as data): storage refused a write (SQLITE_TOOBIG…)
+ * or the platform failed. The client gets a coded, generic error; the exception's text names internals and goes to
+ * the log only.
+ */
+function objectFailed(eventId: string, e: unknown): { ok: false; error: ErrorData } {
+  console.log(`[run ${eventId}] run object failed: ${e instanceof Error ? e.message : String(e)}`);
+  return { ok: false, error: WorkflowError.of(Codes.OPEN_API_ERROR).toData() };
 }
 
 /**

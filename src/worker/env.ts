@@ -39,6 +39,9 @@ export interface Env extends Cloudflare.Env {
   HOOK_CALLBACK_BASE_DELAY_MS?: string;
   /** attempts before a webhook callback is given up (default 8) */
   HOOK_CALLBACK_MAX_ATTEMPTS?: string;
+  /** output limits, bytes: one frame (default 1 MiB, at most 1 983 616), all of a run's frames (default 8 MiB) */
+  MAX_FRAME_BYTES?: string;
+  MAX_RUN_OUTPUT_BYTES?: string;
 }
 
 export type AppEnv = { Bindings: Env; Variables: { sid: string; appId: string } };

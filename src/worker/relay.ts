@@ -2,7 +2,7 @@
 // filter (spec §2.4), SSE encoding (§2.1) or one JSON body, the 120 s no-frame timeout (§2.7, §6.11) and
 // cancellation of the run when the client goes away (§6.12 [new]).
 import { DebugFilter, OpenFilter, timeoutFrame } from "../engine/filter.ts";
-import { SSE_HEADERS, sseEncode } from "../engine/sse.ts";
+import { LineSplitter, SSE_HEADERS, sseEncode } from "../engine/sse.ts";
 import type { Frame } from "../engine/types.ts";
 
 export interface RelayOptions {
@@ -21,23 +21,18 @@ export interface StoredLine {
   frame: Frame;
 }
 
-/** Parses NDJSON lines from a byte stream. */
+/** Parses NDJSON lines from a byte stream, in time linear in its size however the bytes are chunked. */
 export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<StoredLine> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
+  const splitter = new LineSplitter();
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      buffer += value;
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        if (line) yield JSON.parse(line) as StoredLine;
-      }
+      for (const line of splitter.push(value)) if (line) yield JSON.parse(line) as StoredLine;
     }
-    if (buffer.trim()) yield JSON.parse(buffer) as StoredLine;
+    const rest = splitter.end();
+    if (rest.trim()) yield JSON.parse(rest) as StoredLine;
   } finally {
     reader.releaseLock();
   }

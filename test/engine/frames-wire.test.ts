@@ -12,7 +12,8 @@ import {
   workflowErrorEndFrame,
   workflowStartFrame,
 } from "../../src/engine/frames.ts";
-import { buildEndFrame, buildErrorFrame, decodeStream, frameJson, parseSse, SseParser, sseEncode } from "../../src/engine/sse.ts";
+import { buildEndFrame, buildErrorFrame, decodeStream, frameJson, LineSplitter, parseSse, SseParser, sseEncode } from "../../src/engine/sse.ts";
+import { searchWork } from "../support/search-work.ts";
 import type { Frame } from "../../src/engine/types.ts";
 
 /** The spec's example with Python's float spelling folded to JavaScript's. */
@@ -148,6 +149,18 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
     expect(out[0]?.workflow_step?.node?.id).toBe("flow_obj");
   });
 
+  it("non-stream answers to a failed run are the error alone, without the answer gathered before it (issue 13)", () => {
+    const err = { code: 24101, message: "Run output exceeds its size limit(x)" };
+    const answered = endNodeFrames().slice(0, -1);
+    const debug = new DebugFilter({ stream: false });
+    const d = [...answered, workflowErrorEndFrame("s", T, err)].flatMap((x) => debug.push(x));
+    expect(d).toEqual([workflowErrorEndFrame("s", T, err)]);
+    const open = new OpenFilter({ stream: false });
+    const o = [...answered, workflowEndFrame("s", T, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, err)].flatMap((x) => open.push(x));
+    expect(o).toHaveLength(1);
+    expect(o[0]).toMatchObject({ code: 24101, choices: [{ delta: { content: "", reasoning_content: "" } }] });
+  });
+
   it("builds the 20804 frame of a silent stream", () => {
     expect(timeoutFrame("s", T)).toMatchObject({ code: 20804, message: "OpenAPI output timeout", id: "s" });
   });
@@ -163,6 +176,44 @@ describe("SSE (spec §2.1, §1.3)", () => {
     for (let i = 0; i < text.length; i += 7) events.push(...parser.push(text.slice(i, i + 7)));
     expect(events.map((e) => JSON.parse(e.data) as Frame)).toEqual(frames);
     expect(parseSse("id: 3\r\ndata: a\r\ndata: b\r\n\r\n: comment\n\ndata: c\n\n")).toEqual(["a\nb", "c"]);
+  });
+
+  it("parses \\r\\n split between chunks as one line end, and a lone \\r as a line end", () => {
+    const text = "data: a\r\ndata: b\r\n\r\ndata: c\r\rdata: d\n\n";
+    for (let size = 1; size <= 4; size++) {
+      const parser = new SseParser();
+      const events = [];
+      for (let i = 0; i < text.length; i += size) events.push(...parser.push(text.slice(i, i + size)));
+      expect(events.map((e) => e.data)).toEqual(["a\nb", "c", "d"]);
+    }
+  });
+
+  it("examines each character of a multi-megabyte event a bounded number of times, however it is chunked", async () => {
+    // 2 MB in 4 KB chunks: searching the whole buffer again per chunk examined about 500 million characters
+    const text = sseEncode({ message: "x".repeat(2 << 20) });
+    const parser = new SseParser();
+    const { result, chars } = await searchWork(() => {
+      const events = [];
+      for (let i = 0; i < text.length; i += 4096) events.push(...parser.push(text.slice(i, i + 4096)));
+      return events;
+    });
+    expect(result).toHaveLength(1);
+    expect((JSON.parse(result[0]?.data ?? "{}") as { message: string }).message).toHaveLength(2 << 20);
+    expect(chars).toBeLessThan(2 * text.length);
+  });
+
+  it("splits lines across chunks with linear work (LineSplitter)", async () => {
+    const line = "y".repeat(2 << 20);
+    const text = `${line}\nshort\n${line}`;
+    const splitter = new LineSplitter();
+    const { result, chars } = await searchWork(() => {
+      const lines: string[] = [];
+      for (let i = 0; i < text.length; i += 4096) lines.push(...splitter.push(text.slice(i, i + 4096)));
+      lines.push(splitter.end());
+      return lines;
+    });
+    expect(result.map((l) => l.length)).toEqual([line.length, 5, line.length]);
+    expect(chars).toBeLessThan(2 * text.length);
   });
 
   it("decodes UTF-8 split inside a character", async () => {

@@ -2,7 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { workflowStartFrame } from "../../src/engine/frames.ts";
 import { SseParser } from "../../src/engine/sse.ts";
-import { relayResponse } from "../../src/worker/relay.ts";
+import { readLines, relayResponse, type StoredLine } from "../../src/worker/relay.ts";
+import { searchWork } from "../support/search-work.ts";
 
 function stalled(lines: string[]): { stream: ReadableStream<Uint8Array>; cancelled: () => boolean } {
   let cancelled = false;
@@ -36,5 +37,28 @@ describe("relay", () => {
     await reader.read();
     await reader.cancel();
     expect(gone).toBe(1);
+  });
+});
+
+describe("reading a run's frame lines", () => {
+  it("reads a multi-megabyte frame line in 4 KB chunks examining each character a bounded number of times", async () => {
+    // searching the accumulated buffer from its start for every chunk made a 3 MB frame take seconds (issue 13)
+    const big = JSON.stringify({ seq: 2, frame: { ...workflowStartFrame("s", 1), message: "z".repeat(3 << 20) } });
+    const text = `${JSON.stringify({ seq: 1, frame: workflowStartFrame("s", 1) })}\n${big}\n`;
+    const bytes = new TextEncoder().encode(text);
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < bytes.length; i += 4096) c.enqueue(bytes.subarray(i, i + 4096));
+        c.close();
+      },
+    });
+    const { result, chars } = await searchWork(async () => {
+      const lines: StoredLine[] = [];
+      for await (const l of readLines(stream)) lines.push(l);
+      return lines;
+    });
+    expect(result.map((l) => l.seq)).toEqual([1, 2]);
+    expect(result[1]?.frame.message).toHaveLength(3 << 20);
+    expect(chars).toBeLessThan(2 * text.length);
   });
 });
