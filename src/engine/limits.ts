@@ -25,7 +25,10 @@ export function configCap(config: Config, name: string, fallback: number): numbe
 
 /** The node's per-attempt timeout in ms, clamped to NODE_TIMEOUT_MAX_MS. */
 export function nodeTimeoutMs(retry: RetryPolicy, config: Config): number {
-  return Math.min(retry.timeout * 1000, Math.max(1, configCap(config, "NODE_TIMEOUT_MAX_MS", DEFAULT_NODE_TIMEOUT_MAX_MS)));
+  return Math.min(
+    retry.timeout * 1000,
+    Math.max(1, configCap(config, "NODE_TIMEOUT_MAX_MS", DEFAULT_NODE_TIMEOUT_MAX_MS)),
+  );
 }
 
 /**
