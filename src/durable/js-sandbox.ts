@@ -106,7 +106,11 @@ interface RawModule {
 interface ContextInternals {
   ctx: { value: number };
   memory: { heapValueHandle(ptr: number): QuickJSHandle };
-  ffi: { QTS_ResolveException(ctx: number, ptr: number): number; QTS_FreeValuePointer(ctx: number, ptr: number): void; QTS_FreeValuePointerRuntime(rt: number, ptr: number): void };
+  ffi: {
+    QTS_ResolveException(ctx: number, ptr: number): number;
+    QTS_FreeValuePointer(ctx: number, ptr: number): void;
+    QTS_FreeValuePointerRuntime(rt: number, ptr: number): void;
+  };
 }
 
 class Slices {
@@ -169,12 +173,24 @@ class Slices {
   }
 
   /** `ctx.evalCode(source, filename, { type: "global" })` in slices. */
-  async eval(ctx: QuickJSContext, source: string, filename: string): Promise<{ value: QuickJSHandle } | { error: QuickJSHandle }> {
+  async eval(
+    ctx: QuickJSContext,
+    source: string,
+    filename: string,
+  ): Promise<{ value: QuickJSHandle } | { error: QuickJSHandle }> {
     const code = this.#string(source);
     const name = this.#string(filename);
     try {
       // detectModule 0, flags 0 (JS_EVAL_TYPE_GLOBAL), as evalCode with { type: "global" }
-      const ptr = await this.#enter(this.evalAsync, (ctx as unknown as ContextInternals).ctx.value, code, this.raw.lengthBytesUTF8(source), name, 0, 0);
+      const ptr = await this.#enter(
+        this.evalAsync,
+        (ctx as unknown as ContextInternals).ctx.value,
+        code,
+        this.raw.lengthBytesUTF8(source),
+        name,
+        0,
+        0,
+      );
       return this.#result(ctx, ptr);
     } finally {
       this.raw._free(code);
@@ -183,11 +199,23 @@ class Slices {
   }
 
   /** `ctx.callFunction(fn, this, ...args)` in slices. */
-  async call(ctx: QuickJSContext, fn: QuickJSHandle, self: QuickJSHandle, args: QuickJSHandle[]): Promise<{ value: QuickJSHandle } | { error: QuickJSHandle }> {
+  async call(
+    ctx: QuickJSContext,
+    fn: QuickJSHandle,
+    self: QuickJSHandle,
+    args: QuickJSHandle[],
+  ): Promise<{ value: QuickJSHandle } | { error: QuickJSHandle }> {
     const argv = this.raw._malloc(Math.max(4, args.length * 4));
     try {
       new Uint32Array(this.memory.buffer, argv, args.length).set(args.map((a) => a.value as unknown as number));
-      const ptr = await this.#enter(this.callAsync, (ctx as unknown as ContextInternals).ctx.value, fn.value as unknown as number, self.value as unknown as number, args.length, argv);
+      const ptr = await this.#enter(
+        this.callAsync,
+        (ctx as unknown as ContextInternals).ctx.value,
+        fn.value as unknown as number,
+        self.value as unknown as number,
+        args.length,
+        argv,
+      );
       return this.#result(ctx, ptr);
     } finally {
       this.raw._free(argv);
@@ -270,7 +298,13 @@ function engine(): Promise<Engine> {
         slices = undefined; // not exported WebAssembly functions: run in one piece
       }
     }
-    const e: Engine = { quickjs, baseBytes: memory.buffer.byteLength, capBytes: Infinity, queue: Promise.resolve(), ...(slices ? { slices } : {}) };
+    const e: Engine = {
+      quickjs,
+      baseBytes: memory.buffer.byteLength,
+      capBytes: Infinity,
+      queue: Promise.resolve(),
+      ...(slices ? { slices } : {}),
+    };
     // QuickJS's own memory limit is blind in this build (it counts 8 bytes per allocation: no malloc_usable_size
     // under Emscripten, quickjs-emscripten issue #271), so the heap itself is bounded: Emscripten grows the linear
     // memory through `memory.grow` inside a try, and a refused growth makes malloc return NULL.
@@ -333,7 +367,13 @@ export function createJsSandbox(options: JsSandboxOptions = {}): CodeSandbox {
         // a trap or an Emscripten abort (the guest's exception is caught above): this instance's state is unknown,
         // so the next call instantiates a new one
         if (loading) loading = undefined;
-        outcome ??= { ok: false, error: WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`) };
+        outcome ??= {
+          ok: false,
+          error: WorkflowError.of(
+            Codes.CODE_EXECUTION_ERROR,
+            `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`,
+          ),
+        };
       } finally {
         e.capBytes = Infinity;
         release();
@@ -342,7 +382,10 @@ export function createJsSandbox(options: JsSandboxOptions = {}): CodeSandbox {
       const err = outcome.error;
       if (err instanceof WorkflowError || (limits.signal.aborted && err === limits.signal.reason)) throw err;
       if (loading) loading = undefined;
-      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`);
+      throw WorkflowError.of(
+        Codes.CODE_EXECUTION_ERROR,
+        `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
     },
   };
 }
@@ -420,7 +463,10 @@ async function runIn(
     if (timedOut || limits.signal.aborted) return stop();
     if (r?.error) keep(r.error);
     const text = r?.value ? keep(r.value) : undefined;
-    return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, text && ctx.typeof(text) === "string" ? ctx.getString(text) : "unknown error");
+    return WorkflowError.of(
+      Codes.CODE_EXECUTION_ERROR,
+      text && ctx.typeof(text) === "string" ? ctx.getString(text) : "unknown error",
+    );
   };
   // every call that runs guest code goes through these: in slices where the platform allows, else in one piece
   const guest = {
@@ -467,13 +513,15 @@ async function runIn(
     if (ctx.dump(await guest.call(isPromise, result)) === true) {
       await guest.jobs();
       const state = ctx.getPromiseState(result);
-      if (state.type === "pending") throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "main returned a promise that never settles");
+      if (state.type === "pending")
+        throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "main returned a promise that never settles");
       if (state.type === "rejected") throw await fail(keep(state.error));
       result = keep(state.value);
     }
     if (ctx.typeof(result) === "undefined") return { value: undefined, logs };
     const json = ctx.dump(await guest.call(stringify, result)) as unknown;
-    if (typeof json !== "string") throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "main returned a value that is not JSON");
+    if (typeof json !== "string")
+      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "main returned a value that is not JSON");
     return { value: JSON.parse(json) as unknown, logs };
   } finally {
     for (const h of handles.reverse()) if (h.alive) h.dispose();
@@ -481,7 +529,12 @@ async function runIn(
   }
 }
 
-function evaluate(ctx: QuickJSContext, source: string, failure: (h: QuickJSHandle) => unknown, filename = "driver.js"): QuickJSHandle {
+function evaluate(
+  ctx: QuickJSContext,
+  source: string,
+  failure: (h: QuickJSHandle) => unknown,
+  filename = "driver.js",
+): QuickJSHandle {
   const r = ctx.evalCode(source, filename, { type: "global" });
   if (r.error) {
     const e = failure(r.error);
