@@ -109,7 +109,6 @@ interface ContextInternals {
   ffi: {
     QTS_ResolveException(ctx: number, ptr: number): number;
     QTS_FreeValuePointer(ctx: number, ptr: number): void;
-    QTS_FreeValuePointerRuntime(rt: number, ptr: number): void;
   };
 }
 
@@ -227,19 +226,15 @@ class Slices {
     const rt = (runtime as unknown as { rt: { value: number } }).rt.value;
     const out = this.raw._malloc(4);
     let ptr: number;
-    let ctxPtr: number;
     try {
+      new Uint32Array(this.memory.buffer, out, 1)[0] = 0;
       ptr = await this.#enter(this.jobsAsync, rt, -1, out);
-      ctxPtr = new Uint32Array(this.memory.buffer, out, 1)[0] ?? 0;
     } finally {
       this.raw._free(out);
     }
-    const q = ctx as unknown as ContextInternals;
-    if (ctxPtr === 0) {
-      q.ffi.QTS_FreeValuePointerRuntime(rt, ptr);
-      return {};
-    }
-    const h = q.memory.heapValueHandle(ptr);
+    // the runtime has this one context, so the job's context (in `out`) is not needed: the answer is the number of
+    // jobs run, or the exception that stopped them (an interrupt included)
+    const h = (ctx as unknown as ContextInternals).memory.heapValueHandle(ptr);
     if (ctx.typeof(h) === "number") {
       h.dispose();
       return {};
