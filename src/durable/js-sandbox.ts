@@ -172,7 +172,7 @@ class Slices {
   }
 
   /** `ctx.evalCode(source, filename, { type: "global" })` in slices. */
-  async eval(
+  async evalCode(
     ctx: QuickJSContext,
     source: string,
     filename: string,
@@ -445,8 +445,10 @@ async function runIn(
     }
   };
   const raw = {
-    eval: (source: string, filename: string): Promise<Outcome> | Outcome =>
-      slices ? sliced(() => slices.eval(ctx, source, filename)) : ctx.evalCode(source, filename, { type: "global" }),
+    evalCode: (source: string, filename: string): Promise<Outcome> | Outcome =>
+      slices
+        ? sliced(() => slices.evalCode(ctx, source, filename))
+        : ctx.evalCode(source, filename, { type: "global" }),
     call: (fn: QuickJSHandle, args: QuickJSHandle[]): Promise<Outcome> | Outcome =>
       slices ? sliced(() => slices.call(ctx, fn, ctx.undefined, args)) : ctx.callFunction(fn, ctx.undefined, ...args),
   };
@@ -465,8 +467,8 @@ async function runIn(
   };
   // every call that runs guest code goes through these: in slices where the platform allows, else in one piece
   const guest = {
-    eval: async (source: string, filename: string): Promise<QuickJSHandle> => {
-      const r = await raw.eval(source, filename);
+    evalCode: async (source: string, filename: string): Promise<QuickJSHandle> => {
+      const r = await raw.evalCode(source, filename);
       if (r.error) throw await fail(keep(r.error));
       return keep(r.value);
     },
@@ -497,10 +499,10 @@ async function runIn(
     if (installed.error) throw (keep(installed.error), failure());
     keep(installed.value);
 
-    await guest.eval(code, "main.js");
-    const kind = ctx.dump(await guest.eval("typeof main", "driver.js")) as unknown;
+    await guest.evalCode(code, "main.js");
+    const kind = ctx.dump(await guest.evalCode("typeof main", "driver.js")) as unknown;
     if (kind !== "function") throw WorkflowError.of(Codes.CODE_BUILD_ERROR, "can not find main function");
-    const main = await guest.eval("main", "driver.js");
+    const main = await guest.evalCode("main", "driver.js");
 
     let result = await guest.call(call, main, keep(ctx.newString(argsJson)));
 
