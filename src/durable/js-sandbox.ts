@@ -510,8 +510,11 @@ async function runIn(
     if (ctx.dump(await guest.call(isPromise, result)) === true) {
       await guest.jobs();
       const state = ctx.getPromiseState(result);
-      if (state.type === "pending")
+      if (state.type === "pending") {
+        // an interrupt inside an async main also interrupts the rejection of its promise, which stays pending
+        if (timedOut || limits.signal.aborted) throw stop();
         throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "main returned a promise that never settles");
+      }
       if (state.type === "rejected") throw await fail(keep(state.error));
       result = keep(state.value);
     }
