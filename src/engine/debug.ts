@@ -5,6 +5,7 @@ import { buildNode } from "./compile.ts";
 import { createSocketOpener } from "./net.ts";
 import { nodeTypeOf, parseDsl } from "./dsl.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
+import { nodeTimeoutMs } from "./limits.ts";
 import type { Clock, CodeSandbox, GuardedFetch, KeyValuePort, SqlPort, NodeContext, NodeEvent, NodeResult, RunInfo } from "./plugin.ts";
 import type { Registry } from "./registry.ts";
 import { validateOutputs } from "./schema.ts";
@@ -58,7 +59,7 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     parameters: type === "node-start" ? inputs : {},
     signal: controller.signal,
     readTimeoutMs: 0,
-    nodeTimeoutMs: node.retry.timeout * 1000,
+    nodeTimeoutMs: nodeTimeoutMs(node.retry, opts.config),
     clock: opts.clock,
     fetch: opts.fetch,
     openSocket: createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR }),

@@ -40,6 +40,7 @@ import { createSocketOpener } from "./net.ts";
 import { Progress } from "./progress.ts";
 import { resolveRefSegments } from "./refs.ts";
 import type { Registry } from "./registry.ts";
+import { nodeAttempts, nodeTimeoutMs } from "./limits.ts";
 import { validateOutputs } from "./schema.ts";
 import { compactJson, parseTemplate, readPath, renderTemplate, renderValue, type TemplateUnit } from "./template.ts";
 import type { EventData, Frame, Usage } from "./types.ts";
@@ -787,7 +788,9 @@ class Scope {
       run.emitRaw(nodeStartFrame(sid, run.created(), { id: node.id, alias: node.alias }, this.#progress(i)), node.id);
     }
     const policy = node.retryable && node.retry.shouldRetry ? node.retry : undefined;
-    const attempts = policy ? policy.maxRetries + 1 : 1;
+    // issue 13: the author's timeout and retries, clamped to the operator's caps (src/engine/limits.ts)
+    const config = run.options.config ?? {};
+    const attempts = policy ? nodeAttempts(policy, config) : 1;
     let inputs: Record<string, unknown> = {};
     let lastError: WorkflowError | undefined;
     let result: NodeResult | undefined;
@@ -795,7 +798,7 @@ class Scope {
     for (let attempt = 0; attempt < attempts && !result; attempt++) {
       try {
         inputs = this.resolveInputs(node);
-        const r = await this.#attempt(i, node, inputs, policy !== undefined && !node.stream ? policy.timeout * 1000 : 0, buf);
+        const r = await this.#attempt(i, node, inputs, policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0, buf);
         if (!r.interrupt) this.#validate(node, r);
         result = r;
       } catch (e) {
@@ -977,8 +980,8 @@ class Scope {
       // the request's parameters (or an iteration item) go to the start node of this graph
       parameters: i === this.start ? this.#parameters : {},
       signal,
-      readTimeoutMs: node.retryable && node.retry.shouldRetry ? node.retry.timeout * 1000 : 0,
-      nodeTimeoutMs: node.retry.timeout * 1000,
+      readTimeoutMs: node.retryable && node.retry.shouldRetry ? nodeTimeoutMs(node.retry, opts.config ?? {}) : 0,
+      nodeTimeoutMs: nodeTimeoutMs(node.retry, opts.config ?? {}),
       clock: run.clock,
       fetch: opts.fetch ?? notConfiguredFetch,
       openSocket: opts.openSocket ?? defaultSocket,

@@ -9,6 +9,7 @@ import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type CodeSandbox, type GuardedFetch, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec } from "../engine/types.ts";
+import { codeTimeoutMs } from "../engine/limits.ts";
 import { matchesType } from "../engine/schema.ts";
 
 const Params = z
@@ -52,7 +53,9 @@ export default definePlugin({
       return { outputs, rawOutput: stdout, ext: stdout ? { raw_output: stdout } : {} };
     }
     const { value, logs } = await runJavaScript(ctx.sandbox, p.code, ctx.inputs, {
-      timeoutMs: timeoutSec * 1000,
+      // issue 13: the sandbox runs on the worker's own thread, so whatever the node asks, it stops at
+      // CODE_TIMEOUT_MAX_MS (Python runs on the remote executor and keeps the spec's timeout, under NODE_TIMEOUT_MAX_MS)
+      timeoutMs: codeTimeoutMs(timeoutSec * 1000, ctx.config),
       memoryBytes: configMegabytes(ctx.config.CODE_JS_MEMORY_MB) * 1024 * 1024,
       signal: ctx.signal,
     });
@@ -94,7 +97,7 @@ export async function runCodeSnippet(
     return value;
   }
   const { value } = await runJavaScript(deps.sandbox, s.code, s.variables, {
-    timeoutMs: timeoutSec * 1000,
+    timeoutMs: codeTimeoutMs(timeoutSec * 1000, deps.config),
     memoryBytes: configMegabytes(deps.config.CODE_JS_MEMORY_MB) * 1024 * 1024,
     signal: deps.signal,
   });

@@ -1,8 +1,10 @@
 // The large-model node (spec §5.3). Providers live in ./providers; this module renders the prompts, builds the
 // messages, streams the answer to output nodes and maps the text to the declared outputs.
+import { RE2JS } from "re2js";
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
+import { configCap } from "../engine/limits.ts";
 import { definePlugin, type HistoryItem, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec, Usage } from "../engine/types.ts";
 import { streamChat, type ChatMessage, type Delta } from "./providers/openai.ts";
@@ -97,7 +99,34 @@ function truthy(v: unknown): boolean {
 }
 
 /** spec §5.3 step 5: the answer (and reasoning) → declared outputs by response format. */
-export function mapOutputs(answer: string, reasoning: string, outputs: readonly OutputSpec[], p: Pick<BaseLlmParams, "respFormat" | "re_match_pattern">): Record<string, unknown> {
+/** Longest `re_match_pattern` applied when LLM_PATTERN_MAX_CHARS is not set. */
+export const DEFAULT_PATTERN_MAX_CHARS = 1000;
+
+/**
+ * spec §5.3 step 5: the author's pattern, DOTALL, searched in the answer. It runs on RE2 (re2js), whose time is linear
+ * in the text: a backtracking engine (JavaScript's RegExp, Python's re) spends exponential time on a pattern such as
+ * `((t\d+ )+)+X`, on the worker's one thread (issue 13). RE2 reads Python's syntax, `(?P<name>…)` included; a
+ * pattern RE2 cannot run (backreferences, lookaround), a bad one, or one longer than `maxChars` is not applied, and
+ * the whole text is used, as the original does for a pattern that does not match.
+ */
+export function matchPattern(pattern: string, text: string, maxChars = DEFAULT_PATTERN_MAX_CHARS): (string | undefined)[] | null {
+  if (pattern.length > maxChars) return null;
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(pattern, RE2JS.DOTALL);
+  } catch {
+    return null;
+  }
+  return re.exec(text) as (string | undefined)[] | null;
+}
+
+export function mapOutputs(
+  answer: string,
+  reasoning: string,
+  outputs: readonly OutputSpec[],
+  p: Pick<BaseLlmParams, "respFormat" | "re_match_pattern">,
+  patternMaxChars = DEFAULT_PATTERN_MAX_CHARS,
+): Record<string, unknown> {
   const plain = (): Record<string, unknown> => {
     if (reasoning) {
       const out: Record<string, unknown> = {};
@@ -109,13 +138,8 @@ export function mapOutputs(answer: string, reasoning: string, outputs: readonly 
   };
   let mapped: Record<string, unknown>;
   if (p.respFormat === 2) {
-    let text = answer;
-    try {
-      const m = new RegExp(p.re_match_pattern, "s").exec(answer);
-      if (m && m[2] !== undefined) text = m[2];
-    } catch {
-      // an invalid pattern falls back to the whole text
-    }
+    const m = matchPattern(p.re_match_pattern, answer, patternMaxChars);
+    const text = m && typeof m[2] === "string" ? m[2] : answer;
     try {
       const parsed: unknown = JSON.parse(text.trim());
       mapped = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : plain();
@@ -203,7 +227,7 @@ export default definePlugin({
     if (!answer && !reasoning) throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, "LLM returned empty result");
     const result = step.value;
     return {
-      outputs: mapOutputs(answer, reasoning, ctx.outputs, p),
+      outputs: mapOutputs(answer, reasoning, ctx.outputs, p, configCap(ctx.config, "LLM_PATTERN_MAX_CHARS", DEFAULT_PATTERN_MAX_CHARS)),
       rawOutput: answer,
       ext: answer ? { raw_output: answer } : {},
       ...(result.usage ? { usage: result.usage } : {}),

@@ -19,6 +19,13 @@ export interface Env extends Cloudflare.Env {
   PGSQL_URL?: string;
   CODE_EXEC_URL?: string;
   CODE_EXEC_TIMEOUT_SEC?: string;
+  /** caps on author-set durations and counts (src/engine/limits.ts): values over them are clamped */
+  NODE_TIMEOUT_MAX_MS?: string;
+  NODE_MAX_RETRIES?: string;
+  NODE_RETRY_BUDGET_MS?: string;
+  CODE_TIMEOUT_MAX_MS?: string;
+  /** longest `re_match_pattern` of an LLM node, characters (default 1000) */
+  LLM_PATTERN_MAX_CHARS?: string;
   /** guest memory of the JavaScript code sandbox, MiB (default 32) */
   CODE_JS_MEMORY_MB?: string;
   /** database node (secrets): one PostgreSQL URL for every dbId, or JSON {"<dbId>[:<env>]": url} */
@@ -63,5 +70,10 @@ export function pluginConfig(env: Env): Record<string, string | undefined> {
     RPA_URL: env.RPA_URL,
     DATABASE_MAX_ROWS: env.DATABASE_MAX_ROWS,
     DATABASE_TIMEOUT_MS: env.DATABASE_TIMEOUT_MS,
+    NODE_TIMEOUT_MAX_MS: env.NODE_TIMEOUT_MAX_MS,
+    NODE_MAX_RETRIES: env.NODE_MAX_RETRIES,
+    NODE_RETRY_BUDGET_MS: env.NODE_RETRY_BUDGET_MS,
+    CODE_TIMEOUT_MAX_MS: env.CODE_TIMEOUT_MAX_MS,
+    LLM_PATTERN_MAX_CHARS: env.LLM_PATTERN_MAX_CHARS,
   };
 }

@@ -228,6 +228,12 @@ if __ifly_output is not None:
 describe("JavaScript in the QuickJS sandbox ([new])", () => {
   const js = (code: string, extra: Partial<CodeNode> = {}): unknown => codeFlow({ code, language: "javascript", ...extra });
 
+  it("a busy loop ends at CODE_TIMEOUT_MAX_MS with 21603, however long the node's retryConfig.timeout (issue 13)", async () => {
+    const busy = js("function main() { while (true) {} }", { retry: { shouldRetry: false, timeout: 60 } });
+    const { outcome } = await runFlow(busy, opts({ config: { CODE_TIMEOUT_MAX_MS: "300" } }));
+    expect(outcome).toMatchObject({ status: "failed", error: { code: 21603, message: expect.stringContaining("300 ms") } });
+  });
+
   it("main receives the inputs as the named properties of one object; the result's properties are the outputs", async () => {
     const { outcome, frames } = await runFlow(
       js("function main({ input, n }) { console.log('got', input); return { out: input + '!', twice: n * 2, list: [input] }; }", {

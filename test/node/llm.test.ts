@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { registry } from "../../src/plugins/index.ts";
-import { estimate, mapOutputs, trimHistory } from "../../src/plugins/spark-llm.ts";
+import { estimate, mapOutputs, matchPattern, trimHistory } from "../../src/plugins/spark-llm.ts";
 import { describeFrame, frameNode, runFlow } from "../support/engine-harness.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startLlmEnd } from "../support/llm-flow.ts";
@@ -90,6 +90,38 @@ describe("LLM output mapping (spec §5.3 step 5)", () => {
     const json = [{ name: "city", required: false, schema: { type: "string" } }, { name: "n", required: false, schema: { type: "integer" } }];
     expect(mapOutputs('```json\n{"city":"Hefei","n":0}\n```', "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({ city: "Hefei" });
     expect(mapOutputs("not json", "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({});
+  });
+});
+
+describe("respFormat 2: the author's pattern runs on a linear-time engine (issue 13)", () => {
+  const json = [{ name: "city", required: false, schema: { type: "string" } }];
+  // 31 tokens: a backtracking engine tries about 2^31 ways to split them before it reports no match
+  const tokens = Array.from({ length: 31 }, (_, i) => `t${i} `).join("");
+
+  it("answers the catastrophic ((t\\d+ )+)+X on a 31-token answer: no match, whole text, not JSON", () => {
+    expect(matchPattern("((t\\d+ )+)+X", tokens)).toBeNull();
+    expect(matchPattern("((t\\d+ )+)+X", `${tokens}X`)?.slice(1)).toEqual([tokens, "t30 "]);
+    expect(mapOutputs(tokens, "", json, { respFormat: 2, re_match_pattern: "((t\\d+ )+)+X" })).toEqual({});
+  });
+
+  it("takes group 2 (DOTALL), reads Python's (?P<name>…) groups, and uses the whole text for a pattern RE2 cannot run or one over the cap", () => {
+    const fenced = 'Here:\n```json\n{"city":"Hefei"}\n```';
+    expect(mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({ city: "Hefei" });
+    expect(mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(?P<lang>json)?(?P<body>.*)```" })).toEqual({ city: "Hefei" });
+    const bare = '{"city":"Hefei"}';
+    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(a)(?=b)" })).toEqual({ city: "Hefei" });
+    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\1" })).toEqual({ city: "Hefei" });
+    // over the cap the pattern (which would take group 2 = `"city":"Hefei"`, not JSON) is not applied
+    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\}" }, 5)).toEqual({ city: "Hefei" });
+    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\}" })).toEqual({});
+  });
+
+  it("a flow whose LLM answers 31 tokens under that pattern completes (the node keeps its output's default)", async () => {
+    const dsl = startLlmEnd(fake.url, { tokens: tokens.split(/(?<= )/) });
+    const node = (dsl.data.nodes as { id: string; data: { nodeParam: Record<string, unknown> } }[]).find((n) => n.id === "spark-llm::l");
+    Object.assign(node?.data.nodeParam ?? {}, { respFormat: 2, re_match_pattern: "((t\\d+ )+)+X" });
+    const { outcome } = await runFlow(dsl, opts());
+    expect(outcome).toMatchObject({ status: "completed", outputs: { output: "" } });
   });
 });
 

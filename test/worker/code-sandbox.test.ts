@@ -35,6 +35,38 @@ describe("QuickJS sandbox in workerd", () => {
     expect(took).toBeLessThan(550);
   });
 
+  it("gives the isolate back while a guest busy-loops: a timer due meanwhile fires before the guest is stopped (issue 13)", async () => {
+    const sandbox = createJsSandbox();
+    let firedAt = 0;
+    const timer = new Promise<void>((resolve) => setTimeout(() => resolve(void (firedAt = performance.now() || Date.now())), 5));
+    let settledAt = 0;
+    await expect(
+      sandbox.runJs("function main() { while (true) {} }", {}, limits(600)).finally(() => (settledAt = performance.now() || Date.now())),
+    ).rejects.toMatchObject({ code: 21603 });
+    await timer;
+    expect(firedAt).toBeGreaterThan(0);
+    expect(firedAt).toBeLessThan(settledAt);
+  });
+
+  it("a cancel that arrives while the guest busy-loops stops it with the run's reason, not at its deadline", async () => {
+    const sandbox = createJsSandbox();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort({ code: 20999, message: "cancelled" }), 20);
+    await expect(sandbox.runJs("async function main() { for (;;) { await null; } }", {}, { ...limits(3000), signal: controller.signal })).rejects.toMatchObject({ code: 20999 });
+    // a guest that logs through the host while it loops, and one whose logged value loops in its toJSON, are stopped too
+    await expect(sandbox.runJs("function main() { for (let i = 0; ; i++) console.log({ toJSON() { return i; } }); }", {}, limits(300))).rejects.toMatchObject({ code: 21603 });
+    await expect(sandbox.runJs("function main() { console.log({ toJSON() { for (;;) {} } }); }", {}, limits(300))).rejects.toMatchObject({ code: 21603 });
+    await expect(sandbox.runJs("async function main(x) { await null; return x; }", { ok: 1 }, limits(1000))).resolves.toMatchObject({ value: { ok: 1 } });
+  });
+
+  it("runs guests one at a time: two busy loops started together both end with 21603 and the sandbox keeps working", async () => {
+    const sandbox = createJsSandbox();
+    const a = sandbox.runJs("function main() { while (true) {} }", {}, limits(200));
+    const b = sandbox.runJs("function main() { let s = 0; for (let i = 0; i < 1e5; i++) s += i; return s; }", {}, limits(2000));
+    await expect(a).rejects.toMatchObject({ code: 21603 });
+    await expect(b).resolves.toMatchObject({ value: 4999950000 });
+  });
+
   it("stops a memory bomb and deep recursion with 21600, and keeps serving afterwards", async () => {
     const sandbox = createJsSandbox();
     await expect(sandbox.runJs("function main() { const a = []; while (true) a.push(new Array(10000).fill(a.length)); }", {}, { ...limits(10_000), memoryBytes: 8 << 20 })).rejects.toMatchObject({
