@@ -364,10 +364,7 @@ export function createJsSandbox(options: JsSandboxOptions = {}): CodeSandbox {
         if (loading) loading = undefined;
         outcome ??= {
           ok: false,
-          error: WorkflowError.of(
-            Codes.CODE_EXECUTION_ERROR,
-            `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`,
-          ),
+          error: sandboxFailure(err),
         };
       } finally {
         e.capBytes = Infinity;
@@ -377,12 +374,23 @@ export function createJsSandbox(options: JsSandboxOptions = {}): CodeSandbox {
       const err = outcome.error;
       if (err instanceof WorkflowError || (limits.signal.aborted && err === limits.signal.reason)) throw err;
       if (loading) loading = undefined;
-      throw WorkflowError.of(
-        Codes.CODE_EXECUTION_ERROR,
-        `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      throw sandboxFailure(err);
     },
   };
+}
+
+/**
+ * A host-side failure of the sandbox (a trap, the host's own stack or memory running out) as the code node's error.
+ * The guest's own exceptions never come here. The host's text (an engine internal) goes to the log; the client gets
+ * what the author can act on (issue 13 item 8: "Maximum call stack size exceeded" reached clients verbatim).
+ */
+function sandboxFailure(err: unknown): WorkflowError {
+  const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  console.log(`[sandbox] host failure: ${text.slice(0, 500)}`);
+  if (/call stack|stack overflow|too much recursion/i.test(text))
+    return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code nested too deeply (the sandbox's stack ran out)");
+  if (/memory/i.test(text)) return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code ran out of the sandbox's memory");
+  return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the sandbox failed");
 }
 
 /** Warms the module (the first load compiles and instantiates the WebAssembly). */
