@@ -360,7 +360,6 @@ describe("JavaScript in the QuickJS sandbox ([new])", () => {
     const t0 = Date.now();
     await expect(frozen.runJs("function main() { for (;;) {} }", {}, { timeoutMs: 500, memoryBytes: 8 << 20, signal: new AbortController().signal })).rejects.toMatchObject({ code: 21603 });
     // counted interrupt polls (about 10 per ms once the WebAssembly is optimised): approximate by nature, and this
-    // machine's cores are shared
     // machine's cores are shared: how many polls fit in a millisecond varied 3-4x between runs here, so the bounds
     // say only "not at once, and not unbounded"
     const took = Date.now() - t0;
