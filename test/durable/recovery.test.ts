@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { RunObject, RunSummary } from "../../src/durable/run-object.ts";
 import { SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { END, flow, questionFlow, START } from "../support/dsl-builder.ts";
 import { startLlmEnd } from "../support/llm-flow.ts";
 import { seedApps } from "../support/seed.ts";
 
@@ -136,25 +136,7 @@ describe("the runs API's event log", () => {
   });
 
   it("ends the log of a run still waiting for its answer at the interrupt frame", async () => {
-    const dsl = flow()
-      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-      .node("question-answer::q", {
-        params: {
-          question: "Ship?",
-          answerType: "direct",
-          timeout: 1,
-          needReply: true,
-          directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        },
-        outputs: [{ name: "query" }, { name: "content" }],
-      })
-      .node(END, {
-        params: { outputMode: 0 },
-        inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }],
-      })
-      .edge(START, "question-answer::q")
-      .edge("question-answer::q", END)
-      .build();
+    const dsl = questionFlow();
     const id = await addFlow(dsl);
     const first = await sse(
       await post("/workflow/v1/debug/chat/completions", { flow_id: id, parameters: { AGENT_USER_INPUT: "v" } }),

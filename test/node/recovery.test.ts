@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeCodeExecutor, type FakeCodeExecutor } from "../support/fake-code-executor.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startFakeReceiver } from "../support/fake-receiver.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { END, flow, questionFlow, START } from "../support/dsl-builder.ts";
 import { llmNode } from "../support/llm-flow.ts";
 import { freePort } from "../support/redis-server.ts";
 
@@ -255,25 +255,7 @@ describe("a killed and restarted runtime", () => {
       .edge("ifly-code::slow", END)
       .build();
     // 3. a question that nobody answers
-    const qaFlow = flow()
-      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-      .node("question-answer::q", {
-        params: {
-          question: "Ship?",
-          answerType: "direct",
-          timeout: 1,
-          needReply: true,
-          directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        },
-        outputs: [{ name: "query" }, { name: "content" }],
-      })
-      .node(END, {
-        params: { outputMode: 0 },
-        inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }],
-      })
-      .edge(START, "question-answer::q")
-      .edge("question-answer::q", END)
-      .build();
+    const qaFlow = questionFlow();
     // 4. a webhook run whose result callback fails once and waits for its retry
     const quickFlow = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })

@@ -73,3 +73,25 @@ export const END = "node-end::e";
 export function flow(): FlowBuilder {
   return new FlowBuilder();
 }
+
+export const QUESTION = "question-answer::q";
+
+/** start → a direct question ("Ship?", answer timeout 1 min, reply needed) → end (variable mode, `answer`) */
+export function questionFlow(): { data: { nodes: Json[]; edges: Json[] } } {
+  return flow()
+    .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+    .node(QUESTION, {
+      params: {
+        question: "Ship?",
+        answerType: "direct",
+        timeout: 1,
+        needReply: true,
+        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
+      },
+      outputs: [{ name: "query" }, { name: "content" }],
+    })
+    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "answer", ref: { node: QUESTION, name: "content" } }] })
+    .edge(START, QUESTION)
+    .edge(QUESTION, END)
+    .build();
+}
