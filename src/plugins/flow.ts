@@ -53,6 +53,8 @@ export default definePlugin({
   idempotent: false,
   errorCode: Codes.WORKFLOW_EXECUTION_ERROR,
   async *run(ctx, p: Params): AsyncGenerator<NodeEvent, NodeResult, undefined> {
+    // issue 13: the node acts only for the app the host says owns the running flow (prepareRun, node debug)
+    if (!ctx.config.SUBFLOW_APP || ctx.config.SUBFLOW_APP !== p.appId) throw fail(`the sub-flow node may act only for the flow's own app, not ${p.appId.slice(0, 64)}`);
     const depth = Number(ctx.config.SUBFLOW_DEPTH ?? "0");
     if (depth >= MAX_DEPTH) throw fail(`sub-flows nest deeper than ${MAX_DEPTH} levels (does a flow call itself?)`);
     const headers: Record<string, string> = { "Content-Type": "application/json", "X-Consumer-Username": p.appId, "X-Subflow-Depth": String(depth + 1) };

@@ -37,7 +37,7 @@ const opts = () => ({
   registry,
   fetch: createGuardedFetch(fetch, { allowPrivate: true }),
   // the sub-flow service is pointed at a server that does not speak the workflow API, so every call fails
-  config: { AGENT_API_URL: agent.url, WORKFLOW_URL_SSE: `${llm.url}/workflow/v1/chat/completions` },
+  config: { AGENT_API_URL: agent.url, WORKFLOW_URL_SSE: `${llm.url}/workflow/v1/chat/completions`, SUBFLOW_APP: "app1" },
   parameters: { AGENT_USER_INPUT: "q" },
 });
 

@@ -37,6 +37,21 @@ describe("node debug and code run", () => {
     }
   });
 
+  it("refuses a sub-flow node that names another app than the caller's (issue 13)", async () => {
+    const sub = {
+      id: "flow::55555555-5555-4555-8555-555555555555",
+      data: {
+        nodeMeta: { nodeType: "工作流", aliasName: "Sub" },
+        inputs: [{ id: "in-1", name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "literal", content: "x" } } }],
+        outputs: [{ id: "o-1", name: "output", schema: { type: "string" } }],
+        nodeParam: { flowId: "1", appId: "other01", uid: "u" },
+      },
+    };
+    const r = await post("/workflow/v1/node/debug", { id: "f1", name: "flow", data: { nodes: [sub], edges: [] } });
+    expect(r.code).toBe(22801);
+    expect(r.message).toContain("only for the flow's own app");
+  });
+
   it("fails a node whose ref points outside the request with 20600, and a bad body with 460", async () => {
     const withRef = structuredClone(joiner);
     withRef.data.inputs[0] = { id: "in-1", name: "input", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::x", name: "AGENT_USER_INPUT" } } as never } };

@@ -61,4 +61,17 @@ describe("sub-flow through the self service binding", () => {
     const frames = new SseParser().push(`${text}\n\n`).map((e) => JSON.parse(e.data) as Frame);
     expect(frames.map((x) => x.choices[0]?.delta.content ?? "").join("")).toBe("<R:FAIL: y>");
   });
+
+  it("refuses a flow whose sub-flow node names another app before any node runs (issue 13)", async () => {
+    const child = await published(loadFixture("example-core-if-else-branch.json"));
+    // other01's own draft, calling d1590f30's published child as d1590f30
+    const other = { ...APP, "X-Consumer-Username": "other01" };
+    const add = (await (await post("/workflow/v1/protocol/add", { name: "borrow", description: "", data: parent(child, [{ name: "output" }], { outputMode: 0 }, [{ name: "output", ref: { node: "flow::sub", name: "output" } }]) }, other)).json()) as { data: { flow_id: string } };
+    const r = (await (await post("/workflow/v1/debug/chat/completions", { flow_id: add.data.flow_id, stream: false, parameters: { AGENT_USER_INPUT: "y", score: 1 } }, other)).json()) as { code: number; message: string };
+    expect(r.code).toBe(20000);
+    expect(r.message).toContain("not the flow's own app");
+    // the child ran for nobody: no run of it was recorded for d1590f30 after the refusal
+    const history = await (await SELF.fetch(`http://astron.test/flows/${child}/runs`, { headers: APP })).json() as { runs: unknown[] };
+    expect(history.runs).toEqual([]);
+  });
 });

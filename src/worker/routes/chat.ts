@@ -46,6 +46,7 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
   const cat = catalog(c);
   let flow: ResolvedFlow;
   let hash: string | undefined;
+  let owner: string;
   // issue 13: a debug run shows every node's inputs and outputs, so only the flow's own app may start one (an open
   // run needs only a licence)
   const own = mode === "debug" ? await cat.ownFlow(flowId, caller) : undefined;
@@ -54,18 +55,23 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
     const { row, hash: h } = await resolveOpenFlow(c, flowId, caller, version, mode === "open");
     flow = { flowId, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
     hash = h;
+    owner = row.app_id;
   } else {
     const row = own ?? (await cat.ownFlow(flowId, caller));
     flow = { flowId, dsl: row.data, version: "draft", updatedAt: row.update_at };
+    owner = row.app_id;
   }
   if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
   const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
   // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
-  // checked before any node runs
+  // checked before any node runs. Issue 13: that app must be the flow's own (the author's sub-flows run as the
+  // author, also for a licensee) — a node naming another app would act for it with its credentials.
   const credentials: Record<string, string> = {};
   for (const node of plan.nodes) {
     if (node.type !== "flow") continue;
     const app = (node.params as { appId?: unknown }).appId;
+    if (typeof app === "string" && app !== owner)
+      throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, `sub-flow node ${node.id} names app ${app.slice(0, 64)}, not the flow's own app`);
     if (typeof app !== "string" || app in credentials) continue;
     const row = await cat.requireApp(app);
     credentials[app] = `${row.api_key}:${row.api_secret}`;
@@ -80,6 +86,8 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
   const config = {
     ...pluginConfig(c.env),
     SUBFLOW_DEPTH: c.req.header("x-subflow-depth") ?? "0",
+    // the one app a sub-flow node may act for (src/plugins/flow.ts checks it again)
+    SUBFLOW_APP: owner,
     ...(Object.keys(credentials).length ? { SUBFLOW_CREDENTIALS: JSON.stringify(credentials) } : {}),
   };
   return { flow, plan, config };

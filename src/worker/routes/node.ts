@@ -47,7 +47,8 @@ node.post("/node/debug", async (c) => {
       },
       sandbox: createJsSandbox(),
       sql: createSqlPort(c.env),
-      config: pluginConfig(c.env),
+      // a sub-flow node in a debugged node acts for the caller only (issue 13)
+      config: { ...pluginConfig(c.env), SUBFLOW_APP: app },
     });
     return success(sid, result);
   } catch (e) {
