@@ -47,10 +47,20 @@ export function isWorkflowError(e: unknown): e is WorkflowError {
 export function toWorkflowError(e: unknown, fallback: number = Codes.NODE_RUN_ERROR): WorkflowError {
   if (e instanceof WorkflowError) return e;
   if (isErrorData(e)) return WorkflowError.fromData(e);
+  return WorkflowError.of(fallback, clientText(e));
+}
+
+/**
+ * The text of anything thrown that may go into a frame or an answer: a coded error's message as it is; anything
+ * else (a platform, storage or parser exception) becomes `internal error, reference <ref>`, its own text logged under
+ * that reference. Plugins wrap failures with this instead of `e.message`.
+ */
+export function clientText(e: unknown): string {
+  if (e instanceof WorkflowError || isErrorData(e)) return e.message;
   const ref = errorRef();
   const text = e instanceof Error ? `${e.name}: ${e.message}` : typeof e === "string" ? e : "unknown error";
   console.log(`[error ${ref}] ${text.slice(0, 2000)}`);
-  return WorkflowError.of(fallback, `internal error, reference ${ref}`);
+  return `internal error, reference ${ref}`;
 }
 
 /** 8 hex digits that tie a client's message to the log line with the real text. */

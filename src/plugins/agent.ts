@@ -2,7 +2,7 @@
 // nodes, reasoning and rendered tool calls into REASONING_CONTENT — with its usage and errors (23700).
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
 import { decodeStream, SseParser } from "../engine/sse.ts";
 import type { Usage } from "../engine/types.ts";
@@ -121,7 +121,7 @@ export default definePlugin({
       });
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw fail(isWorkflowError(e) ? e.message : String(e));
+      throw fail(clientText(e));
     }
     if (!res.ok || !res.body) throw fail(`HTTP ${res.status}: ${(await res.text().catch(() => "")).slice(0, 300)}`);
     // the agent labels its SSE stream application/json: parse by lines

@@ -4,7 +4,7 @@
 // types ("schema fix").
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec } from "../engine/types.ts";
 import { outputDefault, typeDefault } from "../engine/values.ts";
@@ -66,7 +66,7 @@ export default definePlugin({
       answer = await callLlm(ctx, p, [{ role: "user", content: prompt }]);
     } catch (e) {
       if (isWorkflowError(e) && e.code !== Codes.OPEN_AI_REQUEST_ERROR && e.code !== Codes.SPARK_REQUEST_ERROR) throw e;
-      throw WorkflowError.of(Codes.EXTRACT_EXECUTION_ERROR, e instanceof Error ? e.message : String(e));
+      throw WorkflowError.of(Codes.EXTRACT_EXECUTION_ERROR, clientText(e));
     }
     const parsed = fencedJson(answer.text);
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {

@@ -6,7 +6,7 @@
 // 21602 an output of the wrong type, 21603 timeout (or the executor killed the code), 21600 anything else.
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type CodeSandbox, type GuardedFetch, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec } from "../engine/types.ts";
 import { codeTimeoutMs } from "../engine/limits.ts";
@@ -207,9 +207,9 @@ export async function execPython(deps: ExecutorDeps, program: string, o: { appId
       text = await res.text();
     } catch (e) {
       if (deps.signal.aborted) throw deps.signal.reason;
-      const message = isWorkflowError(e) || e instanceof Error ? e.message : String(e);
-      if (/timeout|timed out/i.test(message)) throw WorkflowError.of(Codes.CODE_EXECUTION_TIMEOUT_ERROR, message);
-      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, message);
+      const raw = isWorkflowError(e) || e instanceof Error ? e.message : String(e);
+      if (/timeout|timed out/i.test(raw)) throw WorkflowError.of(Codes.CODE_EXECUTION_TIMEOUT_ERROR, isWorkflowError(e) ? raw : "the code executor did not answer in time");
+      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, clientText(e));
     }
     const json = parseJson(text);
     if (res.status === 200) {
@@ -253,7 +253,7 @@ function runJavaScript(
   return sandbox.runJs(code, inputs, limits).catch((e: unknown) => {
     if (limits.signal.aborted) throw limits.signal.reason;
     if (isWorkflowError(e)) throw e;
-    throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, e instanceof Error ? e.message : String(e));
+    throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, clientText(e));
   });
 }
 

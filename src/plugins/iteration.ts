@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { addUsage, zeroUsage } from "../engine/frames.ts";
 import { definePlugin, type SubgraphResult } from "../engine/plugin.ts";
 
@@ -42,7 +42,7 @@ export const iteration = definePlugin({
       } catch (e) {
         // spec §5.18 — an inner failure fails the iteration, with the inner code when it has one
         if (isWorkflowError(e)) throw e;
-        fail(e instanceof Error ? e.message : String(e));
+        fail(clientText(e));
       }
       usage = addUsage(usage, result.usage);
       for (const o of ctx.outputs) {

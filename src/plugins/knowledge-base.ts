@@ -2,7 +2,7 @@
 // (`KNOWLEDGE_URL`); the response's `data.results` become the node's first declared output.
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";
 
 const num = z.union([
@@ -98,7 +98,7 @@ export default definePlugin({
       text = await res.text();
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw requestError(isWorkflowError(e) ? e.message : e instanceof Error ? e.message : String(e));
+      throw requestError(clientText(e));
     }
     if (!res.ok) throw requestError(`HTTP ${res.status}: ${text.slice(0, 200)}`);
     let json: unknown;

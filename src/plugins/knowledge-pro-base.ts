@@ -2,7 +2,7 @@
 // carries answer tokens (relayed to output nodes, joined into `output`) and knowledge metadata (`result`).
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
 import { firstInputText } from "./knowledge-base.ts";
 
@@ -198,7 +198,7 @@ export default definePlugin({
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (isWorkflowError(e) && e.code === Codes.KNOWLEDGE_NODE_EXECUTION_ERROR) throw e;
-      throw requestFailed(isWorkflowError(e) ? e.message : e instanceof Error ? e.message : String(e));
+      throw requestFailed(clientText(e));
     }
     if (!res.ok || !res.body) {
       const text = await res.text().catch(() => "");

@@ -35,7 +35,9 @@ export default definePlugin({
     } catch (e) {
       // every storage failure is this node's 22900, whatever the adapter raised
       if (isWorkflowError(e) && e.code === Codes.VARIABLE_NODE_EXECUTION_ERROR) throw e;
-      throw WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, e instanceof Error ? e.message : String(e));
+      // the adapter's text (Redis, D1) is storage internals: it goes to the log, not into frames (issue 13)
+      console.log(`[node-variable] storage failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage failed");
     }
   },
 });

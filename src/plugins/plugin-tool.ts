@@ -4,7 +4,7 @@
 // AI tools (services §2) are Link tools too and are reached through this node.
 import { z } from "zod";
 import { CodeText, Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";
 import { validateSchema } from "../engine/schema.ts";
 import type { JsonSchema, OutputSpec } from "../engine/types.ts";
@@ -236,8 +236,8 @@ async function toolOperations(
   } catch (e) {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     // spec §5.14 / services §1.6: a failed schema read means "no tools"; say why in the error and the log
-    const why = e instanceof Error ? e.message : String(e);
-    ctx.log(`tool schema read failed: ${why}`);
+    ctx.log(`tool schema read failed: ${e instanceof Error ? e.message : String(e)}`);
+    const why = clientText(e);
     return { ops: new Map(), why };
   }
   if (!isObj(body) || body.code !== 0) {
@@ -432,7 +432,7 @@ export default definePlugin({
       // [new] (services §1.5): a coded link error keeps its 218xx code; every other failure is 23400
       if (isWorkflowError(e) && (e.code === Codes.PLUGIN_NODE_EXECUTION_ERROR || (e.code >= 21800 && e.code <= 21812)))
         throw e;
-      throw fail(e instanceof Error ? e.message : String(e));
+      throw fail(clientText(e));
     }
 
     let result: unknown;

@@ -3,7 +3,7 @@
 // contract of `POST /rpa/v1/exec`: SSE with ping comments and exactly one data event `{code, message, sid, data}`.
 import { z } from "zod";
 import { Codes } from "../engine/codes.ts";
-import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
+import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeResult } from "../engine/plugin.ts";
 import { decodeStream, SseParser } from "../engine/sse.ts";
 import { mapOutputs } from "./plugin-tool.ts";
@@ -82,7 +82,7 @@ export default definePlugin({
       // the guarded fetch's timeout aborts the body read with a DOMException
       if (e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError"))
         throw fail(`the robot did not finish within ${timeoutMs} ms`);
-      throw fail(e instanceof Error ? e.message : String(e));
+      throw fail(clientText(e));
     }
     // services §5.3 [new]: a stream that ends without its data event is an error
     if (!event) throw fail("the RPA stream ended without a result");

@@ -124,13 +124,15 @@ describe("iteration run (spec §5.18)", () => {
     expect(inner.calls).toHaveLength(2);
   });
 
-  it("fails with 23200 when an item fails without a code", async () => {
+  it("fails with 23200 when an item fails without a code, keeping the exception's text out of the message", async () => {
     const inner = fakeInner(() => {
       throw new Error("inner exploded");
     });
     const e = await runPluginError(iteration, PARAMS, { inputs: { input: ["a"] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
     expect(e.code).toBe(23200);
-    expect(e.message).toContain("inner exploded");
+    // issue 13: an uncoded exception is internal text; the client gets a reference to the log line
+    expect(e.message).toMatch(/internal error, reference [0-9a-f]{8}/);
+    expect(e.message).not.toContain("inner exploded");
   });
 });
 

@@ -1,6 +1,6 @@
 // The OpenAI-compatible chat-completions protocol over streaming HTTP (spec §5.3.2), through the guarded fetch.
 import { Codes } from "../../engine/codes.ts";
-import { WorkflowError } from "../../engine/errors.ts";
+import { clientText, WorkflowError } from "../../engine/errors.ts";
 import type { GuardedFetch } from "../../engine/plugin.ts";
 import { decodeStream, SseParser } from "../../engine/sse.ts";
 import type { Usage } from "../../engine/types.ts";
@@ -67,7 +67,7 @@ export async function* streamChat(fetch: GuardedFetch, req: OpenAIRequest): Asyn
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason;
     if (headers.signal.aborted) throw headers.signal.reason;
-    throw e instanceof WorkflowError ? fail(e.message) : fail(String(e));
+    throw fail(clientText(e));
   } finally {
     if (timer !== undefined) clearTimeout(timer);
   }
@@ -104,7 +104,8 @@ export async function* streamChat(fetch: GuardedFetch, req: OpenAIRequest): Asyn
   } catch (e) {
     if (req.signal.aborted) throw req.signal.reason;
     if (e instanceof WorkflowError) throw e;
-    throw fail(e instanceof Error ? e.message : String(e));
+    // a stream cut mid-read ("Network connection lost.") is the platform's text: logged, not shown
+    throw fail(clientText(e));
   }
   // a stream that ends without a finish reason was cut (a dropped connection), not finished
   if (!finishReason) throw fail("the stream ended before its finish reason");
