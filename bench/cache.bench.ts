@@ -25,13 +25,30 @@ function flow(size: number): unknown {
     id,
     data: {
       nodeMeta: { nodeType: "b", aliasName: id },
-      inputs: [{ id: `${id}-i`, name: "x", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } } } }],
+      inputs: [
+        {
+          id: `${id}-i`,
+          name: "x",
+          schema: {
+            type: "string",
+            value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } },
+          },
+        },
+      ],
       outputs: [{ name: "output", schema: { type: "string" } }],
       nodeParam: {},
       ...extra,
     },
   });
-  const nodes: unknown[] = [{ id: "node-start::s", data: { nodeMeta: { nodeType: "b", aliasName: "S" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }] } }];
+  const nodes: unknown[] = [
+    {
+      id: "node-start::s",
+      data: {
+        nodeMeta: { nodeType: "b", aliasName: "S" },
+        outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+      },
+    },
+  ];
   const edges: unknown[] = [];
   let prev = "node-start::s";
   for (let i = 0; i < size - 2; i++) {
@@ -40,7 +57,10 @@ function flow(size: number): unknown {
     edges.push({ sourceNodeId: prev, targetNodeId: id });
     prev = id;
   }
-  nodes.push({ id: "node-end::e", data: { nodeMeta: { nodeType: "b", aliasName: "E" }, nodeParam: { outputMode: 0 } } });
+  nodes.push({
+    id: "node-end::e",
+    data: { nodeMeta: { nodeType: "b", aliasName: "E" }, nodeParam: { outputMode: 0 } },
+  });
   edges.push({ sourceNodeId: prev, targetNodeId: "node-end::e" });
   return { data: { nodes, edges } };
 }
@@ -66,7 +86,8 @@ const hashCpu = await time(() => contentHash(JSON.stringify(dsl)), 100);
 // the whole hit inside the worker: one UpstashCache.get answered from memory
 const realFetch = globalThis.fetch;
 const canned = JSON.stringify({ result: planText });
-globalThis.fetch = (async () => new Response(canned, { status: 200, headers: { "Content-Type": "application/json" } })) as typeof fetch;
+globalThis.fetch = (async () =>
+  new Response(canned, { status: 200, headers: { "Content-Type": "application/json" } })) as typeof fetch;
 let hitClientCpu: number;
 try {
   const stubbed = new UpstashCache("http://upstash.invalid", "t", 1000, () => undefined);
@@ -98,7 +119,13 @@ try {
   const miss = await time(async () => {
     if ((await cache.get("plan:absent")) === undefined) compile(dsl, registry);
   }, 100);
-  console.log(JSON.stringify({ figure: "plan_cache_latency_upstash_loopback", hit_ms: +hit.toFixed(3), miss_then_compile_ms: +miss.toFixed(3) }));
+  console.log(
+    JSON.stringify({
+      figure: "plan_cache_latency_upstash_loopback",
+      hit_ms: +hit.toFixed(3),
+      miss_then_compile_ms: +miss.toFixed(3),
+    }),
+  );
 } finally {
   await front.close();
   await redis.stop();

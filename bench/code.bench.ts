@@ -33,7 +33,10 @@ const sandbox = createJsSandbox();
 {
   const t0 = performance.now();
   await sandbox.runJs(ECHO, ARGS, limits(1000));
-  out({ figure: "sandbox cold first call (module load + compile + instantiate + run)", ms: r3(performance.now() - t0) });
+  out({
+    figure: "sandbox cold first call (module load + compile + instantiate + run)",
+    ms: r3(performance.now() - t0),
+  });
 }
 
 // ---- sandbox call ----------------------------------------------------------------------------------------------
@@ -51,13 +54,30 @@ const sandbox = createJsSandbox();
     rounds.push(median(xs));
     all.push(...xs);
   }
-  out({ figure: "sandbox runJs echo, fresh runtime+context per call", median_ms: r3(median(rounds)), round_medians_ms: rounds.map(r3), p95_ms: r3(pct(all, 0.95)), target_ms: 2 });
+  out({
+    figure: "sandbox runJs echo, fresh runtime+context per call",
+    median_ms: r3(median(rounds)),
+    round_medians_ms: rounds.map(r3),
+    p95_ms: r3(pct(all, 0.95)),
+    target_ms: 2,
+  });
 }
 
 // ---- the node in a flow ----------------------------------------------------------------------------------------
 function flow(withCode: boolean): Json {
-  const start = { id: "node-start::s", data: { nodeMeta: { nodeType: "b", aliasName: "Start" }, inputs: [], outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }], nodeParam: {} } };
-  const ref = (nodeId: string, name: string): Json => ({ type: "string", value: { type: "ref", content: { nodeId, name } } });
+  const start = {
+    id: "node-start::s",
+    data: {
+      nodeMeta: { nodeType: "b", aliasName: "Start" },
+      inputs: [],
+      outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+      nodeParam: {},
+    },
+  };
+  const ref = (nodeId: string, name: string): Json => ({
+    type: "string",
+    value: { type: "ref", content: { nodeId, name } },
+  });
   const code = {
     id: "ifly-code::c",
     data: {
@@ -68,9 +88,22 @@ function flow(withCode: boolean): Json {
     },
   };
   const from = withCode ? "ifly-code::c" : "node-start::s";
-  const end = { id: "node-end::e", data: { nodeMeta: { nodeType: "b", aliasName: "End" }, inputs: [{ name: "out", schema: ref(from, withCode ? "input" : "AGENT_USER_INPUT") }], outputs: [], nodeParam: { outputMode: 0 } } };
+  const end = {
+    id: "node-end::e",
+    data: {
+      nodeMeta: { nodeType: "b", aliasName: "End" },
+      inputs: [{ name: "out", schema: ref(from, withCode ? "input" : "AGENT_USER_INPUT") }],
+      outputs: [],
+      nodeParam: { outputMode: 0 },
+    },
+  };
   const nodes: Json[] = withCode ? [start, code, end] : [start, end];
-  const edges: Json[] = withCode ? [{ sourceNodeId: "node-start::s", targetNodeId: "ifly-code::c" }, { sourceNodeId: "ifly-code::c", targetNodeId: "node-end::e" }] : [{ sourceNodeId: "node-start::s", targetNodeId: "node-end::e" }];
+  const edges: Json[] = withCode
+    ? [
+        { sourceNodeId: "node-start::s", targetNodeId: "ifly-code::c" },
+        { sourceNodeId: "ifly-code::c", targetNodeId: "node-end::e" },
+      ]
+    : [{ sourceNodeId: "node-start::s", targetNodeId: "node-end::e" }];
   return { data: { nodes, edges } };
 }
 {
@@ -78,7 +111,14 @@ function flow(withCode: boolean): Json {
   const info = { sid: "b", eventId: "e", flowId: "f", appId: "a", uid: "u", chatId: "", isRelease: false, history: [] };
   const once = async (plan: (typeof plans)["bare"]): Promise<number> => {
     const t0 = performance.now();
-    const run = new Run(plan, { registry, sid: "b", info, parameters: { AGENT_USER_INPUT: "hello" }, sandbox, emit: () => undefined });
+    const run = new Run(plan, {
+      registry,
+      sid: "b",
+      info,
+      parameters: { AGENT_USER_INPUT: "hello" },
+      sandbox,
+      emit: () => undefined,
+    });
     const o = await run.execute();
     if (o.status !== "completed") throw new Error(JSON.stringify(o));
     return performance.now() - t0;
@@ -100,11 +140,20 @@ function flow(withCode: boolean): Json {
     code.push(median(c));
   }
   out({ figure: "flow start→end", median_ms: r3(median(bare)) });
-  out({ figure: "flow start→code(js echo)→end", median_ms: r3(median(code)), added_by_code_node_ms: r3(median(code) - median(bare)) });
+  out({
+    figure: "flow start→code(js echo)→end",
+    median_ms: r3(median(code)),
+    added_by_code_node_ms: r3(median(code) - median(bare)),
+  });
 }
 
 // ---- infinite loop stopped at its limit ------------------------------------------------------------------------
-async function loop(label: string, sb: ReturnType<typeof createJsSandbox>, limitMs: number, runs: number): Promise<void> {
+async function loop(
+  label: string,
+  sb: ReturnType<typeof createJsSandbox>,
+  limitMs: number,
+  runs: number,
+): Promise<void> {
   const over: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -125,4 +174,5 @@ async function loop(label: string, sb: ReturnType<typeof createJsSandbox>, limit
 }
 for (const limit of [100, 1000]) await loop("real clock", sandbox, limit, limit >= 1000 ? 5 : 9);
 const frozen = createJsSandbox({ now: () => 0 });
-for (const limit of [100, 1000]) await loop("clock frozen during execution (edge)", frozen, limit, limit >= 1000 ? 5 : 9);
+for (const limit of [100, 1000])
+  await loop("clock frozen during execution (edge)", frozen, limit, limit >= 1000 ? 5 : 9);

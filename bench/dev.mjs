@@ -7,7 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const root = join(import.meta.dirname, "..");
-export const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+export const env = {
+  ...process.env,
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_SEND_METRICS: "false",
+  NO_COLOR: "1",
+};
 
 export async function freePort() {
   return new Promise((resolve) => {
@@ -23,13 +28,33 @@ export async function freePort() {
 export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "bench-dev-"));
   if (seed) {
-    execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], { cwd, env, stdio: "pipe" });
-    execFileSync("wrangler", ["d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
-      "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)"], { cwd, env, stdio: "pipe" });
+    execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+      cwd,
+      env,
+      stdio: "pipe",
+    });
+    execFileSync(
+      "wrangler",
+      [
+        "d1",
+        "execute",
+        "DB",
+        "--local",
+        "--persist-to",
+        persist,
+        "--command",
+        "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
+      ],
+      { cwd, env, stdio: "pipe" },
+    );
   }
   const port = await freePort();
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-  const child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, ...varArgs], { cwd, env, stdio: "ignore" });
+  const child = spawn(
+    "wrangler",
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, ...varArgs],
+    { cwd, env, stdio: "ignore" },
+  );
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     child.kill("SIGTERM");
@@ -51,8 +76,18 @@ export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
 /** Adds a flow, publishes it and licenses it to d1590f30; returns its id. */
 export async function publishFlow(base, data) {
   const post = (path, body, headers = {}) =>
-    fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) }).then((r) => r.json());
-  const id = (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "bench", description: "", data }, { "X-Consumer-Username": "d1590f30" })).data.flow_id;
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    }).then((r) => r.json());
+  const id = (
+    await post(
+      "/workflow/v1/protocol/add",
+      { app_id: "d1590f30", name: "bench", description: "", data },
+      { "X-Consumer-Username": "d1590f30" },
+    )
+  ).data.flow_id;
   await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, { "X-Consumer-Username": "tenant01" });
   await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, { "X-Consumer-Username": "tenant01" });
   return id;

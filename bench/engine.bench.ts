@@ -19,18 +19,29 @@ function median(xs: number[]): number {
 }
 
 function node(id: string, extra: Record<string, Json> = {}): Json {
-  return { id, data: { nodeMeta: { nodeType: "bench", aliasName: id }, inputs: [], outputs: [], nodeParam: {}, ...extra } };
+  return {
+    id,
+    data: { nodeMeta: { nodeType: "bench", aliasName: id }, inputs: [], outputs: [], nodeParam: {}, ...extra },
+  };
 }
 
 function startNode(): Json {
   return {
     id: "node-start::s",
-    data: { nodeMeta: { nodeType: "b", aliasName: "Start" }, inputs: [], outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }], nodeParam: {} },
+    data: {
+      nodeMeta: { nodeType: "b", aliasName: "Start" },
+      inputs: [],
+      outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+      nodeParam: {},
+    },
   };
 }
 
 function endNode(): Json {
-  return { id: "node-end::e", data: { nodeMeta: { nodeType: "b", aliasName: "End" }, inputs: [], outputs: [], nodeParam: { outputMode: 0 } } };
+  return {
+    id: "node-end::e",
+    data: { nodeMeta: { nodeType: "b", aliasName: "End" }, inputs: [], outputs: [], nodeParam: { outputMode: 0 } },
+  };
 }
 
 /** Mixed flow of about `size` nodes: chains, fan-outs of 4 joined again, and if-else diamonds. */
@@ -88,7 +99,12 @@ function ifElse(id: string): Json {
       outputs: [],
       nodeParam: {
         cases: [
-          { id: `branch_one_of::${id}-yes`, level: 1, logicalOperator: "and", conditions: [{ leftVarIndex: `${id}-l`, rightVarIndex: `${id}-r`, compareOperator: "eq" }] },
+          {
+            id: `branch_one_of::${id}-yes`,
+            level: 1,
+            logicalOperator: "and",
+            conditions: [{ leftVarIndex: `${id}-l`, rightVarIndex: `${id}-r`, compareOperator: "eq" }],
+          },
           { id: `branch_one_of::${id}-no`, level: 999, logicalOperator: "and", conditions: [] },
         ],
       },
@@ -177,7 +193,13 @@ async function main(): Promise<void> {
   const mixedCount = (mixed as { data: { nodes: unknown[] } }).data.nodes.length;
   for (let i = 0; i < 20; i++) compile(mixed, registry);
   const compileMs = await time(() => compile(mixed, registry), 50);
-  report({ figure: "compile_mixed", nodes: mixedCount, median_ms: +compileMs.toFixed(3), target_ms: 10, ratio_to_target: +(compileMs / 10).toFixed(3) });
+  report({
+    figure: "compile_mixed",
+    nodes: mixedCount,
+    median_ms: +compileMs.toFixed(3),
+    target_ms: 10,
+    ratio_to_target: +(compileMs / 10).toFixed(3),
+  });
 
   // run no-op flows
   for (const size of [1000, 10000]) {
@@ -192,10 +214,13 @@ async function main(): Promise<void> {
       globalGc?.();
       const heapBefore = process.memoryUsage().heapUsed;
       let peak = heapBefore;
-      const runMs = await time(async () => {
-        await runPlan(plan);
-        peak = Math.max(peak, process.memoryUsage().heapUsed);
-      }, size >= 10000 ? 7 : 15);
+      const runMs = await time(
+        async () => {
+          await runPlan(plan);
+          peak = Math.max(peak, process.memoryUsage().heapUsed);
+        },
+        size >= 10000 ? 7 : 15,
+      );
       const baseMs = await time(() => baselineChain(n), size >= 10000 ? 7 : 15);
       const perSec = n / (runMs / 1000);
       report({
@@ -217,7 +242,14 @@ async function main(): Promise<void> {
   const d30 = diamonds(30);
   for (let i = 0; i < 10; i++) await runPlan(compile(d30, registry));
   const dMs = await time(() => runPlan(compile(d30, registry)), 30);
-  report({ figure: "diamonds_30_compile_and_run", nodes: 30 * 4 + 2, paths: 2 ** 30, median_ms: +dMs.toFixed(3), target_ms: 5, ratio_to_target: +(dMs / 5).toFixed(3) });
+  report({
+    figure: "diamonds_30_compile_and_run",
+    nodes: 30 * 4 + 2,
+    paths: 2 ** 30,
+    median_ms: +dMs.toFixed(3),
+    target_ms: 5,
+    ratio_to_target: +(dMs / 5).toFixed(3),
+  });
 
   // stack depth: a 50,000-node chain must not overflow
   const deep = compile(chainFlow(50000), registry);

@@ -15,20 +15,33 @@ const main = await startDev();
 const ceiling = await startDev({ cwd: join(root, "bench", "ceiling"), seed: false });
 const results = [];
 try {
-  const flow = JSON.parse(readFileSync(join(root, "..", "shared", "fixtures", "astron", "example-core-if-else-branch.json"), "utf8"));
+  const flow = JSON.parse(
+    readFileSync(join(root, "..", "shared", "fixtures", "astron", "example-core-if-else-branch.json"), "utf8"),
+  );
   const id = await publishFlow(main.base, flow);
-  const chat = (stream) => JSON.stringify({ flow_id: id, stream, parameters: { AGENT_USER_INPUT: "bench", score: 80 } });
+  const chat = (stream) =>
+    JSON.stringify({ flow_id: id, stream, parameters: { AGENT_USER_INPUT: "bench", score: 80 } });
   const targets = {
     a_ceiling: { url: `${ceiling.base}/`, body: "{}" },
-    b_open_nonstream: { url: `${main.base}/workflow/v1/chat/completions`, body: chat(false), headers: { "X-Consumer-Username": "d1590f30" } },
-    c_open_stream: { url: `${main.base}/workflow/v1/chat/completions`, body: chat(true), headers: { "X-Consumer-Username": "d1590f30" }, stream: true },
+    b_open_nonstream: {
+      url: `${main.base}/workflow/v1/chat/completions`,
+      body: chat(false),
+      headers: { "X-Consumer-Username": "d1590f30" },
+    },
+    c_open_stream: {
+      url: `${main.base}/workflow/v1/chat/completions`,
+      body: chat(true),
+      headers: { "X-Consumer-Username": "d1590f30" },
+      stream: true,
+    },
   };
   for (const concurrency of [1, 50]) {
     // warm up every target
     for (const t of Object.values(targets)) await load({ ...t, concurrency, seconds: 1 });
     const runs = Object.fromEntries(Object.keys(targets).map((k) => [k, []]));
     for (let r = 0; r < REPS; r++) {
-      for (const [name, t] of Object.entries(targets)) runs[name].push(await load({ ...t, concurrency, seconds: SECONDS }));
+      for (const [name, t] of Object.entries(targets))
+        runs[name].push(await load({ ...t, concurrency, seconds: SECONDS }));
     }
     const summary = {};
     for (const [name, list] of Object.entries(runs)) {

@@ -27,7 +27,9 @@ const provider = createServer((req, res) => {
     const startedAt = now();
     for (let i = 0; i < n; i++) {
       if (s.everyMs && i > 0) await new Promise((r) => setTimeout(r, s.everyMs));
-      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `t${i} ` }, finish_reason: null }] })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: `t${i} ` }, finish_reason: null }] })}\n\n`,
+      );
       if (i === 0) firstSentAt = now();
     }
     res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`);
@@ -51,7 +53,9 @@ async function consume(res, contentOf) {
     try {
       ({ value, done } = await reader.read());
     } catch (e) {
-      throw new Error(`stream cut after ${tokens} tokens, ${(now() - first).toFixed(0)} ms after the first: ${e.message}`);
+      throw new Error(
+        `stream cut after ${tokens} tokens, ${(now() - first).toFixed(0)} ms after the first: ${e.message}`,
+      );
     }
     if (done) break;
     buf += dec.decode(value, { stream: true });
@@ -73,13 +77,59 @@ async function consume(res, contentOf) {
 const dev = await startDev({ vars: { ALLOW_PRIVATE_FETCH: "true" } });
 const base = dev.base;
 try {
-  const post = (path, body, headers = {}) => fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const post = (path, body, headers = {}) =>
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
   const flowFor = (script) => ({
     data: {
       nodes: [
-        { id: "node-start::s", data: { nodeMeta: { nodeType: "b", aliasName: "S" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }] } },
-        { id: "spark-llm::l", data: { nodeMeta: { nodeType: "b", aliasName: "L" }, nodeParam: { domain: "m", source: "openai", url: `${providerUrl}/v1/chat/completions`, apiKey: "k", template: "{{input}}", extraParams: { script } }, inputs: [{ name: "input", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } } } }], outputs: [{ name: "output", schema: { type: "string" } }] } },
-        { id: "node-end::e", data: { nodeMeta: { nodeType: "b", aliasName: "E" }, nodeParam: { outputMode: 1, template: "{{output}}", streamOutput: true }, inputs: [{ name: "output", schema: { type: "string", value: { type: "ref", content: { nodeId: "spark-llm::l", name: "output" } } } }] } },
+        {
+          id: "node-start::s",
+          data: {
+            nodeMeta: { nodeType: "b", aliasName: "S" },
+            outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+          },
+        },
+        {
+          id: "spark-llm::l",
+          data: {
+            nodeMeta: { nodeType: "b", aliasName: "L" },
+            nodeParam: {
+              domain: "m",
+              source: "openai",
+              url: `${providerUrl}/v1/chat/completions`,
+              apiKey: "k",
+              template: "{{input}}",
+              extraParams: { script },
+            },
+            inputs: [
+              {
+                name: "input",
+                schema: {
+                  type: "string",
+                  value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } },
+                },
+              },
+            ],
+            outputs: [{ name: "output", schema: { type: "string" } }],
+          },
+        },
+        {
+          id: "node-end::e",
+          data: {
+            nodeMeta: { nodeType: "b", aliasName: "E" },
+            nodeParam: { outputMode: 1, template: "{{output}}", streamOutput: true },
+            inputs: [
+              {
+                name: "output",
+                schema: { type: "string", value: { type: "ref", content: { nodeId: "spark-llm::l", name: "output" } } },
+              },
+            ],
+          },
+        },
       ],
       edges: [
         { sourceNodeId: "node-start::s", targetNodeId: "spark-llm::l" },
@@ -97,9 +147,22 @@ try {
   const direct = [];
   const runtime = [];
   for (let r = 0; r < REPS + 2; r++) {
-    const d = await consume(await fetch(`${providerUrl}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ script: ttftScript }) }), providerContent);
+    const d = await consume(
+      await fetch(`${providerUrl}/v1/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ script: ttftScript }),
+      }),
+      providerContent,
+    );
     const directDelay = d.first - firstSentAt;
-    const x = await consume(await post("/workflow/v1/chat/completions", { flow_id: ttftFlow, parameters: { AGENT_USER_INPUT: "q" } }, { "X-Consumer-Username": "d1590f30" }), openContent);
+    const x = await consume(
+      await post(
+        "/workflow/v1/chat/completions",
+        { flow_id: ttftFlow, parameters: { AGENT_USER_INPUT: "q" } },
+        { "X-Consumer-Username": "d1590f30" },
+      ),
+      openContent,
+    );
     const runtimeDelay = x.first - firstSentAt;
     if (r >= 2) {
       direct.push(directDelay);
@@ -124,7 +187,14 @@ try {
   const providerTimes = [];
   for (let r = 0; r < Math.max(3, Math.floor(REPS / 3)); r++) {
     const t0 = now();
-    const x = await consume(await post("/workflow/v1/chat/completions", { flow_id: tpFlow, parameters: { AGENT_USER_INPUT: "q" } }, { "X-Consumer-Username": "d1590f30" }), openContent);
+    const x = await consume(
+      await post(
+        "/workflow/v1/chat/completions",
+        { flow_id: tpFlow, parameters: { AGENT_USER_INPUT: "q" } },
+        { "X-Consumer-Username": "d1590f30" },
+      ),
+      openContent,
+    );
     const wall = x.end - x.first;
     const providerWall = doneAt - firstSentAt;
     if (x.tokens < 2000) throw new Error(`only ${x.tokens} tokens arrived`);
@@ -133,7 +203,16 @@ try {
     ratios.push(wall / providerWall);
     void t0;
   }
-  console.log(JSON.stringify({ figure: "throughput_2000_tokens", runs: ratios.length, provider_ms: +median(providerTimes).toFixed(1), client_first_to_last_ms: +median(walls).toFixed(1), ratio: +median(ratios).toFixed(3), target_ratio: 1.1 }));
+  console.log(
+    JSON.stringify({
+      figure: "throughput_2000_tokens",
+      runs: ratios.length,
+      provider_ms: +median(providerTimes).toFixed(1),
+      client_first_to_last_ms: +median(walls).toFixed(1),
+      ratio: +median(ratios).toFixed(3),
+      target_ratio: 1.1,
+    }),
+  );
 } finally {
   provider.close();
   await dev.stop();

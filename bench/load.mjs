@@ -10,7 +10,11 @@ export async function load({ url, body, headers = {}, concurrency, seconds, stre
       sent++;
       const t = performance.now();
       try {
-        const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body });
+        const res = await fetch(url, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", ...headers },
+          body,
+        });
         const text = await res.text();
         if (!res.ok || (!stream && text.includes('"code":') && !text.includes('"code":0'))) errors++;
       } catch {

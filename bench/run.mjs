@@ -4,7 +4,18 @@ import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const which = process.argv.slice(2);
-const all = { engine: "bench/engine.bench.ts", cache: "bench/cache.bench.ts", http: "bench/http.bench.mjs", llm: "bench/llm.bench.mjs", code: "bench/code.bench.ts", database: "bench/database.bench.ts", "database-pool": "bench/database-pool.bench.mjs", relay: "bench/relay.bench.ts", hostile: "bench/hostile.bench.mjs", peers: "bench/peers/run.mjs" };
+const all = {
+  engine: "bench/engine.bench.ts",
+  cache: "bench/cache.bench.ts",
+  http: "bench/http.bench.mjs",
+  llm: "bench/llm.bench.mjs",
+  code: "bench/code.bench.ts",
+  database: "bench/database.bench.ts",
+  "database-pool": "bench/database-pool.bench.mjs",
+  relay: "bench/relay.bench.ts",
+  hostile: "bench/hostile.bench.mjs",
+  peers: "bench/peers/run.mjs",
+};
 const env = { ...process.env, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH ?? ""}` };
 let failed = false;
 for (const [name, file] of Object.entries(all)) {

@@ -23,6 +23,10 @@ const dir = join(root, ".tmp");
 mkdirSync(dir, { recursive: true });
 const file = join(dir, "seed.sql");
 writeFileSync(file, sql.join("\n") + "\n");
-const r = spawnSync("wrangler", ["d1", "execute", "DB", "--local", `--file=${file}`], { cwd: root, stdio: ["ignore", "ignore", "inherit"], env: process.env });
+const r = spawnSync("wrangler", ["d1", "execute", "DB", "--local", `--file=${file}`], {
+  cwd: root,
+  stdio: ["ignore", "ignore", "inherit"],
+  env: process.env,
+});
 if (r.status !== 0) process.exit(r.status ?? 1);
 console.log("seed: tenant01, d1590f30 and 2 example flows loaded into the local D1");

@@ -38,7 +38,11 @@ export function violations(file: string, source: string): string[] {
         bad("the engine imports only zod, ipaddr.js and its own files");
     } else if (layer === "plugins") {
       // re2js: the linear-time engine for authors' regexes (pure JavaScript, runs wherever the engine runs)
-      if (spec.startsWith(".") ? !(target.startsWith("src/engine/") || target.startsWith("src/plugins/")) : !(zod || spec === "re2js"))
+      if (
+        spec.startsWith(".")
+          ? !(target.startsWith("src/engine/") || target.startsWith("src/plugins/"))
+          : !(zod || spec === "re2js")
+      )
         bad("plugins import only zod, re2js, the engine and plugin files");
     } else if (layer === "durable") {
       if (target.startsWith("src/worker/")) bad("durable objects never import the worker");

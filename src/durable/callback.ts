@@ -66,7 +66,12 @@ export function callbackPayload(hookId: string, result: RunResult, now: number):
 }
 
 /** One signed delivery attempt. Never throws; the receiver's answer body is not kept (it is not ours to log). */
-export async function attemptDelivery(fetchFn: GuardedFetch, spec: CallbackSpec, state: CallbackState, now: number): Promise<AttemptResult> {
+export async function attemptDelivery(
+  fetchFn: GuardedFetch,
+  spec: CallbackSpec,
+  state: CallbackState,
+  now: number,
+): Promise<AttemptResult> {
   const signature = new Webhook(spec.secret).sign(state.msgId, new Date(now), state.payload);
   try {
     const res = await fetchFn(spec.url, {

@@ -33,7 +33,20 @@ const OUTCOME_WAIT_MS = 10_000;
 // every row of a batch in one statement with one parameter (a JSON array of rows): D1 binds at most 100 parameters
 // per statement, and a D1 batch of one statement per row cost a short run more than its whole engine (client-side
 // statement objects and a tracing span each)
-const COLUMNS = ["event_id", "flow_id", "app_id", "uid", "chat_id", "status", "code", "message", "started_at", "ended_at", "usage", "mode"] as const;
+const COLUMNS = [
+  "event_id",
+  "flow_id",
+  "app_id",
+  "uid",
+  "chat_id",
+  "status",
+  "code",
+  "message",
+  "started_at",
+  "ended_at",
+  "usage",
+  "mode",
+] as const;
 const INSERT = `INSERT OR REPLACE INTO run_history (${COLUMNS.join(", ")})
   SELECT ${COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(", ")} FROM json_each(?)`;
 
@@ -50,7 +63,20 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** One statement that writes `rows` (in COLUMNS order). */
 function statement(db: D1Database, rows: readonly HistoryRow[]): D1PreparedStatement {
-  const tuples = rows.map((r) => [r.eventId, r.flowId, r.appId, r.uid, r.chatId, r.status, r.code, r.message, r.startedAt, r.endedAt, r.usage, r.mode]);
+  const tuples = rows.map((r) => [
+    r.eventId,
+    r.flowId,
+    r.appId,
+    r.uid,
+    r.chatId,
+    r.status,
+    r.code,
+    r.message,
+    r.startedAt,
+    r.endedAt,
+    r.usage,
+    r.mode,
+  ]);
   return db.prepare(INSERT).bind(JSON.stringify(tuples));
 }
 
@@ -71,7 +97,8 @@ export async function queueHistory(db: D1Database, row: HistoryRow): Promise<boo
     // a full batch takes no more rows; its opener sends it when its timer fires
     if (current.rows.length >= BATCH_ROWS) open.delete(db);
     await sleep(BATCH_MS);
-    for (let waited = 0; current.stored === undefined && waited < OUTCOME_WAIT_MS; waited += POLL_MS) await sleep(POLL_MS);
+    for (let waited = 0; current.stored === undefined && waited < OUTCOME_WAIT_MS; waited += POLL_MS)
+      await sleep(POLL_MS);
     return current.stored ?? false;
   }
   const batch: Batch = { rows: [row], stored: undefined };
@@ -82,7 +109,9 @@ export async function queueHistory(db: D1Database, row: HistoryRow): Promise<boo
     await statement(db, batch.rows).run();
     batch.stored = true;
   } catch (e) {
-    console.log(`[history] ${batch.rows.length} run history rows not written yet: ${e instanceof Error ? e.message : String(e)}`);
+    console.log(
+      `[history] ${batch.rows.length} run history rows not written yet: ${e instanceof Error ? e.message : String(e)}`,
+    );
     batch.stored = false;
   }
   return batch.stored;

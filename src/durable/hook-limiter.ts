@@ -41,7 +41,8 @@ export class HookLimiter extends DurableObject {
 
   async admit(ratePerMinute: number): Promise<Admission> {
     const now = Date.now();
-    if (!this.#bucket || this.#bucket.ratePerMinute !== ratePerMinute) this.#bucket = new TokenBucket(ratePerMinute, now);
+    if (!this.#bucket || this.#bucket.ratePerMinute !== ratePerMinute)
+      this.#bucket = new TokenBucket(ratePerMinute, now);
     return this.#bucket.take(now);
   }
 }

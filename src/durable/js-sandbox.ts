@@ -389,7 +389,8 @@ function sandboxFailure(err: unknown): WorkflowError {
   console.log(`[sandbox] host failure: ${text.slice(0, 500)}`);
   if (/call stack|stack overflow|too much recursion/i.test(text))
     return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code nested too deeply (the sandbox's stack ran out)");
-  if (/memory/i.test(text)) return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code ran out of the sandbox's memory");
+  if (/memory/i.test(text))
+    return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the code ran out of the sandbox's memory");
   return WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "the sandbox failed");
 }
 

@@ -101,7 +101,10 @@ export class D1Kv implements KeyValuePort {
   }
 
   async hgetall(key: string): Promise<Record<string, unknown>> {
-    const rows = await this.#db.prepare(`SELECT field, value FROM variable_pool WHERE key = ?`).bind(key).all<{ field: string; value: string }>();
+    const rows = await this.#db
+      .prepare(`SELECT field, value FROM variable_pool WHERE key = ?`)
+      .bind(key)
+      .all<{ field: string; value: string }>();
     const out: Record<string, unknown> = {};
     for (const r of rows.results) out[r.field] = decodeValue(r.value);
     return out;
@@ -112,7 +115,11 @@ export class D1Kv implements KeyValuePort {
     if (encoded.length === 0) return;
     await this.#db.batch(
       encoded.map(([field, value]) =>
-        this.#db.prepare(`INSERT INTO variable_pool (key, field, value) VALUES (?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value`).bind(key, field, value),
+        this.#db
+          .prepare(
+            `INSERT INTO variable_pool (key, field, value) VALUES (?, ?, ?) ON CONFLICT (key, field) DO UPDATE SET value = excluded.value`,
+          )
+          .bind(key, field, value),
       ),
     );
   }
@@ -131,7 +138,11 @@ let isolateKv: IsolateKv | undefined;
 export function createKv(env: KvEnv & { DB?: D1Database }, log: (line: string) => void = console.log): KeyValuePort {
   if (env.UPSTASH_REDIS_REST_URL && env.UPSTASH_REDIS_REST_TOKEN) {
     const ttl = Number(env.VARIABLE_TTL_SECONDS);
-    return new UpstashKv(env.UPSTASH_REDIS_REST_URL, env.UPSTASH_REDIS_REST_TOKEN, Number.isFinite(ttl) && ttl > 0 ? { ttlSeconds: ttl } : {});
+    return new UpstashKv(
+      env.UPSTASH_REDIS_REST_URL,
+      env.UPSTASH_REDIS_REST_TOKEN,
+      Number.isFinite(ttl) && ttl > 0 ? { ttlSeconds: ttl } : {},
+    );
   }
   if (env.DB) return new D1Kv(env.DB);
   if (!isolateKv) {

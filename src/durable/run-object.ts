@@ -120,7 +120,10 @@ export class RunObject extends DurableObject<RunEnv> {
   async start(input: StartInput): Promise<RunReply> {
     const now = Date.now();
     if (!this.#store.create(input.request, input.plan, now)) {
-      return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
+      return {
+        ok: false,
+        error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData(),
+      };
     }
     this.#armWatchdog(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
@@ -132,15 +135,22 @@ export class RunObject extends DurableObject<RunEnv> {
    * Starts a run and answers with the one frame a non-streaming client gets (spec §2.4): the filter runs here, so
    * no frame stream crosses RPC. After `frameTimeoutMs` without frames: the 20804 frame (spec §2.7).
    */
-  async startCollect(input: StartInput, frameTimeoutMs: number): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
+  async startCollect(
+    input: StartInput,
+    frameTimeoutMs: number,
+  ): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
     const now = Date.now();
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
     // next turn): a run of logic nodes is then written once, finished
     if (!this.#store.create(input.request, input.plan, now, { defer: true })) {
-      return { ok: false, error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData() };
+      return {
+        ok: false,
+        error: WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${input.request.eventId} already exists`).toData(),
+      };
     }
     this.#armWatchdog(now + input.request.deadlineMs);
-    const filter = input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
+    const filter =
+      input.request.mode === "open" ? new OpenFilter({ stream: false }) : new DebugFilter({ stream: false });
     const sid = input.request.sid;
     const frame = await new Promise<Frame>((resolve) => {
       let lastFrameAt = now;
@@ -208,7 +218,13 @@ export class RunObject extends DurableObject<RunEnv> {
     // an answer before the end names a run that storage must already hold
     this.#store.flush();
     const now = this.#store.result();
-    if (!now) return { created, status: "failed", outputs: null, error: WorkflowError.of(Codes.ENG_RUN_ERROR, "run vanished").toData() };
+    if (!now)
+      return {
+        created,
+        status: "failed",
+        outputs: null,
+        error: WorkflowError.of(Codes.ENG_RUN_ERROR, "run vanished").toData(),
+      };
     const failed = now.status === "failed" || now.status === "cancelled";
     return { created, status: now.status, outputs: now.outputs, error: failed && now.outcome ? now.outcome : null };
   }
@@ -225,9 +241,13 @@ export class RunObject extends DurableObject<RunEnv> {
   /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
   async resume(answer: { eventType: string; content: string }, app: string): Promise<RunReply> {
     const row = this.#own(app);
-    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    if (!row)
+      return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     if (row.status !== "interrupt" || !row.state) {
-      return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused").toData() };
+      return {
+        ok: false,
+        error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused").toData(),
+      };
     }
     const now = Date.now();
     this.#store.setRunning(now, answer);
@@ -242,7 +262,8 @@ export class RunObject extends DurableObject<RunEnv> {
   /** Replays stored frames after `afterSeq`, then follows the live run until its next final frame. */
   async attach(afterSeq: number, app: string): Promise<RunReply> {
     const row = this.#own(app);
-    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    if (!row)
+      return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     const stream = this.#subscribe(afterSeq);
     if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
     return { ok: true, stream };
@@ -255,7 +276,8 @@ export class RunObject extends DurableObject<RunEnv> {
    */
   async events(afterSeq: number, app: string): Promise<RunReply> {
     const row = this.#own(app);
-    if (!row) return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
+    if (!row)
+      return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
     const stream = this.#subscribe(afterSeq, true);
     if (row.status === "running" && !this.#execution) this.#continueAfterEviction(row);
     return { ok: true, stream };
@@ -276,7 +298,12 @@ export class RunObject extends DurableObject<RunEnv> {
     if (status !== "running" && status !== "interrupt") return false;
     if (this.#run) this.#run.cancel();
     const row = this.#store.get();
-    this.#finish("cancelled", WorkflowError.of(Codes.ENG_RUN_ERROR, "run cancelled").toData(), null, row?.usage ?? undefined);
+    this.#finish(
+      "cancelled",
+      WorkflowError.of(Codes.ENG_RUN_ERROR, "run cancelled").toData(),
+      null,
+      row?.usage ?? undefined,
+    );
     return true;
   }
 
@@ -366,7 +393,17 @@ export class RunObject extends DurableObject<RunEnv> {
       this.#run?.cancel();
       const node = row.plan.nodes.find((n) => n.id === row.interrupt?.nodeId);
       if (node) {
-        this.#onFrame(nodeErrorFrame(row.request.sid, Math.floor(now / 1000), { id: node.id, alias: node.alias, error: error.toData(), inputs: {}, executedTime: 0, progress: 1, zeroUsage: false }));
+        this.#onFrame(
+          nodeErrorFrame(row.request.sid, Math.floor(now / 1000), {
+            id: node.id,
+            alias: node.alias,
+            error: error.toData(),
+            inputs: {},
+            executedTime: 0,
+            progress: 1,
+            zeroUsage: false,
+          }),
+        );
       }
       this.#emitEnd(row, error.toData());
       return;
@@ -412,7 +449,10 @@ export class RunObject extends DurableObject<RunEnv> {
    * back (a deferred run row, queued frames) before its first byte leaves: nothing outside may see a run that storage
    * does not hold.
    */
-  #ports(request: RunRequest, allowPrivate: boolean): Pick<ConstructorParameters<typeof Run>[1], "fetch" | "openSocket" | "kv" | "sandbox" | "sql"> {
+  #ports(
+    request: RunRequest,
+    allowPrivate: boolean,
+  ): Pick<ConstructorParameters<typeof Run>[1], "fetch" | "openSocket" | "kv" | "sandbox" | "sql"> {
     const flush = (): void => this.#store.flush();
     const fetchFn = this.#pluginFetch(request, allowPrivate);
     const socket = createSocketOpener({ allowPrivate, errorCode: Codes.SPARK_REQUEST_ERROR });
@@ -446,7 +486,11 @@ export class RunObject extends DurableObject<RunEnv> {
       if (!self || url.origin !== own) return guarded(input, init);
       const { timeoutMs, maxBytes, ...rest } = init;
       void maxBytes;
-      const signal = timeoutMs ? (rest.signal ? AbortSignal.any([rest.signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs)) : rest.signal;
+      const signal = timeoutMs
+        ? rest.signal
+          ? AbortSignal.any([rest.signal, AbortSignal.timeout(timeoutMs)])
+          : AbortSignal.timeout(timeoutMs)
+        : rest.signal;
       return self.fetch(url.toString(), { ...rest, ...(signal ? { signal } : {}) } as RequestInit);
     };
   }
@@ -469,7 +513,8 @@ export class RunObject extends DurableObject<RunEnv> {
     const shown = this.#store.shownNodes();
     const mayRerun = (node: PlanNode): true | string => {
       if (!node.idempotent) return `node ${node.id} was interrupted by a restart and is not idempotent`;
-      if (shown.has(node.id)) return `node ${node.id} was interrupted by a restart after its output had reached the client`;
+      if (shown.has(node.id))
+        return `node ${node.id} was interrupted by a restart after its output had reached the client`;
       return true;
     };
     return new Run(row.plan, { ...this.#options(row.request), mayRerun }, reconciled);
@@ -501,7 +546,8 @@ export class RunObject extends DurableObject<RunEnv> {
       outcome = await go();
     } catch (e) {
       // an exception that is not a WorkflowError is internal (storage, a bug): its text goes to the log, not to clients
-      if (!(e instanceof WorkflowError)) console.log(`[run ${request.eventId}] run failed: ${e instanceof Error ? e.message : String(e)}`);
+      if (!(e instanceof WorkflowError))
+        console.log(`[run ${request.eventId}] run failed: ${e instanceof Error ? e.message : String(e)}`);
       const error = e instanceof WorkflowError ? e : WorkflowError.of(Codes.ENG_RUN_ERROR);
       outcome = { status: "failed", error: error.toData() };
     }
@@ -532,7 +578,12 @@ export class RunObject extends DurableObject<RunEnv> {
     // cancelled runs were finished by cancel()
   }
 
-  #finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: RunSummary["usage"] | undefined): void {
+  #finish(
+    status: "completed" | "failed" | "cancelled",
+    outcome: ErrorData,
+    outputs: Record<string, unknown> | null,
+    usage: RunSummary["usage"] | undefined,
+  ): void {
     const now = Date.now();
     const current = this.#store.status();
     if (current === "completed" || current === "failed" || current === "cancelled") return;
@@ -544,8 +595,29 @@ export class RunObject extends DurableObject<RunEnv> {
     const spec = row?.request.callback;
     if (row && spec) {
       // stored before the first attempt: an eviction during it leaves a pending callback that the alarm retries
-      const payload = callbackPayload(spec.hookId, { runId: row.request.eventId, flowId: row.request.flowId, status, outputs, error: status === "completed" ? null : outcome, usage: total }, now);
-      this.#store.setCallback({ status: "pending", attempts: 0, nextAt: now + spec.baseDelayMs, msgId: `msg_${row.request.eventId}`, payload }, null, now);
+      const payload = callbackPayload(
+        spec.hookId,
+        {
+          runId: row.request.eventId,
+          flowId: row.request.flowId,
+          status,
+          outputs,
+          error: status === "completed" ? null : outcome,
+          usage: total,
+        },
+        now,
+      );
+      this.#store.setCallback(
+        {
+          status: "pending",
+          attempts: 0,
+          nextAt: now + spec.baseDelayMs,
+          msgId: `msg_${row.request.eventId}`,
+          payload,
+        },
+        null,
+        now,
+      );
       this.ctx.waitUntil(this.#deliverCallback());
       this.ctx.waitUntil(this.#scheduleAfterFinish(now));
     }
@@ -588,7 +660,11 @@ export class RunObject extends DurableObject<RunEnv> {
       // a deferred run row is written by now at the latest (a run still going after its first turn)
       this.#store.flush();
       if (this.#store.status() !== "running") return;
-      this.ctx.storage.setAlarm(this.#watchdogAt(deadline)).catch((e: unknown) => console.log(`[run] watchdog alarm not set: ${e instanceof Error ? e.message : String(e)}`));
+      this.ctx.storage
+        .setAlarm(this.#watchdogAt(deadline))
+        .catch((e: unknown) =>
+          console.log(`[run] watchdog alarm not set: ${e instanceof Error ? e.message : String(e)}`),
+        );
     });
   }
 
@@ -662,7 +738,9 @@ export class RunObject extends DurableObject<RunEnv> {
   async #scheduleAfterFinish(endedAt: number): Promise<void> {
     const retention = this.#retentionMs();
     const callback = this.#store.callback();
-    await this.ctx.storage.setAlarm(callback?.status === "pending" ? callback.nextAt : Math.max(Date.now(), endedAt) + retention);
+    await this.ctx.storage.setAlarm(
+      callback?.status === "pending" ? callback.nextAt : Math.max(Date.now(), endedAt) + retention,
+    );
   }
 
   /** Ends a run from outside the engine (deadline, answer timeout): an error end frame, then the summary. */
@@ -681,15 +759,39 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#finish("failed", error, null, row.usage ?? undefined);
   }
 
-  #historyRow(row: Pick<RunRow, "request" | "createdAt">, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>, endedAt: number): HistoryRow {
+  #historyRow(
+    row: Pick<RunRow, "request" | "createdAt">,
+    status: string,
+    outcome: ErrorData,
+    usage: NonNullable<RunSummary["usage"]>,
+    endedAt: number,
+  ): HistoryRow {
     const r = row.request;
-    return { eventId: r.eventId, flowId: r.flowId, appId: r.appId, uid: r.uid, chatId: r.chatId, status, code: outcome.code, message: outcome.message, startedAt: row.createdAt, endedAt, usage: JSON.stringify(usage), mode: r.mode };
+    return {
+      eventId: r.eventId,
+      flowId: r.flowId,
+      appId: r.appId,
+      uid: r.uid,
+      chatId: r.chatId,
+      status,
+      code: outcome.code,
+      message: outcome.message,
+      startedAt: row.createdAt,
+      endedAt,
+      usage: JSON.stringify(usage),
+      mode: r.mode,
+    };
   }
 
   /** whether this instance saw the run's history row stored (an evicted object does not know: its alarm writes it again) */
   #historyStored = false;
 
-  async #recordHistory(row: Pick<RunRow, "request" | "createdAt">, status: string, outcome: ErrorData, usage: NonNullable<RunSummary["usage"]>): Promise<void> {
+  async #recordHistory(
+    row: Pick<RunRow, "request" | "createdAt">,
+    status: string,
+    outcome: ErrorData,
+    usage: NonNullable<RunSummary["usage"]>,
+  ): Promise<void> {
     if (!this.env.DB) return;
     this.#historyStored = await queueHistory(this.env.DB, this.#historyRow(row, status, outcome, usage, Date.now()));
     // the janitor finds finished runs through their history row: without one, the alarm writes it (and cleans up)
@@ -700,7 +802,16 @@ export class RunObject extends DurableObject<RunEnv> {
   async #ensureHistory(row: RunRow): Promise<void> {
     if (!this.env.DB || this.#historyStored || !row.outcome) return;
     try {
-      await ensureHistory(this.env.DB, this.#historyRow(row, row.status, row.outcome, row.usage ?? { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, row.updatedAt));
+      await ensureHistory(
+        this.env.DB,
+        this.#historyRow(
+          row,
+          row.status,
+          row.outcome,
+          row.usage ?? { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+          row.updatedAt,
+        ),
+      );
       this.#historyStored = true;
     } catch (e) {
       console.log(`[run ${row.request.eventId}] history not recorded: ${e instanceof Error ? e.message : String(e)}`);
@@ -719,7 +830,12 @@ export class RunObject extends DurableObject<RunEnv> {
   #onFrame(frame: Frame): void {
     if (this.#halted) return;
     const json = JSON.stringify(frame);
-    const checked = checkFrame(json, frame.workflow_step?.node?.id, this.#store.frameBytes(), (this.#limits ??= outputLimits(this.env)));
+    const checked = checkFrame(
+      json,
+      frame.workflow_step?.node?.id,
+      this.#store.frameBytes(),
+      (this.#limits ??= outputLimits(this.env)),
+    );
     if ("error" in checked) {
       this.#halt(checked.error);
       return;
@@ -783,7 +899,9 @@ export class RunObject extends DurableObject<RunEnv> {
     try {
       this.#finish("failed", error, null, run?.usage);
     } catch (e) {
-      console.log(`[run ${head?.request.eventId ?? "?"}] failure not recorded: ${e instanceof Error ? e.message : String(e)}`);
+      console.log(
+        `[run ${head?.request.eventId ?? "?"}] failure not recorded: ${e instanceof Error ? e.message : String(e)}`,
+      );
       this.#closeSubscribers();
     }
   }

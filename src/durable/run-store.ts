@@ -139,7 +139,8 @@ export class RunStore {
       this.#status = undefined;
       return undefined;
     }
-    const parse = <T>(v: SqlStorageValue | undefined): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
+    const parse = <T>(v: SqlStorageValue | undefined): T | null =>
+      typeof v === "string" ? (JSON.parse(v) as T) : null;
     this.#status = r.status as RunStatus;
     return {
       status: r.status as RunStatus,
@@ -161,7 +162,8 @@ export class RunStore {
   /** Where the run stands: its status and, once ended, its outputs and outcome — from memory when this instance knows. */
   result(): { status: RunStatus; outputs: Record<string, unknown> | null; outcome: ErrorData | null } | undefined {
     if (this.#final && this.#status) return { status: this.#status, ...this.#final };
-    if (this.#status === "running" || this.#status === "interrupt") return { status: this.#status, outputs: null, outcome: null };
+    if (this.#status === "running" || this.#status === "interrupt")
+      return { status: this.#status, outputs: null, outcome: null };
     const row = this.get();
     return row ? { status: row.status, outputs: row.outputs, outcome: row.outcome } : undefined;
   }
@@ -213,11 +215,23 @@ export class RunStore {
     });
   }
 
-  finish(status: "completed" | "failed" | "cancelled", outcome: ErrorData, outputs: Record<string, unknown> | null, usage: Usage, now: number): void {
+  finish(
+    status: "completed" | "failed" | "cancelled",
+    outcome: ErrorData,
+    outputs: Record<string, unknown> | null,
+    usage: Usage,
+    now: number,
+  ): void {
     this.#status = status;
     this.#final = { outcome, outputs };
     this.#queueLog(status, null, outcome, now);
-    const values = [status, JSON.stringify(outcome), outputs ? JSON.stringify(outputs) : null, JSON.stringify(usage), now] as const;
+    const values = [
+      status,
+      JSON.stringify(outcome),
+      outputs ? JSON.stringify(outputs) : null,
+      JSON.stringify(usage),
+      now,
+    ] as const;
     this.transaction(() => {
       const run = this.#pendingRun;
       this.#pendingRun = undefined;
@@ -231,7 +245,10 @@ export class RunStore {
           run.createdAt,
         );
       } else {
-        this.#sql.exec(`UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`, ...values);
+        this.#sql.exec(
+          `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
+          ...values,
+        );
       }
       this.flush();
     });
@@ -257,7 +274,10 @@ export class RunStore {
     const rows = this.#pending.splice(0);
     for (let i = 0; i < rows.length; i += 20) {
       const chunk = rows.slice(i, i + 20);
-      this.#sql.exec(`INSERT INTO run_frames (seq, frame, node, at) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`, ...chunk.flat());
+      this.#sql.exec(
+        `INSERT INTO run_frames (seq, frame, node, at) VALUES ${chunk.map(() => "(?, ?, ?, ?)").join(", ")}`,
+        ...chunk.flat(),
+      );
     }
   }
 
@@ -271,7 +291,10 @@ export class RunStore {
   #writeLog(): void {
     if (this.#log.length === 0) return;
     const rows = this.#log.splice(0);
-    this.#sql.exec(`INSERT INTO run_log (kind, node, data, at) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`, ...rows.flat());
+    this.#sql.exec(
+      `INSERT INTO run_log (kind, node, data, at) VALUES ${rows.map(() => "(?, ?, ?, ?)").join(", ")}`,
+      ...rows.flat(),
+    );
   }
 
   /** the UTF-8 size of the run's stored and queued frames (-1: not known here, read it) */
@@ -281,7 +304,9 @@ export class RunStore {
   frameBytes(): number {
     if (this.#frameBytes < 0) {
       this.flush();
-      const r = this.#sql.exec(`SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM run_frames`).toArray()[0];
+      const r = this.#sql
+        .exec(`SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM run_frames`)
+        .toArray()[0];
       this.#frameBytes = Number(r?.b ?? 0);
     }
     return this.#frameBytes;
@@ -313,7 +338,13 @@ export class RunStore {
 
   setCallback(state: CallbackState, attempt: { status: number; error: string | null } | null, now: number): void {
     this.transaction(() => {
-      if (attempt) this.#queueLog("callback", null, { attempt: state.attempts, status: attempt.status, error: attempt.error, outcome: state.status }, now);
+      if (attempt)
+        this.#queueLog(
+          "callback",
+          null,
+          { attempt: state.attempts, status: attempt.status, error: attempt.error, outcome: state.status },
+          now,
+        );
       this.flush();
       this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify(state));
     });
@@ -331,7 +362,12 @@ export class RunStore {
   /** The nodes whose tokens may have reached a client (see `markShown`). */
   shownNodes(): Set<string> {
     this.flush();
-    return new Set(this.#sql.exec(`SELECT DISTINCT node FROM run_log WHERE kind = 'shown'`).toArray().map((r) => String(r.node)));
+    return new Set(
+      this.#sql
+        .exec(`SELECT DISTINCT node FROM run_log WHERE kind = 'shown'`)
+        .toArray()
+        .map((r) => String(r.node)),
+    );
   }
 
   logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {
@@ -339,14 +375,21 @@ export class RunStore {
     return this.#sql
       .exec(`SELECT kind, node, data, at FROM run_log ORDER BY id`)
       .toArray()
-      .map((r) => ({ kind: String(r.kind), node: r.node === null ? null : String(r.node), data: r.data === null ? null : (JSON.parse(String(r.data)) as unknown), at: Number(r.at) }));
+      .map((r) => ({
+        kind: String(r.kind),
+        node: r.node === null ? null : String(r.node),
+        data: r.data === null ? null : (JSON.parse(String(r.data)) as unknown),
+        at: Number(r.at),
+      }));
   }
 
   /** Per node: first and last frame time, its final status (code of its end frame) and its token usage. */
   nodeTimings(): Record<string, NodeTiming> {
     this.flush();
     const out: Record<string, NodeTiming> = {};
-    for (const r of this.#sql.exec(`SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`).toArray()) {
+    for (const r of this.#sql
+      .exec(`SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`)
+      .toArray()) {
       const id = String(r.node);
       const t = (out[id] ??= { startedAt: Number(r.at), endedAt: Number(r.at) });
       t.endedAt = Number(r.at);

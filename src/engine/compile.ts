@@ -126,7 +126,10 @@ export function compile(dsl: unknown, registry: Registry): Plan {
   // Start and end of the main graph (spec §4.10 [new]: exactly one of each).
   const starts = nodes.filter((x) => x.type === "node-start");
   if (starts.length !== 1) {
-    fail(Codes.ENG_RUN_ERROR, starts.length === 0 ? "the flow has no start node" : "the flow has more than one start node");
+    fail(
+      Codes.ENG_RUN_ERROR,
+      starts.length === 0 ? "the flow has no start node" : "the flow has more than one start node",
+    );
   }
   const start = index.get((starts[0] as PlanNode).id) as number;
   const main = reach(nodes, edges, start);
@@ -138,7 +141,11 @@ export function compile(dsl: unknown, registry: Registry): Plan {
     const innerId = (plugins[i] as Plugin<unknown>).innerStart?.(node.params);
     if (innerId === undefined) continue;
     const s = index.get(innerId);
-    if (s === undefined) fail(Codes.ENG_BUILD_ERROR, `node ${clipText(node.id)}: nodeParam.IterationStartNodeId: Node not found ${clipText(innerId)}`);
+    if (s === undefined)
+      fail(
+        Codes.ENG_BUILD_ERROR,
+        `node ${clipText(node.id)}: nodeParam.IterationStartNodeId: Node not found ${clipText(innerId)}`,
+      );
     node.innerStart = s;
     for (const j of reach(nodes, edges, s)) {
       const inner = nodes[j] as PlanNode;
@@ -147,7 +154,10 @@ export function compile(dsl: unknown, registry: Registry): Plan {
       if (inner.type === "iteration-node-end") node.innerEnd = j;
     }
     if (node.innerEnd === undefined) {
-      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `iteration ${clipText(node.id)} has no iteration-node-end in its inner graph`);
+      fail(
+        Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+        `iteration ${clipText(node.id)} has no iteration-node-end in its inner graph`,
+      );
     }
   }
 
@@ -205,9 +215,20 @@ export function buildNode(raw: DslNode, type: string, plugin: Plugin<unknown>): 
     if (!nodeId || !name) {
       // spec §4.3 [new]: reject empty refs, except the placeholders the console leaves on an iteration's end node
       if (type === "iteration-node-end") continue;
-      fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: input ${clipText(item.name)} has a ref without nodeId/name`);
+      fail(
+        Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+        `${where}: input ${clipText(item.name)} has a ref without nodeId/name`,
+      );
     }
-    inputs.push({ ...base, type: item.schema.type, schema, kind: "ref", nodeId, path: name, segments: splitRefPath(name) });
+    inputs.push({
+      ...base,
+      type: item.schema.type,
+      schema,
+      kind: "ref",
+      nodeId,
+      path: name,
+      segments: splitRefPath(name),
+    });
   }
 
   const retryable = plugin.retryable === true;
@@ -242,7 +263,8 @@ function buildRetry(rc: DslRetry | undefined, where: string, outputs: OutputSpec
   const timeout = pick(rc?.timeout, undefined, 60);
   const maxRetries = pick(rc?.maxRetries, rc?.max_retries, 0);
   const strategy = pick(rc?.errorStrategy, rc?.error_strategy, 0);
-  if (!Number.isFinite(timeout) || timeout <= 0) fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: retryConfig.timeout must be > 0`);
+  if (!Number.isFinite(timeout) || timeout <= 0)
+    fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: retryConfig.timeout must be > 0`);
   if (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 10) {
     fail(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `${where}: retryConfig.maxRetries must be an integer 0..10`);
   }
@@ -480,7 +502,14 @@ function markGatesAndSources(nodes: PlanNode[], edges: PlanEdge[]): void {
   }
 }
 
-function reachesWithoutFail(nodes: PlanNode[], edges: PlanEdge[], from: number, to: number, mark: Int32Array, s: number): boolean {
+function reachesWithoutFail(
+  nodes: PlanNode[],
+  edges: PlanEdge[],
+  from: number,
+  to: number,
+  mark: Int32Array,
+  s: number,
+): boolean {
   const stack = [from];
   mark[from] = s;
   while (stack.length) {

@@ -6,7 +6,17 @@ import { createSocketOpener } from "./net.ts";
 import { nodeTypeOf, parseDsl } from "./dsl.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
 import { nodeTimeoutMs } from "./limits.ts";
-import type { Clock, CodeSandbox, GuardedFetch, KeyValuePort, SqlPort, NodeContext, NodeEvent, NodeResult, RunInfo } from "./plugin.ts";
+import type {
+  Clock,
+  CodeSandbox,
+  GuardedFetch,
+  KeyValuePort,
+  SqlPort,
+  NodeContext,
+  NodeEvent,
+  NodeResult,
+  RunInfo,
+} from "./plugin.ts";
 import type { Registry } from "./registry.ts";
 import { validateOutputs } from "./schema.ts";
 import { renderTemplate } from "./template.ts";
@@ -44,7 +54,11 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
   const inputs: Record<string, unknown> = {};
   for (const input of node.inputs) {
     if (input.kind === "literal") inputs[input.name] = input.value;
-    else throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${input.nodeId} does not have value ${input.path}`);
+    else
+      throw WorkflowError.of(
+        Codes.VARIABLE_POOL_GET_PARAMETER_ERROR,
+        `Node ${input.nodeId} does not have value ${input.path}`,
+      );
   }
   const t0 = opts.clock.now();
   const controller = new AbortController();
@@ -68,7 +82,8 @@ export async function debugNode(dsl: unknown, opts: NodeDebugOptions): Promise<N
     ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
     config: opts.config,
     render: (template, mode = "json") => renderTemplate(template, inputs, mode),
-    runSubgraph: () => Promise.reject(WorkflowError.of(Codes.NODE_DEBUG_ERROR, "an iteration cannot be debugged alone")),
+    runSubgraph: () =>
+      Promise.reject(WorkflowError.of(Codes.NODE_DEBUG_ERROR, "an iteration cannot be debugged alone")),
     log: () => undefined,
   };
   let result: NodeResult;

@@ -37,7 +37,13 @@ export const OutputItem = z.object({
   allowedFileType: z.array(z.string()).nullable().optional(),
 });
 
-const num = z.union([z.number(), z.string().regex(/^\s*-?\d+(\.\d+)?\s*$/).transform(Number)]);
+const num = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^\s*-?\d+(\.\d+)?\s*$/)
+    .transform(Number),
+]);
 
 /**
  * retryConfig in both spellings (spec §4.6 [new]): camelCase from the console, snake_case from the original
@@ -52,8 +58,14 @@ export const RetryConfig = z
     max_retries: num.optional(),
     errorStrategy: num.optional(),
     error_strategy: num.optional(),
-    customOutput: z.union([z.record(z.string(), z.unknown()), z.string()]).nullable().optional(),
-    custom_output: z.union([z.record(z.string(), z.unknown()), z.string()]).nullable().optional(),
+    customOutput: z
+      .union([z.record(z.string(), z.unknown()), z.string()])
+      .nullable()
+      .optional(),
+    custom_output: z
+      .union([z.record(z.string(), z.unknown()), z.string()])
+      .nullable()
+      .optional(),
   })
   .loose();
 
@@ -118,7 +130,10 @@ export function parseDsl(input: unknown): DslGraph {
     const parsed = NodeShape.safeParse(raw);
     if (!parsed.success) {
       const id = isRecord(raw) && typeof raw.id === "string" ? clipText(raw.id) : `#${i}`;
-      throw WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `node ${id}: ${describeIssues(parsed.error, "node")}`);
+      throw WorkflowError.of(
+        Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+        `node ${id}: ${describeIssues(parsed.error, "node")}`,
+      );
     }
     nodes[i] = parsed.data;
   }

@@ -22,7 +22,10 @@ export function isFinalFrame(frame: Frame): boolean {
 
 /** spec §2.7, §6.11: no frame for 120 s. */
 export function timeoutFrame(sid: string, created: number): Frame {
-  return openErrorEndFrame(sid, created, { code: Codes.OPEN_API_STREAM_QUEUE_TIMEOUT_ERROR, message: "OpenAPI output timeout" });
+  return openErrorEndFrame(sid, created, {
+    code: Codes.OPEN_API_STREAM_QUEUE_TIMEOUT_ERROR,
+    message: "OpenAPI output timeout",
+  });
 }
 
 function withChoice(frame: Frame, patch: (c: Frame["choices"][number]) => void): Frame {
@@ -78,12 +81,13 @@ export class OpenFilter {
       if (isStop || isInterrupt) {
         this.#done = true;
         // an error end is the error alone, not the answer gathered before the failure (issue 13)
-        const out = isStop && frame.code === 0
-          ? withChoice(frame, (c) => {
-              c.delta.content = this.#content;
-              c.delta.reasoning_content = this.#reasoning;
-            })
-          : frame;
+        const out =
+          isStop && frame.code === 0
+            ? withChoice(frame, (c) => {
+                c.delta.content = this.#content;
+                c.delta.reasoning_content = this.#reasoning;
+              })
+            : frame;
         return [this.#shape(out, false)];
       }
       return [];
@@ -109,7 +113,9 @@ export class OpenFilter {
     }
     // keep wire order: choices after workflow_step
     delete (out as Partial<Frame>).choices;
-    out.choices = frame.choices.map((c, i) => (i === 0 ? { delta: { ...c.delta }, index: 0, ...(c.finish_reason ? { finish_reason: c.finish_reason } : {}) } : c));
+    out.choices = frame.choices.map((c, i) =>
+      i === 0 ? { delta: { ...c.delta }, index: 0, ...(c.finish_reason ? { finish_reason: c.finish_reason } : {}) } : c,
+    );
     if (frame.usage) out.usage = frame.usage;
     else if (errorEnd) out.usage = { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 };
     if (frame.event_data) out.event_data = frame.event_data;

@@ -48,7 +48,12 @@ export function workflowStartFrame(sid: string, created: number): Frame {
   };
 }
 
-export function nodeStartFrame(sid: string, created: number, node: { id: string; alias: string }, progress: number): Frame {
+export function nodeStartFrame(
+  sid: string,
+  created: number,
+  node: { id: string; alias: string },
+  progress: number,
+): Frame {
   return {
     code: 0,
     message: "Success",
@@ -73,7 +78,14 @@ export function nodeProcessFrame(
   reasoning: string,
   ext?: Record<string, unknown>,
 ): Frame {
-  const n: FrameNode = { id: node.id, alias_name: node.alias, inputs: {}, outputs: {}, error_outputs: {}, executed_time: executedTimeS };
+  const n: FrameNode = {
+    id: node.id,
+    alias_name: node.alias,
+    inputs: {},
+    outputs: {},
+    error_outputs: {},
+    executed_time: executedTimeS,
+  };
   if (ext) {
     // keep wire order: ext comes before executed_time
     delete (n as Partial<FrameNode>).executed_time;
@@ -117,13 +129,28 @@ export function nodeEndFrame(sid: string, created: number, p: NodeEndParams): Fr
   };
   if (p.usage) node.usage = p.usage;
   // spec §2.3: node-end frames have no `index` in their choice
-  return { code: 0, message: "Success", id: sid, created, workflow_step: { node, seq: 0, progress: p.progress }, choices: [{ delta: delta(p.content, p.reasoning) }] };
+  return {
+    code: 0,
+    message: "Success",
+    id: sid,
+    created,
+    workflow_step: { node, seq: 0, progress: p.progress },
+    choices: [{ delta: delta(p.content, p.reasoning) }],
+  };
 }
 
 export function nodeErrorFrame(
   sid: string,
   created: number,
-  p: { id: string; alias: string; error: ErrorData; inputs: Record<string, unknown>; executedTime: number; progress: number; zeroUsage: boolean },
+  p: {
+    id: string;
+    alias: string;
+    error: ErrorData;
+    inputs: Record<string, unknown>;
+    executedTime: number;
+    progress: number;
+    zeroUsage: boolean;
+  },
 ): Frame {
   const node: FrameNode = {
     id: p.id,
@@ -146,14 +173,26 @@ export function nodeErrorFrame(
   };
 }
 
-export function interruptFrame(sid: string, created: number, p: { id: string; alias: string; executedTime: number; progress: number; eventData: EventData }): Frame {
+export function interruptFrame(
+  sid: string,
+  created: number,
+  p: { id: string; alias: string; executedTime: number; progress: number; eventData: EventData },
+): Frame {
   return {
     code: 0,
     message: "Success",
     id: sid,
     created,
     workflow_step: {
-      node: { id: p.id, alias_name: p.alias, finish_reason: "interrupt", inputs: {}, outputs: {}, error_outputs: {}, executed_time: p.executedTime },
+      node: {
+        id: p.id,
+        alias_name: p.alias,
+        finish_reason: "interrupt",
+        inputs: {},
+        outputs: {},
+        error_outputs: {},
+        executed_time: p.executedTime,
+      },
       seq: 0,
       progress: p.progress,
     },

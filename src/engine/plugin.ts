@@ -142,9 +142,7 @@ export interface NodeContext {
 }
 
 /** Events a plugin yields while it runs (STYLE §11); the engine turns them into frames. */
-export type NodeEvent =
-  | { type: "chunk"; content: string; reasoning?: string }
-  | { type: "reasoning"; content: string };
+export type NodeEvent = { type: "chunk"; content: string; reasoning?: string } | { type: "reasoning"; content: string };
 
 export interface InterruptRequest {
   value: EventData["value"];

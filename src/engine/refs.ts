@@ -29,7 +29,8 @@ function noValue(nodeId: string, name: string): WorkflowError {
 /** The declared property `key` of an object schema, own keys only ("constructor" is not declared by accident). */
 function property(schema: JsonSchema | undefined, key: string): JsonSchema | undefined {
   const props = schema?.properties;
-  if (props === undefined || props === null || typeof props !== "object" || !Object.hasOwn(props, key)) return undefined;
+  if (props === undefined || props === null || typeof props !== "object" || !Object.hasOwn(props, key))
+    return undefined;
   const p: unknown = props[key];
   return p !== null && typeof p === "object" && !Array.isArray(p) ? (p as JsonSchema) : undefined;
 }
@@ -48,7 +49,12 @@ export function splitRefPath(path: string): string[] {
 }
 
 /** Resolves a ref's dotted `name` (spec §6.5). Prefer `resolveRefSegments` with pre-split segments on hot paths. */
-export function resolveRefPath(nodeId: string, values: Record<string, unknown>, outputs: readonly OutputSpec[], path: string): unknown {
+export function resolveRefPath(
+  nodeId: string,
+  values: Record<string, unknown>,
+  outputs: readonly OutputSpec[],
+  path: string,
+): unknown {
   return resolveRefSegments(nodeId, values, outputs, splitRefPath(path));
 }
 

@@ -24,7 +24,11 @@ export class Registry {
   /** spec §4.10: a type not in the registry is 22101 "Current workflow does not support node type: X" */
   get(type: string): Plugin<unknown> {
     const p = this.#plugins.get(type);
-    if (!p) throw new WorkflowError(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `Current workflow does not support node type: ${type}`);
+    if (!p)
+      throw new WorkflowError(
+        Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+        `Current workflow does not support node type: ${type}`,
+      );
     return p;
   }
 

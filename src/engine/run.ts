@@ -254,7 +254,12 @@ export class Run {
     const waiting = this.main.waiting;
     if (!waiting) throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused");
     this.#outcome = undefined;
-    this.main.resumeWith({ eventType: answer.eventType, content: answer.content, state: waiting.request.state, attempt: waiting.attempt + 1 });
+    this.main.resumeWith({
+      eventType: answer.eventType,
+      content: answer.content,
+      state: waiting.request.state,
+      attempt: waiting.attempt + 1,
+    });
     return this.execute();
   }
 
@@ -394,10 +399,15 @@ export class Run {
   capture(): RunState {
     const s = this.main;
     const running = (st: number): number => (st === RUNNING ? PENDING : st);
-    const queues = [...this.serializer.queues].map(([key, q]) => ({ node: key, frames: structuredClone(q.frames), done: q.done }));
+    const queues = [...this.serializer.queues].map(([key, q]) => ({
+      node: key,
+      frames: structuredClone(q.frames),
+      done: q.done,
+    }));
     const streams: RunState["streams"] = [];
     for (const [node, buf] of s.streams) {
-      if (s.status[node] === DONE) streams.push({ node, content: [...buf.content], reasoning: [...buf.reasoning], errored: buf.errored });
+      if (s.status[node] === DONE)
+        streams.push({ node, content: [...buf.content], reasoning: [...buf.reasoning], errored: buf.errored });
     }
     return structuredClone({
       v: 1 as const,
@@ -407,7 +417,10 @@ export class Run {
       errorOutputs: s.errorOutputs.map((v) => v ?? null),
       shown: s.shown.map((v) => v ?? null),
       launched: [...s.launched.keys()].filter((m) => s.status[m] !== DONE && s.status[m] !== SKIPPED),
-      running: [...s.startOrder.entries()].filter(([i]) => s.status[i] === RUNNING).sort((a, b) => a[1] - b[1]).map(([i]) => i),
+      running: [...s.startOrder.entries()]
+        .filter(([i]) => s.status[i] === RUNNING)
+        .sort((a, b) => a[1] - b[1])
+        .map(([i]) => i),
       usage: this.usage,
       produced: { ...this.produced },
       queues,
@@ -474,7 +487,14 @@ class Scope {
   readonly #keyPrefix: string;
   static #innerExecutions = 0;
 
-  constructor(run: Run, id: number, start: number, end: number, parent: Scope | null, parameters?: Record<string, unknown>) {
+  constructor(
+    run: Run,
+    id: number,
+    start: number,
+    end: number,
+    parent: Scope | null,
+    parameters?: Record<string, unknown>,
+  ) {
     this.run = run;
     this.plan = run.plan;
     this.id = id;
@@ -601,7 +621,12 @@ class Scope {
     this.running--;
     if (result?.interrupt) {
       this.status[i] = WAITING;
-      this.waiting = { node: i, request: result.interrupt, attempt: this.answers.get(i) ?? 0, t0: this.startedAt.get(i) ?? 0 };
+      this.waiting = {
+        node: i,
+        request: result.interrupt,
+        attempt: this.answers.get(i) ?? 0,
+        t0: this.startedAt.get(i) ?? 0,
+      };
       this.#checkComplete();
       return;
     }
@@ -739,7 +764,11 @@ class Scope {
 
   #stream(i: number): StreamBuf {
     let buf = this.streams.get(i);
-    if (!buf) this.streams.set(i, (buf = { content: [], reasoning: [], started: false, ended: false, errored: false, wake: [] }));
+    if (!buf)
+      this.streams.set(
+        i,
+        (buf = { content: [], reasoning: [], started: false, ended: false, errored: false, wake: [] }),
+      );
     return buf;
   }
 
@@ -767,7 +796,10 @@ class Scope {
       }
       const r = input.ref ?? -1;
       if (r < 0) {
-        throw WorkflowError.of(Codes.VARIABLE_POOL_GET_PARAMETER_ERROR, `Node ${input.nodeId} does not have value ${input.path}`);
+        throw WorkflowError.of(
+          Codes.VARIABLE_POOL_GET_PARAMETER_ERROR,
+          `Node ${input.nodeId} does not have value ${input.path}`,
+        );
       }
       const source = this.plan.nodes[r] as PlanNode;
       const values = this.#poolOf(r);
@@ -798,7 +830,13 @@ class Scope {
     for (let attempt = 0; attempt < attempts && !result; attempt++) {
       try {
         inputs = this.resolveInputs(node);
-        const r = await this.#attempt(i, node, inputs, policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0, buf);
+        const r = await this.#attempt(
+          i,
+          node,
+          inputs,
+          policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0,
+          buf,
+        );
         if (!r.interrupt) this.#validate(node, r);
         result = r;
       } catch (e) {
@@ -888,7 +926,13 @@ class Scope {
     if (r.outputs && node.outputs.length > 0) validateOutputs(node.id, r.outputs, node.outputs);
   }
 
-  async #attempt(i: number, node: PlanNode, inputs: Record<string, unknown>, timeoutMs: number, buf: StreamBuf | undefined): Promise<NodeResult> {
+  async #attempt(
+    i: number,
+    node: PlanNode,
+    inputs: Record<string, unknown>,
+    timeoutMs: number,
+    buf: StreamBuf | undefined,
+  ): Promise<NodeResult> {
     const run = this.run;
     const plugin = run.options.registry.get(node.type);
     // a node gets its own abort signal only when the engine may stop it alone (a timeout, or a stream it reads);
@@ -1008,7 +1052,8 @@ class Scope {
   async #subgraph(owner: number, startId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult> {
     const node = this.plan.nodes[owner] as PlanNode;
     const start = this.plan.nodes.findIndex((x) => x.id === startId);
-    if (start < 0 || node.innerEnd === undefined) throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, `no inner graph at ${startId}`);
+    if (start < 0 || node.innerEnd === undefined)
+      throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, `no inner graph at ${startId}`);
     const inner = new Scope(this.run, owner, start, node.innerEnd, this, startOutputs);
     const before = this.run.usage;
     const outcome = await inner.execute(false);
@@ -1060,7 +1105,21 @@ class Scope {
       else answer += content;
       if (!spec.streamOutput) return;
       if (held) {
-        run.emitOutput(key, node.id, nodeProcessFrame(sid, run.created(), ref, this.#progress(m), executedTime(run.clock.now() - t0), held.content, held.reasoning, ext), false);
+        run.emitOutput(
+          key,
+          node.id,
+          nodeProcessFrame(
+            sid,
+            run.created(),
+            ref,
+            this.#progress(m),
+            executedTime(run.clock.now() - t0),
+            held.content,
+            held.reasoning,
+            ext,
+          ),
+          false,
+        );
       }
       held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
     };
@@ -1073,7 +1132,22 @@ class Scope {
     }
     await this.waitSettled(node.sources);
     if (this.status[m] === SKIPPED && !spec.isEnd) {
-      run.emitOutput(key, node.id, nodeEndFrame(sid, run.created(), { ...ref, inputs: {}, outputs: {}, errorOutputs: {}, ext: {}, executedTime: executedTime(run.clock.now() - t0), progress: this.#progress(m), content: "", reasoning: "" }), true);
+      run.emitOutput(
+        key,
+        node.id,
+        nodeEndFrame(sid, run.created(), {
+          ...ref,
+          inputs: {},
+          outputs: {},
+          errorOutputs: {},
+          ext: {},
+          executedTime: executedTime(run.clock.now() - t0),
+          progress: this.#progress(m),
+          content: "",
+          reasoning: "",
+        }),
+        true,
+      );
       return undefined;
     }
     const inputs = this.resolveInputs(node);
@@ -1171,7 +1245,11 @@ class Scope {
    * Relays a stream source's tokens until its end marker: "tokens" when some were relayed, "empty" when the source
    * ended without any, "error" on an error marker (the unit is then rendered from the pool, spec §6.6 step 3).
    */
-  async #relay(src: number, reasoningStream: boolean, emit: (chunk: string) => void): Promise<"tokens" | "empty" | "error"> {
+  async #relay(
+    src: number,
+    reasoningStream: boolean,
+    emit: (chunk: string) => void,
+  ): Promise<"tokens" | "empty" | "error"> {
     const buf = this.#stream(src);
     let idx = 0;
     let first = true;
@@ -1241,7 +1319,14 @@ class Scope {
       else if (this.edge[k] === LIVE) this.liveIn[e.to] = (this.liveIn[e.to] as number) + 1;
     }
     for (const s of state.streams) {
-      this.streams.set(s.node, { content: s.content, reasoning: s.reasoning, started: true, ended: true, errored: s.errored, wake: [] });
+      this.streams.set(s.node, {
+        content: s.content,
+        reasoning: s.reasoning,
+        started: true,
+        ended: true,
+        errored: s.errored,
+        wake: [],
+      });
     }
     this.#relaunch = state.launched;
     this.#rerun = state.running ?? [];
@@ -1331,7 +1416,12 @@ function isThenable(v: unknown): v is PromiseLike<NodeResult> {
 }
 
 function isAsyncIterator(v: unknown): v is AsyncGenerator<NodeEvent, NodeResult, undefined> {
-  return typeof v === "object" && v !== null && typeof (v as { next?: unknown }).next === "function" && Symbol.asyncIterator in v;
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as { next?: unknown }).next === "function" &&
+    Symbol.asyncIterator in v
+  );
 }
 
 async function drain(gen: AsyncGenerator<NodeEvent, NodeResult, undefined>): Promise<NodeResult> {
@@ -1355,8 +1445,10 @@ const notConfiguredFetch: GuardedFetch = () =>
 const defaultSocket = createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR });
 
 const notConfiguredKv: KeyValuePort = {
-  hgetall: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
-  hset: () => Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+  hgetall: () =>
+    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+  hset: () =>
+    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
 };
 
 /** Is `path` (an output name, maybe with a sub-path) one of the source's outputs that never stream? */

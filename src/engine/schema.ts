@@ -264,7 +264,11 @@ export function outputsSchema(outputs: readonly OutputSpec[]): JsonSchema {
  * Validates a node's produced outputs against its declared outputs, as `outputsSchema(outputs)` would (spec §5.1,
  * §6.5): 20601 "<nodeId>: <errors>" on failure. Keys that are not declared are not checked (they are not stored).
  */
-export function validateOutputs(nodeId: string, produced: Record<string, unknown>, outputs: readonly OutputSpec[]): void {
+export function validateOutputs(
+  nodeId: string,
+  produced: Record<string, unknown>,
+  outputs: readonly OutputSpec[],
+): void {
   if (outputs.length === 0) return;
   let errors: string[] | null = null;
   for (const o of outputs) {
@@ -279,7 +283,10 @@ export function validateOutputs(nodeId: string, produced: Record<string, unknown
     if (errors.length >= MAX_REPORTED_ERRORS) break;
   }
   if (errors !== null) {
-    throw WorkflowError.of(Codes.VARIABLE_POOL_SET_PARAMETER_ERROR, `${nodeId}: ${errors.slice(0, MAX_REPORTED_ERRORS).join("; ")}`);
+    throw WorkflowError.of(
+      Codes.VARIABLE_POOL_SET_PARAMETER_ERROR,
+      `${nodeId}: ${errors.slice(0, MAX_REPORTED_ERRORS).join("; ")}`,
+    );
   }
 }
 
@@ -318,18 +325,24 @@ function findOutput(outputs: readonly OutputSpec[], name: string): OutputSpec | 
  * are filled from it), and its values must have the declared JSON types. Violations → 22101. Returns the filled map
  * in declaration order.
  */
-export function checkCustomOutput(nodeId: string, custom: Record<string, unknown>, outputs: readonly OutputSpec[]): Record<string, unknown> {
+export function checkCustomOutput(
+  nodeId: string,
+  custom: Record<string, unknown>,
+  outputs: readonly OutputSpec[],
+): Record<string, unknown> {
   const filled: Record<string, unknown> = {};
   let empty = true;
   for (const key in custom) {
     if (!Object.hasOwn(custom, key)) continue;
     empty = false;
-    if (findOutput(outputs, key) === undefined) throw customOutputError(nodeId, custom, `'${clipText(key)}' is not a declared output`);
+    if (findOutput(outputs, key) === undefined)
+      throw customOutputError(nodeId, custom, `'${clipText(key)}' is not a declared output`);
   }
   for (const o of outputs) {
     if (!empty && Object.hasOwn(custom, o.name)) {
       const v = custom[o.name];
-      if (!typesMatch(v, o.schema)) throw customOutputError(nodeId, custom, `'${o.name}' is not of type ${typeText(o.schema.type)}`);
+      if (!typesMatch(v, o.schema))
+        throw customOutputError(nodeId, custom, `'${o.name}' is not of type ${typeText(o.schema.type)}`);
       filled[o.name] = v;
     } else if (empty || (Object.hasOwn(o.schema, "default") && o.schema.default !== undefined)) {
       filled[o.name] = outputDefault(o.schema);
@@ -342,5 +355,8 @@ export function checkCustomOutput(nodeId: string, custom: Record<string, unknown
 
 function customOutputError(nodeId: string, custom: Record<string, unknown>, reason: string): WorkflowError {
   // the spec's text first (§4.6), then which node and why, for the person fixing the DSL
-  return WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `Node set output content: ${previewJson(custom)} does not match format (${nodeId}: ${reason})`);
+  return WorkflowError.of(
+    Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+    `Node set output content: ${previewJson(custom)} does not match format (${nodeId}: ${reason})`,
+  );
 }

@@ -5,7 +5,8 @@ import { WorkflowError } from "./errors.ts";
 
 export type PathStep = { key: string } | { index: number };
 
-export type TemplateUnit = { kind: "text"; text: string } | { kind: "var"; raw: string; name: string; path: PathStep[] };
+export type TemplateUnit =
+  { kind: "text"; text: string } | { kind: "var"; raw: string; name: string; path: PathStep[] };
 
 export type ReadResult = { found: true; value: unknown } | { found: false };
 
@@ -144,7 +145,11 @@ export function renderValue(value: unknown, mode: "json" | "prompt"): string {
 }
 
 /** Renders a template against a node's inputs: placeholders whose first segment is an input key are substituted. */
-export function renderTemplate(template: string, inputs: Record<string, unknown>, mode: "json" | "prompt" = "json"): string {
+export function renderTemplate(
+  template: string,
+  inputs: Record<string, unknown>,
+  mode: "json" | "prompt" = "json",
+): string {
   if (!template.includes("{{")) return template;
   const names = new Set<string>();
   for (const k in inputs) if (Object.hasOwn(inputs, k)) names.add(k);

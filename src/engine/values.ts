@@ -43,7 +43,9 @@ export function typeDefault(type: string | undefined): unknown {
 
 /** The initial value of a declared output (spec §4.4, §6.5): its schema `default` (a fresh copy), else the type default. */
 export function outputDefault(schema: JsonSchema): unknown {
-  return Object.hasOwn(schema, "default") && schema.default !== undefined ? deepClone(schema.default) : typeDefault(schema.type);
+  return Object.hasOwn(schema, "default") && schema.default !== undefined
+    ? deepClone(schema.default)
+    : typeDefault(schema.type);
 }
 
 /** A deep copy of plain JSON data; scalars are returned as they are. */
@@ -65,7 +67,10 @@ function describe(value: unknown): string {
  */
 export function coerceLiteral(value: unknown, type: string, where: string): unknown {
   const fail = (): never => {
-    throw WorkflowError.of(Codes.VARIABLE_POOL_SET_PARAMETER_ERROR, `${where}: cannot convert ${describe(value)} to ${type}`);
+    throw WorkflowError.of(
+      Codes.VARIABLE_POOL_SET_PARAMETER_ERROR,
+      `${where}: cannot convert ${describe(value)} to ${type}`,
+    );
   };
   switch (type) {
     case "string":

@@ -26,7 +26,9 @@ const Params = z
     uid: z.string().default(""),
     source: z.string().default("xinghuo"),
     modelConfig: z.object({ domain: z.string(), api: z.string(), agentStrategy: z.number().int().default(1) }).loose(),
-    instruction: z.object({ reasoning: z.string().default(""), answer: z.string().default(""), query: z.string().default("") }).loose(),
+    instruction: z
+      .object({ reasoning: z.string().default(""), answer: z.string().default(""), query: z.string().default("") })
+      .loose(),
     plugin: z
       .object({
         tools: z.array(z.union([z.string(), z.record(z.string(), z.unknown())])).default([]),
@@ -38,8 +40,14 @@ const Params = z
       .loose(),
     maxLoopCount: z.number().int().min(1),
     maxTokens: z.number().int().default(10240),
-    enableChatHistoryV2: z.object({ isEnabled: z.boolean().default(false), rounds: z.number().int().min(1).default(1) }).loose().default({ isEnabled: false, rounds: 1 }),
-    metaData: z.object({ caller: z.string().default("workflow-agent-node"), callerSid: z.string().default("") }).loose().optional(),
+    enableChatHistoryV2: z
+      .object({ isEnabled: z.boolean().default(false), rounds: z.number().int().min(1).default(1) })
+      .loose()
+      .default({ isEnabled: false, rounds: 1 }),
+    metaData: z
+      .object({ caller: z.string().default("workflow-agent-node"), callerSid: z.string().default("") })
+      .loose()
+      .optional(),
   })
   .loose();
 type Params = z.infer<typeof Params>;
@@ -53,14 +61,21 @@ interface ToolCall {
 interface AgentChunk {
   code?: number;
   message?: string;
-  choices?: { delta?: { content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCall[] | null }; finish_reason?: string | null }[];
+  choices?: {
+    delta?: { content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCall[] | null };
+    finish_reason?: string | null;
+  }[];
   usage?: { completion_tokens?: number; prompt_tokens?: number; total_tokens?: number };
 }
 
 /** spec §5.15: a tool call rendered as markdown reasoning. */
 export function renderToolCall(call: ToolCall): string {
   const fn = call.function ?? {};
-  const body = JSON.stringify({ arguments: fn.arguments ?? "", name: fn.name ?? "", response: fn.response ?? "" }, null, 2);
+  const body = JSON.stringify(
+    { arguments: fn.arguments ?? "", name: fn.name ?? "", response: fn.response ?? "" },
+    null,
+    2,
+  );
   return `**Reasoning tool ${call.type ?? "tool"}**\n> ${call.reason ?? ""}\n\n\`\`\`json\n${body}\n\`\`\`\n---\n`;
 }
 
@@ -95,17 +110,29 @@ export default definePlugin({
         api: p.source === "openai" ? withoutLastTwoSegments(p.modelConfig.api) : p.modelConfig.api,
         api_key: p.source === "xinghuo" ? `${p.apiKey}:${p.apiSecret}` : p.apiKey,
       },
-      instruction: { reasoning: ctx.render(p.instruction.reasoning, "prompt"), answer: ctx.render(p.instruction.answer, "prompt") },
+      instruction: {
+        reasoning: ctx.render(p.instruction.reasoning, "prompt"),
+        answer: ctx.render(p.instruction.answer, "prompt"),
+      },
       plugin: {
         tools: p.plugin.tools.map((t) => (typeof t === "string" ? { tool_id: t, version: "V1.0" } : t)),
         mcp_server_ids: p.plugin.mcpServerIds,
         mcp_server_urls: p.plugin.mcpServerUrls,
         workflow_ids: p.plugin.workflowIds,
-        knowledge: p.plugin.knowledge.map((k) => ({ name: k.name, description: k.description, top_k: k.topK, repo_type: k.repoType, match: { repo_ids: k.match.repoIds, doc_ids: k.match.docIds } })),
+        knowledge: p.plugin.knowledge.map((k) => ({
+          name: k.name,
+          description: k.description,
+          top_k: k.topK,
+          repo_type: k.repoType,
+          match: { repo_ids: k.match.repoIds, doc_ids: k.match.docIds },
+        })),
       },
       uid: ctx.run.uid,
       messages: [...history, { role: "user", content: ctx.render(p.instruction.query, "prompt") }],
-      meta_data: { caller: p.metaData?.caller ?? "workflow-agent-node", caller_sid: p.metaData?.callerSid || ctx.run.sid },
+      meta_data: {
+        caller: p.metaData?.caller ?? "workflow-agent-node",
+        caller_sid: p.metaData?.callerSid || ctx.run.sid,
+      },
       stream: true,
       max_loop_count: p.maxLoopCount,
     };
@@ -143,7 +170,12 @@ export default definePlugin({
           throw fail(`malformed chunk: ${ev.data.slice(0, 100)}`);
         }
         if (chunk.code !== undefined && chunk.code !== 0) throw fail(`${chunk.code}: ${chunk.message ?? ""}`);
-        if (chunk.usage) usage = { completion_tokens: chunk.usage.completion_tokens ?? 0, prompt_tokens: chunk.usage.prompt_tokens ?? 0, total_tokens: chunk.usage.total_tokens ?? 0 };
+        if (chunk.usage)
+          usage = {
+            completion_tokens: chunk.usage.completion_tokens ?? 0,
+            prompt_tokens: chunk.usage.prompt_tokens ?? 0,
+            total_tokens: chunk.usage.total_tokens ?? 0,
+          };
         const choice = chunk.choices?.[0];
         const delta = choice?.delta;
         if (delta?.content) {

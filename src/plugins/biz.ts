@@ -55,7 +55,9 @@ function propertiesMap(list: unknown[]): Obj {
 }
 
 function requiredNames(list: unknown[]): string[] {
-  return list.filter((p): p is Obj => isObj(p) && p.required === true && typeof p.name === "string").map((p) => p.name as string);
+  return list
+    .filter((p): p is Obj => isObj(p) && p.required === true && typeof p.name === "string")
+    .map((p) => p.name as string);
 }
 
 /** Rules 2 and 3: "time" → "string"; "array-<t>" → array of <t> (objects get their property map and required list). */
@@ -140,8 +142,15 @@ export function bizNodeToCore(node: unknown): CoreNode {
   const out: CoreNode = {
     id,
     data: {
-      nodeMeta: { ...meta, nodeType: str(meta.nodeType), aliasName: typeof data.label === "string" ? data.label : str(meta.aliasName) },
-      inputs: (Array.isArray(data.inputs) ? data.inputs : []).filter(isObj).map(convertInput).filter((x): x is Obj => x !== undefined),
+      nodeMeta: {
+        ...meta,
+        nodeType: str(meta.nodeType),
+        aliasName: typeof data.label === "string" ? data.label : str(meta.aliasName),
+      },
+      inputs: (Array.isArray(data.inputs) ? data.inputs : [])
+        .filter(isObj)
+        .map(convertInput)
+        .filter((x): x is Obj => x !== undefined),
       outputs: (Array.isArray(data.outputs) ? data.outputs : []).filter(isObj).map(convertOutput),
       nodeParam: cleanParam(isObj(data.nodeParam) ? data.nodeParam : {}),
     },
@@ -159,7 +168,8 @@ export function bizEdgeToCore(edge: unknown): CoreEdge {
   const out: CoreEdge = { sourceNodeId: str(e.source), targetNodeId: str(e.target) };
   const handle = str(e.sourceHandle);
   if (handle !== "") {
-    out.sourceHandle = PREFIXED.some((p) => handle.includes(p)) && !handle.startsWith(PREFIX) ? `${PREFIX}${handle}` : handle;
+    out.sourceHandle =
+      PREFIXED.some((p) => handle.includes(p)) && !handle.startsWith(PREFIX) ? `${PREFIX}${handle}` : handle;
   }
   if (typeof e.targetHandle === "string") out.targetHandle = e.targetHandle;
   return out;
@@ -175,12 +185,21 @@ export function bizFlowToCore(doc: unknown): CoreGraph {
 }
 
 /** Rule 5: the core envelope the engine builds from. */
-export function bizFlowToDsl(doc: unknown, flow: { id: string; name?: string; description?: string }): {
+export function bizFlowToDsl(
+  doc: unknown,
+  flow: { id: string; name?: string; description?: string },
+): {
   id: string;
   name: string;
   description: string;
   version: string;
   data: CoreGraph;
 } {
-  return { id: flow.id, name: flow.name ?? "", description: flow.description ?? "", version: "v3.0.0", data: bizFlowToCore(doc) };
+  return {
+    id: flow.id,
+    name: flow.name ?? "",
+    description: flow.description ?? "",
+    version: "v3.0.0",
+    data: bizFlowToCore(doc),
+  };
 }

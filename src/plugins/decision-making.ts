@@ -31,23 +31,43 @@ function isDefault(i: z.infer<typeof Intent>): boolean {
 }
 
 function messages(ctx: NodeContext, p: Params): ChatMessage[] {
-  const text = Object.values(ctx.inputs).map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n");
+  const text = Object.values(ctx.inputs)
+    .map((v) => (typeof v === "string" ? v : JSON.stringify(v)))
+    .join("\n");
   const history = p.enableChatHistoryV2.isEnabled ? trimHistory(ctx.run.history, p.enableChatHistoryV2.rounds) : [];
   if (p.reasonMode === 1) {
     const blob = {
       input_text: text,
-      categories: p.intentChains.map((i) => ({ category_id: i.id, category_name: isDefault(i) ? DEFAULT : i.name, category_desc: i.description })),
-      classification_instructions: [p.promptPrefix ? ctx.render(p.promptPrefix, "prompt") : "Classify text based on user input and provided classification information"],
+      categories: p.intentChains.map((i) => ({
+        category_id: i.id,
+        category_name: isDefault(i) ? DEFAULT : i.name,
+        category_desc: i.description,
+      })),
+      classification_instructions: [
+        p.promptPrefix
+          ? ctx.render(p.promptPrefix, "prompt")
+          : "Classify text based on user input and provided classification information",
+      ],
     };
     return [
-      { role: "system", content: '你是一个文本分类引擎，需要分析文本数据，并根据用户输入和分类信息确定类别。只输出 ```json {"category_name": ""}```' },
+      {
+        role: "system",
+        content:
+          '你是一个文本分类引擎，需要分析文本数据，并根据用户输入和分类信息确定类别。只输出 ```json {"category_name": ""}```',
+      },
       ...history,
       { role: "user", content: JSON.stringify(blob) },
     ];
   }
-  const list = p.intentChains.filter((i) => !isDefault(i)).map((i) => `${i.name}: ${i.description}`).join("\n");
+  const list = p.intentChains
+    .filter((i) => !isDefault(i))
+    .map((i) => `${i.name}: ${i.description}`)
+    .join("\n");
   return [
-    { role: "system", content: `Choose the plugin that best fits the user input, or DEFAULT when none does.\n${list}\nAnswer only with \`\`\`json {"destination": "<name or DEFAULT>", "next_inputs": "<user input>"}\`\`\`` },
+    {
+      role: "system",
+      content: `Choose the plugin that best fits the user input, or DEFAULT when none does.\n${list}\nAnswer only with \`\`\`json {"destination": "<name or DEFAULT>", "next_inputs": "<user input>"}\`\`\``,
+    },
     ...history,
     { role: "user", content: p.promptPrefix ? `${ctx.render(p.promptPrefix, "prompt")}\n${text}` : text },
   ];
@@ -73,7 +93,8 @@ export default definePlugin({
       usage = answer.usage;
       const parsed = fencedJson(raw) as { category_name?: unknown; destination?: unknown } | undefined;
       const name = p.reasonMode === 1 ? parsed?.category_name : parsed?.destination;
-      if (typeof name === "string" && name !== DEFAULT) chosen = p.intentChains.find((i) => i.name === name) ?? fallback;
+      if (typeof name === "string" && name !== DEFAULT)
+        chosen = p.intentChains.find((i) => i.name === name) ?? fallback;
     } catch (e) {
       // spec §5.8, §11.17: swallowed into the default intent, but never silently
       ctx.log(`decision fell back to DEFAULT: ${e instanceof Error ? e.message : String(e)}`);

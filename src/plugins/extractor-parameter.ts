@@ -11,7 +11,10 @@ import { outputDefault, typeDefault } from "../engine/values.ts";
 import { callLlm, fencedJson } from "./llm-call.ts";
 import { BaseLlmParams } from "./spark-llm.ts";
 
-const Params = BaseLlmParams.extend({ reasonMode: z.number().int().default(1), instruction: z.string().default("") }).loose();
+const Params = BaseLlmParams.extend({
+  reasonMode: z.number().int().default(1),
+  instruction: z.string().default(""),
+}).loose();
 type Params = z.infer<typeof Params>;
 
 /** spec §5.10 "schema fix": coerce an extracted value to its declared type. */
@@ -76,7 +79,8 @@ export default definePlugin({
     const outputs: Record<string, unknown> = {};
     for (const o of ctx.outputs) {
       const v = got[o.name];
-      if (v === undefined || v === null) outputs[o.name] = o.required ? typeDefault(o.schema.type) : outputDefault(o.schema);
+      if (v === undefined || v === null)
+        outputs[o.name] = o.required ? typeDefault(o.schema.type) : outputDefault(o.schema);
       else outputs[o.name] = fixValue(v, o.schema.type);
     }
     return { outputs, rawOutput: answer.text, ...(answer.usage ? { usage: answer.usage } : {}) };

@@ -15,7 +15,10 @@ const Params = z
     appId: z.string().min(1),
     uid: z.string().default(""),
     version: z.string().default(""),
-    enableChatHistoryV2: z.object({ isEnabled: z.boolean().default(false), rounds: z.number().int().min(1).default(1) }).loose().optional(),
+    enableChatHistoryV2: z
+      .object({ isEnabled: z.boolean().default(false), rounds: z.number().int().min(1).default(1) })
+      .loose()
+      .optional(),
   })
   .loose();
 type Params = z.infer<typeof Params>;
@@ -35,10 +38,22 @@ function base(ctx: NodeContext): string {
 
 /** The sub-flow's end-node output mode, from its record (spec §5.12: decided before the sub-flow runs). */
 async function outputMode(ctx: NodeContext, p: Params, headers: Record<string, string>): Promise<number> {
-  const res = await ctx.fetch(`${base(ctx)}/protocol/get`, { method: "POST", headers, body: JSON.stringify({ flow_id: p.flowId }), signal: ctx.signal, timeoutMs: 30_000 });
-  const body = (await res.json()) as { code?: number; message?: string; data?: { release_data?: unknown; data?: unknown } };
+  const res = await ctx.fetch(`${base(ctx)}/protocol/get`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ flow_id: p.flowId }),
+    signal: ctx.signal,
+    timeoutMs: 30_000,
+  });
+  const body = (await res.json()) as {
+    code?: number;
+    message?: string;
+    data?: { release_data?: unknown; data?: unknown };
+  };
   if (body.code !== 0) throw fail(`${body.code ?? "?"}: ${body.message ?? "sub-flow not found"}`);
-  const envelope = (body.data?.release_data ?? body.data?.data) as { data?: { nodes?: { id?: string; data?: { nodeParam?: { outputMode?: unknown } } }[] } } | null;
+  const envelope = (body.data?.release_data ?? body.data?.data) as {
+    data?: { nodes?: { id?: string; data?: { nodeParam?: { outputMode?: unknown } } }[] };
+  } | null;
   const end = envelope?.data?.nodes?.find((n) => n.id?.startsWith("node-end"));
   const mode = end?.data?.nodeParam?.outputMode;
   if (mode !== 0 && mode !== 1) throw fail("Flow output mode not configured");
@@ -54,10 +69,15 @@ export default definePlugin({
   errorCode: Codes.WORKFLOW_EXECUTION_ERROR,
   async *run(ctx, p: Params): AsyncGenerator<NodeEvent, NodeResult, undefined> {
     // issue 13: the node acts only for the app the host says owns the running flow (prepareRun, node debug)
-    if (!ctx.config.SUBFLOW_APP || ctx.config.SUBFLOW_APP !== p.appId) throw fail(`the sub-flow node may act only for the flow's own app, not ${p.appId.slice(0, 64)}`);
+    if (!ctx.config.SUBFLOW_APP || ctx.config.SUBFLOW_APP !== p.appId)
+      throw fail(`the sub-flow node may act only for the flow's own app, not ${p.appId.slice(0, 64)}`);
     const depth = Number(ctx.config.SUBFLOW_DEPTH ?? "0");
     if (depth >= MAX_DEPTH) throw fail(`sub-flows nest deeper than ${MAX_DEPTH} levels (does a flow call itself?)`);
-    const headers: Record<string, string> = { "Content-Type": "application/json", "X-Consumer-Username": p.appId, "X-Subflow-Depth": String(depth + 1) };
+    const headers: Record<string, string> = {
+      "Content-Type": "application/json",
+      "X-Consumer-Username": p.appId,
+      "X-Subflow-Depth": String(depth + 1),
+    };
     // spec §5.12: Bearer <api_key>:<api_secret> of the node's app, looked up by the worker before the run
     const credentials = JSON.parse(ctx.config.SUBFLOW_CREDENTIALS ?? "{}") as Record<string, string>;
     if (credentials[p.appId]) headers.Authorization = `Bearer ${credentials[p.appId]}`;
@@ -66,7 +86,9 @@ export default definePlugin({
       mode = await outputMode(ctx, p, headers);
     } catch (e) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
-      throw isWorkflowError(e) && e.code === Codes.WORKFLOW_EXECUTION_ERROR ? e : fail(e instanceof Error ? e.message : String(e));
+      throw isWorkflowError(e) && e.code === Codes.WORKFLOW_EXECUTION_ERROR
+        ? e
+        : fail(e instanceof Error ? e.message : String(e));
     }
     const parameters: Record<string, unknown> = { ...ctx.inputs };
     const history = p.enableChatHistoryV2?.isEnabled ? ctx.run.history : [];
@@ -74,7 +96,15 @@ export default definePlugin({
     const res = await ctx.fetch(`${base(ctx)}/chat/completions`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ flow_id: p.flowId, uid: p.uid || ctx.run.uid, parameters, ext: {}, stream: true, history, ...(p.version ? { version: p.version } : {}) }),
+      body: JSON.stringify({
+        flow_id: p.flowId,
+        uid: p.uid || ctx.run.uid,
+        parameters,
+        ext: {},
+        stream: true,
+        history,
+        ...(p.version ? { version: p.version } : {}),
+      }),
       signal: ctx.signal,
       timeoutMs: 30 * 60_000,
       maxBytes: 64 * 1024 * 1024,
@@ -123,9 +153,12 @@ export default definePlugin({
       } catch {
         throw WorkflowError.of(Codes.WORKFLOW_EXEC_RESP_FORMAT_ERROR, content.slice(0, 200));
       }
-      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw WorkflowError.of(Codes.WORKFLOW_EXEC_RESP_FORMAT_ERROR, content.slice(0, 200));
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+        throw WorkflowError.of(Codes.WORKFLOW_EXEC_RESP_FORMAT_ERROR, content.slice(0, 200));
       outputs = {};
-      for (const o of ctx.outputs) if (o.name in (parsed as Record<string, unknown>)) outputs[o.name] = (parsed as Record<string, unknown>)[o.name];
+      for (const o of ctx.outputs)
+        if (o.name in (parsed as Record<string, unknown>))
+          outputs[o.name] = (parsed as Record<string, unknown>)[o.name];
     } else {
       outputs = { content, reasoning_content: reasoning };
     }

@@ -4,8 +4,22 @@ import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin } from "../engine/plugin.ts";
 
 export const COMPARE_OPERATORS = [
-  "contains", "not_contains", "start_with", "end_with", "is", "is_not", "empty", "not_empty",
-  "eq", "ne", "gt", "ge", "lt", "le", "null", "not_null",
+  "contains",
+  "not_contains",
+  "start_with",
+  "end_with",
+  "is",
+  "is_not",
+  "empty",
+  "not_empty",
+  "eq",
+  "ne",
+  "gt",
+  "ge",
+  "lt",
+  "le",
+  "null",
+  "not_null",
 ] as const;
 export type CompareOperator = (typeof COMPARE_OPERATORS)[number];
 
@@ -169,7 +183,9 @@ type Case = IfElseParams["cases"][number];
 /** Whether a case matches; a case whose evaluation throws does not match (spec §5.7). */
 function matches(c: Case, value: (inputId: string | null | undefined) => unknown): boolean {
   try {
-    const results = c.conditions.map((cond) => compare(cond.compareOperator, value(cond.leftVarIndex), value(cond.rightVarIndex)));
+    const results = c.conditions.map((cond) =>
+      compare(cond.compareOperator, value(cond.leftVarIndex), value(cond.rightVarIndex)),
+    );
     return c.logicalOperator === "or" ? results.some(Boolean) : results.length > 0 && results.every(Boolean);
   } catch {
     return false;
@@ -192,7 +208,10 @@ export default definePlugin({
       for (const cond of c.conditions) {
         for (const ref of [cond.leftVarIndex, cond.rightVarIndex]) {
           if (ref !== null && ref !== undefined && !ids.has(ref)) {
-            throw WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `node ${node.id}: case ${c.id} references unknown input ${ref}`);
+            throw WorkflowError.of(
+              Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+              `node ${node.id}: case ${c.id} references unknown input ${ref}`,
+            );
           }
         }
       }

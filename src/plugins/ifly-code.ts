@@ -41,14 +41,19 @@ export default definePlugin({
   idempotent: false,
   errorCode: Codes.CODE_EXECUTION_ERROR,
   async run(ctx, p: Params): Promise<NodeResult> {
-    const timeoutSec = ctx.nodeTimeoutMs > 0 ? ctx.nodeTimeoutMs / 1000 : configSeconds(ctx.config.CODE_EXEC_TIMEOUT_SEC);
+    const timeoutSec =
+      ctx.nodeTimeoutMs > 0 ? ctx.nodeTimeoutMs / 1000 : configSeconds(ctx.config.CODE_EXEC_TIMEOUT_SEC);
     if (p.codeLanguage === "python") {
       const args = pickArgs(pythonMainParams(p.code), ctx.inputs);
-      const stdout = await execPython({ fetch: ctx.fetch, clock: ctx.clock, signal: ctx.signal, url: ctx.config.CODE_EXEC_URL }, pythonProgram(p.code, args), {
-        appId: p.appId || ctx.run.appId,
-        uid: p.uid || ctx.run.uid,
-        timeoutSec,
-      });
+      const stdout = await execPython(
+        { fetch: ctx.fetch, clock: ctx.clock, signal: ctx.signal, url: ctx.config.CODE_EXEC_URL },
+        pythonProgram(p.code, args),
+        {
+          appId: p.appId || ctx.run.appId,
+          uid: p.uid || ctx.run.uid,
+          timeoutSec,
+        },
+      );
       const outputs = checkOutputs(parseStdout(stdout, ctx.outputs), ctx.outputs);
       return { outputs, rawOutput: stdout, ext: stdout ? { raw_output: stdout } : {} };
     }
@@ -82,18 +87,29 @@ export interface SnippetDeps {
  */
 export async function runCodeSnippet(
   deps: SnippetDeps,
-  s: { code: string; language: "python" | "javascript" | "js"; variables: Record<string, unknown>; appId: string; uid: string },
+  s: {
+    code: string;
+    language: "python" | "javascript" | "js";
+    variables: Record<string, unknown>;
+    appId: string;
+    uid: string;
+  },
 ): Promise<unknown> {
   const timeoutSec = configSeconds(deps.config.CODE_EXEC_TIMEOUT_SEC);
   if (s.language === "python") {
     const args = pickArgs(pythonMainParams(s.code), s.variables);
-    const stdout = await execPython({ fetch: deps.fetch, clock: deps.clock, signal: deps.signal, url: deps.config.CODE_EXEC_URL }, pythonProgram(s.code, args), {
-      appId: s.appId,
-      uid: s.uid,
-      timeoutSec,
-    });
+    const stdout = await execPython(
+      { fetch: deps.fetch, clock: deps.clock, signal: deps.signal, url: deps.config.CODE_EXEC_URL },
+      pythonProgram(s.code, args),
+      {
+        appId: s.appId,
+        uid: s.uid,
+        timeoutSec,
+      },
+    );
     const value = parseJson(stdout);
-    if (value === undefined) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the code's output is not JSON: ${stdout.slice(0, 200)}`);
+    if (value === undefined)
+      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the code's output is not JSON: ${stdout.slice(0, 200)}`);
     return value;
   }
   const { value } = await runJavaScript(deps.sandbox, s.code, s.variables, {
@@ -143,7 +159,8 @@ function splitTopLevel(text: string): string[] {
 function pickArgs(names: readonly string[], inputs: Record<string, unknown>): Record<string, unknown> {
   const args: Record<string, unknown> = {};
   for (const name of names) {
-    if (!Object.hasOwn(inputs, name)) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `main parameter '${name}' is not an input of this node`);
+    if (!Object.hasOwn(inputs, name))
+      throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `main parameter '${name}' is not an input of this node`);
     args[name] = inputs[name];
   }
   return args;
@@ -154,7 +171,8 @@ export function pythonLiteral(v: unknown): string {
   if (v === null || v === undefined) return "None";
   if (v === true) return "True";
   if (v === false) return "False";
-  if (typeof v === "number") return Number.isFinite(v) ? JSON.stringify(v) : v > 0 ? 'float("inf")' : v < 0 ? 'float("-inf")' : 'float("nan")';
+  if (typeof v === "number")
+    return Number.isFinite(v) ? JSON.stringify(v) : v > 0 ? 'float("inf")' : v < 0 ? 'float("-inf")' : 'float("nan")';
   if (typeof v === "string") return JSON.stringify(v);
   if (Array.isArray(v)) return `[${v.map(pythonLiteral).join(", ")}]`;
   if (typeof v === "object") {
@@ -185,7 +203,11 @@ export interface ExecutorDeps {
 }
 
 /** POSTs the program to the `ifly` executor (spec §5.9) and returns its stdout without one trailing newline. */
-export async function execPython(deps: ExecutorDeps, program: string, o: { appId: string; uid: string; timeoutSec: number }): Promise<string> {
+export async function execPython(
+  deps: ExecutorDeps,
+  program: string,
+  o: { appId: string; uid: string; timeoutSec: number },
+): Promise<string> {
   if (!deps.url) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "no code executor is configured (CODE_EXEC_URL)");
   const url = new URL(deps.url);
   url.searchParams.set("appid", o.appId);
@@ -208,7 +230,11 @@ export async function execPython(deps: ExecutorDeps, program: string, o: { appId
     } catch (e) {
       if (deps.signal.aborted) throw deps.signal.reason;
       const raw = isWorkflowError(e) || e instanceof Error ? e.message : String(e);
-      if (/timeout|timed out/i.test(raw)) throw WorkflowError.of(Codes.CODE_EXECUTION_TIMEOUT_ERROR, isWorkflowError(e) ? raw : "the code executor did not answer in time");
+      if (/timeout|timed out/i.test(raw))
+        throw WorkflowError.of(
+          Codes.CODE_EXECUTION_TIMEOUT_ERROR,
+          isWorkflowError(e) ? raw : "the code executor did not answer in time",
+        );
       throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, clientText(e));
     }
     const json = parseJson(text);
@@ -219,13 +245,22 @@ export async function execPython(deps: ExecutorDeps, program: string, o: { appId
     }
     if (res.status === 500) {
       if (field(json, "code") === "pod not ready") {
-        if (attempt >= POD_ATTEMPTS) throw WorkflowError.of(Codes.CODE_EXECUTION_ERROR, `the executor's pod is not ready after ${POD_ATTEMPTS} attempts`);
+        if (attempt >= POD_ATTEMPTS)
+          throw WorkflowError.of(
+            Codes.CODE_EXECUTION_ERROR,
+            `the executor's pod is not ready after ${POD_ATTEMPTS} attempts`,
+          );
         await deps.clock.sleep(POD_RETRY_WAIT_MS, deps.signal);
         continue;
       }
       const message = field(json, "message");
       const stderr = field(field(json, "data"), "stderr");
-      const detail = typeof stderr === "string" && stderr !== "" ? stripStdinFrame(stderr) : typeof message === "string" ? message : text;
+      const detail =
+        typeof stderr === "string" && stderr !== ""
+          ? stripStdinFrame(stderr)
+          : typeof message === "string"
+            ? message
+            : text;
       const killed = [message, stderr].some((s) => typeof s === "string" && s.startsWith(KILLED));
       throw WorkflowError.of(killed ? Codes.CODE_EXECUTION_TIMEOUT_ERROR : Codes.CODE_EXECUTION_ERROR, detail);
     }
@@ -249,7 +284,13 @@ function runJavaScript(
   inputs: Record<string, unknown>,
   limits: { timeoutMs: number; memoryBytes: number; signal: AbortSignal },
 ): Promise<{ value: unknown; logs: string }> {
-  if (!sandbox) return Promise.reject(WorkflowError.of(Codes.CODE_EXECUTION_ERROR, "JavaScript code nodes need a sandbox, and this platform provides none"));
+  if (!sandbox)
+    return Promise.reject(
+      WorkflowError.of(
+        Codes.CODE_EXECUTION_ERROR,
+        "JavaScript code nodes need a sandbox, and this platform provides none",
+      ),
+    );
   return sandbox.runJs(code, inputs, limits).catch((e: unknown) => {
     if (limits.signal.aborted) throw limits.signal.reason;
     if (isWorkflowError(e)) throw e;
@@ -283,12 +324,15 @@ export function checkOutputs(result: Record<string, unknown>, outputs: readonly 
     if (!Object.hasOwn(result, o.name)) continue;
     const v = result[o.name];
     const type = typeof o.schema.type === "string" ? o.schema.type : "";
-    if (!matchesType(v, type)) throw WorkflowError.of(Codes.CODE_NODE_RESULT_TYPE_ERROR, `Code return type is not ${type}, please check the type!`);
+    if (!matchesType(v, type))
+      throw WorkflowError.of(
+        Codes.CODE_NODE_RESULT_TYPE_ERROR,
+        `Code return type is not ${type}, please check the type!`,
+      );
     out[o.name] = v;
   }
   return out;
 }
-
 
 // ---- helpers --------------------------------------------------------------------------------------------------
 

@@ -21,7 +21,29 @@ import rpa from "./rpa.ts";
 import sparkLlm from "./spark-llm.ts";
 import textJoiner from "./text-joiner.ts";
 
-const all = [nodeStart, nodeEnd, message, textJoiner, ifElse, nodeVariable, iteration, iterationStart, iterationEnd, sparkLlm, questionAnswer, decisionMaking, extractorParameter, agent, subflow, knowledgeBase, knowledgePro, pluginTool, rpa, database, iflyCode];
+const all = [
+  nodeStart,
+  nodeEnd,
+  message,
+  textJoiner,
+  ifElse,
+  nodeVariable,
+  iteration,
+  iterationStart,
+  iterationEnd,
+  sparkLlm,
+  questionAnswer,
+  decisionMaking,
+  extractorParameter,
+  agent,
+  subflow,
+  knowledgeBase,
+  knowledgePro,
+  pluginTool,
+  rpa,
+  database,
+  iflyCode,
+];
 
 /** Every node type this runtime executes. */
 export const plugins: readonly Plugin<never>[] = all as unknown as readonly Plugin<never>[];

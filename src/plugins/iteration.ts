@@ -23,7 +23,10 @@ export const iteration = definePlugin({
   innerStart: (p) => p.IterationStartNodeId,
   check: (_p, node) => {
     if (node.inputs.length === 0) {
-      throw WorkflowError.of(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR, `node ${node.id}: an iteration needs its array input`);
+      throw WorkflowError.of(
+        Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
+        `node ${node.id}: an iteration needs its array input`,
+      );
     }
   },
   async run(ctx, p) {
@@ -46,7 +49,8 @@ export const iteration = definePlugin({
       }
       usage = addUsage(usage, result.usage);
       for (const o of ctx.outputs) {
-        if (Object.prototype.hasOwnProperty.call(result.outputs, o.name)) collected[o.name]?.push(result.outputs[o.name]);
+        if (Object.prototype.hasOwnProperty.call(result.outputs, o.name))
+          collected[o.name]?.push(result.outputs[o.name]);
       }
     }
     return { outputs: collected, usage };

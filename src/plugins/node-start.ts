@@ -22,7 +22,10 @@ function fail(detail: string): never {
  * `required`, no other keys). Any violation is 22500, with English messages [new]. A value the schema lets through
  * is stored only if its JSON type is the declared one (an output without a JSON type keeps its default).
  */
-export function startValues(outputs: readonly OutputSpec[], parameters: Record<string, unknown>): Record<string, unknown> {
+export function startValues(
+  outputs: readonly OutputSpec[],
+  parameters: Record<string, unknown>,
+): Record<string, unknown> {
   const declared = new Map(outputs.map((o) => [o.name, o]));
   for (const key of Object.keys(parameters)) {
     if (!declared.has(key)) fail(`unknown parameter: ${key}`);

@@ -29,7 +29,9 @@ export default definePlugin({
       const stored = await ctx.kv.hgetall(key);
       const outputs: Record<string, unknown> = {};
       for (const o of ctx.outputs) {
-        outputs[o.name] = Object.prototype.hasOwnProperty.call(stored, o.name) ? stored[o.name] : outputDefault(o.schema);
+        outputs[o.name] = Object.prototype.hasOwnProperty.call(stored, o.name)
+          ? stored[o.name]
+          : outputDefault(o.schema);
       }
       return { outputs };
     } catch (e) {

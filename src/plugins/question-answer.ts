@@ -26,15 +26,23 @@ const Params = BaseLlmParams.partial()
     answerType: z.enum(["direct", "option"]),
     timeout: z.number().int().min(1).max(5),
     needReply: z.boolean(),
-    directAnswer: z.object({ handleResponse: z.boolean().default(false), maxRetryCounts: z.number().int().min(1).max(5).default(2) }).loose(),
+    directAnswer: z
+      .object({ handleResponse: z.boolean().default(false), maxRetryCounts: z.number().int().min(1).max(5).default(2) })
+      .loose(),
     optionAnswer: z.array(Option).default([]),
   })
   .loose()
-  .refine((p) => p.optionAnswer.filter((o) => o.type === 1).length <= 1, { message: "at most one default option (type 1)", path: ["optionAnswer"] })
-  .refine((p) => p.answerType !== "direct" || !p.directAnswer.handleResponse || (p.domain !== undefined && p.domain !== ""), {
-    message: "handleResponse needs the model keys (domain, url, …)",
-    path: ["domain"],
-  });
+  .refine((p) => p.optionAnswer.filter((o) => o.type === 1).length <= 1, {
+    message: "at most one default option (type 1)",
+    path: ["optionAnswer"],
+  })
+  .refine(
+    (p) => p.answerType !== "direct" || !p.directAnswer.handleResponse || (p.domain !== undefined && p.domain !== ""),
+    {
+      message: "handleResponse needs the model keys (domain, url, …)",
+      path: ["domain"],
+    },
+  );
 type Params = z.infer<typeof Params>;
 
 interface Asked {
@@ -50,25 +58,47 @@ const SLOT_PROMPT =
 
 async function fillSlots(ctx: NodeContext, p: Params, asked: Asked, reply: string): Promise<NodeResult> {
   const slots = ctx.outputs.filter((o) => o.name !== "query" && o.name !== "content");
-  const dialog = [...(asked.dialog ?? [{ role: "assistant" as const, content: asked.query }]), { role: "user" as const, content: reply }];
-  const schema = { type: "object", properties: Object.fromEntries(slots.map((o) => [o.name, { type: o.schema.type, description: o.schema.description ?? "" }])), required: slots.filter((o) => o.required).map((o) => o.name) };
+  const dialog = [
+    ...(asked.dialog ?? [{ role: "assistant" as const, content: asked.query }]),
+    { role: "user" as const, content: reply },
+  ];
+  const schema = {
+    type: "object",
+    properties: Object.fromEntries(
+      slots.map((o) => [o.name, { type: o.schema.type, description: o.schema.description ?? "" }]),
+    ),
+    required: slots.filter((o) => o.required).map((o) => o.name),
+  };
   const llm = BaseLlmParams.parse(p);
   const answer = await callLlm(ctx, llm, [
-    { role: "system", content: `${SLOT_PROMPT}\n参数结构: ${JSON.stringify(schema)}${p.instruction ? `\n${ctx.render(String(p.instruction), "prompt")}` : ""}` },
+    {
+      role: "system",
+      content: `${SLOT_PROMPT}\n参数结构: ${JSON.stringify(schema)}${p.instruction ? `\n${ctx.render(String(p.instruction), "prompt")}` : ""}`,
+    },
     ...dialog,
   ]);
   const parsed = fencedJson(answer.text) as { content?: unknown; completed?: Record<string, unknown> } | undefined;
   const completed = parsed?.completed && typeof parsed.completed === "object" ? parsed.completed : {};
-  const missing = slots.filter((o) => o.required && (completed[o.name] === undefined || completed[o.name] === null || completed[o.name] === ""));
+  const missing = slots.filter(
+    (o) => o.required && (completed[o.name] === undefined || completed[o.name] === null || completed[o.name] === ""),
+  );
   if (missing.length === 0) {
     const outputs: Record<string, unknown> = { ...defaults(ctx) };
-    for (const o of slots) if (completed[o.name] !== undefined && completed[o.name] !== null) outputs[o.name] = completed[o.name];
-    return { outputs: { ...outputs, query: asked.query, content: reply }, rawOutput: answer.text, ...(answer.usage ? { usage: answer.usage } : {}) };
+    for (const o of slots)
+      if (completed[o.name] !== undefined && completed[o.name] !== null) outputs[o.name] = completed[o.name];
+    return {
+      outputs: { ...outputs, query: asked.query, content: reply },
+      rawOutput: answer.text,
+      ...(answer.usage ? { usage: answer.usage } : {}),
+    };
   }
   if ((ctx.resume?.attempt ?? 1) >= p.directAnswer.maxRetryCounts) {
     throw WorkflowError.of(Codes.QUESTION_ANSWER_HANDLER_RESPONSE_ERROR, "reached maximum retry count limit");
   }
-  const followUp = typeof parsed?.content === "string" && parsed.content ? parsed.content : `请提供: ${missing.map((o) => o.name).join(", ")}`;
+  const followUp =
+    typeof parsed?.content === "string" && parsed.content
+      ? parsed.content
+      : `请提供: ${missing.map((o) => o.name).join(", ")}`;
   return {
     interrupt: {
       value: { type: "direct", content: followUp },
@@ -95,13 +125,23 @@ export default definePlugin({
     if (!ctx.resume) {
       const asked: Asked = {
         query: ctx.render(p.question),
-        options: p.optionAnswer.map((o) => ({ id: o.id, name: o.name, type: o.type, content_type: o.content_type, text: ctx.render(o.content) })),
+        options: p.optionAnswer.map((o) => ({
+          id: o.id,
+          name: o.name,
+          type: o.type,
+          content_type: o.content_type,
+          text: ctx.render(o.content),
+        })),
       };
       return {
         interrupt: {
           value:
             p.answerType === "option"
-              ? { type: "option", content: asked.query, option: asked.options.map((o) => ({ id: o.name, text: o.text, content_type: o.content_type })) }
+              ? {
+                  type: "option",
+                  content: asked.query,
+                  option: asked.options.map((o) => ({ id: o.name, text: o.text, content_type: o.content_type })),
+                }
               : { type: "direct", content: asked.query },
           needReply: p.needReply,
           state: asked,
@@ -119,9 +159,20 @@ export default definePlugin({
         }
         // spec §5.17: the first option (in list order) whose name is the reply, or the default option
         const chosen = asked.options.find((o) => o.name === reply || o.type === 1);
-        if (!chosen) throw WorkflowError.of(Codes.QUESTION_ANSWER_NODE_EXECUTION_ERROR, "No matching option and no default option");
+        if (!chosen)
+          throw WorkflowError.of(
+            Codes.QUESTION_ANSWER_NODE_EXECUTION_ERROR,
+            "No matching option and no default option",
+          );
         return {
-          outputs: { id: chosen.name, name: chosen.name, type: chosen.type, content_type: chosen.content_type, content: chosen.text, query: asked.query },
+          outputs: {
+            id: chosen.name,
+            name: chosen.name,
+            type: chosen.type,
+            content_type: chosen.content_type,
+            content: chosen.text,
+            query: asked.query,
+          },
           branch: chosen.id,
         };
       }
@@ -130,7 +181,11 @@ export default definePlugin({
         const outputs = { ...defaults(ctx), query: asked.query, content: reply };
         if (p.answerType !== "option") return { outputs };
         const fallback = asked.options.find((o) => o.type === 1);
-        if (!fallback) throw WorkflowError.of(Codes.QUESTION_ANSWER_NODE_EXECUTION_ERROR, "No matching option and no default option");
+        if (!fallback)
+          throw WorkflowError.of(
+            Codes.QUESTION_ANSWER_NODE_EXECUTION_ERROR,
+            "No matching option and no default option",
+          );
         return { outputs: { ...outputs, id: "default" }, branch: fallback.id };
       }
       case "abort":

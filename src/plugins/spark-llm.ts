@@ -10,7 +10,13 @@ import type { OutputSpec, Usage } from "../engine/types.ts";
 import { streamChat, type ChatMessage, type Delta } from "./providers/openai.ts";
 import { streamSpark } from "./providers/spark.ts";
 
-const num = z.union([z.number(), z.string().regex(/^-?\d+(\.\d+)?$/).transform(Number)]);
+const num = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^-?\d+(\.\d+)?$/)
+    .transform(Number),
+]);
 
 /** The BaseLLMNode keys of spec §5.1 (shared by the LLM-family nodes). */
 export const BaseLlmParams = z.object({
@@ -28,7 +34,10 @@ export const BaseLlmParams = z.object({
   template: z.string().default(""),
   systemTemplate: z.string().default(""),
   respFormat: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
-  enableChatHistoryV2: z.object({ isEnabled: z.boolean().default(false), rounds: num.pipe(z.number().int().min(1)).default(1) }).loose().default({ isEnabled: false, rounds: 1 }),
+  enableChatHistoryV2: z
+    .object({ isEnabled: z.boolean().default(false), rounds: num.pipe(z.number().int().min(1)).default(1) })
+    .loose()
+    .default({ isEnabled: false, rounds: 1 }),
   re_match_pattern: z.string().default("```(json)?(.*)```"),
   extraParams: z.record(z.string(), z.unknown()).default({}),
   patch_id: z.array(z.union([z.string(), z.number()]).transform(String)).default([]),
@@ -46,7 +55,11 @@ export function estimate(items: readonly { role: string; content: string }[]): n
  * then the oldest items dropped while the estimate exceeds 95 % of `budget` (the node's maxTokens minus the
  * estimate of the other messages).
  */
-export function trimHistory(history: readonly HistoryItem[], rounds: number, budget = Number.POSITIVE_INFINITY): ChatMessage[] {
+export function trimHistory(
+  history: readonly HistoryItem[],
+  rounds: number,
+  budget = Number.POSITIVE_INFINITY,
+): ChatMessage[] {
   const text = history.filter((h) => (h.content_type ?? "text") !== "image");
   const kept = text.slice(Math.max(0, text.length - rounds * 2)).map((h) => ({ role: h.role, content: h.content }));
   while (kept.length > 0 && estimate(kept) > 0.95 * budget) kept.shift();
@@ -109,7 +122,11 @@ export const DEFAULT_PATTERN_MAX_CHARS = 1000;
  * pattern RE2 cannot run (backreferences, lookaround), a bad one, or one longer than `maxChars` is not applied, and
  * the whole text is used, as the original does for a pattern that does not match.
  */
-export function matchPattern(pattern: string, text: string, maxChars = DEFAULT_PATTERN_MAX_CHARS): (string | undefined)[] | null {
+export function matchPattern(
+  pattern: string,
+  text: string,
+  maxChars = DEFAULT_PATTERN_MAX_CHARS,
+): (string | undefined)[] | null {
   if (pattern.length > maxChars) return null;
   let re: RE2JS;
   try {
@@ -142,7 +159,10 @@ export function mapOutputs(
     const text = m && typeof m[2] === "string" ? m[2] : answer;
     try {
       const parsed: unknown = JSON.parse(text.trim());
-      mapped = parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : plain();
+      mapped =
+        parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)
+          ? (parsed as Record<string, unknown>)
+          : plain();
     } catch {
       mapped = {};
     }
@@ -158,10 +178,19 @@ export function mapOutputs(
   return out;
 }
 
-const SPARK_PATHS: Record<string, string> = { general: "v1.1/chat", generalv2: "v2.1/chat", generalv3: "v3.1/chat", "generalv3.5": "v3.1/chat" };
+const SPARK_PATHS: Record<string, string> = {
+  general: "v1.1/chat",
+  generalv2: "v2.1/chat",
+  generalv3: "v3.1/chat",
+  "generalv3.5": "v3.1/chat",
+};
 
 /** The provider stream for these params: OpenAI-compatible HTTP (`source: "openai"`) or Spark over WebSocket. */
-export function streamLlm(ctx: NodeContext, p: BaseLlmParams, messages: ChatMessage[]): AsyncGenerator<Delta, { usage?: Usage }, undefined> {
+export function streamLlm(
+  ctx: NodeContext,
+  p: BaseLlmParams,
+  messages: ChatMessage[],
+): AsyncGenerator<Delta, { usage?: Usage }, undefined> {
   if (p.source === "openai") {
     if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
     return streamChat(ctx.fetch, {
@@ -227,7 +256,13 @@ export default definePlugin({
     if (!answer && !reasoning) throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, "LLM returned empty result");
     const result = step.value;
     return {
-      outputs: mapOutputs(answer, reasoning, ctx.outputs, p, configCap(ctx.config, "LLM_PATTERN_MAX_CHARS", DEFAULT_PATTERN_MAX_CHARS)),
+      outputs: mapOutputs(
+        answer,
+        reasoning,
+        ctx.outputs,
+        p,
+        configCap(ctx.config, "LLM_PATTERN_MAX_CHARS", DEFAULT_PATTERN_MAX_CHARS),
+      ),
       rawOutput: answer,
       ext: answer ? { raw_output: answer } : {},
       ...(result.usage ? { usage: result.usage } : {}),

@@ -102,18 +102,29 @@ export async function startRun(args: StartArgs): Promise<Response> {
   const stub = args.ns.get(args.ns.idFromName(args.eventId));
   if (!args.body.stream) {
     // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
-    const collected = (await stub.startCollect({ request, plan: planText(args.plan) }, args.frameTimeoutMs).catch((e: unknown) => objectFailed(args.eventId, e))) as
-      | { ok: true; frame: Frame }
-      | { ok: false; error: ErrorData };
+    const collected = (await stub
+      .startCollect({ request, plan: planText(args.plan) }, args.frameTimeoutMs)
+      .catch((e: unknown) => objectFailed(args.eventId, e))) as
+      { ok: true; frame: Frame } | { ok: false; error: ErrorData };
     if (!collected.ok) return finalErrorFrame(args.sid, collected.error);
-    return new Response(JSON.stringify(collected.frame), { headers: { "Content-Type": "application/json; charset=utf-8", "X-Run-Id": args.eventId } });
+    return new Response(JSON.stringify(collected.frame), {
+      headers: { "Content-Type": "application/json; charset=utf-8", "X-Run-Id": args.eventId },
+    });
   }
-  const reply = (await stub.start({ request, plan: planText(args.plan) }).catch((e: unknown) => objectFailed(args.eventId, e))) as RunReply;
+  const reply = (await stub
+    .start({ request, plan: planText(args.plan) })
+    .catch((e: unknown) => objectFailed(args.eventId, e))) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   // the run's id, for the runs API (GET /runs/{id}, /runs/{id}/events)
   return relayResponse(
     reply.stream,
-    { mode: args.mode, stream: args.body.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs, onClientGone: () => args.waitUntil(stub.cancel(args.appId)) },
+    {
+      mode: args.mode,
+      stream: args.body.stream,
+      sid: args.sid,
+      frameTimeoutMs: args.frameTimeoutMs,
+      onClientGone: () => args.waitUntil(stub.cancel(args.appId)),
+    },
     { "X-Run-Id": args.eventId },
   );
 }
@@ -132,10 +143,22 @@ export interface ResumeArgs {
 export async function resumeRun(args: ResumeArgs): Promise<Response> {
   const stub = args.ns.get(args.ns.idFromName(args.body.event_id));
   const summary = (await stub.summary(args.appId)) as RunSummary | null;
-  if (!summary) return finalErrorFrame(args.sid, WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData());
-  const reply = (await stub.resume({ eventType: args.body.event_type, content: args.body.content }, args.appId)) as RunReply;
+  if (!summary)
+    return finalErrorFrame(
+      args.sid,
+      WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData(),
+    );
+  const reply = (await stub.resume(
+    { eventType: args.body.event_type, content: args.body.content },
+    args.appId,
+  )) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
-  return relayResponse(reply.stream, { mode: args.mode, stream: summary.stream, sid: args.sid, frameTimeoutMs: args.frameTimeoutMs });
+  return relayResponse(reply.stream, {
+    mode: args.mode,
+    stream: summary.stream,
+    sid: args.sid,
+    frameTimeoutMs: args.frameTimeoutMs,
+  });
 }
 
 /**

@@ -53,7 +53,8 @@ function nextWithTimeout(it: AsyncGenerator<StoredLine>, ms: number): Promise<Ne
 
 /** Frames for the client, in order, ending after the filter's final frame (or a timeout frame). */
 export async function* filteredFrames(source: ReadableStream<Uint8Array>, opts: RelayOptions): AsyncGenerator<Frame> {
-  const filter = opts.mode === "open" ? new OpenFilter({ stream: opts.stream }) : new DebugFilter({ stream: opts.stream });
+  const filter =
+    opts.mode === "open" ? new OpenFilter({ stream: opts.stream }) : new DebugFilter({ stream: opts.stream });
   const lines = readLines(source);
   try {
     for (;;) {
@@ -73,13 +74,19 @@ export async function* filteredFrames(source: ReadableStream<Uint8Array>, opts: 
 }
 
 /** The HTTP response of a chat or resume call: SSE when streaming, else the first frame the filter lets out. */
-export async function relayResponse(source: ReadableStream<Uint8Array>, opts: RelayOptions, extraHeaders: Record<string, string> = {}): Promise<Response> {
+export async function relayResponse(
+  source: ReadableStream<Uint8Array>,
+  opts: RelayOptions,
+  extraHeaders: Record<string, string> = {},
+): Promise<Response> {
   const frames = filteredFrames(source, opts);
   if (!opts.stream) {
     const first = await frames.next();
     void frames.return(undefined);
     const body = first.done ? timeoutFrame(opts.sid, Math.floor(Date.now() / 1000)) : first.value;
-    return new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json; charset=utf-8", ...extraHeaders } });
+    return new Response(JSON.stringify(body), {
+      headers: { "Content-Type": "application/json; charset=utf-8", ...extraHeaders },
+    });
   }
   const encoder = new TextEncoder();
   let finished = false;

@@ -22,12 +22,22 @@ beforeAll(async () => {
 });
 
 async function addFlow(data: unknown): Promise<string> {
-  const res = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", { method: "POST", headers: APP, body: JSON.stringify({ app_id: "d1590f30", name: "e", description: "", data }) });
+  const res = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", {
+    method: "POST",
+    headers: APP,
+    body: JSON.stringify({ app_id: "d1590f30", name: "e", description: "", data }),
+  });
   return ((await res.json()) as { data: { flow_id: string } }).data.flow_id;
 }
 
-async function startStream(flowId: string): Promise<{ runId: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
-  const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", { method: "POST", headers: APP, body: JSON.stringify({ flow_id: flowId, parameters: { AGENT_USER_INPUT: "q" } }) });
+async function startStream(
+  flowId: string,
+): Promise<{ runId: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+  const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", {
+    method: "POST",
+    headers: APP,
+    body: JSON.stringify({ flow_id: flowId, parameters: { AGENT_USER_INPUT: "q" } }),
+  });
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   await reader.read();
   return { runId: res.headers.get("x-run-id") ?? "", reader };
@@ -47,7 +57,10 @@ async function allFrames(runId: string): Promise<{ seq: number; frame: Frame }[]
   const reply = await ns.get(ns.idFromName(runId)).attach(0, "d1590f30");
   if (!reply.ok) throw new Error("attach failed");
   const text = await new Response(reply.stream).text();
-  return text.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; frame: Frame });
+  return text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { seq: number; frame: Frame });
 }
 
 async function llmCalls(): Promise<number> {
@@ -59,9 +72,25 @@ describe("runs that survive their object", () => {
     // the non-streaming start defers its run row; the first I/O writes it before the request leaves
     const plan = compile(startLlmEnd(url, { tokens: ["a", "b"], firstByteDelayMs: 300 }), registry);
     const eventId = `evict-collect-${Date.now()}`;
-    const request: RunRequest = { eventId, sid: `sp-${eventId}`, flowId: "1", appId: "d1590f30", uid: "", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: "q" }, history: [], deadlineMs: 60_000, config: {} };
+    const request: RunRequest = {
+      eventId,
+      sid: `sp-${eventId}`,
+      flowId: "1",
+      appId: "d1590f30",
+      uid: "",
+      chatId: "",
+      mode: "open",
+      stream: false,
+      parameters: { AGENT_USER_INPUT: "q" },
+      history: [],
+      deadlineMs: 60_000,
+      config: {},
+    };
     const before = await llmCalls();
-    const answer = ns.get(ns.idFromName(eventId)).startCollect({ request, plan: JSON.stringify(plan) }, 10_000).catch((e: unknown) => e);
+    const answer = ns
+      .get(ns.idFromName(eventId))
+      .startCollect({ request, plan: JSON.stringify(plan) }, 10_000)
+      .catch((e: unknown) => e);
     for (let i = 0; i < 300 && (await llmCalls()) === before; i++) await new Promise((r) => setTimeout(r, 5));
     expect(await llmCalls()).toBe(before + 1);
     await abortAllDurableObjects();
@@ -97,7 +126,9 @@ describe("runs that survive their object", () => {
     expect((await llmCalls()) - before).toBe(1);
     // the start node completed before the abort and ran once: its end frame is stored once
     const frames = await allFrames(runId);
-    const startEnds = frames.filter((f) => f.frame.workflow_step?.node?.id === START && f.frame.workflow_step.node.finish_reason === "stop");
+    const startEnds = frames.filter(
+      (f) => f.frame.workflow_step?.node?.id === START && f.frame.workflow_step.node.finish_reason === "stop",
+    );
     expect(startEnds).toHaveLength(1);
     expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i + 1));
   });
@@ -106,13 +137,23 @@ describe("runs that survive their object", () => {
     const dsl = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("decision-making::d", {
-        params: { ...llmNode(url, { tokens: ['```json {"category_name": "yes"}```'], firstByteDelayMs: 150 }), reasonMode: 1, intentChains: [{ id: "intent-one-of::y", name: "yes", description: "y", intentType: 2 }, { id: "intent-one-of::n", name: "default", description: "n", intentType: 1 }] },
+        params: {
+          ...llmNode(url, { tokens: ['```json {"category_name": "yes"}```'], firstByteDelayMs: 150 }),
+          reasonMode: 1,
+          intentChains: [
+            { id: "intent-one-of::y", name: "yes", description: "y", intentType: 2 },
+            { id: "intent-one-of::n", name: "default", description: "n", intentType: 1 },
+          ],
+        },
         inputs: [{ name: "input", ref: { node: START, name: "AGENT_USER_INPUT" } }],
         outputs: [{ name: "class_name" }],
       })
       .node("message::y", { params: { template: "yes!", streamOutput: true } })
       .node("message::n", { params: { template: "no!", streamOutput: true } })
-      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "c", ref: { node: "decision-making::d", name: "class_name" } }] })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [{ name: "c", ref: { node: "decision-making::d", name: "class_name" } }],
+      })
       .edge(START, "decision-making::d")
       .edge("decision-making::d", "message::y", "intent_chain|intent-one-of::y")
       .edge("decision-making::d", "message::n", "intent_chain|intent-one-of::n")
@@ -132,7 +173,9 @@ describe("runs that survive their object", () => {
     expect((await llmCalls()) - before).toBe(2);
     const frames = await allFrames(runId);
     expect(frames.map((f) => f.seq)).toEqual(frames.map((_, i) => i + 1));
-    const ids = frames.map((f) => `${f.frame.workflow_step?.node?.id ?? ""}:${f.frame.workflow_step?.node?.finish_reason ?? "open"}`);
+    const ids = frames.map(
+      (f) => `${f.frame.workflow_step?.node?.id ?? ""}:${f.frame.workflow_step?.node?.finish_reason ?? "open"}`,
+    );
     expect(ids.filter((x) => x === `${START}:stop`)).toHaveLength(1);
     expect(ids.filter((x) => x === "decision-making::d:open")).toHaveLength(1);
     expect(ids.filter((x) => x === "decision-making::d:stop")).toHaveLength(1);

@@ -14,11 +14,28 @@ const plan = compile(loadFixture("example-core-if-else-branch.json"), registry);
 
 function request(flowId: string, i: number): RunRequest {
   const eventId = `hist-${flowId}-${i}`;
-  return { eventId, sid: `spf-${eventId}`, flowId, appId: "app1", uid: "u1", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: `r${i}`, score: i }, history: [], deadlineMs: 60_000, config: {} };
+  return {
+    eventId,
+    sid: `spf-${eventId}`,
+    flowId,
+    appId: "app1",
+    uid: "u1",
+    chatId: "",
+    mode: "open",
+    stream: false,
+    parameters: { AGENT_USER_INPUT: `r${i}`, score: i },
+    history: [],
+    deadlineMs: 60_000,
+    config: {},
+  };
 }
 
 async function historyOf(flowId: string): Promise<{ event_id: string; status: string; code: number }[]> {
-  const { results } = await testEnv.DB.prepare(`SELECT event_id, status, code FROM run_history WHERE flow_id = ? ORDER BY event_id`).bind(flowId).all<{ event_id: string; status: string; code: number }>();
+  const { results } = await testEnv.DB.prepare(
+    `SELECT event_id, status, code FROM run_history WHERE flow_id = ? ORDER BY event_id`,
+  )
+    .bind(flowId)
+    .all<{ event_id: string; status: string; code: number }>();
   return results;
 }
 
@@ -32,7 +49,20 @@ async function until<T>(probe: () => Promise<T | undefined>): Promise<T> {
 }
 
 function row(i: number, flowId: string): HistoryRow {
-  return { eventId: `q-${flowId}-${i}`, flowId, appId: "a", uid: "", chatId: "", status: "completed", code: 0, message: "Success", startedAt: i, endedAt: i, usage: "{}", mode: "open" };
+  return {
+    eventId: `q-${flowId}-${i}`,
+    flowId,
+    appId: "a",
+    uid: "",
+    chatId: "",
+    status: "completed",
+    code: 0,
+    message: "Success",
+    startedAt: i,
+    endedAt: i,
+    usage: "{}",
+    mode: "open",
+  };
 }
 
 describe("run history", () => {
@@ -75,10 +105,43 @@ describe("run history", () => {
   });
 
   it("stores every column of a row as it was given, with its type", async () => {
-    const r: HistoryRow = { eventId: "q-types-1", flowId: "hist-types", appId: "app-1", uid: "u-1", chatId: "c-1", status: "failed", code: 22302, message: 'node "llm" failed: 超时 \\ [x]', startedAt: 1795994942211, endedAt: 1795994943000, usage: '{"total_tokens":3}', mode: "debug" };
+    const r: HistoryRow = {
+      eventId: "q-types-1",
+      flowId: "hist-types",
+      appId: "app-1",
+      uid: "u-1",
+      chatId: "c-1",
+      status: "failed",
+      code: 22302,
+      message: 'node "llm" failed: 超时 \\ [x]',
+      startedAt: 1795994942211,
+      endedAt: 1795994943000,
+      usage: '{"total_tokens":3}',
+      mode: "debug",
+    };
     expect(await queueHistory(testEnv.DB, r)).toBe(true);
-    const stored = await testEnv.DB.prepare(`SELECT *, typeof(code) AS tc, typeof(started_at) AS ts, typeof(usage) AS tu FROM run_history WHERE event_id = ?`).bind(r.eventId).first();
-    expect(stored).toMatchObject({ event_id: r.eventId, flow_id: r.flowId, app_id: r.appId, uid: r.uid, chat_id: r.chatId, status: r.status, code: r.code, message: r.message, started_at: r.startedAt, ended_at: r.endedAt, usage: r.usage, mode: r.mode, tc: "integer", ts: "integer", tu: "text" });
+    const stored = await testEnv.DB.prepare(
+      `SELECT *, typeof(code) AS tc, typeof(started_at) AS ts, typeof(usage) AS tu FROM run_history WHERE event_id = ?`,
+    )
+      .bind(r.eventId)
+      .first();
+    expect(stored).toMatchObject({
+      event_id: r.eventId,
+      flow_id: r.flowId,
+      app_id: r.appId,
+      uid: r.uid,
+      chat_id: r.chatId,
+      status: r.status,
+      code: r.code,
+      message: r.message,
+      started_at: r.startedAt,
+      ended_at: r.endedAt,
+      usage: r.usage,
+      mode: r.mode,
+      tc: "integer",
+      ts: "integer",
+      tu: "text",
+    });
   });
 
   it("lets fifty objects fill one batch, each waiting only on its own timers", async () => {
@@ -88,15 +151,21 @@ describe("run history", () => {
     const flowId = "hist-objects";
     const results = await Promise.allSettled(
       Array.from({ length: 55 }, (_, i) =>
-        runInDurableObject(testEnv.RUN.get(testEnv.RUN.idFromName(`hist-objects-${i}`)), async () => queueHistory(testEnv.DB, row(i, flowId))),
+        runInDurableObject(testEnv.RUN.get(testEnv.RUN.idFromName(`hist-objects-${i}`)), async () =>
+          queueHistory(testEnv.DB, row(i, flowId)),
+        ),
       ),
     );
-    expect(results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)))).toEqual(results.map(() => true));
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)))).toEqual(
+      results.map(() => true),
+    );
     expect(await historyOf(flowId)).toHaveLength(55);
   });
 
   it("resolves false instead of throwing when a batch fails", async () => {
-    const broken = { prepare: () => ({ bind: () => ({ run: () => Promise.reject(new Error("D1 down")) }) }) } as unknown as D1Database;
+    const broken = {
+      prepare: () => ({ bind: () => ({ run: () => Promise.reject(new Error("D1 down")) }) }),
+    } as unknown as D1Database;
     expect(await queueHistory(broken, row(1, "hist-broken"))).toBe(false);
   });
 
@@ -108,7 +177,9 @@ describe("run history", () => {
     await testEnv.DB.prepare(`ALTER TABLE run_history RENAME TO run_history_away`).run();
     try {
       await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000);
-      await until(async () => (await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm())) ?? undefined);
+      await until(
+        async () => (await runInDurableObject(stub, async (_i, state) => state.storage.getAlarm())) ?? undefined,
+      );
     } finally {
       await testEnv.DB.prepare(`ALTER TABLE run_history_away RENAME TO run_history`).run();
     }

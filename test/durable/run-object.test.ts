@@ -57,7 +57,12 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));
     expect(isStop((lines.at(-1) as StoredLine).frame)).toBe(true);
     const summary = await stub.summary("app1");
-    expect(summary).toMatchObject({ status: "completed", code: 0, lastSeq: lines.length, outputs: { joined: "FAIL: hello" } });
+    expect(summary).toMatchObject({
+      status: "completed",
+      code: 0,
+      lastSeq: lines.length,
+      outputs: { joined: "FAIL: hello" },
+    });
   });
 
   it("replays stored frames after Last-Event-ID exactly once", async () => {
@@ -94,25 +99,45 @@ describe("RunObject (one Durable Object per run)", () => {
     const reply = await stub.startCollect({ request: req, plan: text }, 10_000);
     expect(reply).toMatchObject({ ok: true, frame: { code: 0 } });
     expect(await stub.summary("app1")).toMatchObject({ status: "completed", outputs: { joined: "FAIL: as text" } });
-    const stored = await runInDurableObject(stub, (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan);
+    const stored = await runInDurableObject(
+      stub,
+      (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan,
+    );
     expect(stored).toBe(text);
   });
 
   it("refuses a second start after the object was evicted, leaving the first run's record as it was", async () => {
     const req = request({ AGENT_USER_INPUT: "first", score: 1 });
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const first = await stub.startCollect({ request: { ...req, stream: false, mode: "open" }, plan: JSON.stringify(plan) }, 10_000);
+    const first = await stub.startCollect(
+      { request: { ...req, stream: false, mode: "open" }, plan: JSON.stringify(plan) },
+      10_000,
+    );
     expect(first.ok).toBe(true);
     const before = (await stub.summary("app1")) as RunSummary | null;
     await abortAllDurableObjects();
     // a fresh instance knows nothing in memory: the conditional insert is what refuses the second run
     const again = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
-    const second = await again.startCollect({ request: { ...req, parameters: { AGENT_USER_INPUT: "second", score: 99 }, stream: false, mode: "open" }, plan: JSON.stringify(plan) }, 10_000);
+    const second = await again.startCollect(
+      {
+        request: { ...req, parameters: { AGENT_USER_INPUT: "second", score: 99 }, stream: false, mode: "open" },
+        plan: JSON.stringify(plan),
+      },
+      10_000,
+    );
     expect(second).toMatchObject({ ok: false, error: { code: 22301 } });
-    const streamed = await again.start({ request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } }, plan: JSON.stringify(plan) });
+    const streamed = await again.start({
+      request: { ...req, parameters: { AGENT_USER_INPUT: "third", score: 99 } },
+      plan: JSON.stringify(plan),
+    });
     expect(streamed.ok).toBe(false);
     const after = await again.summary("app1");
-    expect(after).toMatchObject({ status: "completed", parameters: { AGENT_USER_INPUT: "first", score: 1 }, lastSeq: before?.lastSeq, outputs: before?.outputs });
+    expect(after).toMatchObject({
+      status: "completed",
+      parameters: { AGENT_USER_INPUT: "first", score: 1 },
+      lastSeq: before?.lastSeq,
+      outputs: before?.outputs,
+    });
   });
 
   it("reports a start-node validation failure as a failed run with 22500 frames", async () => {
@@ -157,17 +182,29 @@ describe("RunObject (one Durable Object per run)", () => {
     // no byte for 1.5 s against a 200 ms frame timeout: the timeout frame, long before the provider answers
     const silent = compile(startLlmEnd(url, { tokens: ["late"], firstByteDelayMs: 1_500 }), registry);
     const t0 = Date.now();
-    const timedOut = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-silent`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(silent) }, 200);
+    const timedOut = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-silent`)).startCollect(
+      { request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(silent) },
+      200,
+    );
     expect(Date.now() - t0).toBeLessThan(1_200);
     expect(timedOut).toMatchObject({ ok: true, frame: { code: 20804 } });
     // a token every 100 ms for about 800 ms against a 300 ms frame timeout: the wait re-arms after each frame
-    const steady = compile(startLlmEnd(url, { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 100 }), registry);
-    const done = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-steady`)).startCollect({ request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(steady) }, 300);
+    const steady = compile(
+      startLlmEnd(url, { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 100 }),
+      registry,
+    );
+    const done = await testEnv.RUN.get(testEnv.RUN.idFromName(`${Date.now()}-steady`)).startCollect(
+      { request: open({ AGENT_USER_INPUT: "q" }), plan: JSON.stringify(steady) },
+      300,
+    );
     expect(done).toMatchObject({ ok: true, frame: { code: 0 } });
   });
 
   it("ends a run that outlives its deadline by alarm with 20804, never leaving it running", async () => {
-    const slow = compile(startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 400 }), registry);
+    const slow = compile(
+      startLlmEnd(inject("openaiUrl"), { tokens: ["a", "b", "c", "d", "e", "f", "g", "h"], delayMs: 400 }),
+      registry,
+    );
     const req = { ...request({ AGENT_USER_INPUT: "q" }), deadlineMs: 300 };
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
     const reply = await stub.start({ request: req, plan: JSON.stringify(slow) });
@@ -180,6 +217,11 @@ describe("RunObject (one Durable Object per run)", () => {
     const summary = await stub.summary("app1");
     expect(summary).toMatchObject({ status: "failed", code: 20804 });
     // the model's answer never completed: the deadline cut it, not the provider
-    expect(lines.some((l) => l.frame.workflow_step?.node?.id?.startsWith("node-end::") && l.frame.choices[0]?.finish_reason === "stop")).toBe(false);
+    expect(
+      lines.some(
+        (l) =>
+          l.frame.workflow_step?.node?.id?.startsWith("node-end::") && l.frame.choices[0]?.finish_reason === "stop",
+      ),
+    ).toBe(false);
   });
 });

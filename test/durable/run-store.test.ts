@@ -14,7 +14,20 @@ let n = 0;
 
 function request(): RunRequest {
   const eventId = `store-${Date.now()}-${n++}`;
-  return { eventId, sid: `sp-${eventId}`, flowId: "1", appId: "app1", uid: "", chatId: "", mode: "open", stream: false, parameters: { AGENT_USER_INPUT: "x", score: 80 }, history: [], deadlineMs: 60_000, config: {} };
+  return {
+    eventId,
+    sid: `sp-${eventId}`,
+    flowId: "1",
+    appId: "app1",
+    uid: "",
+    chatId: "",
+    mode: "open",
+    stream: false,
+    parameters: { AGENT_USER_INPUT: "x", score: 80 },
+    history: [],
+    deadlineMs: 60_000,
+    config: {},
+  };
 }
 
 function rows(state: DurableObjectState, sql: string): Record<string, SqlStorageValue>[] {
@@ -43,12 +56,25 @@ describe("RunStore", () => {
       store.create(req, JSON.stringify(plan), 1000, { defer: true });
       store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1001);
       store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1002);
-      store.finish("completed", { code: 0, message: "Success" }, { out: "y" }, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, 1003);
-      expect(rows(state, "SELECT status, created_at, updated_at, state FROM run")).toEqual([{ status: "completed", created_at: 1000, updated_at: 1003, state: null }]);
+      store.finish(
+        "completed",
+        { code: 0, message: "Success" },
+        { out: "y" },
+        { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+        1003,
+      );
+      expect(rows(state, "SELECT status, created_at, updated_at, state FROM run")).toEqual([
+        { status: "completed", created_at: 1000, updated_at: 1003, state: null },
+      ]);
       expect(rows(state, "SELECT seq FROM run_frames ORDER BY seq")).toEqual([{ seq: 1 }, { seq: 2 }]);
       expect(rows(state, "SELECT kind FROM run_log ORDER BY id")).toEqual([{ kind: "start" }, { kind: "completed" }]);
       // what a fresh instance reads back is the same run
-      expect(new RunStore(state.storage).get()).toMatchObject({ status: "completed", outputs: { out: "y" }, request: { eventId: req.eventId }, plan: { nodes: plan.nodes.map((x) => ({ id: x.id })) } });
+      expect(new RunStore(state.storage).get()).toMatchObject({
+        status: "completed",
+        outputs: { out: "y" },
+        request: { eventId: req.eventId },
+        plan: { nodes: plan.nodes.map((x) => ({ id: x.id })) },
+      });
     });
   });
 

@@ -17,7 +17,11 @@ async function post(path: string, body: unknown): Promise<Response> {
 }
 
 async function add(data: unknown): Promise<string> {
-  return ((await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "v", description: "", data })).json()) as { data: { flow_id: string } }).data.flow_id;
+  return (
+    (await (
+      await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "v", description: "", data })
+    ).json()) as { data: { flow_id: string } }
+  ).data.flow_id;
 }
 
 describe("node-variable across runs", () => {
@@ -25,7 +29,10 @@ describe("node-variable across runs", () => {
     const setter = await add(
       flow()
         .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-        .node("node-variable::set", { params: { method: "set", flowId: "shared-vars" }, inputs: [{ name: "color", ref: { node: START, name: "AGENT_USER_INPUT" } }] })
+        .node("node-variable::set", {
+          params: { method: "set", flowId: "shared-vars" },
+          inputs: [{ name: "color", ref: { node: START, name: "AGENT_USER_INPUT" } }],
+        })
         .node(END, { params: { outputMode: 0 } })
         .edge(START, "node-variable::set")
         .edge("node-variable::set", END)
@@ -34,14 +41,28 @@ describe("node-variable across runs", () => {
     const getter = await add(
       flow()
         .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-        .node("node-variable::get", { params: { method: "get", flowId: "shared-vars" }, outputs: [{ name: "color", default: "none" }] })
-        .node(END, { params: { outputMode: 0 }, inputs: [{ name: "color", ref: { node: "node-variable::get", name: "color" } }] })
+        .node("node-variable::get", {
+          params: { method: "get", flowId: "shared-vars" },
+          outputs: [{ name: "color", default: "none" }],
+        })
+        .node(END, {
+          params: { outputMode: 0 },
+          inputs: [{ name: "color", ref: { node: "node-variable::get", name: "color" } }],
+        })
         .edge(START, "node-variable::get")
         .edge("node-variable::get", END)
         .build(),
     );
     const run = async (id: string, uid: string, input: string): Promise<string> => {
-      const r = (await (await post("/workflow/v1/debug/chat/completions", { flow_id: id, uid, chat_id: "c1", stream: false, parameters: { AGENT_USER_INPUT: input } })).json()) as Frame;
+      const r = (await (
+        await post("/workflow/v1/debug/chat/completions", {
+          flow_id: id,
+          uid,
+          chat_id: "c1",
+          stream: false,
+          parameters: { AGENT_USER_INPUT: input },
+        })
+      ).json()) as Frame;
       expect(r.code).toBe(0);
       return r.choices[0]?.delta.content ?? "";
     };

@@ -65,7 +65,9 @@ describe("compile (spec §4.10, §6.1)", () => {
 
   it("rejects a bad node shape with 22101 naming the node and field, and no node list with 22100", () => {
     const dsl = minimal().build();
-    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [{ name: "x", schema: { type: "strnig", value: { type: "literal", content: "" } } }];
+    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [
+      { name: "x", schema: { type: "strnig", value: { type: "literal", content: "" } } },
+    ];
     expect(codeOf(() => compile(dsl, registry))).toBe(22101);
     expect(messageOf(() => compile(dsl, registry))).toMatch(/noop::a.*inputs\.0\.schema\.type/);
     expect(codeOf(() => compile({ data: {} }, registry))).toBe(22100);
@@ -74,7 +76,9 @@ describe("compile (spec §4.10, §6.1)", () => {
 
   it("rejects dangling edges and duplicate ids with 22300", () => {
     expect(codeOf(() => compile(minimal().edge("noop::a", "noop::ghost").build(), registry))).toBe(22300);
-    expect(messageOf(() => compile(minimal().edge("noop::a", "noop::ghost").build(), registry))).toContain("Node not found noop::ghost");
+    expect(messageOf(() => compile(minimal().edge("noop::a", "noop::ghost").build(), registry))).toContain(
+      "Node not found noop::ghost",
+    );
     expect(codeOf(() => compile(minimal().node("noop::a").build(), registry))).toBe(22300);
   });
 
@@ -85,15 +89,25 @@ describe("compile (spec §4.10, §6.1)", () => {
   });
 
   it("rejects a flow without a start or an end node with 22301", () => {
-    const noStart = flow().node("noop::a").node(END, { params: { outputMode: 0 } }).edge("noop::a", END).build();
+    const noStart = flow()
+      .node("noop::a")
+      .node(END, { params: { outputMode: 0 } })
+      .edge("noop::a", END)
+      .build();
     expect(codeOf(() => compile(noStart, registry))).toBe(22301);
-    const noEnd = flow().node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] }).node("noop::a").edge(START, "noop::a").build();
+    const noEnd = flow()
+      .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
+      .node("noop::a")
+      .edge(START, "noop::a")
+      .build();
     expect(codeOf(() => compile(noEnd, registry))).toBe(22301);
   });
 
   it("coerces literals by typed parsing and never evaluates them (item 20)", () => {
     const dsl = minimal().build();
-    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [{ name: "n", schema: { type: "integer", value: { type: "literal", content: "123" } } }];
+    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [
+      { name: "n", schema: { type: "integer", value: { type: "literal", content: "123" } } },
+    ];
     const plan = compile(dsl, registry);
     const input = plan.nodes.find((n) => n.id === "noop::a")?.inputs[0];
     expect(input).toMatchObject({ kind: "literal", value: 123 });
@@ -128,7 +142,9 @@ describe("compile (spec §4.10, §6.1)", () => {
 
   it("rejects an empty ref except on an iteration's end node (spec §4.3)", () => {
     const dsl = minimal().build();
-    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [{ name: "x", schema: { type: "string", value: { type: "ref", content: {} } } }];
+    (dsl.data.nodes[1] as { data: { inputs: unknown } }).data.inputs = [
+      { name: "x", schema: { type: "string", value: { type: "ref", content: {} } } },
+    ];
     expect(codeOf(() => compile(dsl, registry))).toBe(22101);
   });
 

@@ -12,7 +12,16 @@ import {
   workflowErrorEndFrame,
   workflowStartFrame,
 } from "../../src/engine/frames.ts";
-import { buildEndFrame, buildErrorFrame, decodeStream, frameJson, LineSplitter, parseSse, SseParser, sseEncode } from "../../src/engine/sse.ts";
+import {
+  buildEndFrame,
+  buildErrorFrame,
+  decodeStream,
+  frameJson,
+  LineSplitter,
+  parseSse,
+  SseParser,
+  sseEncode,
+} from "../../src/engine/sse.ts";
 import { searchWork } from "../support/search-work.ts";
 import type { Frame } from "../../src/engine/types.ts";
 
@@ -32,7 +41,9 @@ describe("frame builders reproduce spec §2.3 byte for byte", () => {
 
   it("node start, node end, node process (end node, prompt mode)", () => {
     expect(frameJson(nodeStartFrame("…", T, { id: "node-start::d61b…", alias: "Start" }, 0))).toBe(
-      py(`{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"node-start::d61b…","alias_name":"Start","inputs":{},"outputs":{},"error_outputs":{},"executed_time":0.0},"seq":0,"progress":0.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0}]}`),
+      py(
+        `{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"node-start::d61b…","alias_name":"Start","inputs":{},"outputs":{},"error_outputs":{},"executed_time":0.0},"seq":0,"progress":0.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0}]}`,
+      ),
     );
     const end = nodeEndFrame("…", T, {
       id: "node-start::d61b…",
@@ -47,19 +58,29 @@ describe("frame builders reproduce spec §2.3 byte for byte", () => {
       reasoning: "",
     });
     expect(frameJson(end)).toBe(
-      py(`{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"node-start::d61b…","alias_name":"Start","finish_reason":"stop","inputs":{"AGENT_USER_INPUT":"hi"},"outputs":{},"error_outputs":{},"ext":{},"executed_time":0.001},"seq":0,"progress":0.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""}}]}`),
+      py(
+        `{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"node-start::d61b…","alias_name":"Start","finish_reason":"stop","inputs":{"AGENT_USER_INPUT":"hi"},"outputs":{},"error_outputs":{},"ext":{},"executed_time":0.001},"seq":0,"progress":0.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""}}]}`,
+      ),
     );
-    expect(frameJson(nodeProcessFrame("…", T, { id: "node-end::cda6…", alias: "End" }, 0.67, 0.2, "Hel", "", { answer_mode: 1 }))).toBe(
+    expect(
+      frameJson(
+        nodeProcessFrame("…", T, { id: "node-end::cda6…", alias: "End" }, 0.67, 0.2, "Hel", "", { answer_mode: 1 }),
+      ),
+    ).toBe(
       `{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"node-end::cda6…","alias_name":"End","inputs":{},"outputs":{},"error_outputs":{},"ext":{"answer_mode":1},"executed_time":0.2},"seq":0,"progress":0.67},"choices":[{"delta":{"role":"assistant","content":"Hel","reasoning_content":""},"index":0}]}`,
     );
   });
 
   it("workflow end, workflow error end, open error end, interrupt", () => {
     expect(frameJson(workflowEndFrame("…", T, { completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 }))).toBe(
-      py(`{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"flow_obj","alias_name":"","finish_reason":"stop","inputs":{},"outputs":{},"error_outputs":{},"executed_time":0.0,"usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}},"seq":0,"progress":1.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"stop"}],"usage":{"completion_tokens":5,"prompt_tokens":10,"total_tokens":15}}`),
+      py(
+        `{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"flow_obj","alias_name":"","finish_reason":"stop","inputs":{},"outputs":{},"error_outputs":{},"executed_time":0.0,"usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}},"seq":0,"progress":1.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"stop"}],"usage":{"completion_tokens":5,"prompt_tokens":10,"total_tokens":15}}`,
+      ),
     );
     expect(frameJson(workflowErrorEndFrame("…", T, { code: 20201, message: "Flow ID not found" }))).toBe(
-      py(`{"code":20201,"message":"Flow ID not found","id":"…","created":1732406400,"workflow_step":{"seq":0,"progress":1.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"stop"}],"usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}}`),
+      py(
+        `{"code":20201,"message":"Flow ID not found","id":"…","created":1732406400,"workflow_step":{"seq":0,"progress":1.0},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"stop"}],"usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}}`,
+      ),
     );
     expect(frameJson(openErrorEndFrame("…", T, { code: 20804, message: "OpenAPI output timeout" }))).toBe(
       `{"code":20804,"message":"OpenAPI output timeout","id":"…","created":1732406400,"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"stop"}],"usage":{"completion_tokens":0,"prompt_tokens":0,"total_tokens":0}}`,
@@ -69,7 +90,12 @@ describe("frame builders reproduce spec §2.3 byte for byte", () => {
       alias: "QA",
       executedTime: 0.5,
       progress: 0.5,
-      eventData: { event_id: "7364…", event_type: "interrupt", need_reply: true, value: { type: "option", content: "Pick one", option: [{ id: "A", text: "Yes", content_type: "text" }] } },
+      eventData: {
+        event_id: "7364…",
+        event_type: "interrupt",
+        need_reply: true,
+        value: { type: "option", content: "Pick one", option: [{ id: "A", text: "Yes", content_type: "text" }] },
+      },
     });
     expect(frameJson(interrupt)).toBe(
       `{"code":0,"message":"Success","id":"…","created":1732406400,"workflow_step":{"node":{"id":"question-answer::1…","alias_name":"QA","finish_reason":"interrupt","inputs":{},"outputs":{},"error_outputs":{},"executed_time":0.5},"seq":0,"progress":0.5},"choices":[{"delta":{"role":"assistant","content":"","reasoning_content":""},"index":0,"finish_reason":"interrupt"}],"event_data":{"event_id":"7364…","event_type":"interrupt","need_reply":true,"value":{"type":"option","content":"Pick one","option":[{"id":"A","text":"Yes","content_type":"text"}]}}}`,
@@ -88,7 +114,17 @@ function endNodeFrames(): Frame[] {
     nodeStartFrame("s", T, n, 0.67),
     nodeProcessFrame("s", T, n, 0.67, 0, "Hel", "", { answer_mode: 1 }),
     nodeProcessFrame("s", T, n, 0.6, 0, "lo", "", { answer_mode: 1 }),
-    nodeEndFrame("s", T, { ...n, inputs: {}, outputs: {}, errorOutputs: {}, ext: {}, executedTime: 0, progress: 0.67, content: "!", reasoning: "" }),
+    nodeEndFrame("s", T, {
+      ...n,
+      inputs: {},
+      outputs: {},
+      errorOutputs: {},
+      ext: {},
+      executedTime: 0,
+      progress: 0.67,
+      content: "!",
+      reasoning: "",
+    }),
     nodeStartFrame("s", T, { id: "spark-llm::x", alias: "LLM" }, 0.33),
     workflowEndFrame("s", T, { completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 }),
   ];
@@ -115,7 +151,11 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
     const out = endNodeFrames().flatMap((x) => f.push(x));
     expect(out).toHaveLength(1);
     expect(out[0]?.workflow_step).toBeUndefined();
-    expect(out[0]?.choices[0]).toEqual({ delta: { role: "assistant", content: "Hello!", reasoning_content: "" }, index: 0, finish_reason: "stop" });
+    expect(out[0]?.choices[0]).toEqual({
+      delta: { role: "assistant", content: "Hello!", reasoning_content: "" },
+      index: 0,
+      finish_reason: "stop",
+    });
     expect(out[0]?.usage).toEqual({ completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 });
   });
 
@@ -124,7 +164,17 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
     const stream = new OpenFilter({ stream: true });
     stream.push(workflowStartFrame("s", T));
     expect(stream.push(err)).toEqual([
-      { code: 20363, message: "spark", id: "s", created: T, workflow_step: { seq: 1, progress: 1 }, choices: [{ delta: { role: "assistant", content: "", reasoning_content: "" }, index: 0, finish_reason: "stop" }], usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 } },
+      {
+        code: 20363,
+        message: "spark",
+        id: "s",
+        created: T,
+        workflow_step: { seq: 1, progress: 1 },
+        choices: [
+          { delta: { role: "assistant", content: "", reasoning_content: "" }, index: 0, finish_reason: "stop" },
+        ],
+        usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+      },
     ]);
     const body = new OpenFilter({ stream: false }).push(err)[0] as Frame;
     expect(body.code).toBe(20363);
@@ -132,7 +182,13 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
   });
 
   it("lets an interrupt through in both open modes", () => {
-    const i = interruptFrame("s", T, { id: "question-answer::q", alias: "Q", executedTime: 0, progress: 0.5, eventData: { event_id: "e", event_type: "interrupt", need_reply: false, value: { type: "direct", content: "?" } } });
+    const i = interruptFrame("s", T, {
+      id: "question-answer::q",
+      alias: "Q",
+      executedTime: 0,
+      progress: 0.5,
+      eventData: { event_id: "e", event_type: "interrupt", need_reply: false, value: { type: "direct", content: "?" } },
+    });
     expect(new OpenFilter({ stream: true }).push(i)[0]?.event_data?.event_id).toBe("e");
     expect(new OpenFilter({ stream: false }).push(i)[0]?.choices[0]?.finish_reason).toBe("interrupt");
     expect(isFinalFrame(i)).toBe(true);
@@ -156,7 +212,10 @@ describe("open and debug filters (spec §2.4, §2.7)", () => {
     const d = [...answered, workflowErrorEndFrame("s", T, err)].flatMap((x) => debug.push(x));
     expect(d).toEqual([workflowErrorEndFrame("s", T, err)]);
     const open = new OpenFilter({ stream: false });
-    const o = [...answered, workflowEndFrame("s", T, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, err)].flatMap((x) => open.push(x));
+    const o = [
+      ...answered,
+      workflowEndFrame("s", T, { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 }, err),
+    ].flatMap((x) => open.push(x));
     expect(o).toHaveLength(1);
     expect(o[0]).toMatchObject({ code: 24101, choices: [{ delta: { content: "", reasoning_content: "" } }] });
   });
@@ -170,7 +229,12 @@ describe("SSE (spec §2.1, §1.3)", () => {
   it("encodes one data line per frame and parses it back, across arbitrary chunking", () => {
     const frames = endNodeFrames();
     const text = frames.map(sseEncode).join("");
-    expect(text.split("\n\n").filter(Boolean).every((l) => l.startsWith("data: {") && !l.includes("\n"))).toBe(true);
+    expect(
+      text
+        .split("\n\n")
+        .filter(Boolean)
+        .every((l) => l.startsWith("data: {") && !l.includes("\n")),
+    ).toBe(true);
     const parser = new SseParser();
     const events = [];
     for (let i = 0; i < text.length; i += 7) events.push(...parser.push(text.slice(i, i + 7)));

@@ -19,7 +19,14 @@ const ask = definePlugin({
     if (!ctx.resume) {
       return {
         interrupt: {
-          value: { type: "option", content: ctx.render(p.question), option: [{ id: "A", text: "yes", content_type: "text" }, { id: "B", text: "no", content_type: "text" }] },
+          value: {
+            type: "option",
+            content: ctx.render(p.question),
+            option: [
+              { id: "A", text: "yes", content_type: "text" },
+              { id: "B", text: "no", content_type: "text" },
+            ],
+          },
           needReply: true,
           state: { asked: ctx.render(p.question) },
           timeoutMs: 180_000,
@@ -27,7 +34,14 @@ const ask = definePlugin({
       };
     }
     const choice = ctx.resume.content === "A" ? "option-one-of::a" : "option-one-of::b";
-    return { outputs: { query: (ctx.resume.state as { asked: string }).asked, content: ctx.resume.content, attempt: ctx.resume.attempt }, branch: choice };
+    return {
+      outputs: {
+        query: (ctx.resume.state as { asked: string }).asked,
+        content: ctx.resume.content,
+        attempt: ctx.resume.attempt,
+      },
+      branch: choice,
+    };
   },
 });
 
@@ -62,7 +76,17 @@ function setup(): { plan: ReturnType<typeof compile>; registry: ReturnType<typeo
 }
 
 function makeRun(s: ReturnType<typeof setup>, frames: Frame[], state?: RunState): Run {
-  return new Run(s.plan, { registry: s.registry, sid: "spf-test", info: runInfo(), parameters: { AGENT_USER_INPUT: "deploy" }, emit: (f) => frames.push(structuredClone(f)) }, state);
+  return new Run(
+    s.plan,
+    {
+      registry: s.registry,
+      sid: "spf-test",
+      info: runInfo(),
+      parameters: { AGENT_USER_INPUT: "deploy" },
+      emit: (f) => frames.push(structuredClone(f)),
+    },
+    state,
+  );
 }
 
 describe("interrupt and resume (spec §2.6, §6.10)", () => {
@@ -71,7 +95,11 @@ describe("interrupt and resume (spec §2.6, §6.10)", () => {
     const frames: Frame[] = [];
     const run = makeRun(s, frames);
     const first = await run.execute();
-    expect(first).toMatchObject({ status: "interrupted", nodeId: "ask-human::q", eventData: { event_id: "ev-1", need_reply: true, value: { type: "option", content: "Proceed with deploy?" } } });
+    expect(first).toMatchObject({
+      status: "interrupted",
+      nodeId: "ask-human::q",
+      eventData: { event_id: "ev-1", need_reply: true, value: { type: "option", content: "Proceed with deploy?" } },
+    });
     const last = frames.at(-1) as Frame;
     expect(last.choices[0]?.finish_reason).toBe("interrupt");
     expect(last.workflow_step?.node?.finish_reason).toBe("interrupt");
@@ -85,7 +113,9 @@ describe("interrupt and resume (spec §2.6, §6.10)", () => {
     expect(after).not.toContain("flow:start");
     expect(after.at(-1)).toBe("flow:end");
     // the question node's start frame is not repeated on resume
-    expect(frames.filter((f) => frameNode(f) === "ask-human::q" && describeFrame(f).endsWith(":start"))).toHaveLength(1);
+    expect(frames.filter((f) => frameNode(f) === "ask-human::q" && describeFrame(f).endsWith(":start"))).toHaveLength(
+      1,
+    );
   });
 
   it("resumes in a fresh engine restored from the state captured at the interrupt", async () => {

@@ -57,7 +57,10 @@ describe("progress (spec §6.9)", () => {
         choices.forEach((c, i) => {
           const [br, y, n, j] = [`branchy::b${i}`, `noop::y${i}`, `noop::n${i}`, `noop::j${i}`];
           b.node(br).node(y).node(n).node(j);
-          b.edge(prev, br).edge(br, y, "branch_one_of::0").edge(br, n, "branch_one_of::1").edge(br, j, "branch_one_of::2");
+          b.edge(prev, br)
+            .edge(br, y, "branch_one_of::0")
+            .edge(br, n, "branch_one_of::1")
+            .edge(br, j, "branch_one_of::2");
           b.edge(y, j).edge(n, j);
           g.edges.push([prev, br], [br, y], [br, n], [br, j], [y, j], [n, j]);
           scripts.set(br, { branch: `branch_one_of::${c}` });

@@ -20,28 +20,36 @@ interface Spec {
   source: number;
 }
 
-const specArb: fc.Arbitrary<Spec> = fc
-  .integer({ min: 3, max: 14 })
-  .chain((n) =>
-    fc.record({
-      n: fc.constant(n),
-      preds: fc.tuple(
-        ...Array.from({ length: n }, (_, i) =>
-          i === 0
-            ? fc.constant([] as { from: number; slot: number; fail: boolean }[])
-            : fc.uniqueArray(fc.record({ from: fc.integer({ min: 0, max: i - 1 }), slot: fc.integer({ min: 0, max: 2 }), fail: fc.boolean() }), {
+const specArb: fc.Arbitrary<Spec> = fc.integer({ min: 3, max: 14 }).chain((n) =>
+  fc.record({
+    n: fc.constant(n),
+    preds: fc.tuple(
+      ...Array.from({ length: n }, (_, i) =>
+        i === 0
+          ? fc.constant([] as { from: number; slot: number; fail: boolean }[])
+          : fc.uniqueArray(
+              fc.record({
+                from: fc.integer({ min: 0, max: i - 1 }),
+                slot: fc.integer({ min: 0, max: 2 }),
+                fail: fc.boolean(),
+              }),
+              {
                 minLength: 1,
                 maxLength: Math.min(3, i),
                 selector: (p) => p.from,
-              }),
-        ),
+              },
+            ),
       ),
-      kinds: fc.array(fc.constantFrom("noop" as const, "noop" as const, "branchy" as const, "streamy" as const), { minLength: n, maxLength: n }),
-      choice: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: n, maxLength: n }),
-      failure: fc.array(fc.constantFrom(0, 0, 0, 0, 0, 0, 1, 2, 3), { minLength: n, maxLength: n }),
-      source: fc.integer({ min: -1, max: n - 2 }),
+    ),
+    kinds: fc.array(fc.constantFrom("noop" as const, "noop" as const, "branchy" as const, "streamy" as const), {
+      minLength: n,
+      maxLength: n,
     }),
-  );
+    choice: fc.array(fc.integer({ min: 0, max: 2 }), { minLength: n, maxLength: n }),
+    failure: fc.array(fc.constantFrom(0, 0, 0, 0, 0, 0, 1, 2, 3), { minLength: n, maxLength: n }),
+    source: fc.integer({ min: -1, max: n - 2 }),
+  }),
+);
 
 function id(spec: Spec, i: number): string {
   if (i === 0) return "node-start::s";
@@ -56,7 +64,9 @@ function build(spec: Spec): { dsl: unknown; scripts: () => Scripts } {
   for (let i = 1; i < n - 1; i++) {
     const f = spec.failure[i] ?? 0;
     const retry: Record<string, Json> | undefined =
-      f >= 2 ? { shouldRetry: true, maxRetries: 0, errorStrategy: f === 2 ? 1 : 2, customOutput: { output: "custom" } } : undefined;
+      f >= 2
+        ? { shouldRetry: true, maxRetries: 0, errorStrategy: f === 2 ? 1 : 2, customOutput: { output: "custom" } }
+        : undefined;
     b.node(id(spec, i), { outputs: [{ name: "output" }], ...(retry ? { retry } : {}) });
   }
   const src = spec.source > 0 ? spec.source : -1;
@@ -80,7 +90,9 @@ function build(spec: Spec): { dsl: unknown; scripts: () => Scripts } {
       const kind = spec.kinds[i];
       const error = f > 0 ? { code: 22302, message: `n${i} failed` } : undefined;
       s.set(id(spec, i), {
-        ...(kind === "streamy" ? { tokens: [`t${i}a`, `t${i}b`], ...(error ? { failAfter: 0 } : {}) } : { outputs: { output: `v${i}` } }),
+        ...(kind === "streamy"
+          ? { tokens: [`t${i}a`, `t${i}b`], ...(error ? { failAfter: 0 } : {}) }
+          : { outputs: { output: `v${i}` } }),
         ...(kind === "branchy" ? { branch: `branch_one_of::${spec.choice[i] ?? 0}` } : {}),
         ...(error ? { error } : {}),
       });
@@ -180,7 +192,11 @@ describe("scheduler properties (random DAGs, branches and failures)", () => {
           expect(collected.map(normal)).toEqual(whole.frames.map(normal));
           return;
         }
-        const restored = await runFlow(dsl, { plan, registry: testRegistry(makeScripts()), state: JSON.parse(JSON.stringify(captured)) as RunState });
+        const restored = await runFlow(dsl, {
+          plan,
+          registry: testRegistry(makeScripts()),
+          state: JSON.parse(JSON.stringify(captured)) as RunState,
+        });
         await settleTimers();
         const combined = [...collected, ...restored.frames].map(normal);
         const expected = whole.frames.map(normal);

@@ -17,7 +17,10 @@ const outputs: OutputSpec[] = [
         properties: {
           title: { type: "string" },
           score: { type: "integer" },
-          meta: { type: "object", properties: { n: { type: "integer" }, tags: { type: "array", items: { type: "string" } } } },
+          meta: {
+            type: "object",
+            properties: { n: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+          },
           links: { type: "array", items: { type: "object", properties: { url: { type: "string" } } } },
         },
       },
@@ -26,13 +29,35 @@ const outputs: OutputSpec[] = [
   {
     name: "obj",
     required: false,
-    schema: { type: "object", properties: { k: { type: "string" }, inner: { type: "object", properties: { z: { type: "integer" } } }, flag: { type: "boolean" } } },
+    schema: {
+      type: "object",
+      properties: {
+        k: { type: "string" },
+        inner: { type: "object", properties: { z: { type: "integer" } } },
+        flag: { type: "boolean" },
+      },
+    },
   },
   { name: "plain", required: false, schema: { type: "string", default: "dflt" } },
   { name: "count", required: false, schema: { type: "integer" } },
-  { name: "matrix", required: false, schema: { type: "array", items: { type: "array", items: { type: "object", properties: { v: { type: "integer" } } } } } },
+  {
+    name: "matrix",
+    required: false,
+    schema: {
+      type: "array",
+      items: { type: "array", items: { type: "object", properties: { v: { type: "integer" } } } },
+    },
+  },
   { name: "free", required: false, schema: { type: "object" } },
-  { name: "listDefault", required: false, schema: { type: "array", default: [{ title: "d" }], items: { type: "object", properties: { title: { type: "string" } } } } },
+  {
+    name: "listDefault",
+    required: false,
+    schema: {
+      type: "array",
+      default: [{ title: "d" }],
+      items: { type: "object", properties: { title: { type: "string" } } },
+    },
+  },
 ];
 
 const values = {
@@ -128,7 +153,7 @@ describe("the first segment: an output name", () => {
     expect(resolveRefPath("n", { plain: undefined }, outputs, "plain")).toBe("dflt");
   });
 
-  it("gives every node errorCode (0) and errorMessage (\"\") unless set", () => {
+  it('gives every node errorCode (0) and errorMessage ("") unless set', () => {
     expect(resolveRefPath("n", {}, [], "errorCode")).toBe(0);
     expect(resolveRefPath("n", {}, [], "errorMessage")).toBe("");
     expect(resolveRefPath("n", { errorCode: 21600, errorMessage: "boom" }, [], "errorCode")).toBe(21600);
@@ -157,7 +182,9 @@ describe("pre-split paths", () => {
 
   it("resolves pre-split segments as the dotted path does", () => {
     for (const p of ["result.title", "result.meta.n", "obj.k", "obj.inner.z", "plain", "errorCode"]) {
-      expect(resolveRefSegments("n", values, outputs, splitRefPath(p))).toEqual(resolveRefPath("n", values, outputs, p));
+      expect(resolveRefSegments("n", values, outputs, splitRefPath(p))).toEqual(
+        resolveRefPath("n", values, outputs, p),
+      );
     }
   });
 });

@@ -107,7 +107,7 @@ describe("branching (spec §6.3, §12.3 item 14)", () => {
   const TJ = "text-joiner::44444444-4444-4444-8444-444444444444";
   const MSG = "message::33333333-3333-4333-8333-333333333333";
 
-  it("score 80 runs the message branch, skips the text-joiner without frames, and answers {\"joined\":\"\"}", async () => {
+  it('score 80 runs the message branch, skips the text-joiner without frames, and answers {"joined":""}', async () => {
     const { frames, outcome } = await runFlow(loadFixture("example-core-if-else-branch.json"), {
       parameters: { AGENT_USER_INPUT: "hello", score: 80 },
     });
@@ -289,7 +289,11 @@ describe("output nodes (spec §6.6, §2.5, §12.3 item 11)", () => {
       })
       .edge(START, "agent::a")
       .edge("agent::a", END);
-    const scripts = new Scripts().set("agent::a", { reasoning: ["think"], tokens: ["ans"], outputs: { output: "ans", REASONING_CONTENT: "think" } });
+    const scripts = new Scripts().set("agent::a", {
+      reasoning: ["think"],
+      tokens: ["ans"],
+      outputs: { output: "ans", REASONING_CONTENT: "think" },
+    });
     const { frames } = await runFlow(b.build(), { scripts });
     const last = frames.filter((f) => frameNode(f) === END).at(-1) as Frame;
     expect(last.choices[0]?.delta).toMatchObject({ content: "ans", reasoning_content: "think" });
@@ -299,7 +303,10 @@ describe("output nodes (spec §6.6, §2.5, §12.3 item 11)", () => {
     const b = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("branchy::x")
-      .node("message::m", { params: { template: "never {{q}}", streamOutput: true }, inputs: [{ name: "q", ref: { node: START, name: "AGENT_USER_INPUT" } }] })
+      .node("message::m", {
+        params: { template: "never {{q}}", streamOutput: true },
+        inputs: [{ name: "q", ref: { node: START, name: "AGENT_USER_INPUT" } }],
+      })
       .node("noop::other")
       .node(END, { params: { outputMode: 1, template: "done", streamOutput: true } })
       .edge(START, "branchy::x")
@@ -316,12 +323,16 @@ describe("output nodes (spec §6.6, §2.5, §12.3 item 11)", () => {
 });
 
 describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)", () => {
-  function codeFlow(retry: Record<string, string | number | boolean | Record<string, string>>): ReturnType<typeof flow> {
+  function codeFlow(
+    retry: Record<string, string | number | boolean | Record<string, string>>,
+  ): ReturnType<typeof flow> {
     return flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("ifly-code::c", { outputs: [{ name: "output" }], retry })
       .node("noop::ok")
-      .node("noop::failed", { inputs: [{ name: "code", type: "integer", ref: { node: "ifly-code::c", name: "errorCode" } }] })
+      .node("noop::failed", {
+        inputs: [{ name: "code", type: "integer", ref: { node: "ifly-code::c", name: "errorCode" } }],
+      })
       .node(END, {
         params: { outputMode: 0 },
         inputs: [
@@ -366,8 +377,15 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
   });
 
   it("a retry that succeeds continues normally and marks no error", async () => {
-    const scripts = new Scripts().set("ifly-code::c", { error: { code: 21600 }, failAttempts: 1, outputs: { output: "ok" } });
-    const { frames, outcome } = await runFlow(codeFlow({ shouldRetry: true, maxRetries: 1, errorStrategy: 0 }).build(), { scripts });
+    const scripts = new Scripts().set("ifly-code::c", {
+      error: { code: 21600 },
+      failAttempts: 1,
+      outputs: { output: "ok" },
+    });
+    const { frames, outcome } = await runFlow(
+      codeFlow({ shouldRetry: true, maxRetries: 1, errorStrategy: 0 }).build(),
+      { scripts },
+    );
     expect(outcome.status).toBe("completed");
     expect(scripts.callsOf("ifly-code::c")).toBe(2);
     const end = frames.find((f) => describeFrame(f) === "ifly-code::c:end") as Frame;
@@ -376,7 +394,10 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
 
   it("strategy 0 aborts the run: node error frame, then the workflow error end with the node's code", async () => {
     const scripts = new Scripts().set("ifly-code::c", { error: { code: 21600, message: "boom" } });
-    const { frames, outcome } = await runFlow(codeFlow({ shouldRetry: true, maxRetries: 0, errorStrategy: 0 }).build(), { scripts });
+    const { frames, outcome } = await runFlow(
+      codeFlow({ shouldRetry: true, maxRetries: 0, errorStrategy: 0 }).build(),
+      { scripts },
+    );
     expect(outcome).toMatchObject({ status: "failed", error: { code: 21600 } });
     const d = frames.map(describeFrame);
     expect(d.at(-2)).toBe("ifly-code::c:error:21600");
@@ -390,14 +411,23 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
 
   it("without shouldRetry the camelCase strategy is inert and the first failure aborts", async () => {
     const scripts = new Scripts().set("ifly-code::c", { error: { code: 21600 } });
-    const { outcome } = await runFlow(codeFlow({ shouldRetry: false, maxRetries: 3, errorStrategy: 1, customOutput: { output: "x" } }).build(), { scripts });
+    const { outcome } = await runFlow(
+      codeFlow({ shouldRetry: false, maxRetries: 3, errorStrategy: 1, customOutput: { output: "x" } }).build(),
+      { scripts },
+    );
     expect(outcome).toMatchObject({ status: "failed", error: { code: 21600 } });
     expect(scripts.callsOf("ifly-code::c")).toBe(1);
   });
 
   it("an LLM failing before any token with strategy 1 continues with the custom output (error marker)", async () => {
-    const scripts = new Scripts().set(LLM, { tokens: ["a"], failAfter: 0, error: { code: 20363, message: "spark 10013" } });
-    const dsl = structuredClone(loadFixture("example-core-start-llm-end.json")) as { data: { nodes: { id: string; data: Record<string, unknown> }[] } };
+    const scripts = new Scripts().set(LLM, {
+      tokens: ["a"],
+      failAfter: 0,
+      error: { code: 20363, message: "spark 10013" },
+    });
+    const dsl = structuredClone(loadFixture("example-core-start-llm-end.json")) as {
+      data: { nodes: { id: string; data: Record<string, unknown> }[] };
+    };
     const llm = dsl.data.nodes.find((n) => n.id === LLM) as { data: Record<string, unknown> };
     llm.data.retryConfig = { shouldRetry: true, maxRetries: 0, errorStrategy: 1, customOutput: { output: "fallback" } };
     const { frames, outcome } = await runFlow(dsl, { scripts, parameters: { AGENT_USER_INPUT: "hi" } });
@@ -406,8 +436,14 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
   });
 
   it("an LLM failing after its first token aborts the run whatever the strategy (item 19)", async () => {
-    const scripts = new Scripts().set(LLM, { tokens: ["a", "b", "c"], failAfter: 1, error: { code: 20363, message: "spark 10013" } });
-    const dsl = structuredClone(loadFixture("example-core-start-llm-end.json")) as { data: { nodes: { id: string; data: Record<string, unknown> }[] } };
+    const scripts = new Scripts().set(LLM, {
+      tokens: ["a", "b", "c"],
+      failAfter: 1,
+      error: { code: 20363, message: "spark 10013" },
+    });
+    const dsl = structuredClone(loadFixture("example-core-start-llm-end.json")) as {
+      data: { nodes: { id: string; data: Record<string, unknown> }[] };
+    };
     const llm = dsl.data.nodes.find((n) => n.id === LLM) as { data: Record<string, unknown> };
     llm.data.retryConfig = { shouldRetry: true, maxRetries: 2, errorStrategy: 1, customOutput: { output: "fallback" } };
     const { frames, outcome } = await runFlow(dsl, { scripts, parameters: { AGENT_USER_INPUT: "hi" } });
@@ -423,9 +459,17 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
 
   it("arms a node timeout only for nodes that answer asynchronously (a timer cannot stop synchronous code)", async () => {
     const sleeps: number[] = [];
-    const counting = (clock: FakeClock): Clock => ({ now: () => clock.now(), sleep: (ms, signal) => (sleeps.push(ms), clock.sleep(ms, signal)) });
+    const counting = (clock: FakeClock): Clock => ({
+      now: () => clock.now(),
+      sleep: (ms, signal) => (sleeps.push(ms), clock.sleep(ms, signal)),
+    });
     // a retryable node (timeout 1 s) whose answer is synchronous
-    const instant = definePlugin({ type: "instant", params: z.object({}), retryable: true, run: () => ({ outputs: { output: "now" } }) });
+    const instant = definePlugin({
+      type: "instant",
+      params: z.object({}),
+      retryable: true,
+      run: () => ({ outputs: { output: "now" } }),
+    });
     const dsl = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("instant::i", { outputs: [{ name: "output" }], retry: { timeout: 1, shouldRetry: true, maxRetries: 1 } })
@@ -433,12 +477,18 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
       .edge(START, "instant::i")
       .edge("instant::i", END)
       .build();
-    const { outcome: first } = await runFlow(dsl, { registry: testRegistry(new Scripts(), [instant as unknown as Plugin<never>]), clock: counting(new FakeClock()) });
+    const { outcome: first } = await runFlow(dsl, {
+      registry: testRegistry(new Scripts(), [instant as unknown as Plugin<never>]),
+      clock: counting(new FakeClock()),
+    });
     expect(first).toMatchObject({ status: "completed", outputs: { out: "now" } });
     expect(sleeps).toEqual([]);
     const scripts = new Scripts().set("ifly-code::c", { delayMs: 10, outputs: { output: "ok" } });
     const clock = new FakeClock();
-    const pending = runFlow(codeFlow({ timeout: 1, shouldRetry: true, maxRetries: 1 }).build(), { scripts, clock: counting(clock) });
+    const pending = runFlow(codeFlow({ timeout: 1, shouldRetry: true, maxRetries: 1 }).build(), {
+      scripts,
+      clock: counting(clock),
+    });
     await clock.advance(10);
     expect((await pending).outcome.status).toBe("completed");
     // the node's own 10 ms of work, and its 1 s timeout
@@ -448,7 +498,13 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
   it("a non-stream attempt that exceeds retryConfig.timeout fails with 22302 and is retried", async () => {
     const clock = new FakeClock();
     const scripts = new Scripts().set("ifly-code::c", { delayMs: 5_000, outputs: { output: "late" } });
-    const dsl = codeFlow({ timeout: 1, shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "t" } }).build();
+    const dsl = codeFlow({
+      timeout: 1,
+      shouldRetry: true,
+      maxRetries: 1,
+      errorStrategy: 1,
+      customOutput: { output: "t" },
+    }).build();
     const pending = runFlow(dsl, { scripts, clock });
     await clock.advance(1_000);
     await clock.advance(1_000);
@@ -456,7 +512,10 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
     expect(outcome.status).toBe("completed");
     expect(scripts.callsOf("ifly-code::c")).toBe(2);
     const end = frames.find((f) => describeFrame(f) === "ifly-code::c:end") as Frame;
-    expect(end.workflow_step?.node?.error_outputs).toEqual({ errorCode: 22302, errorMessage: "Node execution failed(Node execution timeout)" });
+    expect(end.workflow_step?.node?.error_outputs).toEqual({
+      errorCode: 22302,
+      errorMessage: "Node execution failed(Node execution timeout)",
+    });
     expect(end.workflow_step?.node?.outputs).toEqual({ output: "t" });
   });
 
@@ -465,12 +524,17 @@ describe("errors, retries and strategies (spec §6.7, §12.3 items 12, 17–19)"
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("noop::boom")
       .node("spark-llm::slow", { outputs: [{ name: "output" }] })
-      .node(END, { params: { outputMode: 1, template: "{{o}}", streamOutput: true }, inputs: [{ name: "o", ref: { node: "spark-llm::slow", name: "output" } }] })
+      .node(END, {
+        params: { outputMode: 1, template: "{{o}}", streamOutput: true },
+        inputs: [{ name: "o", ref: { node: "spark-llm::slow", name: "output" } }],
+      })
       .edge(START, "noop::boom")
       .edge(START, "spark-llm::slow")
       .edge("noop::boom", END)
       .edge("spark-llm::slow", END);
-    const scripts = new Scripts().set("noop::boom", { delayMs: 2, error: { code: 22302, message: "x" } }).set("spark-llm::slow", { tokens: ["a", "b", "c", "d"], delayMs: 3 });
+    const scripts = new Scripts()
+      .set("noop::boom", { delayMs: 2, error: { code: 22302, message: "x" } })
+      .set("spark-llm::slow", { tokens: ["a", "b", "c", "d"], delayMs: 3 });
     const { frames, outcome } = await runFlow(b.build(), { scripts });
     expect(outcome.status).toBe("failed");
     await new Promise((r) => setTimeout(r, 30));
@@ -484,15 +548,23 @@ describe("outputs validated against their declared schemas (spec §5.1, §6.5)",
     const b = (retry?: Record<string, string | number | boolean>): ReturnType<typeof flow> =>
       flow()
         .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-        .node("ifly-code::c", { outputs: [{ name: "n", type: "integer", required: true }], ...(retry ? { retry } : {}) })
-        .node(END, { params: { outputMode: 0 }, inputs: [{ name: "n", type: "integer", ref: { node: "ifly-code::c", name: "n" } }] })
+        .node("ifly-code::c", {
+          outputs: [{ name: "n", type: "integer", required: true }],
+          ...(retry ? { retry } : {}),
+        })
+        .node(END, {
+          params: { outputMode: 0 },
+          inputs: [{ name: "n", type: "integer", ref: { node: "ifly-code::c", name: "n" } }],
+        })
         .edge(START, "ifly-code::c")
         .edge("ifly-code::c", END);
     const scripts = new Scripts().set("ifly-code::c", { outputs: { n: "not an integer" } });
     const { outcome } = await runFlow(b().build(), { scripts });
     expect(outcome).toMatchObject({ status: "failed", error: { code: 20601 } });
     const again = new Scripts().set("ifly-code::c", { outputs: { n: "still not" } });
-    const handled = await runFlow(b({ shouldRetry: true, maxRetries: 1, errorStrategy: 1 }).build(), { scripts: again });
+    const handled = await runFlow(b({ shouldRetry: true, maxRetries: 1, errorStrategy: 1 }).build(), {
+      scripts: again,
+    });
     expect(handled.outcome).toMatchObject({ status: "completed", outputs: { n: 0 } });
     expect(again.callsOf("ifly-code::c")).toBe(2);
   });
@@ -504,7 +576,10 @@ describe("cancellation (spec §6.12)", () => {
     const b = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
       .node("spark-llm::l", { outputs: [{ name: "output" }] })
-      .node(END, { params: { outputMode: 1, template: "{{o}}", streamOutput: true }, inputs: [{ name: "o", ref: { node: "spark-llm::l", name: "output" } }] })
+      .node(END, {
+        params: { outputMode: 1, template: "{{o}}", streamOutput: true },
+        inputs: [{ name: "o", ref: { node: "spark-llm::l", name: "output" } }],
+      })
       .edge(START, "spark-llm::l")
       .edge("spark-llm::l", END);
     const scripts = new Scripts().set("spark-llm::l", { tokens: ["a", "b", "c", "d", "e"], delayMs: 5 });

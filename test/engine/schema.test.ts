@@ -76,7 +76,9 @@ describe("validateSchema: objects and arrays", () => {
   });
 
   it("reports missing required fields at their object's path", () => {
-    expect(validateSchema({}, { type: "object", required: ["AGENT_USER_INPUT"] })).toEqual(["$: missing required field 'AGENT_USER_INPUT'"]);
+    expect(validateSchema({}, { type: "object", required: ["AGENT_USER_INPUT"] })).toEqual([
+      "$: missing required field 'AGENT_USER_INPUT'",
+    ]);
     expect(validateSchema({ name: "a", address: {} }, person)).toEqual(["$.address: missing required field 'city'"]);
   });
 
@@ -90,20 +92,34 @@ describe("validateSchema: objects and arrays", () => {
       "$.tags[1]: expected string, got integer",
       "$.tags[3]: expected string, got boolean",
     ]);
-    const list: JsonSchema = { type: "array", items: { type: "object", properties: { t: { type: "string" } }, required: ["t"] } };
-    expect(validateSchema([{ t: "a" }, {}, { t: 1 }], list)).toEqual(["$[1]: missing required field 't'", "$[2].t: expected string, got integer"]);
+    const list: JsonSchema = {
+      type: "array",
+      items: { type: "object", properties: { t: { type: "string" } }, required: ["t"] },
+    };
+    expect(validateSchema([{ t: "a" }, {}, { t: 1 }], list)).toEqual([
+      "$[1]: missing required field 't'",
+      "$[2].t: expected string, got integer",
+    ]);
   });
 
   it("reports every failure, and nothing for a valid value", () => {
     const errors = validateSchema({ name: 1, age: "x", address: { city: 2 } }, person);
-    expect(errors).toEqual(["$.name: expected string, got integer", "$.age: expected integer, got string", "$.address.city: expected string, got integer"]);
+    expect(errors).toEqual([
+      "$.name: expected string, got integer",
+      "$.age: expected integer, got string",
+      "$.address.city: expected string, got integer",
+    ]);
   });
 
   it("allows undeclared fields unless additionalProperties forbids or constrains them", () => {
     expect(validateSchema({ name: "a", extra: 1 }, person)).toEqual([]);
     const closed: JsonSchema = { type: "object", properties: { a: { type: "string" } }, additionalProperties: false };
     expect(validateSchema({ a: "x", b: 1 }, closed)).toEqual(["$: unexpected field 'b'"]);
-    const typed: JsonSchema = { type: "object", properties: { a: { type: "string" } }, additionalProperties: { type: "integer" } };
+    const typed: JsonSchema = {
+      type: "object",
+      properties: { a: { type: "string" } },
+      additionalProperties: { type: "integer" },
+    };
     expect(validateSchema({ a: "x", b: 1 }, typed)).toEqual([]);
     expect(validateSchema({ a: "x", b: "y" }, typed)).toEqual(["$.b: expected integer, got string"]);
     expect(validateSchema({ a: "x", b: "y" }, { type: "object", additionalProperties: true })).toEqual([]);
@@ -112,7 +128,9 @@ describe("validateSchema: objects and arrays", () => {
   it("treats keys such as 'constructor' as plain data, not as inherited schemas", () => {
     const schema: JsonSchema = { type: "object", properties: { a: { type: "string" } }, additionalProperties: false };
     expect(validateSchema({ a: "x", constructor: 1 }, schema)).toEqual(["$: unexpected field 'constructor'"]);
-    expect(validateSchema({ constructor: 1, toString: "x" }, { type: "object", properties: { a: { type: "string" } } })).toEqual([]);
+    expect(
+      validateSchema({ constructor: 1, toString: "x" }, { type: "object", properties: { a: { type: "string" } } }),
+    ).toEqual([]);
   });
 });
 
@@ -155,7 +173,11 @@ describe("validateSchema: value keywords", () => {
   });
 
   it("does not modify the schema or the value", () => {
-    const schema: JsonSchema = { type: "object", properties: { a: { type: "array", items: { type: "integer" } } }, required: ["a"] };
+    const schema: JsonSchema = {
+      type: "object",
+      properties: { a: { type: "array", items: { type: "integer" } } },
+      required: ["a"],
+    };
     const value = { a: [1, "x"] };
     const before = JSON.stringify([schema, value]);
     validateSchema(value, schema);
@@ -181,7 +203,9 @@ describe("outputs (spec §5.1, §6.5 writing outputs)", () => {
 
   it("accepts produced outputs that match, with optional ones absent and undeclared keys ignored", () => {
     expect(caught(() => validateOutputs("code::1", { n: 7 }, outputs))).toBeUndefined();
-    expect(caught(() => validateOutputs("code::1", { n: 7, list: [{ t: "x" }], label: "l", other: { any: true } }, outputs))).toBeUndefined();
+    expect(
+      caught(() => validateOutputs("code::1", { n: 7, list: [{ t: "x" }], label: "l", other: { any: true } }, outputs)),
+    ).toBeUndefined();
   });
 
   it("fails with 20601 naming the node and the field", () => {
@@ -191,19 +215,25 @@ describe("outputs (spec §5.1, §6.5 writing outputs)", () => {
   });
 
   it("fails when a required output is missing or undefined", () => {
-    expect(caught(() => validateOutputs("code::1", { list: [] }, outputs))?.message).toContain("code::1: $: missing required field 'n'");
+    expect(caught(() => validateOutputs("code::1", { list: [] }, outputs))?.message).toContain(
+      "code::1: $: missing required field 'n'",
+    );
     expect(caught(() => validateOutputs("code::1", { n: undefined }, outputs))?.code).toBe(20601);
   });
 
   it("checks nested items of produced outputs and a boolean never passes as an integer", () => {
-    expect(caught(() => validateOutputs("c", { n: 1, list: [{ t: "a" }, { t: 2 }] }, outputs))?.message).toContain("$.list[1].t: expected string, got integer");
+    expect(caught(() => validateOutputs("c", { n: 1, list: [{ t: "a" }, { t: 2 }] }, outputs))?.message).toContain(
+      "$.list[1].t: expected string, got integer",
+    );
     expect(caught(() => validateOutputs("c", { n: true }, outputs))?.code).toBe(20601);
   });
 
   it("joins the first errors with '; '", () => {
     const many: OutputSpec[] = ["a", "b", "c", "d", "e"].map((n) => out(n, { type: "string" }));
     const e = caught(() => validateOutputs("x", { a: 1, b: 2, c: 3, d: 4, e: 5 }, many));
-    expect(e?.message).toContain("x: $.a: expected string, got integer; $.b: expected string, got integer; $.c: expected string, got integer");
+    expect(e?.message).toContain(
+      "x: $.a: expected string, got integer; $.b: expected string, got integer; $.c: expected string, got integer",
+    );
     expect(e?.message).not.toContain("$.d");
   });
 
@@ -241,7 +271,11 @@ describe("customOutput (spec §4.6)", () => {
   ];
 
   it("replaces {} by the per-output defaults: schema default, else type default, in declaration order", () => {
-    const withDefault = [...outputs, out("tag", { type: "string", default: "T" }), out("free", { type: "array-string" })];
+    const withDefault = [
+      ...outputs,
+      out("tag", { type: "string", default: "T" }),
+      out("free", { type: "array-string" }),
+    ];
     const filled = checkCustomOutput("n", {}, withDefault);
     expect(filled).toEqual({ output: "", count: 0, ratio: 0, ok: false, items: [], meta: {}, tag: "T", free: null });
     expect(Object.keys(filled)).toEqual(["output", "count", "ratio", "ok", "items", "meta", "tag", "free"]);
@@ -262,9 +296,13 @@ describe("customOutput (spec §4.6)", () => {
   });
 
   it("rejects keys beyond the declared outputs with 22101", () => {
-    const e = caught(() => checkCustomOutput("n", { output: "x", count: 1, ratio: 1, ok: true, items: [], meta: {}, extra: 1 }, outputs));
+    const e = caught(() =>
+      checkCustomOutput("n", { output: "x", count: 1, ratio: 1, ok: true, items: [], meta: {}, extra: 1 }, outputs),
+    );
     expect(e?.code).toBe(Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR);
-    expect(caught(() => checkCustomOutput("n", { errorCode: 1 }, [out("output", { type: "string" })]))?.code).toBe(22101);
+    expect(caught(() => checkCustomOutput("n", { errorCode: 1 }, [out("output", { type: "string" })]))?.code).toBe(
+      22101,
+    );
   });
 
   it("requires every declared output without a schema default, and fills those with one", () => {
@@ -274,7 +312,8 @@ describe("customOutput (spec §4.6)", () => {
   });
 
   it("checks JSON types: integer excludes booleans and fractions, number excludes booleans", () => {
-    const one = (name: string, type: string, v: unknown) => caught(() => checkCustomOutput("n", { [name]: v }, [out(name, { type })]))?.code;
+    const one = (name: string, type: string, v: unknown) =>
+      caught(() => checkCustomOutput("n", { [name]: v }, [out(name, { type })]))?.code;
     expect(one("a", "integer", true)).toBe(22101);
     expect(one("a", "integer", 1.5)).toBe(22101);
     expect(one("a", "integer", "1")).toBe(22101);

@@ -1,7 +1,14 @@
 // Templates and placeholders (spec §4.7, §12.3 item 21).
 import { describe, expect, it } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
-import { compactJson, parseTemplate, pythonJson, readPath, renderTemplate, renderValue } from "../../src/engine/template.ts";
+import {
+  compactJson,
+  parseTemplate,
+  pythonJson,
+  readPath,
+  renderTemplate,
+  renderValue,
+} from "../../src/engine/template.ts";
 import { caught } from "../support/errors.ts";
 
 const inputs = {
@@ -63,7 +70,9 @@ describe("rendering placeholders (spec §12.3 item 21)", () => {
   });
 
   it("combines keys and indexes, with negative indexes counting from the end", () => {
-    expect(renderTemplate("{{list[1].title}}|{{arr[-1]}}|{{arr[-3]}}|{{list[-1].tags[0]}}|{{a.inner.c[-1]}}", inputs)).toBe("t1|z|x|p|20");
+    expect(
+      renderTemplate("{{list[1].title}}|{{arr[-1]}}|{{arr[-3]}}|{{list[-1].tags[0]}}|{{a.inner.c[-1]}}", inputs),
+    ).toBe("t1|z|x|p|20");
   });
 
   it("accepts names with dashes, underscores and digits", () => {
@@ -94,7 +103,7 @@ describe("rendering placeholders (spec §12.3 item 21)", () => {
 });
 
 describe("parseTemplate", () => {
-  it("splits \"{{output}}\" into an empty text, the variable and an empty text", () => {
+  it('splits "{{output}}" into an empty text, the variable and an empty text', () => {
     expect(parseTemplate("{{output}}", new Set(["output"]))).toEqual([
       { kind: "text", text: "" },
       { kind: "var", raw: "output", name: "output", path: [] },
@@ -151,7 +160,10 @@ describe("parseTemplate", () => {
 
 describe("readPath", () => {
   it("walks keys and indexes", () => {
-    expect(readPath({ a: [{ b: 1 }] }, [{ key: "a" }, { index: 0 }, { key: "b" }], "r")).toEqual({ found: true, value: 1 });
+    expect(readPath({ a: [{ b: 1 }] }, [{ key: "a" }, { index: 0 }, { key: "b" }], "r")).toEqual({
+      found: true,
+      value: 1,
+    });
     expect(readPath("v", [], "r")).toEqual({ found: true, value: "v" });
   });
 
@@ -179,7 +191,7 @@ describe("readPath", () => {
 
 describe("value rendering", () => {
   it("renders strings as they are and everything else as Python-spaced JSON", () => {
-    expect(renderValue("a \"q\"", "json")).toBe('a "q"');
+    expect(renderValue('a "q"', "json")).toBe('a "q"');
     expect(renderValue({ a: 1, b: [1, 2] }, "json")).toBe('{"a": 1, "b": [1, 2]}');
     expect(renderValue([], "json")).toBe("[]");
     expect(renderValue({}, "json")).toBe("{}");
@@ -190,7 +202,7 @@ describe("value rendering", () => {
 
   it("keeps non-ASCII text raw and escapes what JSON must escape", () => {
     expect(renderValue(["中", "é", "😀"], "json")).toBe('["中", "é", "😀"]');
-    expect(renderValue({ "键": "a\"b\\c\nd" }, "json")).toBe('{"键": "a\\"b\\\\c\\nd"}');
+    expect(renderValue({ 键: 'a"b\\c\nd' }, "json")).toBe('{"键": "a\\"b\\\\c\\nd"}');
   });
 
   it("drops undefined object fields and writes undefined array items as null", () => {

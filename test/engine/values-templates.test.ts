@@ -8,7 +8,13 @@ import { coerceLiteral, outputDefault, typeDefault } from "../../src/engine/valu
 import { codeOf as code } from "../support/errors.ts";
 
 describe("templates (spec §4.7, §12.3 item 21)", () => {
-  const inputs = { a: { b: "deep", n: 3 }, arr: ["x", "y", "z"], list: [{ title: "t0" }, { title: "t1" }], s: "plain", empty: "" };
+  const inputs = {
+    a: { b: "deep", n: 3 },
+    arr: ["x", "y", "z"],
+    list: [{ title: "t0" }, { title: "t1" }],
+    s: "plain",
+    empty: "",
+  };
 
   it("substitutes object keys, array indexes and both combined", () => {
     expect(renderTemplate("{{a.b}}|{{arr[1]}}|{{list[1].title}}|{{arr[-1]}}", inputs)).toBe("deep|y|t1|z");
@@ -50,9 +56,22 @@ describe("refs into the pool (spec §6.5, §12.3 item 22)", () => {
     {
       name: "result",
       required: false,
-      schema: { type: "array", items: { type: "object", properties: { title: { type: "string" }, meta: { type: "object", properties: { n: { type: "integer" } } } } } },
+      schema: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { title: { type: "string" }, meta: { type: "object", properties: { n: { type: "integer" } } } },
+        },
+      },
     },
-    { name: "obj", required: false, schema: { type: "object", properties: { k: { type: "string" }, inner: { type: "object", properties: { z: { type: "integer" } } } } } },
+    {
+      name: "obj",
+      required: false,
+      schema: {
+        type: "object",
+        properties: { k: { type: "string" }, inner: { type: "object", properties: { z: { type: "integer" } } } },
+      },
+    },
     { name: "plain", required: false, schema: { type: "string", default: "dflt" } },
   ];
   const values = { result: [{ title: "a", meta: { n: 1 } }, { title: "b" }], obj: { k: "v" } };
@@ -100,7 +119,14 @@ describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
   });
 
   it("knows the type defaults", () => {
-    expect([typeDefault("string"), typeDefault("integer"), typeDefault("boolean"), typeDefault("array"), typeDefault("object"), typeDefault("x")]).toEqual(["", 0, false, [], {}, null]);
+    expect([
+      typeDefault("string"),
+      typeDefault("integer"),
+      typeDefault("boolean"),
+      typeDefault("array"),
+      typeDefault("object"),
+      typeDefault("x"),
+    ]).toEqual(["", 0, false, [], {}, null]);
     expect(outputDefault({ type: "string", default: "d" })).toBe("d");
   });
 });
@@ -108,7 +134,11 @@ describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
 describe("schemas (spec §4.4, §4.6, §6.5)", () => {
   const outputs: OutputSpec[] = [
     { name: "n", required: true, schema: { type: "integer" } },
-    { name: "list", required: false, schema: { type: "array", items: { type: "object", properties: { t: { type: "string" } }, required: ["t"] } } },
+    {
+      name: "list",
+      required: false,
+      schema: { type: "array", items: { type: "object", properties: { t: { type: "string" } }, required: ["t"] } },
+    },
   ];
 
   it("validates nested objects and arrays, integers excluding booleans and fractions", () => {

@@ -80,7 +80,7 @@ describe("deepClone", () => {
 });
 
 describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
-  it("turns the literal \"123\" declared integer into the number 123", () => {
+  it('turns the literal "123" declared integer into the number 123', () => {
     expect(coerceLiteral("123", "integer", "node x input n")).toBe(123);
     expect(coerceLiteral(" 42 ", "integer", "w")).toBe(42);
     expect(coerceLiteral("-7", "integer", "w")).toBe(-7);
@@ -89,7 +89,9 @@ describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
   });
 
   it("rejects \"__import__('os')\" as an integer with 20601 instead of evaluating it", () => {
-    expect(codeOf(() => coerceLiteral("__import__('os')", "integer", "node x input n"))).toBe(Codes.VARIABLE_POOL_SET_PARAMETER_ERROR);
+    expect(codeOf(() => coerceLiteral("__import__('os')", "integer", "node x input n"))).toBe(
+      Codes.VARIABLE_POOL_SET_PARAMETER_ERROR,
+    );
     expect(codeOf(() => coerceLiteral("__import__('os')", "number", "w"))).toBe(20601);
     expect(codeOf(() => coerceLiteral("__import__('os')", "array", "w"))).toBe(20601);
     expect(codeOf(() => coerceLiteral("__import__('os')", "object", "w"))).toBe(20601);
@@ -127,7 +129,7 @@ describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
     }
   });
 
-  it("makes only the strings \"false\"/\"False\" false for booleans; every other string is true", () => {
+  it('makes only the strings "false"/"False" false for booleans; every other string is true', () => {
     expect(coerceLiteral("false", "boolean", "w")).toBe(false);
     expect(coerceLiteral("False", "boolean", "w")).toBe(false);
     expect(coerceLiteral("true", "boolean", "w")).toBe(true);
@@ -140,7 +142,7 @@ describe("literal coercion (spec §4.3 [new], §12.3 item 20)", () => {
   });
 
   it("parses arrays and objects with JSON.parse and checks the parsed type", () => {
-    expect(coerceLiteral("[1, \"a\"]", "array", "w")).toEqual([1, "a"]);
+    expect(coerceLiteral('[1, "a"]', "array", "w")).toEqual([1, "a"]);
     expect(coerceLiteral('{"a": {"b": 1}}', "object", "w")).toEqual({ a: { b: 1 } });
     expect(codeOf(() => coerceLiteral("{bad", "object", "w"))).toBe(20601);
     expect(codeOf(() => coerceLiteral("[1]", "object", "w"))).toBe(20601);

@@ -44,13 +44,20 @@ function agentFlow(script: AgentScript): unknown {
     .build();
 }
 
-const opts = () => ({ registry, fetch: createGuardedFetch(fetch, { allowPrivate: true }), config: { AGENT_API_URL: agent.url }, parameters: { AGENT_USER_INPUT: "plan a trip" } });
+const opts = () => ({
+  registry,
+  fetch: createGuardedFetch(fetch, { allowPrivate: true }),
+  config: { AGENT_API_URL: agent.url },
+  parameters: { AGENT_USER_INPUT: "plan a trip" },
+});
 
 describe("agent node", () => {
   it("relays answer tokens, renders tool calls into REASONING_CONTENT, and reports usage (item 34)", async () => {
     const script: AgentScript = {
       reasoning: ["let me look. "],
-      toolCalls: [{ type: "tool", reason: "need weather", name: "weather", arguments: '{"city":"Hefei"}', response: '{"t":20}' }],
+      toolCalls: [
+        { type: "tool", reason: "need weather", name: "weather", arguments: '{"city":"Hefei"}', response: '{"t":20}' },
+      ],
       tokens: ["Go", " on Friday"],
     };
     const { frames, outcome } = await runFlow(agentFlow(script), opts());
@@ -61,7 +68,9 @@ describe("agent node", () => {
     expect(reasoning).toContain("let me look. ");
     expect(reasoning).toContain("**Reasoning tool tool**\n> need weather");
     expect(reasoning).toContain('"name": "weather"');
-    const agentEnd = frames.find((f) => frameNode(f) === "agent::a" && f.workflow_step?.node?.finish_reason === "stop") as Frame;
+    const agentEnd = frames.find(
+      (f) => frameNode(f) === "agent::a" && f.workflow_step?.node?.finish_reason === "stop",
+    ) as Frame;
     expect(agentEnd.workflow_step?.node?.outputs).toMatchObject({ output: "Go on Friday" });
     expect(agentEnd.workflow_step?.node?.usage).toEqual({ completion_tokens: 3, prompt_tokens: 7, total_tokens: 10 });
     const sent = agent.requests().at(-1) as Record<string, unknown>;
@@ -77,7 +86,13 @@ describe("agent node", () => {
   });
 
   it("turns an agent error chunk and a cut stream into 23700", async () => {
-    expect((await runFlow(agentFlow({ errorCode: 40002 }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 23700 } });
-    expect((await runFlow(agentFlow({ tokens: ["a"], noFinal: true }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 23700 } });
+    expect((await runFlow(agentFlow({ errorCode: 40002 }), opts())).outcome).toMatchObject({
+      status: "failed",
+      error: { code: 23700 },
+    });
+    expect((await runFlow(agentFlow({ tokens: ["a"], noFinal: true }), opts())).outcome).toMatchObject({
+      status: "failed",
+      error: { code: 23700 },
+    });
   });
 });

@@ -27,7 +27,10 @@ function decisionFlow(script: LlmScript, reasonMode: number, orphanWeather = fal
       inputs: [{ name: "input", ref: { node: START, name: "AGENT_USER_INPUT" } }],
       outputs: [{ name: "class_name" }],
     })
-    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "c", ref: { node: "decision-making::dm", name: "class_name" } }] });
+    .node(END, {
+      params: { outputMode: 0 },
+      inputs: [{ name: "c", ref: { node: "decision-making::dm", name: "class_name" } }],
+    });
   b.edge(START, "decision-making::dm");
   if (!orphanWeather) b.edge("decision-making::dm", "message::w", "intent_chain|intent-one-of::w");
   b.node("message::w", { params: { template: "W", streamOutput: true } })
@@ -38,7 +41,11 @@ function decisionFlow(script: LlmScript, reasonMode: number, orphanWeather = fal
   return b.build();
 }
 
-const opts = () => ({ registry, fetch: createGuardedFetch(fetch, { allowPrivate: true }), parameters: { AGENT_USER_INPUT: "will it rain?" } });
+const opts = () => ({
+  registry,
+  fetch: createGuardedFetch(fetch, { allowPrivate: true }),
+  parameters: { AGENT_USER_INPUT: "will it rain?" },
+});
 
 describe("decision-making", () => {
   it("classifies with the prompt mode and takes the chosen intent's branch", async () => {
@@ -47,11 +54,17 @@ describe("decision-making", () => {
     expect(r.frames.some((f) => frameNode(f) === "message::w")).toBe(true);
     expect(r.frames.some((f) => frameNode(f) === "message::d")).toBe(false);
     const sent = fake.requests().at(-1) as { messages: { role: string; content: string }[] };
-    expect(JSON.parse(sent.messages.at(-1)?.content ?? "{}")).toMatchObject({ input_text: "will it rain?", categories: [{ category_name: "weather" }, { category_name: "DEFAULT" }] });
+    expect(JSON.parse(sent.messages.at(-1)?.content ?? "{}")).toMatchObject({
+      input_text: "will it rain?",
+      categories: [{ category_name: "weather" }, { category_name: "DEFAULT" }],
+    });
   });
 
   it("classifies with the destination prompt in the other modes", async () => {
-    const r = await runFlow(decisionFlow({ tokens: ['```json\n{"destination": "weather", "next_inputs": "x"}\n```'] }, 0), opts());
+    const r = await runFlow(
+      decisionFlow({ tokens: ['```json\n{"destination": "weather", "next_inputs": "x"}\n```'] }, 0),
+      opts(),
+    );
     expect(r.outcome).toMatchObject({ outputs: { c: "weather" } });
   });
 
@@ -95,14 +108,23 @@ describe("extractor-parameter (spec §5.10)", () => {
   }
 
   it("extracts the declared outputs and fixes their types", async () => {
-    const r = await runFlow(extractorFlow({ tokens: ['```json\n{"city": "Hefei", "days": "3.7", "tags": "rain"}\n```'] }), opts());
+    const r = await runFlow(
+      extractorFlow({ tokens: ['```json\n{"city": "Hefei", "days": "3.7", "tags": "rain"}\n```'] }),
+      opts(),
+    );
     expect(r.outcome).toMatchObject({ status: "completed", outputs: { city: "Hefei", days: 3, tags: ["rain"] } });
     const sent = fake.requests().at(-1) as { messages: { content: string }[] };
     expect(sent.messages[0]?.content).toContain('"required":["city","days"]');
   });
 
   it("fails with 21900 when the answer is not JSON or the provider fails", async () => {
-    expect((await runFlow(extractorFlow({ tokens: ["no idea"] }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 21900 } });
-    expect((await runFlow(extractorFlow({ status: 500 }), opts())).outcome).toMatchObject({ status: "failed", error: { code: 21900 } });
+    expect((await runFlow(extractorFlow({ tokens: ["no idea"] }), opts())).outcome).toMatchObject({
+      status: "failed",
+      error: { code: 21900 },
+    });
+    expect((await runFlow(extractorFlow({ status: 500 }), opts())).outcome).toMatchObject({
+      status: "failed",
+      error: { code: 21900 },
+    });
   });
 });

@@ -26,16 +26,39 @@ beforeAll(async () => {
   persist = mkdtempSync(join(tmpdir(), "wrangler-e2e-"));
   wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
   wrangler([
-    "d1", "execute", "DB", "--local", "--persist-to", persist, "--command",
+    "d1",
+    "execute",
+    "DB",
+    "--local",
+    "--persist-to",
+    persist,
+    "--command",
     "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
   ]);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  child = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, "--var", "ALLOW_PRIVATE_FETCH:true", "--var", `WORKFLOW_URL_SSE:${base}/workflow/v1/chat/completions`], {
-    cwd: root,
-    env,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  child = spawn(
+    "wrangler",
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--local",
+      "--persist-to",
+      persist,
+      "--var",
+      "ALLOW_PRIVATE_FETCH:true",
+      "--var",
+      `WORKFLOW_URL_SSE:${base}/workflow/v1/chat/completions`,
+    ],
+    {
+      cwd: root,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   for (let i = 0; i < 150; i++) {
@@ -57,28 +80,52 @@ afterAll(async () => {
 });
 
 // the flows here belong to d1590f30, which every flow route now needs to be the caller (issue 13)
-async function post(path: string, body: unknown, headers: Record<string, string> = { "X-Consumer-Username": "d1590f30" }): Promise<Response> {
-  return fetch(`${base}${path}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body: JSON.stringify(body) });
+async function post(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = { "X-Consumer-Username": "d1590f30" },
+): Promise<Response> {
+  return fetch(`${base}${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 }
 
 async function sse(res: Response): Promise<Frame[]> {
   const parser = new SseParser();
   const out: Frame[] = [];
-  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>)) for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
+  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>))
+    for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
   return out;
 }
 
 describe("wrangler dev end to end", () => {
   it("adds, publishes and runs a flow open and debug, streamed and not, and serves an uploaded file", async () => {
-    const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "e2e", description: "", data: loadFixture("example-core-if-else-branch.json") })).json()) as {
+    const add = (await (
+      await post("/workflow/v1/protocol/add", {
+        app_id: "d1590f30",
+        name: "e2e",
+        description: "",
+        data: loadFixture("example-core-if-else-branch.json"),
+      })
+    ).json()) as {
       code: number;
       data: { flow_id: string };
     };
     expect(add.code).toBe(0);
     const id = add.data.flow_id;
     const tenant = { "X-Consumer-Username": "tenant01" };
-    expect(((await (await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant)).json()) as { code: number }).code).toBe(0);
-    expect(((await (await post("/v1/auth/", { flow_id: id, app_id: "d1590f30" }, tenant)).json()) as { code: number }).code).toBe(0);
+    expect(
+      (
+        (await (await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant)).json()) as {
+          code: number;
+        }
+      ).code,
+    ).toBe(0);
+    expect(
+      ((await (await post("/v1/auth/", { flow_id: id, app_id: "d1590f30" }, tenant)).json()) as { code: number }).code,
+    ).toBe(0);
     const app = { "X-Consumer-Username": "d1590f30" };
     const params = { AGENT_USER_INPUT: "edge", score: 75 };
 
@@ -86,19 +133,27 @@ describe("wrangler dev end to end", () => {
     expect(open.map((f) => f.choices[0]?.delta.content).join("")).toBe('PASS: edge{"joined":""}');
     expect(open.map((f) => f.workflow_step?.seq)).toEqual(open.map((_, i) => i + 1));
 
-    const body = (await (await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: params }, app)).json()) as Frame;
+    const body = (await (
+      await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: params }, app)
+    ).json()) as Frame;
     expect(body.choices[0]?.delta.content).toBe('PASS: edge{"joined":""}');
 
-    const debug = await sse(await post("/workflow/v1/debug/chat/completions", { flow_id: id, parameters: params }, app));
+    const debug = await sse(
+      await post("/workflow/v1/debug/chat/completions", { flow_id: id, parameters: params }, app),
+    );
     expect(debug[0]?.workflow_step?.node?.id).toBe("flow_obj");
     expect(debug.filter((f) => f.workflow_step?.node?.id?.startsWith("message::")).length).toBeGreaterThan(1);
 
-    const debugBody = (await (await post("/workflow/v1/debug/chat/completions", { flow_id: id, stream: false, parameters: params }, app)).json()) as Frame;
+    const debugBody = (await (
+      await post("/workflow/v1/debug/chat/completions", { flow_id: id, stream: false, parameters: params }, app)
+    ).json()) as Frame;
     expect(debugBody.choices[0]?.delta.content).toBe('PASS: edge{"joined":""}');
 
     const form = new FormData();
     form.append("file", new File([new TextEncoder().encode("hello file")], "note.txt"));
-    const up = (await (await fetch(`${base}/workflow/v1/upload_file`, { method: "POST", body: form, headers: app })).json()) as { code: number; data: { url: string } };
+    const up = (await (
+      await fetch(`${base}/workflow/v1/upload_file`, { method: "POST", body: form, headers: app })
+    ).json()) as { code: number; data: { url: string } };
     expect(up.code).toBe(0);
     expect(await (await fetch(up.data.url)).text()).toBe("hello file");
   }, 60_000);
@@ -107,34 +162,69 @@ describe("wrangler dev end to end", () => {
     const tenant = { "X-Consumer-Username": "tenant01" };
     const app = { "X-Consumer-Username": "d1590f30" };
     const publishFlow = async (data: unknown): Promise<string> => {
-      const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "child", description: "", data })).json()) as { data: { flow_id: string } };
+      const add = (await (
+        await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "child", description: "", data })
+      ).json()) as { data: { flow_id: string } };
       const id = add.data.flow_id;
       await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant);
       await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, tenant);
       return id;
     };
     const variableChild = await publishFlow(loadFixture("example-core-if-else-branch.json"));
-    const promptFixture = loadFixture("example-core-if-else-branch.json") as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
-    const end = promptFixture.data.nodes.find((n) => n.id.startsWith("node-end")) as { data: { nodeParam: Record<string, unknown> } };
+    const promptFixture = loadFixture("example-core-if-else-branch.json") as {
+      data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] };
+    };
+    const end = promptFixture.data.nodes.find((n) => n.id.startsWith("node-end")) as {
+      data: { nodeParam: Record<string, unknown> };
+    };
     end.data.nodeParam = { outputMode: 1, template: "R:{{joined}}", streamOutput: true };
     const promptChild = await publishFlow(promptFixture);
-    const parent = (childId: string, outputs: { name: string; schema: { type: string } }[], endParam: Record<string, unknown>, endInputs: unknown[]): unknown => ({
+    const parent = (
+      childId: string,
+      outputs: { name: string; schema: { type: string } }[],
+      endParam: Record<string, unknown>,
+      endInputs: unknown[],
+    ): unknown => ({
       data: {
         nodes: [
-          { id: "node-start::p", data: { nodeMeta: { nodeType: "x", aliasName: "Start" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }, { name: "score", schema: { type: "integer" } }] } },
+          {
+            id: "node-start::p",
+            data: {
+              nodeMeta: { nodeType: "x", aliasName: "Start" },
+              outputs: [
+                { name: "AGENT_USER_INPUT", schema: { type: "string" } },
+                { name: "score", schema: { type: "integer" } },
+              ],
+            },
+          },
           {
             id: "flow::sub",
             data: {
               nodeMeta: { nodeType: "x", aliasName: "Sub" },
               nodeParam: { flowId: childId, appId: "d1590f30", uid: "u" },
               inputs: [
-                { name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::p", name: "AGENT_USER_INPUT" } } } },
-                { name: "score", schema: { type: "integer", value: { type: "ref", content: { nodeId: "node-start::p", name: "score" } } } },
+                {
+                  name: "AGENT_USER_INPUT",
+                  schema: {
+                    type: "string",
+                    value: { type: "ref", content: { nodeId: "node-start::p", name: "AGENT_USER_INPUT" } },
+                  },
+                },
+                {
+                  name: "score",
+                  schema: {
+                    type: "integer",
+                    value: { type: "ref", content: { nodeId: "node-start::p", name: "score" } },
+                  },
+                },
               ],
               outputs,
             },
           },
-          { id: "node-end::p", data: { nodeMeta: { nodeType: "x", aliasName: "End" }, nodeParam: endParam, inputs: endInputs } },
+          {
+            id: "node-end::p",
+            data: { nodeMeta: { nodeType: "x", aliasName: "End" }, nodeParam: endParam, inputs: endInputs },
+          },
         ],
         edges: [
           { sourceNodeId: "node-start::p", targetNodeId: "flow::sub" },
@@ -142,14 +232,39 @@ describe("wrangler dev end to end", () => {
         ],
       },
     });
-    const ref = (name: string): unknown => ({ name, schema: { type: "string", value: { type: "ref", content: { nodeId: "flow::sub", name } } } });
-    const p1 = await publishFlow(parent(variableChild, [{ name: "joined", schema: { type: "string" } }], { outputMode: 0 }, [ref("joined")]));
-    const r1 = (await (await post("/workflow/v1/chat/completions", { flow_id: p1, stream: false, parameters: { AGENT_USER_INPUT: "sub", score: 1 } }, app)).json()) as Frame;
+    const ref = (name: string): unknown => ({
+      name,
+      schema: { type: "string", value: { type: "ref", content: { nodeId: "flow::sub", name } } },
+    });
+    const p1 = await publishFlow(
+      parent(variableChild, [{ name: "joined", schema: { type: "string" } }], { outputMode: 0 }, [ref("joined")]),
+    );
+    const r1 = (await (
+      await post(
+        "/workflow/v1/chat/completions",
+        { flow_id: p1, stream: false, parameters: { AGENT_USER_INPUT: "sub", score: 1 } },
+        app,
+      )
+    ).json()) as Frame;
     expect(r1.choices[0]?.delta.content).toBe('{"joined":"FAIL: sub"}');
     const p2 = await publishFlow(
-      parent(promptChild, [{ name: "content", schema: { type: "string" } }, { name: "reasoning_content", schema: { type: "string" } }], { outputMode: 1, template: "<{{content}}>", streamOutput: true }, [ref("content")]),
+      parent(
+        promptChild,
+        [
+          { name: "content", schema: { type: "string" } },
+          { name: "reasoning_content", schema: { type: "string" } },
+        ],
+        { outputMode: 1, template: "<{{content}}>", streamOutput: true },
+        [ref("content")],
+      ),
     );
-    const streamed = await sse(await post("/workflow/v1/chat/completions", { flow_id: p2, parameters: { AGENT_USER_INPUT: "sub", score: 1 } }, app));
+    const streamed = await sse(
+      await post(
+        "/workflow/v1/chat/completions",
+        { flow_id: p2, parameters: { AGENT_USER_INPUT: "sub", score: 1 } },
+        app,
+      ),
+    );
     expect(streamed.map((f) => f.choices[0]?.delta.content).join("")).toBe("<R:FAIL: sub>");
   }, 60_000);
 
@@ -159,8 +274,30 @@ describe("wrangler dev end to end", () => {
     const dsl = (self: string): unknown => ({
       data: {
         nodes: [
-          { id: "node-start::r", data: { nodeMeta: { nodeType: "x", aliasName: "S" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }] } },
-          { id: "flow::again", data: { nodeMeta: { nodeType: "x", aliasName: "Again" }, nodeParam: { flowId: self, appId: "d1590f30", uid: "u" }, inputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::r", name: "AGENT_USER_INPUT" } } } }], outputs: [{ name: "x", schema: { type: "string" } }] } },
+          {
+            id: "node-start::r",
+            data: {
+              nodeMeta: { nodeType: "x", aliasName: "S" },
+              outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+            },
+          },
+          {
+            id: "flow::again",
+            data: {
+              nodeMeta: { nodeType: "x", aliasName: "Again" },
+              nodeParam: { flowId: self, appId: "d1590f30", uid: "u" },
+              inputs: [
+                {
+                  name: "AGENT_USER_INPUT",
+                  schema: {
+                    type: "string",
+                    value: { type: "ref", content: { nodeId: "node-start::r", name: "AGENT_USER_INPUT" } },
+                  },
+                },
+              ],
+              outputs: [{ name: "x", schema: { type: "string" } }],
+            },
+          },
           { id: "node-end::r", data: { nodeMeta: { nodeType: "x", aliasName: "E" }, nodeParam: { outputMode: 0 } } },
         ],
         edges: [
@@ -169,11 +306,28 @@ describe("wrangler dev end to end", () => {
         ],
       },
     });
-    const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "loop", description: "", data: null })).json()) as { data: { flow_id: string } };
+    const add = (await (
+      await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "loop", description: "", data: null })
+    ).json()) as { data: { flow_id: string } };
     const id = add.data.flow_id;
-    await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1, data: { id, name: "loop", description: "", version: "v3.0.0", ...(dsl(id) as object) } }, tenant);
+    await post(
+      "/v1/publish",
+      {
+        flow_id: id,
+        release_status: 1,
+        plat: 1,
+        data: { id, name: "loop", description: "", version: "v3.0.0", ...(dsl(id) as object) },
+      },
+      tenant,
+    );
     await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, tenant);
-    const r = (await (await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: "x" } }, app)).json()) as Frame;
+    const r = (await (
+      await post(
+        "/workflow/v1/chat/completions",
+        { flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: "x" } },
+        app,
+      )
+    ).json()) as Frame;
     expect(r.code).toBe(22801);
     expect(r.message).toContain("nest deeper than 5 levels");
   }, 60_000);
@@ -182,16 +336,53 @@ describe("wrangler dev end to end", () => {
     // concurrent runs share one history batch (src/durable/history.ts): nothing a run leaves behind may fail
     const tenant = { "X-Consumer-Username": "tenant01" };
     const app = { "X-Consumer-Username": "d1590f30" };
-    const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "many", description: "", data: loadFixture("example-core-if-else-branch.json") })).json()) as { data: { flow_id: string } };
+    const add = (await (
+      await post("/workflow/v1/protocol/add", {
+        app_id: "d1590f30",
+        name: "many",
+        description: "",
+        data: loadFixture("example-core-if-else-branch.json"),
+      })
+    ).json()) as { data: { flow_id: string } };
     const id = add.data.flow_id;
     await post("/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, tenant);
     await post("/v1/auth", { flow_id: id, app_id: "d1590f30" }, tenant);
-    const hook = await post("/hooks", { flow_id: id, mode: "sync", auth: "bearer", rate_per_minute: 0, mapping: { AGENT_USER_INPUT: "body.q", score: "body.score" } }, app);
+    const hook = await post(
+      "/hooks",
+      {
+        flow_id: id,
+        mode: "sync",
+        auth: "bearer",
+        rate_per_minute: 0,
+        mapping: { AGENT_USER_INPUT: "body.q", score: "body.score" },
+      },
+      app,
+    );
     expect(hook.status).toBe(201);
     const { hook_id, token } = (await hook.json()) as { hook_id: string; token: string };
     const before = output.length;
-    const open = Array.from({ length: 8 }, async (_, i) => ((await (await post("/workflow/v1/chat/completions", { flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: `r${i}`, score: 75 } }, app)).json()) as Frame).code);
-    const hooked = Array.from({ length: 8 }, async (_, i) => ((await (await post(`/hooks/${hook_id}`, { q: `h${i}`, score: 75 }, { Authorization: `Bearer ${token}` })).json()) as { code: number }).code);
+    const open = Array.from(
+      { length: 8 },
+      async (_, i) =>
+        (
+          (await (
+            await post(
+              "/workflow/v1/chat/completions",
+              { flow_id: id, stream: false, parameters: { AGENT_USER_INPUT: `r${i}`, score: 75 } },
+              app,
+            )
+          ).json()) as Frame
+        ).code,
+    );
+    const hooked = Array.from(
+      { length: 8 },
+      async (_, i) =>
+        (
+          (await (
+            await post(`/hooks/${hook_id}`, { q: `h${i}`, score: 75 }, { Authorization: `Bearer ${token}` })
+          ).json()) as { code: number }
+        ).code,
+    );
     expect(await Promise.all([...open, ...hooked])).toEqual(Array.from({ length: 16 }, () => 0));
     // the history batch is sent 100 ms after it opened; give every object time to learn how it went
     await new Promise((r) => setTimeout(r, 1500));

@@ -55,7 +55,17 @@ describe("guarded fetch", () => {
   it("refuses loopback, private and link-local targets unless allowed", async () => {
     const strict = createGuardedFetch(fetch, { errorCode: 23400 });
     expect(await code(strict(`${base}/`))).toBe(23400);
-    for (const h of ["localhost", "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "[::1]", "[fd00::1]", "0.0.0.0"]) {
+    for (const h of [
+      "localhost",
+      "127.0.0.1",
+      "10.1.2.3",
+      "172.16.0.1",
+      "192.168.1.1",
+      "169.254.169.254",
+      "[::1]",
+      "[fd00::1]",
+      "0.0.0.0",
+    ]) {
       expect(isPrivateHost(h)).toBe(true);
     }
     for (const h of ["example.com", "8.8.8.8", "172.32.0.1"]) expect(isPrivateHost(h)).toBe(false);

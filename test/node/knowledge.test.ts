@@ -365,10 +365,16 @@ describe("knowledge-pro-base node", () => {
           { name: "res", ref: { node: PRO, name: "result" } },
         ],
       });
-    const dsl = withNode(b, fromTemplate("knowledge-pro-base.json", PRO, PRO_PARAMS, {})).edge(START, PRO).edge(PRO, END).build();
+    const dsl = withNode(b, fromTemplate("knowledge-pro-base.json", PRO, PRO_PARAMS, {}))
+      .edge(START, PRO)
+      .edge(PRO, END)
+      .build();
     const { frames, outcome } = await runFlow(dsl, opts("quiet-result"));
     expect(outcome.status).toBe("completed");
-    const said = frames.filter((f) => f.workflow_step?.node?.id === END).map((f) => f.choices[0]?.delta.content ?? "").join("");
+    const said = frames
+      .filter((f) => f.workflow_step?.node?.id === END)
+      .map((f) => f.choices[0]?.delta.content ?? "")
+      .join("");
     expect(said).toBe('A:yes R:[{"source_id": "m1"}]');
   });
 

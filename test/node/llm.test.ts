@@ -17,17 +17,28 @@ afterAll(async () => {
   await fake.close();
 });
 
-const opts = () => ({ registry, fetch: createGuardedFetch(fetch, { allowPrivate: true }), parameters: { AGENT_USER_INPUT: "hi" } });
+const opts = () => ({
+  registry,
+  fetch: createGuardedFetch(fetch, { allowPrivate: true }),
+  parameters: { AGENT_USER_INPUT: "hi" },
+});
 const USAGE = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
 
 describe("LLM node on the OpenAI-compatible protocol", () => {
   it("streams the provider's tokens into the end node and reports usage (spec §2.8)", async () => {
-    const { frames, outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["Hel", "lo", "!"], usage: USAGE }), opts());
+    const { frames, outcome } = await runFlow(
+      startLlmEnd(fake.url, { tokens: ["Hel", "lo", "!"], usage: USAGE }),
+      opts(),
+    );
     expect(outcome).toMatchObject({ status: "completed", outputs: { output: "Hello!" } });
     const end = frames.filter((f) => frameNode(f) === "node-end::e");
     expect(end.slice(1, -1).map((f) => f.choices[0]?.delta.content)).toEqual(["", "Hel", "lo", "!"]);
     const llmEnd = frames.find((f) => describeFrame(f) === "spark-llm::l:end") as Frame;
-    expect(llmEnd.workflow_step?.node).toMatchObject({ inputs: { input: "hi" }, outputs: { output: "Hello!" }, ext: { raw_output: "Hello!" } });
+    expect(llmEnd.workflow_step?.node).toMatchObject({
+      inputs: { input: "hi" },
+      outputs: { output: "Hello!" },
+      ext: { raw_output: "Hello!" },
+    });
     expect(llmEnd.workflow_step?.node?.usage).toEqual({ completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 });
     expect((frames.at(-1) as Frame).usage).toEqual({ completion_tokens: 5, prompt_tokens: 10, total_tokens: 15 });
   });
@@ -57,7 +68,11 @@ describe("LLM node on the OpenAI-compatible protocol", () => {
   });
 
   it("aborts the run when the stream breaks after the first token, whatever the strategy (spec §6.7)", async () => {
-    const dsl = startLlmEnd(fake.url, { tokens: ["a", "b", "c"], disconnectAfter: 1 }, { shouldRetry: true, maxRetries: 2, errorStrategy: 1, customOutput: { output: "x" } });
+    const dsl = startLlmEnd(
+      fake.url,
+      { tokens: ["a", "b", "c"], disconnectAfter: 1 },
+      { shouldRetry: true, maxRetries: 2, errorStrategy: 1, customOutput: { output: "x" } },
+    );
     const before = fake.requests().length;
     const { frames, outcome } = await runFlow(dsl, opts());
     expect(outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
@@ -66,7 +81,11 @@ describe("LLM node on the OpenAI-compatible protocol", () => {
   });
 
   it("retries a failure before the first token and then succeeds with the custom output", async () => {
-    const dsl = startLlmEnd(fake.url, { status: 503 }, { shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "fallback" } });
+    const dsl = startLlmEnd(
+      fake.url,
+      { status: 503 },
+      { shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "fallback" } },
+    );
     const before = fake.requests().length;
     const { outcome } = await runFlow(dsl, opts());
     expect(outcome).toMatchObject({ status: "completed", outputs: { output: "fallback" } });
@@ -74,7 +93,10 @@ describe("LLM node on the OpenAI-compatible protocol", () => {
   });
 
   it("refuses the provider's URL when it is private and private targets are not allowed", async () => {
-    const { outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["a"] }), { ...opts(), fetch: createGuardedFetch(fetch, { errorCode: 20380 }) });
+    const { outcome } = await runFlow(startLlmEnd(fake.url, { tokens: ["a"] }), {
+      ...opts(),
+      fetch: createGuardedFetch(fetch, { errorCode: 20380 }),
+    });
     expect(outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
   });
 });
@@ -85,10 +107,23 @@ describe("LLM output mapping (spec §5.3 step 5)", () => {
     { name: "REASONING_CONTENT", required: false, schema: { type: "string" } },
   ];
   it("maps text, reasoning and JSON answers", () => {
-    expect(mapOutputs("ans", "", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({ output: "ans" });
-    expect(mapOutputs("ans", "why", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({ output: "ans", REASONING_CONTENT: "why" });
-    const json = [{ name: "city", required: false, schema: { type: "string" } }, { name: "n", required: false, schema: { type: "integer" } }];
-    expect(mapOutputs('```json\n{"city":"Hefei","n":0}\n```', "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({ city: "Hefei" });
+    expect(mapOutputs("ans", "", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({
+      output: "ans",
+    });
+    expect(mapOutputs("ans", "why", outs, { respFormat: 0, re_match_pattern: "```(json)?(.*)```" })).toEqual({
+      output: "ans",
+      REASONING_CONTENT: "why",
+    });
+    const json = [
+      { name: "city", required: false, schema: { type: "string" } },
+      { name: "n", required: false, schema: { type: "integer" } },
+    ];
+    expect(
+      mapOutputs('```json\n{"city":"Hefei","n":0}\n```', "", json, {
+        respFormat: 2,
+        re_match_pattern: "```(json)?(.*)```",
+      }),
+    ).toEqual({ city: "Hefei" });
     expect(mapOutputs("not json", "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({});
   });
 });
@@ -106,19 +141,27 @@ describe("respFormat 2: the author's pattern runs on a linear-time engine (issue
 
   it("takes group 2 (DOTALL), reads Python's (?P<name>…) groups, and uses the whole text for a pattern RE2 cannot run or one over the cap", () => {
     const fenced = 'Here:\n```json\n{"city":"Hefei"}\n```';
-    expect(mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({ city: "Hefei" });
-    expect(mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(?P<lang>json)?(?P<body>.*)```" })).toEqual({ city: "Hefei" });
+    expect(mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(json)?(.*)```" })).toEqual({
+      city: "Hefei",
+    });
+    expect(
+      mapOutputs(fenced, "", json, { respFormat: 2, re_match_pattern: "```(?P<lang>json)?(?P<body>.*)```" }),
+    ).toEqual({ city: "Hefei" });
     const bare = '{"city":"Hefei"}';
     expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(a)(?=b)" })).toEqual({ city: "Hefei" });
     expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\1" })).toEqual({ city: "Hefei" });
     // over the cap the pattern (which would take group 2 = `"city":"Hefei"`, not JSON) is not applied
-    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\}" }, 5)).toEqual({ city: "Hefei" });
+    expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\}" }, 5)).toEqual({
+      city: "Hefei",
+    });
     expect(mapOutputs(bare, "", json, { respFormat: 2, re_match_pattern: "(\\{)(.*)\\}" })).toEqual({});
   });
 
   it("a flow whose LLM answers 31 tokens under that pattern completes (the node keeps its output's default)", async () => {
     const dsl = startLlmEnd(fake.url, { tokens: tokens.split(/(?<= )/) });
-    const node = (dsl.data.nodes as { id: string; data: { nodeParam: Record<string, unknown> } }[]).find((n) => n.id === "spark-llm::l");
+    const node = (dsl.data.nodes as { id: string; data: { nodeParam: Record<string, unknown> } }[]).find(
+      (n) => n.id === "spark-llm::l",
+    );
     Object.assign(node?.data.nodeParam ?? {}, { respFormat: 2, re_match_pattern: "((t\\d+ )+)+X" });
     const { outcome } = await runFlow(dsl, opts());
     expect(outcome).toMatchObject({ status: "completed", outputs: { output: "" } });
@@ -127,7 +170,11 @@ describe("respFormat 2: the author's pattern runs on a linear-time engine (issue
 
 describe("slow providers (spec §6.11)", () => {
   it("gives up on a provider that sends nothing within the per-read timeout when retries are on, and retries", async () => {
-    const dsl = startLlmEnd(fake.url, { tokens: ["late"], firstByteDelayMs: 1_500 }, { timeout: 0.3, shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "gave up" } });
+    const dsl = startLlmEnd(
+      fake.url,
+      { tokens: ["late"], firstByteDelayMs: 1_500 },
+      { timeout: 0.3, shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "gave up" } },
+    );
     const before = fake.requests().length;
     const t = Date.now();
     const { outcome } = await runFlow(dsl, opts());
@@ -161,11 +208,27 @@ describe("chat history v2 (spec §9.1)", () => {
   });
 
   it("sends the trimmed history between the system prompt and the user prompt", async () => {
-    const dsl = startLlmEnd(fake.url, { tokens: ["x"] }) as unknown as { data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] } };
+    const dsl = startLlmEnd(fake.url, { tokens: ["x"] }) as unknown as {
+      data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] };
+    };
     const param = (dsl.data.nodes[1] as { data: { nodeParam: Record<string, unknown> } }).data.nodeParam;
     param.enableChatHistoryV2 = { isEnabled: true, rounds: 1 };
     param.maxTokens = 2048;
-    const info = { sid: "s", eventId: "e", flowId: "f", appId: "a", uid: "u", chatId: "c", isRelease: false, history: [{ role: "user" as const, content: "old q" }, { role: "assistant" as const, content: "old a" }, { role: "user" as const, content: "prev q" }, { role: "assistant" as const, content: "prev a" }] };
+    const info = {
+      sid: "s",
+      eventId: "e",
+      flowId: "f",
+      appId: "a",
+      uid: "u",
+      chatId: "c",
+      isRelease: false,
+      history: [
+        { role: "user" as const, content: "old q" },
+        { role: "assistant" as const, content: "old a" },
+        { role: "user" as const, content: "prev q" },
+        { role: "assistant" as const, content: "prev a" },
+      ],
+    };
     await runFlow(dsl, { ...opts(), info });
     const sent = fake.requests().at(-1) as { messages: { role: string; content: string }[] };
     expect(sent.messages.map((m) => m.content)).toEqual(["You are helpful.", "prev q", "prev a", "hi"]);

@@ -34,14 +34,24 @@ function slotFlow(script: LlmScript, maxRetryCounts: number): unknown {
       },
       outputs: [{ name: "query" }, { name: "content" }, { name: "city", required: true }, { name: "date" }],
     })
-    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "city", ref: { node: "question-answer::q", name: "city" } }, { name: "last", ref: { node: "question-answer::q", name: "content" } }] })
+    .node(END, {
+      params: { outputMode: 0 },
+      inputs: [
+        { name: "city", ref: { node: "question-answer::q", name: "city" } },
+        { name: "last", ref: { node: "question-answer::q", name: "content" } },
+      ],
+    })
     .edge(START, "question-answer::q")
     .edge("question-answer::q", END)
     .build();
 }
 
-const incomplete = { tokens: ['```json {"role": "assistant", "content": "Which city?", "completed": {}, "incomplete": {"city": ""}}```'] };
-const complete = { tokens: ['```json {"role": "assistant", "content": "", "completed": {"city": "Paris"}, "incomplete": {}}```'] };
+const incomplete = {
+  tokens: ['```json {"role": "assistant", "content": "Which city?", "completed": {}, "incomplete": {"city": ""}}```'],
+};
+const complete = {
+  tokens: ['```json {"role": "assistant", "content": "", "completed": {"city": "Paris"}, "incomplete": {}}```'],
+};
 
 function newRun(dsl: unknown, frames: Frame[]): Run {
   return new Run(compile(dsl, registry), {
@@ -58,7 +68,10 @@ describe("question-answer slot filling", () => {
   it("asks the model's follow-up as a second interrupt, then completes with the slots (item 28)", async () => {
     const frames: Frame[] = [];
     const run = newRun(slotFlow({ turns: [incomplete, complete] }, 3), frames);
-    expect(await run.execute()).toMatchObject({ status: "interrupted", eventData: { value: { type: "direct", content: "Where do you want to go?" } } });
+    expect(await run.execute()).toMatchObject({
+      status: "interrupted",
+      eventData: { value: { type: "direct", content: "Where do you want to go?" } },
+    });
     const second = await run.resume({ eventType: "resume", content: "somewhere warm" });
     expect(second).toMatchObject({ status: "interrupted", eventData: { value: { content: "Which city?" } } });
     expect(frames.at(-1)?.choices[0]?.finish_reason).toBe("interrupt");
@@ -71,6 +84,9 @@ describe("question-answer slot filling", () => {
   it("fails with 23803 when the answers run out before the slots are filled", async () => {
     const run = newRun(slotFlow({ turns: [incomplete, incomplete] }, 1), []);
     await run.execute();
-    expect(await run.resume({ eventType: "resume", content: "no idea" })).toMatchObject({ status: "failed", error: { code: 23803 } });
+    expect(await run.resume({ eventType: "resume", content: "no idea" })).toMatchObject({
+      status: "failed",
+      error: { code: 23803 },
+    });
   });
 });

@@ -5,9 +5,24 @@ import { loadFixture } from "../support/fixtures.ts";
 
 /** The 18 WORKFLOW_NODE_TEMPLATE rows (spec §12.4). */
 const TEMPLATES = [
-  "node-start", "node-end", "spark-llm", "ifly-code", "knowledge-base", "flow", "decision-making", "if-else", "iteration",
-  "node-variable", "extractor-parameter", "text-joiner", "message", "plugin", "agent", "knowledge-pro-base",
-  "question-answer", "database",
+  "node-start",
+  "node-end",
+  "spark-llm",
+  "ifly-code",
+  "knowledge-base",
+  "flow",
+  "decision-making",
+  "if-else",
+  "iteration",
+  "node-variable",
+  "extractor-parameter",
+  "text-joiner",
+  "message",
+  "plugin",
+  "agent",
+  "knowledge-pro-base",
+  "question-answer",
+  "database",
 ];
 
 function isPlainObject(v: unknown): boolean {
@@ -31,7 +46,12 @@ describe("biz → core: every node template of the fixtures (spec §12.4)", () =
       // rule 2: the editor's empty placeholders are gone; rule 3: no biz "array-<t>" types remain
       for (const input of core.data.inputs) {
         const content = ((input.schema as { value?: { content?: unknown } }).value ?? {}).content;
-        expect(content === undefined || content === null || content === "" || (isPlainObject(content) && Object.keys(content as object).length === 0)).toBe(false);
+        expect(
+          content === undefined ||
+            content === null ||
+            content === "" ||
+            (isPlainObject(content) && Object.keys(content as object).length === 0),
+        ).toBe(false);
       }
       expect(JSON.stringify(core.data)).not.toContain('"array-');
       expect("configs" in core.data.nodeParam).toBe(false);
@@ -73,28 +93,50 @@ describe("biz → core: nodes (rules 1–3)", () => {
           { name: "empty-literal", schema: { type: "string", value: { type: "literal", content: "" } } },
           { name: "when", schema: { type: "time", value: { type: "literal", content: "2025-01-01" } } },
           { name: "list", schema: { type: "array-integer", value: { type: "literal", content: [1, 2] } } },
-          { name: "ref", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::1", name: "AGENT_USER_INPUT" } } } },
+          {
+            name: "ref",
+            schema: {
+              type: "string",
+              value: { type: "ref", content: { nodeId: "node-start::1", name: "AGENT_USER_INPUT" } },
+            },
+          },
         ],
       },
     });
     expect(core.data.inputs.map((i) => i.name)).toEqual(["when", "list", "ref"]);
     expect(core.data.inputs[0]?.schema).toEqual({ type: "string", value: { type: "literal", content: "2025-01-01" } });
-    expect(core.data.inputs[1]?.schema).toEqual({ type: "array", items: { type: "integer" }, value: { type: "literal", content: [1, 2] } });
+    expect(core.data.inputs[1]?.schema).toEqual({
+      type: "array",
+      items: { type: "integer" },
+      value: { type: "literal", content: [1, 2] },
+    });
   });
 
   it("turns array-<t> outputs into arrays and takes descriptions from default", () => {
     const core = bizNodeToCore(loadFixture("iteration.json"));
-    expect(core.data.outputs).toEqual([{ id: "", name: "output", schema: { type: "array", items: { type: "string" }, description: "" } }]);
+    expect(core.data.outputs).toEqual([
+      { id: "", name: "output", schema: { type: "array", items: { type: "string" }, description: "" } },
+    ]);
     const agent = bizNodeToCore(loadFixture("agent.json"));
     expect(agent.data.outputs[0]?.schema).toEqual({ type: "string", description: "Model reasoning process" });
   });
 
   it("builds array-object items from the property list: a map and the required names", () => {
     const core = bizNodeToCore(loadFixture("knowledge-base.json"));
-    const schema = core.data.outputs[0]?.schema as { type: string; items: { type: string; properties: Record<string, { type: string }>; required: string[] } };
+    const schema = core.data.outputs[0]?.schema as {
+      type: string;
+      items: { type: string; properties: Record<string, { type: string }>; required: string[] };
+    };
     expect(schema.type).toBe("array");
     expect(schema.items.type).toBe("object");
-    expect(Object.keys(schema.items.properties)).toEqual(["score", "docId", "title", "content", "context", "references"]);
+    expect(Object.keys(schema.items.properties)).toEqual([
+      "score",
+      "docId",
+      "title",
+      "content",
+      "context",
+      "references",
+    ]);
     expect(schema.items.properties.score?.type).toBe("number");
     expect(schema.items.required).toEqual(["score", "docId", "title", "content", "context", "references"]);
   });
@@ -113,7 +155,14 @@ describe("biz → core: nodes (rules 1–3)", () => {
             name: "o",
             schema: {
               type: "array-object",
-              properties: [{ name: "tags", type: "array-object", required: false, properties: [{ name: "label", type: "string", required: true }] }],
+              properties: [
+                {
+                  name: "tags",
+                  type: "array-object",
+                  required: false,
+                  properties: [{ name: "label", type: "string", required: true }],
+                },
+              ],
             },
           },
         ],
@@ -123,7 +172,12 @@ describe("biz → core: nodes (rules 1–3)", () => {
       type: "array",
       items: {
         type: "object",
-        properties: { tags: { type: "array", items: { type: "object", properties: { label: { type: "string" } }, required: ["label"] } } },
+        properties: {
+          tags: {
+            type: "array",
+            items: { type: "object", properties: { label: { type: "string" } }, required: ["label"] },
+          },
+        },
         required: [],
       },
     });
@@ -134,7 +188,12 @@ describe("biz → core: nodes (rules 1–3)", () => {
       id: "spark-llm::1",
       data: { nodeMeta: {}, retryConfig: { timeout: 30, shouldRetry: true, errorStrategy: 1, customOutput } },
     });
-    expect(bizNodeToCore(node('{"output":"sorry"}')).data.retryConfig).toEqual({ timeout: 30, shouldRetry: true, errorStrategy: 1, customOutput: { output: "sorry" } });
+    expect(bizNodeToCore(node('{"output":"sorry"}')).data.retryConfig).toEqual({
+      timeout: 30,
+      shouldRetry: true,
+      errorStrategy: 1,
+      customOutput: { output: "sorry" },
+    });
     expect(bizNodeToCore(node({ output: "kept" })).data.retryConfig?.customOutput).toEqual({ output: "kept" });
     expect(bizNodeToCore(node("")).data.retryConfig?.customOutput).toEqual({});
   });
@@ -145,15 +204,19 @@ describe("biz → core: nodeParam clean-up (rule 7)", () => {
     expect(bizNodeToCore(loadFixture("knowledge-base.json")).data.nodeParam.topN).toBe("3");
   });
 
-  it("turns patchId into the patch_id list ([] for \"0\") (spark-llm template)", () => {
+  it('turns patchId into the patch_id list ([] for "0") (spark-llm template)', () => {
     const p = bizNodeToCore(loadFixture("spark-llm.json")).data.nodeParam;
     expect(p.patch_id).toEqual([]);
-    const custom = bizNodeToCore({ id: "spark-llm::1", data: { nodeMeta: {}, nodeParam: { patchId: "lora-7" } } }).data.nodeParam;
+    const custom = bizNodeToCore({ id: "spark-llm::1", data: { nodeMeta: {}, nodeParam: { patchId: "lora-7" } } }).data
+      .nodeParam;
     expect(custom).toEqual({ patch_id: ["lora-7"] });
   });
 
   it("removes configs and turns a string dbId into a number", () => {
-    const p = bizNodeToCore({ id: "database::1", data: { nodeMeta: {}, nodeParam: { configs: [1], dbId: "42", topN: "5", mode: 0 } } }).data.nodeParam;
+    const p = bizNodeToCore({
+      id: "database::1",
+      data: { nodeMeta: {}, nodeParam: { configs: [1], dbId: "42", topN: "5", mode: 0 } },
+    }).data.nodeParam;
     expect(p).toEqual({ dbId: 42, topN: "5", mode: 0 });
   });
 });
@@ -170,16 +233,26 @@ describe("biz → core: documents and edges (rules 1, 4, 5)", () => {
   });
 
   it("renames source/target and prefixes branch, intent and fail handles once", () => {
-    expect(bizEdgeToCore({ id: "e", source: "a", target: "b", sourceHandle: "branch_one_of::1", targetHandle: "t" })).toEqual({
+    expect(
+      bizEdgeToCore({ id: "e", source: "a", target: "b", sourceHandle: "branch_one_of::1", targetHandle: "t" }),
+    ).toEqual({
       sourceNodeId: "a",
       targetNodeId: "b",
       sourceHandle: "intent_chain|branch_one_of::1",
       targetHandle: "t",
     });
-    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "intent-one-of::x" }).sourceHandle).toBe("intent_chain|intent-one-of::x");
-    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "fail_one_of::x" }).sourceHandle).toBe("intent_chain|fail_one_of::x");
-    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "intent_chain|branch_one_of::1" }).sourceHandle).toBe("intent_chain|branch_one_of::1");
-    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "option-one-of::A" }).sourceHandle).toBe("option-one-of::A");
+    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "intent-one-of::x" }).sourceHandle).toBe(
+      "intent_chain|intent-one-of::x",
+    );
+    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "fail_one_of::x" }).sourceHandle).toBe(
+      "intent_chain|fail_one_of::x",
+    );
+    expect(
+      bizEdgeToCore({ source: "a", target: "b", sourceHandle: "intent_chain|branch_one_of::1" }).sourceHandle,
+    ).toBe("intent_chain|branch_one_of::1");
+    expect(bizEdgeToCore({ source: "a", target: "b", sourceHandle: "option-one-of::A" }).sourceHandle).toBe(
+      "option-one-of::A",
+    );
     expect(bizEdgeToCore({ source: "a", target: "b" })).toEqual({ sourceNodeId: "a", targetNodeId: "b" });
   });
 

@@ -58,8 +58,17 @@ describe("plugin conformance with the real Astron templates", () => {
     const dsl = {
       data: {
         nodes: [
-          { id: "node-start::s", data: { nodeMeta: { nodeType: "x", aliasName: "S" }, outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }] } },
-          { id: "node-end::e", data: { nodeMeta: { nodeType: "x", aliasName: "E" }, nodeParam: { outputMode: { nested: true } } } },
+          {
+            id: "node-start::s",
+            data: {
+              nodeMeta: { nodeType: "x", aliasName: "S" },
+              outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
+            },
+          },
+          {
+            id: "node-end::e",
+            data: { nodeMeta: { nodeType: "x", aliasName: "E" }, nodeParam: { outputMode: { nested: true } } },
+          },
         ],
         edges: [{ sourceNodeId: "node-start::s", targetNodeId: "node-end::e" }],
       },

@@ -6,7 +6,9 @@ import ifElse, { COMPARE_OPERATORS, type CompareOperator, compare } from "../../
 import { loadFixture } from "../support/fixtures.ts";
 import { runPlugin, runPluginError } from "../support/node-context.ts";
 
-function templateParam(): { cases: { id: string; level: number; logicalOperator: string; conditions: Record<string, unknown>[] }[] } {
+function templateParam(): {
+  cases: { id: string; level: number; logicalOperator: string; conditions: Record<string, unknown>[] }[];
+} {
   return bizNodeToCore(loadFixture("if-else.json")).data.nodeParam as ReturnType<typeof templateParam>;
 }
 
@@ -28,7 +30,11 @@ describe("if-else params", () => {
     const last = p.cases[1];
     if (last) last.id = "branch_one_of::else";
     const parsed = ifElse.params.parse(p);
-    expect(parsed.cases[0]?.conditions[0]).toEqual({ leftVarIndex: "in-1", rightVarIndex: null, compareOperator: "not_empty" });
+    expect(parsed.cases[0]?.conditions[0]).toEqual({
+      leftVarIndex: "in-1",
+      rightVarIndex: null,
+      compareOperator: "not_empty",
+    });
     expect(parsed.cases[1]).toEqual({ id: "branch_one_of::else", level: 999, logicalOperator: "and", conditions: [] });
   });
 
@@ -55,11 +61,21 @@ describe("if-else build check", () => {
   const params = (left: string, right: string | null) =>
     ifElse.params.parse({
       cases: [
-        { id: "branch_one_of::a", level: 1, logicalOperator: "and", conditions: [{ leftVarIndex: left, rightVarIndex: right, compareOperator: "eq" }] },
+        {
+          id: "branch_one_of::a",
+          level: 1,
+          logicalOperator: "and",
+          conditions: [{ leftVarIndex: left, rightVarIndex: right, compareOperator: "eq" }],
+        },
         { id: "branch_one_of::b", level: 999, logicalOperator: "and", conditions: [] },
       ],
     });
-  const node = { id: "if-else::1", type: "if-else", inputs: [{ id: "in-a", name: "a" }, { id: "in-b", name: "b" }, { name: "no-id" }], outputs: [] };
+  const node = {
+    id: "if-else::1",
+    type: "if-else",
+    inputs: [{ id: "in-a", name: "a" }, { id: "in-b", name: "b" }, { name: "no-id" }],
+    outputs: [],
+  };
 
   it("accepts conditions that name the node's input ids (a null right side included)", () => {
     expect(() => ifElse.check?.(params("in-a", "in-b"), node)).not.toThrow();
@@ -86,8 +102,17 @@ describe("if-else evaluation (spec §5.7)", () => {
     { id: "in-text", name: "text" },
     { id: "in-missing", name: "missing" },
   ];
-  const cond = (left: string, op: CompareOperator, right: string | null = null) => ({ leftVarIndex: left, rightVarIndex: right, compareOperator: op });
-  const kase = (id: string, conditions: ReturnType<typeof cond>[], logicalOperator = "and", level = 1) => ({ id: `branch_one_of::${id}`, level, logicalOperator, conditions });
+  const cond = (left: string, op: CompareOperator, right: string | null = null) => ({
+    leftVarIndex: left,
+    rightVarIndex: right,
+    compareOperator: op,
+  });
+  const kase = (id: string, conditions: ReturnType<typeof cond>[], logicalOperator = "and", level = 1) => ({
+    id: `branch_one_of::${id}`,
+    level,
+    logicalOperator,
+    conditions,
+  });
   const orElse = kase("else", [], "and", 999);
   const branch = async (cases: unknown[], inputs: Record<string, unknown>) => {
     const { result } = await runPlugin(ifElse, { cases }, { inputs, inputIds });
@@ -97,7 +122,12 @@ describe("if-else evaluation (spec §5.7)", () => {
   const inputs = { score: 80, limit: 60, text: "hello world" };
 
   it("takes the first matching case in array order, not by level", async () => {
-    const cases = [kase("low", [cond("in-score", "lt", "in-limit")], "and", 1), kase("b", [cond("in-score", "ge", "in-limit")], "and", 3), kase("c", [cond("in-text", "contains")], "and", 2), orElse];
+    const cases = [
+      kase("low", [cond("in-score", "lt", "in-limit")], "and", 1),
+      kase("b", [cond("in-score", "ge", "in-limit")], "and", 3),
+      kase("c", [cond("in-text", "contains")], "and", 2),
+      orElse,
+    ];
     expect(await branch(cases, inputs)).toBe("branch_one_of::b");
   });
 
@@ -116,7 +146,11 @@ describe("if-else evaluation (spec §5.7)", () => {
   });
 
   it("counts a case whose evaluation throws as not matched and goes on", async () => {
-    const cases = [kase("bad", [cond("in-score", "gt", "in-text")]), kase("good", [cond("in-score", "gt", "in-limit")]), orElse];
+    const cases = [
+      kase("bad", [cond("in-score", "gt", "in-text")]),
+      kase("good", [cond("in-score", "gt", "in-limit")]),
+      orElse,
+    ];
     expect(await branch(cases, inputs)).toBe("branch_one_of::good");
   });
 

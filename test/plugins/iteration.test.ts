@@ -10,7 +10,9 @@ import { runPlugin, runPluginError } from "../support/node-context.ts";
 const usage = (n: number) => ({ completion_tokens: n, prompt_tokens: 2 * n, total_tokens: 3 * n });
 
 /** An inner graph standing in for the engine: records its calls and checks they never overlap. */
-function fakeInner(body: (startOutputs: Record<string, unknown>, call: number) => Promise<SubgraphResult> | SubgraphResult) {
+function fakeInner(
+  body: (startOutputs: Record<string, unknown>, call: number) => Promise<SubgraphResult> | SubgraphResult,
+) {
   const calls: { startId: string; startOutputs: Record<string, unknown> }[] = [];
   let running = 0;
   let overlapped = false;
@@ -64,7 +66,11 @@ describe("iteration params", () => {
 describe("iteration run (spec §5.18)", () => {
   it("[new] gives every item its own result: a, b, c → x-a, x-b, x-c (§12.3 item 24)", async () => {
     const inner = fakeInner((start) => ({ outputs: { output: `x-${String(start.input)}` }, usage: usage(1) }));
-    const { result } = await runPlugin(iteration, PARAMS, { inputs: { input: ["a", "b", "c"] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+    const { result } = await runPlugin(iteration, PARAMS, {
+      inputs: { input: ["a", "b", "c"] },
+      outputs: [{ name: "output", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(result.outputs).toEqual({ output: ["x-a", "x-b", "x-c"] });
     // the inner start receives {<input name>: item}, one item at a time, in order
     expect(inner.calls).toEqual([
@@ -77,15 +83,26 @@ describe("iteration run (spec §5.18)", () => {
 
   it("names the item after its first input and ignores the others", async () => {
     const inner = fakeInner((start) => ({ outputs: { out: start }, usage: usage(0) }));
-    const { result } = await runPlugin(iteration, PARAMS, { inputs: { rows: [1, 2], extra: "x" }, outputs: [{ name: "out", type: "array" }], runSubgraph: inner.runSubgraph });
+    const { result } = await runPlugin(iteration, PARAMS, {
+      inputs: { rows: [1, 2], extra: "x" },
+      outputs: [{ name: "out", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(result.outputs).toEqual({ out: [{ rows: 1 }, { rows: 2 }] });
   });
 
   it("collects one array per declared output; an output the inner end never gives is []", async () => {
-    const inner = fakeInner((start) => ({ outputs: { a: start.input, b: { n: start.input }, undeclared: 1 }, usage: usage(0) }));
+    const inner = fakeInner((start) => ({
+      outputs: { a: start.input, b: { n: start.input }, undeclared: 1 },
+      usage: usage(0),
+    }));
     const { result } = await runPlugin(iteration, PARAMS, {
       inputs: { input: [1, 2] },
-      outputs: [{ name: "a", type: "array" }, { name: "b", type: "array" }, { name: "c", type: "array" }],
+      outputs: [
+        { name: "a", type: "array" },
+        { name: "b", type: "array" },
+        { name: "c", type: "array" },
+      ],
       runSubgraph: inner.runSubgraph,
     });
     expect(result.outputs).toEqual({ a: [1, 2], b: [{ n: 1 }, { n: 2 }], c: [] });
@@ -93,13 +110,21 @@ describe("iteration run (spec §5.18)", () => {
 
   it("sums the items' token usage", async () => {
     const inner = fakeInner((_s, call) => ({ outputs: { output: "" }, usage: usage(call) }));
-    const { result } = await runPlugin(iteration, PARAMS, { inputs: { input: ["a", "b", "c"] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+    const { result } = await runPlugin(iteration, PARAMS, {
+      inputs: { input: ["a", "b", "c"] },
+      outputs: [{ name: "output", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(result.usage).toEqual(usage(6));
   });
 
   it("answers an empty list with empty arrays without running the inner graph", async () => {
     const inner = fakeInner(() => ({ outputs: {}, usage: usage(0) }));
-    const { result } = await runPlugin(iteration, PARAMS, { inputs: { input: [] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+    const { result } = await runPlugin(iteration, PARAMS, {
+      inputs: { input: [] },
+      outputs: [{ name: "output", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(result.outputs).toEqual({ output: [] });
     expect(result.usage).toEqual(usage(0));
     expect(inner.calls).toEqual([]);
@@ -108,7 +133,11 @@ describe("iteration run (spec §5.18)", () => {
   it("fails with 23200 when the input is not an array", async () => {
     for (const input of ["a,b", 3, { a: 1 }, null]) {
       const inner = fakeInner(() => ({ outputs: {}, usage: usage(0) }));
-      const e = await runPluginError(iteration, PARAMS, { inputs: { input }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+      const e = await runPluginError(iteration, PARAMS, {
+        inputs: { input },
+        outputs: [{ name: "output", type: "array" }],
+        runSubgraph: inner.runSubgraph,
+      });
       expect(e.code).toBe(23200);
       expect(inner.calls).toEqual([]);
     }
@@ -119,7 +148,11 @@ describe("iteration run (spec §5.18)", () => {
       if (start.input === "b") throw WorkflowError.of(23500, "separator must not be empty");
       return { outputs: { output: "ok" }, usage: usage(0) };
     });
-    const e = await runPluginError(iteration, PARAMS, { inputs: { input: ["a", "b", "c"] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+    const e = await runPluginError(iteration, PARAMS, {
+      inputs: { input: ["a", "b", "c"] },
+      outputs: [{ name: "output", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(e.code).toBe(23500);
     expect(inner.calls).toHaveLength(2);
   });
@@ -128,7 +161,11 @@ describe("iteration run (spec §5.18)", () => {
     const inner = fakeInner(() => {
       throw new Error("inner exploded");
     });
-    const e = await runPluginError(iteration, PARAMS, { inputs: { input: ["a"] }, outputs: [{ name: "output", type: "array" }], runSubgraph: inner.runSubgraph });
+    const e = await runPluginError(iteration, PARAMS, {
+      inputs: { input: ["a"] },
+      outputs: [{ name: "output", type: "array" }],
+      runSubgraph: inner.runSubgraph,
+    });
     expect(e.code).toBe(23200);
     // issue 13: an uncoded exception is internal text; the client gets a reference to the log line
     expect(e.message).toMatch(/internal error, reference [0-9a-f]{8}/);
@@ -143,7 +180,11 @@ describe("iteration-node-start", () => {
   });
 
   it("outputs the item it is handed, without the start node's unknown-key rule", async () => {
-    const { result } = await runPlugin(iterationStart, {}, { parameters: { input: "a", other: 1 }, outputs: ["input"] });
+    const { result } = await runPlugin(
+      iterationStart,
+      {},
+      { parameters: { input: "a", other: 1 }, outputs: ["input"] },
+    );
     expect(result.outputs).toEqual({ input: "a", other: 1 });
     expect(result.shownInputs).toEqual({ input: "a", other: 1 });
   });

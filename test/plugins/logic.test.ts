@@ -90,7 +90,12 @@ function ifElseFlow(cases: unknown[], value: unknown, type = "integer"): ReturnT
 }
 
 describe("if-else node (spec §5.7)", () => {
-  const ge = { id: "branch_one_of::yes", level: 1, logicalOperator: "and", conditions: [{ leftVarIndex: "in-a", rightVarIndex: "in-b", compareOperator: "ge" }] };
+  const ge = {
+    id: "branch_one_of::yes",
+    level: 1,
+    logicalOperator: "and",
+    conditions: [{ leftVarIndex: "in-a", rightVarIndex: "in-b", compareOperator: "ge" }],
+  };
   const orElse = { id: "branch_one_of::no", level: 999, logicalOperator: "and", conditions: [] };
 
   it("takes the first matching case in array order, else the 999 case", async () => {
@@ -108,7 +113,11 @@ describe("if-else node (spec §5.7)", () => {
   });
 
   it("[new] fails with 23100 when nothing matches and there is no else case", async () => {
-    const second = { ...ge, id: "branch_one_of::no", conditions: [{ leftVarIndex: "in-a", rightVarIndex: null, compareOperator: "null" }] };
+    const second = {
+      ...ge,
+      id: "branch_one_of::no",
+      conditions: [{ leftVarIndex: "in-a", rightVarIndex: null, compareOperator: "null" }],
+    };
     const r = await runFlow(ifElseFlow([ge, second], 10).build());
     expect(r.outcome).toMatchObject({ status: "failed", error: { code: 23100 } });
   });
@@ -122,8 +131,19 @@ describe("if-else node (spec §5.7)", () => {
 describe("start node (spec §5.2, §12.3 item 23)", () => {
   const b = (): ReturnType<typeof flow> =>
     flow()
-      .node(START, { outputs: [{ name: "AGENT_USER_INPUT", required: true }, { name: "n", type: "integer", default: 7 }] })
-      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "q", ref: { node: START, name: "AGENT_USER_INPUT" } }, { name: "n", type: "integer", ref: { node: START, name: "n" } }] })
+      .node(START, {
+        outputs: [
+          { name: "AGENT_USER_INPUT", required: true },
+          { name: "n", type: "integer", default: 7 },
+        ],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [
+          { name: "q", ref: { node: START, name: "AGENT_USER_INPUT" } },
+          { name: "n", type: "integer", ref: { node: START, name: "n" } },
+        ],
+      })
       .edge(START, END);
 
   it("fails with 22500 on a missing required parameter and on an unknown one", async () => {
@@ -139,7 +159,9 @@ describe("start node (spec §5.2, §12.3 item 23)", () => {
     expect(r.outcome).toMatchObject({ status: "completed", outputs: { q: "hi", n: 7 } });
     const mistyped = await runFlow(b().build(), { parameters: { AGENT_USER_INPUT: "hi", n: "not a number" } });
     expect(mistyped.outcome).toMatchObject({ status: "failed", error: { code: 22500 } });
-    const startEnd = r.frames.find((f) => frameNode(f) === START && f.workflow_step?.node?.finish_reason === "stop") as Frame;
+    const startEnd = r.frames.find(
+      (f) => frameNode(f) === START && f.workflow_step?.node?.finish_reason === "stop",
+    ) as Frame;
     expect(startEnd.workflow_step?.node?.inputs).toEqual({ AGENT_USER_INPUT: "hi" });
     expect(startEnd.workflow_step?.node?.outputs).toEqual({});
   });
@@ -155,9 +177,19 @@ describe("iteration (spec §5.18, §12.3 item 24)", () => {
         outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
       })
       .node("iteration-node-start::is", { outputs: [{ name: "input" }] })
-      .node("text-joiner::tj", { params: { prompt: "x-{{item}}" }, inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }], outputs: [{ name: "output" }] })
-      .node("iteration-node-end::ie", { params: { outputMode: 0 }, inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }] })
-      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }] })
+      .node("text-joiner::tj", {
+        params: { prompt: "x-{{item}}" },
+        inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
+        outputs: [{ name: "output" }],
+      })
+      .node("iteration-node-end::ie", {
+        params: { outputMode: 0 },
+        inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }],
+      })
       .edge(START, "iteration::it")
       .edge("iteration::it", END)
       .edge("iteration-node-start::is", "text-joiner::tj")
@@ -168,7 +200,9 @@ describe("iteration (spec §5.18, §12.3 item 24)", () => {
     const r = await runFlow(iterationFlow().build(), { parameters: { items: ["a", "b", "c"] } });
     expect(r.outcome).toMatchObject({ status: "completed", outputs: { all: ["x-a", "x-b", "x-c"] } });
     // inner nodes emit normal frames, once per item
-    expect(r.frames.filter((f) => frameNode(f) === "text-joiner::tj" && f.workflow_step?.node?.finish_reason === "stop")).toHaveLength(3);
+    expect(
+      r.frames.filter((f) => frameNode(f) === "text-joiner::tj" && f.workflow_step?.node?.finish_reason === "stop"),
+    ).toHaveLength(3);
   });
 
   it("answers an empty list with empty outputs", async () => {
@@ -182,23 +216,39 @@ describe("text-joiner and variable storage (spec §5.6, §5.19)", () => {
     const b = (separator: string): ReturnType<typeof flow> =>
       flow()
         .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-        .node("text-joiner::t", { params: { mode: 1, separator }, inputs: [{ name: "s", ref: { node: START, name: "AGENT_USER_INPUT" } }], outputs: [{ name: "parts", type: "array", schema: { items: { type: "string" } } }] })
-        .node(END, { params: { outputMode: 0 }, inputs: [{ name: "parts", type: "array", ref: { node: "text-joiner::t", name: "parts" } }] })
+        .node("text-joiner::t", {
+          params: { mode: 1, separator },
+          inputs: [{ name: "s", ref: { node: START, name: "AGENT_USER_INPUT" } }],
+          outputs: [{ name: "parts", type: "array", schema: { items: { type: "string" } } }],
+        })
+        .node(END, {
+          params: { outputMode: 0 },
+          inputs: [{ name: "parts", type: "array", ref: { node: "text-joiner::t", name: "parts" } }],
+        })
         .edge(START, "text-joiner::t")
         .edge("text-joiner::t", END);
-    expect((await runFlow(b(",").build(), { parameters: { AGENT_USER_INPUT: "a,b,,c" } })).outcome).toMatchObject({ outputs: { parts: ["a", "b", "", "c"] } });
-    expect((await runFlow(b("").build(), { parameters: { AGENT_USER_INPUT: "a" } })).outcome).toMatchObject({ status: "failed", error: { code: 23500 } });
+    expect((await runFlow(b(",").build(), { parameters: { AGENT_USER_INPUT: "a,b,,c" } })).outcome).toMatchObject({
+      outputs: { parts: ["a", "b", "", "c"] },
+    });
+    expect((await runFlow(b("").build(), { parameters: { AGENT_USER_INPUT: "a" } })).outcome).toMatchObject({
+      status: "failed",
+      error: { code: 23500 },
+    });
   });
 
   it("sets variables under the Astron key layout and reads them back, defaults for unknown names", async () => {
     const store = new Map<string, Record<string, unknown>>();
     const kv = {
       hgetall: async (key: string) => store.get(key) ?? {},
-      hset: async (key: string, fields: Record<string, unknown>) => void store.set(key, { ...(store.get(key) ?? {}), ...fields }),
+      hset: async (key: string, fields: Record<string, unknown>) =>
+        void store.set(key, { ...(store.get(key) ?? {}), ...fields }),
     };
     const setFlow = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-      .node("node-variable::set", { params: { method: "set", flowId: "f9" }, inputs: [{ name: "color", ref: { node: START, name: "AGENT_USER_INPUT" } }] })
+      .node("node-variable::set", {
+        params: { method: "set", flowId: "f9" },
+        inputs: [{ name: "color", ref: { node: START, name: "AGENT_USER_INPUT" } }],
+      })
       .node(END, { params: { outputMode: 0 } })
       .edge(START, "node-variable::set")
       .edge("node-variable::set", END);
@@ -206,8 +256,17 @@ describe("text-joiner and variable storage (spec §5.6, §5.19)", () => {
     expect([...store.keys()]).toEqual(["sparkflowV2:variable_pool:f9:u1:app1:"]);
     const getFlow = flow()
       .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-      .node("node-variable::get", { params: { method: "get", flowId: "f9" }, outputs: [{ name: "color" }, { name: "size", type: "integer", default: 3 }] })
-      .node(END, { params: { outputMode: 0 }, inputs: [{ name: "c", ref: { node: "node-variable::get", name: "color" } }, { name: "s", type: "integer", ref: { node: "node-variable::get", name: "size" } }] })
+      .node("node-variable::get", {
+        params: { method: "get", flowId: "f9" },
+        outputs: [{ name: "color" }, { name: "size", type: "integer", default: 3 }],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [
+          { name: "c", ref: { node: "node-variable::get", name: "color" } },
+          { name: "s", type: "integer", ref: { node: "node-variable::get", name: "size" } },
+        ],
+      })
       .edge(START, "node-variable::get")
       .edge("node-variable::get", END);
     expect((await runFlow(getFlow.build(), { kv })).outcome).toMatchObject({ outputs: { c: "blue", s: 3 } });

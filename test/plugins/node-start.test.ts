@@ -9,7 +9,11 @@ import { type OutputShape, runPlugin, runPluginError } from "../support/node-con
 /** The template's outputs as the engine declares them: AGENT_USER_INPUT, a required string. */
 function templateOutputs(): OutputShape[] {
   const core = bizNodeToCore(loadFixture("node-start.json"));
-  return core.data.outputs.map((o) => ({ name: String(o.name), required: o.required === true, schema: o.schema as OutputSpec["schema"] }));
+  return core.data.outputs.map((o) => ({
+    name: String(o.name),
+    required: o.required === true,
+    schema: o.schema as OutputSpec["schema"],
+  }));
 }
 
 const OUTPUTS: OutputShape[] = [
@@ -20,8 +24,10 @@ const OUTPUTS: OutputShape[] = [
   { name: "flag", type: "boolean" },
 ];
 
-const start = (parameters: Record<string, unknown>, outputs: OutputShape[] = OUTPUTS) => runPlugin(nodeStart, {}, { parameters, outputs });
-const startError = (parameters: Record<string, unknown>, outputs: OutputShape[] = OUTPUTS) => runPluginError(nodeStart, {}, { parameters, outputs });
+const start = (parameters: Record<string, unknown>, outputs: OutputShape[] = OUTPUTS) =>
+  runPlugin(nodeStart, {}, { parameters, outputs });
+const startError = (parameters: Record<string, unknown>, outputs: OutputShape[] = OUTPUTS) =>
+  runPluginError(nodeStart, {}, { parameters, outputs });
 
 describe("node-start params", () => {
   it("accepts the template's nodeParam and ignores unknown keys", () => {
@@ -31,7 +37,8 @@ describe("node-start params", () => {
   });
 
   it("rejects garbage", () => {
-    for (const garbage of ["garbage", [1, 2, 3], 42, null]) expect(nodeStart.params.safeParse(garbage).success).toBe(false);
+    for (const garbage of ["garbage", [1, 2, 3], 42, null])
+      expect(nodeStart.params.safeParse(garbage).success).toBe(false);
   });
 });
 
@@ -49,11 +56,21 @@ describe("node-start validation (spec §5.2, §12.3 item 23)", () => {
   });
 
   it("fails with 22500 when a value's type is not the declared one (the schema carries the types)", async () => {
-    for (const bad of [{ n: "seven" }, { n: 1.5 }, { n: true }, { flag: "true" }, { tags: "a" }, { tags: ["a", 2] }, { AGENT_USER_INPUT: null }]) {
+    for (const bad of [
+      { n: "seven" },
+      { n: 1.5 },
+      { n: true },
+      { flag: "true" },
+      { tags: "a" },
+      { tags: ["a", 2] },
+      { AGENT_USER_INPUT: null },
+    ]) {
       const e = await startError({ AGENT_USER_INPUT: "hi", ...bad });
       expect(e.code).toBe(22500);
     }
-    expect((await startError({ AGENT_USER_INPUT: "hi", n: "seven" })).message).toContain("n: expected integer, got string");
+    expect((await startError({ AGENT_USER_INPUT: "hi", n: "seven" })).message).toContain(
+      "n: expected integer, got string",
+    );
   });
 
   it("accepts an integer for a number output", async () => {

@@ -12,11 +12,21 @@ describe("node-variable params", () => {
     const param = bizNodeToCore(loadFixture("node-variable.json")).data.nodeParam;
     expect(param).toEqual({ method: "set" });
     expect(nodeVariable.params.safeParse(param).success).toBe(false);
-    expect(nodeVariable.params.parse({ ...param, flowId: "7283", extra: 1 })).toEqual({ method: "set", flowId: "7283" });
+    expect(nodeVariable.params.parse({ ...param, flowId: "7283", extra: 1 })).toEqual({
+      method: "set",
+      flowId: "7283",
+    });
   });
 
   it("rejects garbage", () => {
-    for (const garbage of ["garbage", [1, 2, 3], {}, { method: "put", flowId: "f" }, { method: "get" }, { method: "get", flowId: 7 }]) {
+    for (const garbage of [
+      "garbage",
+      [1, 2, 3],
+      {},
+      { method: "put", flowId: "f" },
+      { method: "get" },
+      { method: "get", flowId: 7 },
+    ]) {
       expect(nodeVariable.params.safeParse(garbage).success).toBe(false);
     }
   });
@@ -25,15 +35,26 @@ describe("node-variable params", () => {
 describe("node-variable storage (spec §5.19)", () => {
   it("uses the original key layout, with a trailing ':' when the chat id is empty", () => {
     expect(variableKey("f9", { uid: "u1", appId: "app1", chatId: "" })).toBe("sparkflowV2:variable_pool:f9:u1:app1:");
-    expect(variableKey("f9", { uid: "u1", appId: "app1", chatId: "c3" })).toBe("sparkflowV2:variable_pool:f9:u1:app1:c3");
+    expect(variableKey("f9", { uid: "u1", appId: "app1", chatId: "c3" })).toBe(
+      "sparkflowV2:variable_pool:f9:u1:app1:c3",
+    );
   });
 
   it("set stores every input under its name and outputs nothing", async () => {
     const kv = new MemoryKv();
-    const { result } = await runPlugin(nodeVariable, { method: "set", flowId: "f9" }, { kv, inputs: { color: "blue", size: 3, tags: ["a"], meta: { k: true } } });
+    const { result } = await runPlugin(
+      nodeVariable,
+      { method: "set", flowId: "f9" },
+      { kv, inputs: { color: "blue", size: 3, tags: ["a"], meta: { k: true } } },
+    );
     expect(result.outputs).toEqual({});
     expect([...kv.hashes.keys()]).toEqual(["sparkflowV2:variable_pool:f9:u1:app1:"]);
-    expect(kv.hashes.get("sparkflowV2:variable_pool:f9:u1:app1:")).toEqual({ color: "blue", size: 3, tags: ["a"], meta: { k: true } });
+    expect(kv.hashes.get("sparkflowV2:variable_pool:f9:u1:app1:")).toEqual({
+      color: "blue",
+      size: 3,
+      tags: ["a"],
+      meta: { k: true },
+    });
   });
 
   it("set adds to what is stored and overwrites the same names", async () => {
@@ -45,24 +66,53 @@ describe("node-variable storage (spec §5.19)", () => {
 
   it("get reads each declared output: the stored value, else the output's default", async () => {
     const kv = new MemoryKv();
-    await runPlugin(nodeVariable, { method: "set", flowId: "f9" }, { kv, inputs: { color: "blue", meta: { k: [1, 2] } } });
-    const { result } = await runPlugin(nodeVariable, { method: "get", flowId: "f9" }, {
-      kv,
-      outputs: ["color", { name: "meta", type: "object" }, { name: "size", type: "integer", default: 3 }, { name: "list", type: "array" }],
-    });
+    await runPlugin(
+      nodeVariable,
+      { method: "set", flowId: "f9" },
+      { kv, inputs: { color: "blue", meta: { k: [1, 2] } } },
+    );
+    const { result } = await runPlugin(
+      nodeVariable,
+      { method: "get", flowId: "f9" },
+      {
+        kv,
+        outputs: [
+          "color",
+          { name: "meta", type: "object" },
+          { name: "size", type: "integer", default: 3 },
+          { name: "list", type: "array" },
+        ],
+      },
+    );
     expect(result.outputs).toEqual({ color: "blue", meta: { k: [1, 2] }, size: 3, list: [] });
   });
 
   it("keeps flows, users, apps and chats apart", async () => {
     const kv = new MemoryKv();
-    await runPlugin(nodeVariable, { method: "set", flowId: "f9" }, { kv, inputs: { color: "blue" }, run: { chatId: "c1" } });
+    await runPlugin(
+      nodeVariable,
+      { method: "set", flowId: "f9" },
+      { kv, inputs: { color: "blue" }, run: { chatId: "c1" } },
+    );
     for (const run of [{ chatId: "c2" }, { chatId: "c1", uid: "u2" }, { chatId: "c1", appId: "app2" }]) {
-      const { result } = await runPlugin(nodeVariable, { method: "get", flowId: "f9" }, { kv, run, outputs: ["color"] });
+      const { result } = await runPlugin(
+        nodeVariable,
+        { method: "get", flowId: "f9" },
+        { kv, run, outputs: ["color"] },
+      );
       expect(result.outputs).toEqual({ color: "" });
     }
-    const other = await runPlugin(nodeVariable, { method: "get", flowId: "f8" }, { kv, run: { chatId: "c1" }, outputs: ["color"] });
+    const other = await runPlugin(
+      nodeVariable,
+      { method: "get", flowId: "f8" },
+      { kv, run: { chatId: "c1" }, outputs: ["color"] },
+    );
     expect(other.result.outputs).toEqual({ color: "" });
-    const same = await runPlugin(nodeVariable, { method: "get", flowId: "f9" }, { kv, run: { chatId: "c1" }, outputs: ["color"] });
+    const same = await runPlugin(
+      nodeVariable,
+      { method: "get", flowId: "f9" },
+      { kv, run: { chatId: "c1" }, outputs: ["color"] },
+    );
     expect(same.result.outputs).toEqual({ color: "blue" });
   });
 
@@ -76,12 +126,24 @@ describe("node-variable storage (spec §5.19)", () => {
       },
     });
     for (const err of [new Error("connection refused"), new WorkflowError(22302, "adapter"), "text"]) {
-      const set = await runPluginError(nodeVariable, { method: "set", flowId: "f" }, { kv: broken(err), inputs: { a: 1 } });
+      const set = await runPluginError(
+        nodeVariable,
+        { method: "set", flowId: "f" },
+        { kv: broken(err), inputs: { a: 1 } },
+      );
       expect(set.code).toBe(22900);
-      const get = await runPluginError(nodeVariable, { method: "get", flowId: "f" }, { kv: broken(err), outputs: ["a"] });
+      const get = await runPluginError(
+        nodeVariable,
+        { method: "get", flowId: "f" },
+        { kv: broken(err), outputs: ["a"] },
+      );
       expect(get.code).toBe(22900);
     }
-    const e = await runPluginError(nodeVariable, { method: "get", flowId: "f" }, { kv: broken(new Error("connection refused")), outputs: ["a"] });
+    const e = await runPluginError(
+      nodeVariable,
+      { method: "get", flowId: "f" },
+      { kv: broken(new Error("connection refused")), outputs: ["a"] },
+    );
     expect(e.message).toContain("variable storage failed");
     expect(e.message).not.toContain("connection refused");
   });

@@ -72,7 +72,10 @@ describe("single commands (POST / with a JSON array)", () => {
   });
 
   it("answers a redis error with 400 {error}", async () => {
-    expect(await post("/", ["NOSUCHCOMMAND"])).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^ERR unknown command/) } });
+    expect(await post("/", ["NOSUCHCOMMAND"])).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/^ERR unknown command/) },
+    });
     expect(await post("/", "not json")).toMatchObject({ status: 400, body: { error: expect.any(String) } });
     expect(await post("/", [])).toMatchObject({ status: 400 });
   });
@@ -88,8 +91,12 @@ describe("single commands (POST / with a JSON array)", () => {
 
   it("takes commands in the path form, a POST body as the last argument", async () => {
     const auth = { Authorization: `Bearer ${TOKEN}` };
-    expect(await (await fetch(`${front.url}/set/path-key/path%20value`, { headers: auth })).json()).toEqual({ result: "OK" });
-    expect(await (await fetch(`${front.url}/get/path-key`, { headers: auth })).json()).toEqual({ result: "path value" });
+    expect(await (await fetch(`${front.url}/set/path-key/path%20value`, { headers: auth })).json()).toEqual({
+      result: "OK",
+    });
+    expect(await (await fetch(`${front.url}/get/path-key`, { headers: auth })).json()).toEqual({
+      result: "path value",
+    });
     await fetch(`${front.url}/set/body-key`, { method: "POST", headers: auth, body: '{"a":1}' });
     expect(await (await fetch(`${front.url}/get/body-key`, { headers: auth })).json()).toEqual({ result: '{"a":1}' });
   });
@@ -97,14 +104,34 @@ describe("single commands (POST / with a JSON array)", () => {
 
 describe("pipelines and transactions", () => {
   it("runs a pipeline in order with an entry per command, errors included", async () => {
-    const r = await post("/pipeline", [["SET", "p1", "v"], ["INCR", "p1"], ["GET", "p1"], ["HSET", "p2", "f", 1]]);
+    const r = await post("/pipeline", [
+      ["SET", "p1", "v"],
+      ["INCR", "p1"],
+      ["GET", "p1"],
+      ["HSET", "p2", "f", 1],
+    ]);
     expect(r.status).toBe(200);
-    expect(r.body).toEqual([{ result: "OK" }, { error: "ERR value is not an integer or out of range" }, { result: "v" }, { result: expect.any(Number) }]);
+    expect(r.body).toEqual([
+      { result: "OK" },
+      { error: "ERR value is not an integer or out of range" },
+      { result: "v" },
+      { result: expect.any(Number) },
+    ]);
   });
 
   it("runs /multi-exec as one transaction that no concurrent request interleaves with", async () => {
     await post("/", ["SET", "counter", 0]);
-    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? post("/pipeline", [["INCR", "counter"]]) : post("/multi-exec", [["INCR", "counter"], ["GET", "counter"], ["INCR", "counter"]]))));
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        i % 2
+          ? post("/pipeline", [["INCR", "counter"]])
+          : post("/multi-exec", [
+              ["INCR", "counter"],
+              ["GET", "counter"],
+              ["INCR", "counter"],
+            ]),
+      ),
+    );
     for (const [i, a] of answers.entries()) {
       if (i % 2) continue;
       const [first, read, second] = a.body as { result: number | string }[];
@@ -115,10 +142,19 @@ describe("pipelines and transactions", () => {
   });
 
   it("aborts a transaction with a queueing error (400), reports a runtime error per entry", async () => {
-    expect(await post("/multi-exec", [["SET", "tx", "1"], ["NOSUCH"]])).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^EXECABORT/) } });
+    expect(await post("/multi-exec", [["SET", "tx", "1"], ["NOSUCH"]])).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/^EXECABORT/) },
+    });
     expect((await post("/", ["GET", "tx"])).body).toEqual({ result: null });
-    const r = await post("/multi-exec", [["SET", "tx", "a"], ["INCR", "tx"]]);
-    expect(r).toEqual({ status: 200, body: [{ result: "OK" }, { error: "ERR value is not an integer or out of range" }] });
+    const r = await post("/multi-exec", [
+      ["SET", "tx", "a"],
+      ["INCR", "tx"],
+    ]);
+    expect(r).toEqual({
+      status: 200,
+      body: [{ result: "OK" }, { error: "ERR value is not an integer or out of range" }],
+    });
   });
 
   it("rejects a pipeline that is not an array of commands", async () => {
@@ -182,7 +218,10 @@ describe("faults for tests", () => {
 
   it("is controlled over HTTP with the same token", async () => {
     expect((await post("/__control", { scope: "ctl", down: true }, { Authorization: "Bearer nope" })).status).toBe(401);
-    expect(await post("/__control", { scope: "ctl", down: true })).toMatchObject({ status: 200, body: { scope: "ctl", down: true } });
+    expect(await post("/__control", { scope: "ctl", down: true })).toMatchObject({
+      status: 200,
+      body: { scope: "ctl", down: true },
+    });
     expect((await post("/~ctl/pipeline", [["PING"]])).status).toBe(500);
     expect((await post("/pipeline", [["PING"]])).status).toBe(200);
     await post("/__control", { scope: "ctl", down: false });
@@ -195,7 +234,11 @@ describe("faults for tests", () => {
     try {
       own.kill();
       await new Promise((r) => setTimeout(r, 100));
-      const res = await fetch(f.url, { method: "POST", headers: { Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(["PING"]) });
+      const res = await fetch(f.url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify(["PING"]),
+      });
       expect(res.status).toBe(500);
       expect(await res.json()).toMatchObject({ error: expect.stringMatching(/redis unavailable/) });
     } finally {

@@ -40,13 +40,19 @@ export class FlowBuilder {
         name: i.name,
         schema: {
           type: i.type ?? "string",
-          value: i.ref ? { type: "ref", content: { nodeId: i.ref.node, name: i.ref.name } } : { type: "literal", content: i.literal ?? "" },
+          value: i.ref
+            ? { type: "ref", content: { nodeId: i.ref.node, name: i.ref.name } }
+            : { type: "literal", content: i.literal ?? "" },
         },
       })),
       outputs: (def.outputs ?? []).map((o) => ({
         name: o.name,
         required: o.required ?? false,
-        schema: { type: o.type ?? "string", ...(o.default !== undefined ? { default: o.default } : {}), ...(o.schema ?? {}) },
+        schema: {
+          type: o.type ?? "string",
+          ...(o.default !== undefined ? { default: o.default } : {}),
+          ...(o.schema ?? {}),
+        },
       })),
       nodeParam: def.params ?? {},
     };
@@ -57,7 +63,11 @@ export class FlowBuilder {
   }
 
   edge(from: string, to: string, handle?: string): this {
-    this.edges.push({ sourceNodeId: from, targetNodeId: to, ...(handle !== undefined ? { sourceHandle: handle } : {}) });
+    this.edges.push({
+      sourceNodeId: from,
+      targetNodeId: to,
+      ...(handle !== undefined ? { sourceHandle: handle } : {}),
+    });
     return this;
   }
 

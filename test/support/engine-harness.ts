@@ -45,7 +45,16 @@ export interface RunFlowOptions extends Partial<Omit<RunOptions, "registry" | "e
 }
 
 export function runInfo(): RunOptions["info"] {
-  return { sid: "spf-test", eventId: "ev-1", flowId: "f1", appId: "app1", uid: "u1", chatId: "", isRelease: false, history: [] };
+  return {
+    sid: "spf-test",
+    eventId: "ev-1",
+    flowId: "f1",
+    appId: "app1",
+    uid: "u1",
+    chatId: "",
+    isRelease: false,
+    history: [],
+  };
 }
 
 export async function runFlow(dsl: unknown, opts: RunFlowOptions = {}): Promise<RunResult> {

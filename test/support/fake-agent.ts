@@ -11,7 +11,11 @@ export interface AgentScript {
   noFinal?: boolean;
 }
 
-export async function startFakeAgent(): Promise<{ url: string; requests: () => Record<string, unknown>[]; close(): Promise<void> }> {
+export async function startFakeAgent(): Promise<{
+  url: string;
+  requests: () => Record<string, unknown>[];
+  close(): Promise<void>;
+}> {
   const seen: Record<string, unknown>[] = [];
   const server: Server = createServer((req, res) => {
     let raw = "";
@@ -20,7 +24,9 @@ export async function startFakeAgent(): Promise<{ url: string; requests: () => R
       const body = JSON.parse(raw || "{}") as { instruction?: { answer?: string } };
       seen.push({ ...body, consumer: req.headers["x-consumer-username"] ?? "" });
       const answer = body.instruction?.answer ?? "";
-      const s: AgentScript = answer.startsWith("script:") ? (JSON.parse(answer.slice(7)) as AgentScript) : { tokens: ["ok"] };
+      const s: AgentScript = answer.startsWith("script:")
+        ? (JSON.parse(answer.slice(7)) as AgentScript)
+        : { tokens: ["ok"] };
       res.writeHead(200, { "Content-Type": "application/json" });
       const chunk = (delta: Record<string, unknown>, extra: Record<string, unknown> = {}): string =>
         `data: ${JSON.stringify({ code: 0, message: "success", id: "a1", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
@@ -30,11 +36,25 @@ export async function startFakeAgent(): Promise<{ url: string; requests: () => R
       }
       for (const r of s.reasoning ?? []) res.write(chunk({ role: "assistant", reasoning_content: r }));
       for (const t of s.toolCalls ?? []) {
-        res.write(chunk({ role: "assistant", tool_calls: [{ id: "c1", type: t.type, reason: t.reason, function: { name: t.name, arguments: t.arguments, response: t.response } }] }));
+        res.write(
+          chunk({
+            role: "assistant",
+            tool_calls: [
+              {
+                id: "c1",
+                type: t.type,
+                reason: t.reason,
+                function: { name: t.name, arguments: t.arguments, response: t.response },
+              },
+            ],
+          }),
+        );
       }
       for (const t of s.tokens ?? []) res.write(chunk({ role: "assistant", content: t }));
       if (!s.noFinal) {
-        res.write(`data: ${JSON.stringify({ code: 0, message: "success", choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\n`);
+        res.write(
+          `data: ${JSON.stringify({ code: 0, message: "success", choices: [{ index: 0, delta: {}, finish_reason: "stop" }], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\n`,
+        );
         res.write("data: [DONE]\n\n");
       }
       res.end();

@@ -3,7 +3,13 @@ import type { Clock } from "../../src/engine/plugin.ts";
 /** A clock tests move by hand: sleeps resolve only when `advance` passes their deadline. */
 export class FakeClock implements Clock {
   #now: number;
-  #timers: { at: number; resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal; onAbort?: () => void }[] = [];
+  #timers: {
+    at: number;
+    resolve: () => void;
+    reject: (e: unknown) => void;
+    signal?: AbortSignal;
+    onAbort?: () => void;
+  }[] = [];
 
   constructor(start = Date.UTC(2026, 10, 24, 0, 0, 0)) {
     this.#now = start;

@@ -49,7 +49,13 @@ export async function startFakeCodeExecutor(): Promise<FakeCodeExecutor> {
       const body = JSON.parse(raw || "{}") as { code?: string; timeout_sec?: number };
       const code = body.code ?? "";
       const timeoutSec = body.timeout_sec ?? 0;
-      seen.push({ appid: url.searchParams.get("appid"), uid: url.searchParams.get("uid"), code, timeout_sec: timeoutSec, contentType: req.headers["content-type"] ?? "" });
+      seen.push({
+        appid: url.searchParams.get("appid"),
+        uid: url.searchParams.get("uid"),
+        code,
+        timeout_sec: timeoutSec,
+        contentType: req.headers["content-type"] ?? "",
+      });
       const script = scriptOf(code);
       const send = (status: number, payload: unknown): void => {
         if (res.destroyed) return;
@@ -112,5 +118,8 @@ export function kwargsOf(code: string): unknown {
 }
 
 function words(s: string): string {
-  return s.replace(/\bTrue\b/g, "true").replace(/\bFalse\b/g, "false").replace(/\bNone\b/g, "null");
+  return s
+    .replace(/\bTrue\b/g, "true")
+    .replace(/\bFalse\b/g, "false")
+    .replace(/\bNone\b/g, "null");
 }

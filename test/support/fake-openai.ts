@@ -38,7 +38,9 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       const body = JSON.parse(raw || "{}") as Record<string, unknown> & { script?: LlmScript };
       seen.push({ ...body, authorization: req.headers.authorization ?? "", path: req.url ?? "" });
       const base = body.script ?? { tokens: ["ok"] };
-      const users = Array.isArray(body.messages) ? (body.messages as { role?: string }[]).filter((m) => m.role === "user").length : 1;
+      const users = Array.isArray(body.messages)
+        ? (body.messages as { role?: string }[]).filter((m) => m.role === "user").length
+        : 1;
       const s: LlmScript = base.turns ? (base.turns[Math.min(users, base.turns.length) - 1] ?? {}) : base;
       const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
       if (s.firstByteDelayMs) await sleep(s.firstByteDelayMs);
@@ -66,7 +68,10 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         res.write(chunk({ content: tokens[i] }, null));
       }
       res.write(chunk({}, s.finishReason ?? "stop"));
-      if (s.usage) res.write(`data: ${JSON.stringify({ id: "chatcmpl-1", object: "chat.completion.chunk", choices: [], usage: s.usage })}\n\n`);
+      if (s.usage)
+        res.write(
+          `data: ${JSON.stringify({ id: "chatcmpl-1", object: "chat.completion.chunk", choices: [], usage: s.usage })}\n\n`,
+        );
       res.end("data: [DONE]\n\n");
     });
   });

@@ -20,7 +20,21 @@ export const SPARK_SECRET = "spark-secret";
 
 function frame(text: string): Buffer {
   const payload = Buffer.from(text);
-  const head = payload.length < 126 ? Buffer.from([0x81, payload.length]) : payload.length < 65536 ? Buffer.from([0x81, 126, payload.length >> 8, payload.length & 255]) : Buffer.concat([Buffer.from([0x81, 127]), Buffer.alloc(4), Buffer.from([(payload.length >>> 24) & 255, (payload.length >>> 16) & 255, (payload.length >>> 8) & 255, payload.length & 255])]);
+  const head =
+    payload.length < 126
+      ? Buffer.from([0x81, payload.length])
+      : payload.length < 65536
+        ? Buffer.from([0x81, 126, payload.length >> 8, payload.length & 255])
+        : Buffer.concat([
+            Buffer.from([0x81, 127]),
+            Buffer.alloc(4),
+            Buffer.from([
+              (payload.length >>> 24) & 255,
+              (payload.length >>> 16) & 255,
+              (payload.length >>> 8) & 255,
+              payload.length & 255,
+            ]),
+          ]);
   return Buffer.concat([head, payload]);
 }
 
@@ -54,7 +68,9 @@ function signatureOk(url: URL, host: string): boolean {
   const decoded = Buffer.from(auth, "base64").toString();
   const sig = /signature="([^"]+)"/.exec(decoded)?.[1];
   const key = /api_key="([^"]+)"/.exec(decoded)?.[1];
-  const expected = createHmac("sha256", SPARK_SECRET).update(`host: ${host}\ndate: ${date}\nGET ${url.pathname} HTTP/1.1`).digest("base64");
+  const expected = createHmac("sha256", SPARK_SECRET)
+    .update(`host: ${host}\ndate: ${date}\nGET ${url.pathname} HTTP/1.1`)
+    .digest("base64");
   return key === SPARK_KEY && sig === expected;
 }
 
@@ -73,8 +89,12 @@ export async function startFakeSpark(): Promise<{ url: string; requests: () => u
       socket.end("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    const accept = createHash("sha1").update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    const accept = createHash("sha1")
+      .update(`${req.headers["sec-websocket-key"]}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest("base64");
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
     let buf = Buffer.alloc(0);
     let handled = false;
     socket.on("error", () => undefined);
@@ -95,7 +115,10 @@ export async function startFakeSpark(): Promise<{ url: string; requests: () => u
         socket.end();
         return;
       }
-      const parts = [...(s.reasoning ?? []).map((r) => ({ reasoning_content: r, content: "" })), ...(s.tokens ?? []).map((t) => ({ content: t }))];
+      const parts = [
+        ...(s.reasoning ?? []).map((r) => ({ reasoning_content: r, content: "" })),
+        ...(s.tokens ?? []).map((t) => ({ content: t })),
+      ];
       for (let i = 0; i < parts.length; i++) {
         if (s.dropAfter !== undefined && i === s.dropAfter) {
           await new Promise((r) => setTimeout(r, 20));

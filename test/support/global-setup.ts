@@ -86,13 +86,21 @@ export const services: Service[] = [
 async function stopAll(started: readonly StartedService[]): Promise<void> {
   const results = await Promise.allSettled([...started].reverse().map((s) => s.stop()));
   const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed.length) throw new AggregateError(failed.map((f) => f.reason), "stopping test services failed");
+  if (failed.length)
+    throw new AggregateError(
+      failed.map((f) => f.reason),
+      "stopping test services failed",
+    );
 }
 
 export default async function setup({ provide }: Pick<TestProject, "provide">): Promise<() => Promise<void>> {
   const results = await Promise.allSettled(services.map((s) => s.start()));
   const started = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-  const failures = results.flatMap((r, i) => (r.status === "rejected" ? [`${services[i]?.name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+  const failures = results.flatMap((r, i) =>
+    r.status === "rejected"
+      ? [`${services[i]?.name}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`]
+      : [],
+  );
   if (failures.length) {
     await stopAll(started);
     throw new Error(`test services did not start:\n${failures.join("\n")}`);
@@ -100,6 +108,7 @@ export default async function setup({ provide }: Pick<TestProject, "provide">): 
   const give = <K extends keyof ProvidedContext>(key: K, value: ProvidedContext[K] | undefined): void => {
     if (value !== undefined) provide(key, value);
   };
-  for (const s of started) for (const key of Object.keys(s.provide) as (keyof ProvidedContext)[]) give(key, s.provide[key]);
+  for (const s of started)
+    for (const key of Object.keys(s.provide) as (keyof ProvidedContext)[]) give(key, s.provide[key]);
   return () => stopAll(started);
 }

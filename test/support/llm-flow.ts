@@ -21,7 +21,11 @@ export function llmNode(url: string, script: LlmScript, extra: Record<string, Js
 }
 
 /** start → spark-llm → end (prompt mode, streamed) like example-core-start-llm-end.json, on the openai protocol. */
-export function startLlmEnd(url: string, script: LlmScript, retry?: Record<string, Json>): { data: { nodes: Json[]; edges: Json[] } } {
+export function startLlmEnd(
+  url: string,
+  script: LlmScript,
+  retry?: Record<string, Json>,
+): { data: { nodes: Json[]; edges: Json[] } } {
   return flow()
     .node(START, { outputs: [{ name: "AGENT_USER_INPUT", required: true }] })
     .node("spark-llm::l", {
@@ -30,7 +34,10 @@ export function startLlmEnd(url: string, script: LlmScript, retry?: Record<strin
       outputs: [{ name: "output" }],
       ...(retry ? { retry } : {}),
     })
-    .node(END, { params: { outputMode: 1, template: "{{output}}", streamOutput: true }, inputs: [{ name: "output", ref: { node: "spark-llm::l", name: "output" } }] })
+    .node(END, {
+      params: { outputMode: 1, template: "{{output}}", streamOutput: true },
+      inputs: [{ name: "output", ref: { node: "spark-llm::l", name: "output" } }],
+    })
     .edge(START, "spark-llm::l")
     .edge("spark-llm::l", END)
     .build();

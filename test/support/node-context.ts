@@ -1,7 +1,19 @@
 // A NodeContext for plugin tests (STYLE §12): inputs, declared outputs, parameters, a fake clock, an in-memory
 // key-value port and the real template renderer. `runPlugin` parses a nodeParam with the plugin's schema, runs it
 // and collects what it yields (STYLE §11), so a test checks the yields and the returned NodeResult.
-import type { Clock, GuardedFetch, KeyValuePort, NodeContext, NodeEvent, NodeResult, Plugin, ResumeAnswer, RunInfo, RunOutput, SubgraphResult } from "../../src/engine/plugin.ts";
+import type {
+  Clock,
+  GuardedFetch,
+  KeyValuePort,
+  NodeContext,
+  NodeEvent,
+  NodeResult,
+  Plugin,
+  ResumeAnswer,
+  RunInfo,
+  RunOutput,
+  SubgraphResult,
+} from "../../src/engine/plugin.ts";
 import { renderTemplate } from "../../src/engine/template.ts";
 import type { JsonSchema, OutputSpec } from "../../src/engine/types.ts";
 import { FakeClock } from "./fake-clock.ts";
@@ -20,7 +32,8 @@ export class MemoryKv implements KeyValuePort {
 }
 
 /** A declared output in short: a name, or a name with a type (default "string"), default, required flag and schema keys. */
-export type OutputShape = string | { name: string; type?: string; default?: unknown; required?: boolean; schema?: JsonSchema };
+export type OutputShape =
+  string | { name: string; type?: string; default?: unknown; required?: boolean; schema?: JsonSchema };
 
 export function outputSpec(shape: OutputShape): OutputSpec {
   if (typeof shape === "string") return { name: shape, schema: { type: "string" }, required: false };
@@ -57,7 +70,17 @@ export interface TestNodeContext extends NodeContext {
 }
 
 export function testRunInfo(over: Partial<RunInfo> = {}): RunInfo {
-  return { sid: "spf-test", eventId: "ev-1", flowId: "f1", appId: "app1", uid: "u1", chatId: "", isRelease: false, history: [], ...over };
+  return {
+    sid: "spf-test",
+    eventId: "ev-1",
+    flowId: "f1",
+    appId: "app1",
+    uid: "u1",
+    chatId: "",
+    isRelease: false,
+    history: [],
+    ...over,
+  };
 }
 
 function unavailable(what: string): never {
@@ -124,11 +147,18 @@ export async function runPlugin<P>(
 }
 
 /** Runs a plugin expecting a failure; returns what it threw (fails the test when it succeeds). */
-export async function runPluginError<P>(plugin: Plugin<P>, nodeParam: unknown, init: NodeContextInit = {}): Promise<{ code?: number; message: string }> {
+export async function runPluginError<P>(
+  plugin: Plugin<P>,
+  nodeParam: unknown,
+  init: NodeContextInit = {},
+): Promise<{ code?: number; message: string }> {
   try {
     await runPlugin(plugin, nodeParam, init);
   } catch (e) {
-    const code = typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "number" ? (e as { code: number }).code : undefined;
+    const code =
+      typeof e === "object" && e !== null && typeof (e as { code?: unknown }).code === "number"
+        ? (e as { code: number }).code
+        : undefined;
     return { ...(code === undefined ? {} : { code }), message: e instanceof Error ? e.message : String(e) };
   }
   throw new Error(`${plugin.type} succeeded where a failure was expected`);

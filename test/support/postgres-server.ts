@@ -53,7 +53,12 @@ function pgBin(): string {
 
 /** True when the port answers a startup-less SSLRequest with 'N' or 'S' (the server accepts connections). */
 async function answers(port: number, timeoutMs = 500): Promise<boolean> {
-  return probe(port, Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), (d) => d[0] === 0x4e || d[0] === 0x53, timeoutMs);
+  return probe(
+    port,
+    Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]),
+    (d) => d[0] === 0x4e || d[0] === 0x53,
+    timeoutMs,
+  );
 }
 
 /** The server answers SSLRequest while it is still starting up: ready means a real query succeeds. */

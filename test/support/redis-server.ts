@@ -42,7 +42,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Writes `payload` to a loopback port and resolves with `accept(first bytes)` (false on error or timeout). */
-export async function probe(port: number, payload: string | Uint8Array, accept: (first: Buffer) => boolean, timeoutMs = 500): Promise<boolean> {
+export async function probe(
+  port: number,
+  payload: string | Uint8Array,
+  accept: (first: Buffer) => boolean,
+  timeoutMs = 500,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = new Socket();
     const done = (ok: boolean): void => {
@@ -67,8 +72,26 @@ type Watchdog = ChildProcessByStdio<Writable, Readable, Readable>;
 
 async function launch(port: number): Promise<RedisHandle | { failed: string }> {
   const dir = mkdtempSync(join(tmpdir(), "redis-test-"));
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "yes"];
-  const child: Watchdog = spawn("sh", ["-c", WATCHDOG, "redis-watchdog", ...args], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, REDIS_DIR: dir } });
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    dir,
+    "--daemonize",
+    "no",
+    "--protected-mode",
+    "yes",
+  ];
+  const child: Watchdog = spawn("sh", ["-c", WATCHDOG, "redis-watchdog", ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, REDIS_DIR: dir },
+  });
   let output = "";
   let pid: number | undefined;
   const collect = (d: Buffer): void => {

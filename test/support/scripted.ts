@@ -2,7 +2,13 @@
 // They register under real node types (spark-llm, ifly-code, …) in a test registry so real fixtures run unchanged.
 import { z } from "zod";
 import { WorkflowError } from "../../src/engine/errors.ts";
-import { definePlugin, type NodeContext, type NodeEvent, type NodeResult, type Plugin } from "../../src/engine/plugin.ts";
+import {
+  definePlugin,
+  type NodeContext,
+  type NodeEvent,
+  type NodeResult,
+  type Plugin,
+} from "../../src/engine/plugin.ts";
 import type { Usage } from "../../src/engine/types.ts";
 
 export interface Script {
@@ -63,7 +69,8 @@ export class Scripts {
         }
         const tokens = script.tokens ?? [];
         for (let t = 0; t < tokens.length; t++) {
-          if (failing && script.failAfter === t && script.error) throw new WorkflowError(script.error.code, script.error.message);
+          if (failing && script.failAfter === t && script.error)
+            throw new WorkflowError(script.error.code, script.error.message);
           if (script.delayMs) await ctx.clock.sleep(script.delayMs, ctx.signal);
           yield { type: "chunk", content: tokens[t] as string };
         }
@@ -71,7 +78,8 @@ export class Scripts {
           throw new WorkflowError(script.error.code, script.error.message);
         }
         const text = tokens.join("");
-        const outputs = typeof script.outputs === "function" ? script.outputs(ctx, attempt) : (script.outputs ?? { output: text });
+        const outputs =
+          typeof script.outputs === "function" ? script.outputs(ctx, attempt) : (script.outputs ?? { output: text });
         return {
           outputs,
           rawOutput: text,
@@ -84,7 +92,10 @@ export class Scripts {
   }
 
   /** A non-stream plugin (code-like): returns outputs after an optional delay. */
-  plainPlugin(type: string, opts: { errorCode?: number; branches?: boolean; retryable?: boolean; idempotent?: boolean } = {}): Plugin<Record<string, unknown>> {
+  plainPlugin(
+    type: string,
+    opts: { errorCode?: number; branches?: boolean; retryable?: boolean; idempotent?: boolean } = {},
+  ): Plugin<Record<string, unknown>> {
     const self = this;
     return definePlugin({
       type,
@@ -100,7 +111,11 @@ export class Scripts {
         const failing = script.failAttempts === undefined || attempt <= script.failAttempts;
         if (failing && script.error) throw new WorkflowError(script.error.code, script.error.message);
         const outputs = typeof script.outputs === "function" ? script.outputs(ctx, attempt) : (script.outputs ?? {});
-        return { outputs, ...(script.branch !== undefined ? { branch: script.branch } : {}), ...(script.usage ? { usage: script.usage } : {}) };
+        return {
+          outputs,
+          ...(script.branch !== undefined ? { branch: script.branch } : {}),
+          ...(script.usage ? { usage: script.usage } : {}),
+        };
       },
     });
   }

@@ -213,7 +213,11 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 function isCommand(x: unknown): x is unknown[] {
-  return Array.isArray(x) && x.length > 0 && x.every((a) => a === null || a instanceof Uint8Array || ["string", "number", "boolean"].includes(typeof a));
+  return (
+    Array.isArray(x) &&
+    x.length > 0 &&
+    x.every((a) => a === null || a instanceof Uint8Array || ["string", "number", "boolean"].includes(typeof a))
+  );
 }
 
 class BadRequest extends Error {}
@@ -226,7 +230,11 @@ function parseJson(body: Buffer): unknown {
   }
 }
 
-export async function startUpstashFront(opts: { redisPort: number; token: string; port?: number }): Promise<UpstashFront> {
+export async function startUpstashFront(opts: {
+  redisPort: number;
+  token: string;
+  port?: number;
+}): Promise<UpstashFront> {
   const redis = new RespConnection(opts.redisPort);
   const everywhere: Required<Faults> = { delayMs: 0, down: false, downMode: "error" };
   const scoped = new Map<string, Faults>();
@@ -241,7 +249,11 @@ export async function startUpstashFront(opts: { redisPort: number; token: string
   };
   const faults = (scope: string): Required<Faults> => {
     const s = scoped.get(scope) ?? {};
-    return { delayMs: s.delayMs ?? everywhere.delayMs, down: s.down ?? everywhere.down, downMode: s.downMode ?? everywhere.downMode };
+    return {
+      delayMs: s.delayMs ?? everywhere.delayMs,
+      down: s.down ?? everywhere.down,
+      downMode: s.downMode ?? everywhere.downMode,
+    };
   };
 
   const send = (res: ServerResponse, status: number, body: unknown): void => {
@@ -295,13 +307,21 @@ export async function startUpstashFront(opts: { redisPort: number; token: string
       }
       if (path === "/pipeline") {
         const replies = await redis.batch(cmds);
-        return send(res, 200, replies.map((r) => entry(r, base64)));
+        return send(
+          res,
+          200,
+          replies.map((r) => entry(r, base64)),
+        );
       }
       const replies = await redis.batch([["MULTI"], ...cmds, ["EXEC"]]);
       const exec = replies[replies.length - 1] ?? null;
       if (exec instanceof RespError) return send(res, 400, { error: exec.message });
       if (!Array.isArray(exec)) return send(res, 400, { error: "ERR transaction discarded" });
-      return send(res, 200, exec.map((r) => entry(r, base64)));
+      return send(
+        res,
+        200,
+        exec.map((r) => entry(r, base64)),
+      );
     }
 
     let cmd: unknown;

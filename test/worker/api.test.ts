@@ -109,7 +109,10 @@ describe("flow records (items 1, 3–6)", () => {
   it("update with the console body: an unknown node type is 22101, a valid DSL succeeds without data", async () => {
     const id = await addFlow();
     const bad = envelope("example-core-if-else-branch.json") as { data: { nodes: { id: string }[] } };
-    bad.data.nodes.push({ id: "teleport::0000-1111", data: { nodeMeta: { nodeType: "x", aliasName: "R" } } } as unknown as {
+    bad.data.nodes.push({
+      id: "teleport::0000-1111",
+      data: { nodeMeta: { nodeType: "x", aliasName: "R" } },
+    } as unknown as {
       id: string;
     });
     const body = {

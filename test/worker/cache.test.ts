@@ -30,12 +30,19 @@ const token = inject("upstashToken");
 const run = crypto.randomUUID().slice(0, 8);
 
 /** A fault scope of the front of its own, so one test's outage does not reach another's requests. */
-function scope(name: string): { url: string; control(c: { delayMs?: number; down?: boolean; downMode?: "error" | "reset" }): Promise<{ requests: number }> } {
+function scope(name: string): {
+  url: string;
+  control(c: { delayMs?: number; down?: boolean; downMode?: "error" | "reset" }): Promise<{ requests: number }>;
+} {
   const id = `${name}-${run}`;
   return {
     url: `${url}/~${id}`,
     async control(c) {
-      const res = await fetch(`${url}/__control`, { method: "POST", headers: { Authorization: `Bearer ${token}` }, body: JSON.stringify({ scope: id, ...c }) });
+      const res = await fetch(`${url}/__control`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ scope: id, ...c }),
+      });
       expect(res.status).toBe(200);
       return (await res.json()) as { requests: number };
     },
@@ -43,7 +50,13 @@ function scope(name: string): { url: string; control(c: { delayMs?: number; down
 }
 
 /** The real client, reading what the cache wrote (raw strings, no deserialisation). */
-const raw = new Redis({ url, token, automaticDeserialization: false, enableTelemetry: false, enableAutoPipelining: false });
+const raw = new Redis({
+  url,
+  token,
+  automaticDeserialization: false,
+  enableTelemetry: false,
+  enableAutoPipelining: false,
+});
 
 function upstash(timeoutMs = 1000, at = url): UpstashCache {
   return new UpstashCache(at, token, timeoutMs, () => undefined);
@@ -105,14 +118,23 @@ describe("plan cache on Upstash (real redis behind the REST front)", () => {
         await cached(cache, planKey(flow, "v1.0", hash), 60, async () => ({ plan: flow, hash }), { flowId: flow });
       }
     }
-    expect((await raw.smembers(planIndexKey(fa))).sort()).toEqual([planKey(fa, "v1.0", "h1"), planKey(fa, "v1.0", "h2")]);
+    expect((await raw.smembers(planIndexKey(fa))).sort()).toEqual([
+      planKey(fa, "v1.0", "h1"),
+      planKey(fa, "v1.0", "h2"),
+    ]);
     const untouched = [appKey(key("app")), licenseKey(key("app"), 1)];
     for (const k of untouched) await cache.set(k, { other: true }, 60);
 
     await invalidateFlow(cache, fa, "v1.0");
 
     const gone = [...flowKeys(fa, "v1.0"), planKey(fa, "v1.0", "h1"), planKey(fa, "v1.0", "h2"), planIndexKey(fa)];
-    const kept = [...flowKeys(fb, "v1.0"), planKey(fb, "v1.0", "h1"), planKey(fb, "v1.0", "h2"), planIndexKey(fb), ...untouched];
+    const kept = [
+      ...flowKeys(fb, "v1.0"),
+      planKey(fb, "v1.0", "h1"),
+      planKey(fb, "v1.0", "h2"),
+      planIndexKey(fb),
+      ...untouched,
+    ];
     expect(await raw.exists(...gone)).toBe(0);
     expect(await raw.exists(...kept)).toBe(kept.length);
   });
@@ -310,12 +332,21 @@ describe("the worker with Upstash configured", () => {
   });
 
   const branch = scope("worker");
-  const upstashEnv = { ...env, UPSTASH_REDIS_REST_URL: branch.url, UPSTASH_REDIS_REST_TOKEN: token, CACHE_TIMEOUT_MS: "300" };
+  const upstashEnv = {
+    ...env,
+    UPSTASH_REDIS_REST_URL: branch.url,
+    UPSTASH_REDIS_REST_TOKEN: token,
+    CACHE_TIMEOUT_MS: "300",
+  };
 
   async function call(path: string, body: unknown): Promise<Record<string, unknown>> {
     const ctx = createExecutionContext();
     const res = await app.fetch(
-      new Request(`http://astron.test${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" }, body: JSON.stringify(body) }),
+      new Request(`http://astron.test${path}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" },
+        body: JSON.stringify(body),
+      }),
       upstashEnv,
       ctx,
     );
@@ -324,12 +355,21 @@ describe("the worker with Upstash configured", () => {
   }
 
   async function addFlow(): Promise<string> {
-    const r = await call("/workflow/v1/protocol/add", { name: "n", description: "", app_id: "d1590f30", data: loadFixture("example-core-if-else-branch.json") });
+    const r = await call("/workflow/v1/protocol/add", {
+      name: "n",
+      description: "",
+      app_id: "d1590f30",
+      data: loadFixture("example-core-if-else-branch.json"),
+    });
     return (r.data as { flow_id: string }).flow_id;
   }
 
   async function debugRun(flowId: string): Promise<string | undefined> {
-    const r = (await call("/workflow/v1/debug/chat/completions", { flow_id: flowId, stream: false, parameters: { AGENT_USER_INPUT: "c", score: 100 } })) as {
+    const r = (await call("/workflow/v1/debug/chat/completions", {
+      flow_id: flowId,
+      stream: false,
+      parameters: { AGENT_USER_INPUT: "c", score: 100 },
+    })) as {
       code: number;
       choices?: { delta: { content: string } }[];
     };

@@ -17,7 +17,12 @@ const receiver = inject("receiverUrl");
 const openai = inject("openaiUrl");
 const BASE = "http://astron.test";
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return SELF.fetch(`${BASE}${path}`, {
     method,
     headers: { "Content-Type": "application/json", ...headers },
@@ -26,10 +31,16 @@ async function call(method: string, path: string, body?: unknown, headers: Recor
 }
 
 async function publishedFlow(data: unknown): Promise<string> {
-  const add = (await (await call("POST", "/workflow/v1/protocol/add", { app_id: "d1590f30", name: "hooked", description: "", data }, APP)).json()) as { data: { flow_id: string } };
+  const add = (await (
+    await call("POST", "/workflow/v1/protocol/add", { app_id: "d1590f30", name: "hooked", description: "", data }, APP)
+  ).json()) as { data: { flow_id: string } };
   const id = add.data.flow_id;
-  expect(await (await call("POST", "/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, TENANT)).json()).toMatchObject({ code: 0 });
-  expect(await (await call("POST", "/v1/auth", { flow_id: id, app_id: "d1590f30" }, TENANT)).json()).toMatchObject({ code: 0 });
+  expect(
+    await (await call("POST", "/v1/publish", { flow_id: id, release_status: 1, plat: 1 }, TENANT)).json(),
+  ).toMatchObject({ code: 0 });
+  expect(await (await call("POST", "/v1/auth", { flow_id: id, app_id: "d1590f30" }, TENANT)).json()).toMatchObject({
+    code: 0,
+  });
   return id;
 }
 
@@ -103,7 +114,9 @@ describe("webhook management", () => {
     const created = await createHook({ flow_id: branchFlow, mapping });
     expect(created.secret).toMatch(/^whsec_[A-Za-z0-9+/=]{32}$/);
     expect(created.url).toBe(`${BASE}/hooks/${created.hook_id}`);
-    const list = (await (await call("GET", `/hooks?flow_id=${branchFlow}`, undefined, APP)).json()) as { hooks: Record<string, unknown>[] };
+    const list = (await (await call("GET", `/hooks?flow_id=${branchFlow}`, undefined, APP)).json()) as {
+      hooks: Record<string, unknown>[];
+    };
     const listed = list.hooks.find((h) => h.hook_id === created.hook_id);
     expect(listed).toMatchObject({ mode: "sync", auth: "signature", mapping, active_secrets: 1, rate_per_minute: 600 });
     expect(JSON.stringify(list)).not.toContain(created.secret);
@@ -140,13 +153,26 @@ describe("webhook management", () => {
 describe("signed invocations", () => {
   it("runs the flow with the mapped body and answers with the end node's outputs (sync)", async () => {
     const h = await createHook({ flow_id: branchFlow, mapping });
-    const res = await hit(h.hook_id, signed(h.secret as string, JSON.stringify({ user: { text: "hello" }, score: 12, ignored: true })));
+    const res = await hit(
+      h.hook_id,
+      signed(h.secret as string, JSON.stringify({ user: { text: "hello" }, score: 12, ignored: true })),
+    );
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { code: number; run_id: string; status: string; outputs: Record<string, unknown> };
+    const body = (await res.json()) as {
+      code: number;
+      run_id: string;
+      status: string;
+      outputs: Record<string, unknown>;
+    };
     expect(body).toMatchObject({ code: 0, status: "completed", outputs: { joined: "FAIL: hello" } });
     expect(res.headers.get("x-run-id")).toBe(body.run_id);
     const run = await runStatus(body.run_id);
-    expect(run).toMatchObject({ status: "completed", mode: "open", hookId: h.hook_id, inputs: { AGENT_USER_INPUT: "hello", score: 12 } });
+    expect(run).toMatchObject({
+      status: "completed",
+      mode: "open",
+      hookId: h.hook_id,
+      inputs: { AGENT_USER_INPUT: "hello", score: 12 },
+    });
   });
 
   it("refuses a wrong signature, missing headers and a replayed old timestamp with 401, and starts nothing", async () => {
@@ -158,12 +184,15 @@ describe("signed invocations", () => {
     const tampered = signed(h.secret as string, payload);
     const bad = await hit(h.hook_id, { ...tampered, body: payload.replace('"x"', '"y"') });
     expect(bad.status).toBe(401);
-    expect((await hit(h.hook_id, { method: "POST", body: payload, headers: { "Content-Type": "application/json" } })).status).toBe(401);
+    expect(
+      (await hit(h.hook_id, { method: "POST", body: payload, headers: { "Content-Type": "application/json" } })).status,
+    ).toBe(401);
     const old = await hit(h.hook_id, signed(h.secret as string, payload, { at: Date.now() - 10 * 60_000 }));
     expect(old.status).toBe(401);
     expect(((await old.json()) as { message: string }).message).toMatch(/too old/);
     const count = async (): Promise<number> =>
-      ((await (await call("GET", `/flows/${branchFlow}/runs?limit=100`, undefined, APP)).json()) as { runs: unknown[] }).runs.length;
+      ((await (await call("GET", `/flows/${branchFlow}/runs?limit=100`, undefined, APP)).json()) as { runs: unknown[] })
+        .runs.length;
     // history rows of the earlier tests' runs arrive in batches up to 100 ms late: count once they have settled
     let before = await count();
     for (let i = 0; i < 20; i++) {
@@ -189,18 +218,24 @@ describe("signed invocations", () => {
     expect(second.headers.get("idempotent-replayed")).toBe("true");
     expect(first.headers.get("idempotent-replayed")).toBeNull();
     // a different id is a different run
-    const third = (await (await hit(h.hook_id, signed(h.secret as string, payload, { id: "msg_repeat_2" }))).json()) as { run_id: string };
+    const third = (await (
+      await hit(h.hook_id, signed(h.secret as string, payload, { id: "msg_repeat_2" }))
+    ).json()) as { run_id: string };
     expect(third.run_id).not.toBe(a.run_id);
     // the run started once: its start node appears once in its frames
     const events = await call("GET", `/runs/${a.run_id}/events`, undefined, APP);
-    const starts = new SseParser().push(`${await events.text()}\n\n`).filter((e) => e.data.includes("node-start::") && e.data.includes('"finish_reason":"stop"'));
+    const starts = new SseParser()
+      .push(`${await events.text()}\n\n`)
+      .filter((e) => e.data.includes("node-start::") && e.data.includes('"finish_reason":"stop"'));
     expect(starts).toHaveLength(1);
   });
 
   it("keeps the previous secret working during a rotation, and drops it when asked", async () => {
     const h = await createHook({ flow_id: branchFlow, mapping });
     const payload = JSON.stringify({ user: { text: "r" }, score: 1 });
-    const rotated = (await (await call("POST", `/hooks/${h.hook_id}/rotate`, { keep_previous_seconds: 3600 }, APP)).json()) as { secret: string; active_secrets: number };
+    const rotated = (await (
+      await call("POST", `/hooks/${h.hook_id}/rotate`, { keep_previous_seconds: 3600 }, APP)
+    ).json()) as { secret: string; active_secrets: number };
     expect(rotated.secret).not.toBe(h.secret);
     expect(rotated.active_secrets).toBe(2);
     expect((await hit(h.hook_id, signed(h.secret as string, payload))).status).toBe(200);
@@ -210,7 +245,9 @@ describe("signed invocations", () => {
     const headers = both.headers as Record<string, string>;
     headers["webhook-signature"] = `v1,AAAA ${headers["webhook-signature"]}`;
     expect((await hit(h.hook_id, both)).status).toBe(200);
-    const again = (await (await call("POST", `/hooks/${h.hook_id}/rotate`, { keep_previous_seconds: 0 }, APP)).json()) as { secret: string; active_secrets: number };
+    const again = (await (
+      await call("POST", `/hooks/${h.hook_id}/rotate`, { keep_previous_seconds: 0 }, APP)
+    ).json()) as { secret: string; active_secrets: number };
     expect(again.active_secrets).toBe(1);
     expect((await hit(h.hook_id, signed(h.secret as string, payload))).status).toBe(401);
     expect((await hit(h.hook_id, signed(rotated.secret, payload))).status).toBe(401);
@@ -224,10 +261,25 @@ describe("bearer hooks, modes and bodies", () => {
     expect(h.token).toMatch(/^wht_/);
     expect(h.secret).toBeUndefined();
     const payload = JSON.stringify({ user: { text: "b" }, score: 2 });
-    expect((await hit(h.hook_id, { method: "POST", body: payload, headers: { "Content-Type": "application/json" } })).status).toBe(401);
-    expect((await hit(h.hook_id, { method: "POST", body: payload, headers: { Authorization: "Bearer wht_wrong" } })).status).toBe(401);
-    const ok = (auth: string, key?: string): RequestInit => ({ method: "POST", body: payload, headers: { Authorization: `Bearer ${auth}`, "Content-Type": "application/json", ...(key ? { "Idempotency-Key": key } : {}) } });
-    const a = (await (await hit(h.hook_id, ok(h.token as string, "k-1"))).json()) as { run_id: string; outputs: unknown };
+    expect(
+      (await hit(h.hook_id, { method: "POST", body: payload, headers: { "Content-Type": "application/json" } })).status,
+    ).toBe(401);
+    expect(
+      (await hit(h.hook_id, { method: "POST", body: payload, headers: { Authorization: "Bearer wht_wrong" } })).status,
+    ).toBe(401);
+    const ok = (auth: string, key?: string): RequestInit => ({
+      method: "POST",
+      body: payload,
+      headers: {
+        Authorization: `Bearer ${auth}`,
+        "Content-Type": "application/json",
+        ...(key ? { "Idempotency-Key": key } : {}),
+      },
+    });
+    const a = (await (await hit(h.hook_id, ok(h.token as string, "k-1"))).json()) as {
+      run_id: string;
+      outputs: unknown;
+    };
     expect(a.outputs).toEqual({ joined: "FAIL: b" });
     const b = (await (await hit(h.hook_id, ok(h.token as string, "k-1"))).json()) as { run_id: string };
     expect(b.run_id).toBe(a.run_id);
@@ -238,7 +290,11 @@ describe("bearer hooks, modes and bodies", () => {
 
   it("async: answers 202 at once with the run's URLs; the run completes on its own", async () => {
     const h = await createHook({ flow_id: branchFlow, auth: "bearer", mode: "async", mapping });
-    const res = await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "later" }, score: 99 }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" } });
+    const res = await hit(h.hook_id, {
+      method: "POST",
+      body: JSON.stringify({ user: { text: "later" }, score: 99 }),
+      headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(202);
     const body = (await res.json()) as { run_id: string; status_url: string; events_url: string };
     expect(body.status_url).toBe(`${BASE}/runs/${body.run_id}`);
@@ -253,7 +309,11 @@ describe("bearer hooks, modes and bodies", () => {
   it("sync: after the hook's deadline answers 202 with the status URL, and the run still finishes", async () => {
     const slow = await publishedFlow(startLlmEnd(openai, { tokens: ["s", "l", "o", "w"], delayMs: 150 }));
     const h = await createHook({ flow_id: slow, auth: "bearer", sync_timeout_ms: 150 });
-    const res = await hit(h.hook_id, { method: "POST", body: JSON.stringify({ AGENT_USER_INPUT: "q" }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" } });
+    const res = await hit(h.hook_id, {
+      method: "POST",
+      body: JSON.stringify({ AGENT_USER_INPUT: "q" }),
+      headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" },
+    });
     expect(res.status).toBe(202);
     const body = (await res.json()) as { run_id: string; status: string };
     expect(body.status).toBe("running");
@@ -266,14 +326,30 @@ describe("bearer hooks, modes and bodies", () => {
 
   it("stream: answers with the open API's SSE frames", async () => {
     const h = await createHook({ flow_id: branchFlow, auth: "bearer", mode: "stream", mapping });
-    const res = await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "s" }, score: 80 }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json", "Idempotency-Key": "stream-1" } });
+    const res = await hit(h.hook_id, {
+      method: "POST",
+      body: JSON.stringify({ user: { text: "s" }, score: 80 }),
+      headers: {
+        Authorization: `Bearer ${h.token}`,
+        "Content-Type": "application/json",
+        "Idempotency-Key": "stream-1",
+      },
+    });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const frames = new SseParser().push(`${await res.text()}\n\n`).map((e) => JSON.parse(e.data) as Frame);
     // the message node's answer, then the end node's (variable mode: its outputs as JSON), as the open API sends them
     expect(frames.map((f) => f.choices[0]?.delta.content ?? "").join("")).toBe('PASS: s{"joined":""}');
     expect(frames.at(-1)?.choices[0]?.finish_reason).toBe("stop");
     // the same key replays the same run's frames
-    const again = await hit(h.hook_id, { method: "POST", body: "{}", headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json", "Idempotency-Key": "stream-1" } });
+    const again = await hit(h.hook_id, {
+      method: "POST",
+      body: "{}",
+      headers: {
+        Authorization: `Bearer ${h.token}`,
+        "Content-Type": "application/json",
+        "Idempotency-Key": "stream-1",
+      },
+    });
     expect(again.headers.get("x-run-id")).toBe(res.headers.get("x-run-id"));
     const replay = new SseParser().push(`${await again.text()}\n\n`).map((e) => JSON.parse(e.data) as Frame);
     expect(replay.map((f) => f.choices[0]?.delta.content ?? "").join("")).toBe('PASS: s{"joined":""}');
@@ -281,18 +357,42 @@ describe("bearer hooks, modes and bodies", () => {
 
   it("maps form fields, query parameters and multipart files (stored in R2, passed as URLs)", async () => {
     const h = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "body.text" } });
-    const form = await hit(h.hook_id, { method: "POST", body: "text=from+a+form&text2=x", headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/x-www-form-urlencoded" } });
+    const form = await hit(h.hook_id, {
+      method: "POST",
+      body: "text=from+a+form&text2=x",
+      headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/x-www-form-urlencoded" },
+    });
     expect(await form.json()).toMatchObject({ code: 0, outputs: { joined: "FAIL: from a form" } });
     const q = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "query.who" } });
-    const byQuery = await hit(`${q.hook_id}?who=the+query`, { method: "POST", body: "", headers: { Authorization: `Bearer ${q.token}` } });
+    const byQuery = await hit(`${q.hook_id}?who=the+query`, {
+      method: "POST",
+      body: "",
+      headers: { Authorization: `Bearer ${q.token}` },
+    });
     expect(await byQuery.json()).toMatchObject({ code: 0, outputs: { joined: "FAIL: the query" } });
-    const hd = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "headers.x-source" } });
-    const byHeader = await hit(hd.hook_id, { method: "POST", body: "{}", headers: { Authorization: `Bearer ${hd.token}`, "Content-Type": "application/json", "X-Source": "a header" } });
+    const hd = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mapping: { AGENT_USER_INPUT: "headers.x-source" },
+    });
+    const byHeader = await hit(hd.hook_id, {
+      method: "POST",
+      body: "{}",
+      headers: { Authorization: `Bearer ${hd.token}`, "Content-Type": "application/json", "X-Source": "a header" },
+    });
     expect(await byHeader.json()).toMatchObject({ code: 0, outputs: { joined: "FAIL: a header" } });
-    const fileHook = await createHook({ flow_id: branchFlow, auth: "bearer", mapping: { AGENT_USER_INPUT: "body.doc" } });
+    const fileHook = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mapping: { AGENT_USER_INPUT: "body.doc" },
+    });
     const multipart = new FormData();
     multipart.append("doc", new File(["file body"], "notes.txt", { type: "text/plain" }));
-    const res = await hit(fileHook.hook_id, { method: "POST", body: multipart, headers: { Authorization: `Bearer ${fileHook.token}` } });
+    const res = await hit(fileHook.hook_id, {
+      method: "POST",
+      body: multipart,
+      headers: { Authorization: `Bearer ${fileHook.token}` },
+    });
     const body = (await res.json()) as { outputs: { joined: string } };
     const url = body.outputs.joined.replace("FAIL: ", "");
     expect(url).toMatch(/^http:\/\/astron\.test\/workflow\/v1\/files\/[0-9a-f-]+\.txt$/);
@@ -300,9 +400,19 @@ describe("bearer hooks, modes and bodies", () => {
   });
 
   it("limits: 413 over the body limit, 429 with Retry-After over the rate, 415 for an unreadable body", async () => {
-    const h = await createHook({ flow_id: branchFlow, auth: "bearer", mapping, max_body_bytes: 64, rate_per_minute: 6 });
+    const h = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mapping,
+      max_body_bytes: 64,
+      rate_per_minute: 6,
+    });
     const auth = { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" };
-    const big = await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "x".repeat(200) } }), headers: auth });
+    const big = await hit(h.hook_id, {
+      method: "POST",
+      body: JSON.stringify({ user: { text: "x".repeat(200) } }),
+      headers: auth,
+    });
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ code: 24003 });
     // chunked (no Content-Length): still cut at the limit
@@ -314,7 +424,11 @@ describe("bearer hooks, modes and bodies", () => {
     });
     expect((await hit(h.hook_id, { method: "POST", body: chunks, headers: auth })).status).toBe(413);
     // a declared length is trusted only as far as the limit: a longer body than declared is still refused
-    const understated = await hit(h.hook_id, { method: "POST", body: "x".repeat(200), headers: { ...auth, "Content-Length": "10" } });
+    const understated = await hit(h.hook_id, {
+      method: "POST",
+      body: "x".repeat(200),
+      headers: { ...auth, "Content-Length": "10" },
+    });
     expect(understated.status).toBe(413);
     const small = JSON.stringify({ user: { text: "x" }, score: 1 });
     expect((await hit(h.hook_id, { method: "POST", body: small, headers: auth })).status).toBe(200);
@@ -323,7 +437,11 @@ describe("bearer hooks, modes and bodies", () => {
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await limited.json()).toMatchObject({ code: 24004 });
     const h2 = await createHook({ flow_id: branchFlow, auth: "bearer", mapping });
-    const unreadable = await hit(h2.hook_id, { method: "POST", body: "{not json", headers: { Authorization: `Bearer ${h2.token}`, "Content-Type": "application/json" } });
+    const unreadable = await hit(h2.hook_id, {
+      method: "POST",
+      body: "{not json",
+      headers: { Authorization: `Bearer ${h2.token}`, "Content-Type": "application/json" },
+    });
     expect(unreadable.status).toBe(415);
     expect(await unreadable.json()).toMatchObject({ code: 24005 });
     expect((await hit("hk_nope", { method: "POST", body: "{}" })).status).toBe(404);
@@ -331,15 +449,31 @@ describe("bearer hooks, modes and bodies", () => {
 });
 
 describe("callbacks", () => {
-  async function received(path: string): Promise<{ headers: Record<string, string>; body: string; answered: number }[]> {
-    return (await (await fetch(`${receiver}/__received${path}`)).json()) as { headers: Record<string, string>; body: string; answered: number }[];
+  async function received(
+    path: string,
+  ): Promise<{ headers: Record<string, string>; body: string; answered: number }[]> {
+    return (await (await fetch(`${receiver}/__received${path}`)).json()) as {
+      headers: Record<string, string>;
+      body: string;
+      answered: number;
+    }[];
   }
 
   it("posts the result, signed, and retries with backoff until the receiver takes it; every attempt is recorded", async () => {
     const path = `/cb/retry-${Date.now()}`;
-    const h = await createHook({ flow_id: branchFlow, auth: "bearer", mode: "async", mapping, callback_url: `${receiver}${path}?fail=2` });
+    const h = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mode: "async",
+      mapping,
+      callback_url: `${receiver}${path}?fail=2`,
+    });
     expect(h.callback_secret).toMatch(/^whsec_/);
-    const res = await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "cb" }, score: 1 }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" } });
+    const res = await hit(h.hook_id, {
+      method: "POST",
+      body: JSON.stringify({ user: { text: "cb" }, score: 1 }),
+      headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" },
+    });
     const { run_id } = (await res.json()) as { run_id: string };
     const run = await until("delivery", async () => {
       const s = await runStatus(run_id);
@@ -355,15 +489,32 @@ describe("callbacks", () => {
     // one message id for every attempt; each one verifies with the hook's callback secret
     expect(new Set(got.map((g) => g.headers["webhook-id"])).size).toBe(1);
     const last = got.at(-1)!;
-    const verified = new Webhook(h.callback_secret as string).verify(last.body, last.headers) as { type: string; data: Record<string, unknown> };
-    expect(verified).toMatchObject({ type: "run.completed", data: { run_id, hook_id: h.hook_id, status: "completed", outputs: { joined: "FAIL: cb" } } });
+    const verified = new Webhook(h.callback_secret as string).verify(last.body, last.headers) as {
+      type: string;
+      data: Record<string, unknown>;
+    };
+    expect(verified).toMatchObject({
+      type: "run.completed",
+      data: { run_id, hook_id: h.hook_id, status: "completed", outputs: { joined: "FAIL: cb" } },
+    });
     expect(last.body).not.toContain(h.callback_secret as string);
   });
 
   it("gives up after the configured attempts and says so", async () => {
     const path = `/cb/down-${Date.now()}`;
-    const h = await createHook({ flow_id: branchFlow, auth: "bearer", mapping, callback_url: `${receiver}${path}?fail=100` });
-    const { run_id } = (await (await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "x" }, score: 1 }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" } })).json()) as { run_id: string };
+    const h = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mapping,
+      callback_url: `${receiver}${path}?fail=100`,
+    });
+    const { run_id } = (await (
+      await hit(h.hook_id, {
+        method: "POST",
+        body: JSON.stringify({ user: { text: "x" }, score: 1 }),
+        headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" },
+      })
+    ).json()) as { run_id: string };
     const run = await until("giving up", async () => {
       const s = (await runStatus(run_id)) as { callback: { status: string; attempts: number } | null };
       return s.callback?.status === "failed" ? s : undefined;
@@ -374,8 +525,19 @@ describe("callbacks", () => {
 
   it("a pending callback survives the object's restart: the alarm delivers it, and the run is not run again", async () => {
     const path = `/cb/restart-${Date.now()}`;
-    const h = await createHook({ flow_id: branchFlow, auth: "bearer", mapping, callback_url: `${receiver}${path}?fail=1` });
-    const { run_id } = (await (await hit(h.hook_id, { method: "POST", body: JSON.stringify({ user: { text: "z" }, score: 1 }), headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" } })).json()) as { run_id: string };
+    const h = await createHook({
+      flow_id: branchFlow,
+      auth: "bearer",
+      mapping,
+      callback_url: `${receiver}${path}?fail=1`,
+    });
+    const { run_id } = (await (
+      await hit(h.hook_id, {
+        method: "POST",
+        body: JSON.stringify({ user: { text: "z" }, score: 1 }),
+        headers: { Authorization: `Bearer ${h.token}`, "Content-Type": "application/json" },
+      })
+    ).json()) as { run_id: string };
     await until("first attempt", async () => ((await received(path)).length >= 1 ? true : undefined));
     const framesBefore = (await runStatus(run_id)).lastEventId;
     await abortAllDurableObjects();

@@ -5,7 +5,11 @@ import { loadFixture } from "../support/fixtures.ts";
 import { testEnv } from "../support/seed.ts";
 
 async function post(path: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await SELF.fetch(`http://astron.test${path}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" }, body: JSON.stringify(body) });
+  const res = await SELF.fetch(`http://astron.test${path}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Consumer-Username": "d1590f30" },
+    body: JSON.stringify(body),
+  });
   return (await res.json()) as Record<string, unknown>;
 }
 
@@ -22,7 +26,13 @@ const joiner = {
 describe("node debug and code run", () => {
   it("runs one node in isolation and answers with the spec's fields, on both prefixes with a trailing slash", async () => {
     for (const path of ["/workflow/v1/node/debug", "/sparkflow/v1/node/debug/"]) {
-      const r = await post(path, { id: "f1", name: "flow", description: "", version: "v3.0.0", data: { nodes: [joiner], edges: [] } });
+      const r = await post(path, {
+        id: "f1",
+        name: "flow",
+        description: "",
+        version: "v3.0.0",
+        data: { nodes: [joiner], edges: [] },
+      });
       expect(r.code).toBe(0);
       expect(r.data).toMatchObject({
         node_id: joiner.id,
@@ -42,7 +52,13 @@ describe("node debug and code run", () => {
       id: "flow::55555555-5555-4555-8555-555555555555",
       data: {
         nodeMeta: { nodeType: "工作流", aliasName: "Sub" },
-        inputs: [{ id: "in-1", name: "AGENT_USER_INPUT", schema: { type: "string", value: { type: "literal", content: "x" } } }],
+        inputs: [
+          {
+            id: "in-1",
+            name: "AGENT_USER_INPUT",
+            schema: { type: "string", value: { type: "literal", content: "x" } },
+          },
+        ],
         outputs: [{ id: "o-1", name: "output", schema: { type: "string" } }],
         nodeParam: { flowId: "1", appId: "other01", uid: "u" },
       },
@@ -54,8 +70,17 @@ describe("node debug and code run", () => {
 
   it("fails a node whose ref points outside the request with 20600, and a bad body with 460", async () => {
     const withRef = structuredClone(joiner);
-    withRef.data.inputs[0] = { id: "in-1", name: "input", schema: { type: "string", value: { type: "ref", content: { nodeId: "node-start::x", name: "AGENT_USER_INPUT" } } as never } };
-    expect((await post("/workflow/v1/node/debug", { id: "f1", name: "flow", data: { nodes: [withRef], edges: [] } })).code).toBe(20600);
+    withRef.data.inputs[0] = {
+      id: "in-1",
+      name: "input",
+      schema: {
+        type: "string",
+        value: { type: "ref", content: { nodeId: "node-start::x", name: "AGENT_USER_INPUT" } } as never,
+      },
+    };
+    expect(
+      (await post("/workflow/v1/node/debug", { id: "f1", name: "flow", data: { nodes: [withRef], edges: [] } })).code,
+    ).toBe(20600);
     expect((await post("/workflow/v1/node/debug", { id: "f1", name: "", data: { nodes: [joiner] } })).code).toBe(460);
   });
 
@@ -70,15 +95,32 @@ describe("node debug and code run", () => {
 
 describe("run history", () => {
   it("records a finished run's summary in D1", async () => {
-    const add = await post("/workflow/v1/protocol/add", { app_id: "", name: "h", description: "", data: loadFixture("example-core-if-else-branch.json") });
+    const add = await post("/workflow/v1/protocol/add", {
+      app_id: "",
+      name: "h",
+      description: "",
+      data: loadFixture("example-core-if-else-branch.json"),
+    });
     const id = (add.data as { flow_id: string }).flow_id;
-    const r = await post("/workflow/v1/debug/chat/completions", { flow_id: id, stream: false, uid: "u-hist", parameters: { AGENT_USER_INPUT: "h", score: 3 } });
+    const r = await post("/workflow/v1/debug/chat/completions", {
+      flow_id: id,
+      stream: false,
+      uid: "u-hist",
+      parameters: { AGENT_USER_INPUT: "h", score: 3 },
+    });
     expect(r.code).toBe(0);
     let row: Record<string, unknown> | null = null;
     for (let i = 0; i < 50 && !row; i++) {
       row = await testEnv.DB.prepare("SELECT * FROM run_history WHERE flow_id = ?").bind(id).first();
       if (!row) await new Promise((res) => setTimeout(res, 20));
     }
-    expect(row).toMatchObject({ flow_id: id, uid: "u-hist", status: "completed", code: 0, mode: "debug", app_id: "d1590f30" });
+    expect(row).toMatchObject({
+      flow_id: id,
+      uid: "u-hist",
+      status: "completed",
+      code: 0,
+      mode: "debug",
+      app_id: "d1590f30",
+    });
   });
 });

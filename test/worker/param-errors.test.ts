@@ -25,7 +25,10 @@ describe("POST /workflow/v1/cancel with a body that is not an object", () => {
   it("answers 460 in the spec's wording for null, a list, a string, a number and an empty object", async () => {
     for (const body of ["null", "[]", '"x"', "5"]) {
       const r = await post("/workflow/v1/cancel", body);
-      expect(r, body).toMatchObject({ code: 460, message: expect.stringMatching(/^Parameter: body, Input: .*valid dictionary/) });
+      expect(r, body).toMatchObject({
+        code: 460,
+        message: expect.stringMatching(/^Parameter: body, Input: .*valid dictionary/),
+      });
     }
     expect(await post("/workflow/v1/cancel", "{}")).toMatchObject({
       code: 460,

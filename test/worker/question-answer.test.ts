@@ -39,7 +39,13 @@ function qaFlow(needReply: boolean): unknown {
     .node("message::yes", { params: { template: "shipping", streamOutput: true } })
     .node("message::no", { params: { template: "holding", streamOutput: true } })
     .node("message::later", { params: { template: "deferred", streamOutput: true } })
-    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }, { name: "id", ref: { node: "question-answer::q", name: "id" } }] })
+    .node(END, {
+      params: { outputMode: 0 },
+      inputs: [
+        { name: "answer", ref: { node: "question-answer::q", name: "content" } },
+        { name: "id", ref: { node: "question-answer::q", name: "id" } },
+      ],
+    })
     .edge(START, "question-answer::q")
     .edge("question-answer::q", "message::yes", "option-one-of::a")
     .edge("question-answer::q", "message::no", "option-one-of::b")
@@ -59,8 +65,20 @@ async function frames(res: Response): Promise<Frame[]> {
 }
 
 async function start(needReply = true): Promise<{ eventId: string; first: Frame[] }> {
-  const add = (await (await post("/workflow/v1/protocol/add", { app_id: "d1590f30", name: "qa", description: "", data: qaFlow(needReply) })).json()) as { data: { flow_id: string } };
-  const first = await frames(await post("/workflow/v1/debug/chat/completions", { flow_id: add.data.flow_id, parameters: { AGENT_USER_INPUT: "v2" } }));
+  const add = (await (
+    await post("/workflow/v1/protocol/add", {
+      app_id: "d1590f30",
+      name: "qa",
+      description: "",
+      data: qaFlow(needReply),
+    })
+  ).json()) as { data: { flow_id: string } };
+  const first = await frames(
+    await post("/workflow/v1/debug/chat/completions", {
+      flow_id: add.data.flow_id,
+      parameters: { AGENT_USER_INPUT: "v2" },
+    }),
+  );
   const last = first.at(-1) as Frame;
   expect(last.choices[0]?.finish_reason).toBe("interrupt");
   return { eventId: last.event_data?.event_id ?? "", first };
@@ -72,7 +90,11 @@ describe("question-answer over HTTP", () => {
   it("ends the first response at the interrupt, resumes with B on the resume's own sid, then refuses a second resume (item 25)", async () => {
     const { eventId, first } = await start();
     const interrupt = first.at(-1) as Frame;
-    expect(interrupt.event_data).toMatchObject({ event_type: "interrupt", need_reply: true, value: { type: "option", content: "Ship v2?" } });
+    expect(interrupt.event_data).toMatchObject({
+      event_type: "interrupt",
+      need_reply: true,
+      value: { type: "option", content: "Ship v2?" },
+    });
     expect(interrupt.event_data?.value.option?.map((o) => o.id)).toEqual(["A", "B", "default"]);
     expect(interrupt.event_data?.value.option?.[0]?.text).toBe("yes, ship v2");
     const res = await post("/workflow/v1/debug/resume", { event_id: eventId, event_type: "resume", content: "B" });
@@ -82,9 +104,13 @@ describe("question-answer over HTTP", () => {
     expect(text(rest)).toContain("holding");
     expect(text(rest)).not.toContain("shipping");
     expect(rest.at(-1)?.workflow_step?.node?.id).toBe("flow_obj");
-    const again = (await (await post("/workflow/v1/debug/resume", { event_id: eventId, content: "A" })).json()) as Frame;
+    const again = (await (
+      await post("/workflow/v1/debug/resume", { event_id: eventId, content: "A" })
+    ).json()) as Frame;
     expect(again.code).toBe(23900);
-    expect((await (await post("/workflow/v1/resume/", { event_id: "no-such-event", content: "A" })).json()) as Frame).toMatchObject({ code: 23900 });
+    expect(
+      (await (await post("/workflow/v1/resume/", { event_id: "no-such-event", content: "A" })).json()) as Frame,
+    ).toMatchObject({ code: 23900 });
   });
 
   it("resumes from storage after the run object was evicted", async () => {
@@ -98,10 +124,14 @@ describe("question-answer over HTTP", () => {
 
   it("takes the default option on ignore when no reply is needed, and refuses ignore when one is (item 26)", async () => {
     const optional = await start(false);
-    const rest = await frames(await post("/workflow/v1/debug/resume", { event_id: optional.eventId, event_type: "ignore", content: "" }));
+    const rest = await frames(
+      await post("/workflow/v1/debug/resume", { event_id: optional.eventId, event_type: "ignore", content: "" }),
+    );
     expect(text(rest)).toContain("deferred");
     const required = await start(true);
-    const refused = await frames(await post("/workflow/v1/debug/resume", { event_id: required.eventId, event_type: "ignore", content: "" }));
+    const refused = await frames(
+      await post("/workflow/v1/debug/resume", { event_id: required.eventId, event_type: "ignore", content: "" }),
+    );
     expect(refused.at(-1)?.code).toBe(23802);
   });
 
@@ -124,13 +154,20 @@ describe("question-answer over HTTP", () => {
       if (r.done) break;
       lines.push(r.value);
     }
-    const all = lines.join("").trim().split("\n").map((l) => (JSON.parse(l) as { frame: Frame }).frame);
+    const all = lines
+      .join("")
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { frame: Frame }).frame);
     // the replay from 0 stops at the first final frame (the interrupt); what follows is the node error and the end
     expect(all.at(-1)?.choices[0]?.finish_reason).toBe("interrupt");
     const after = await stub.attach(all.length, "d1590f30");
     if (!after.ok) throw new Error("attach failed");
     const text2 = await new Response(after.stream).text();
-    const tail = text2.trim().split("\n").map((l) => (JSON.parse(l) as { frame: Frame }).frame);
+    const tail = text2
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { frame: Frame }).frame);
     expect(tail.map((f) => [f.workflow_step?.node?.id ?? "", f.code])).toEqual([
       ["question-answer::q", 23900],
       ["", 23900],

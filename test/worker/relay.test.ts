@@ -26,13 +26,23 @@ describe("relay", () => {
     const res = await relayResponse(stream, { mode: "open", stream: true, sid: "resp-sid", frameTimeoutMs: 50 });
     const events = new SseParser().push(`${await res.text()}\n\n`);
     expect(events).toHaveLength(1);
-    expect(JSON.parse(events[0]?.data ?? "{}")).toMatchObject({ code: 20804, message: "OpenAPI output timeout", id: "resp-sid" });
+    expect(JSON.parse(events[0]?.data ?? "{}")).toMatchObject({
+      code: 20804,
+      message: "OpenAPI output timeout",
+      id: "resp-sid",
+    });
   });
 
   it("cancels the run when the client goes away before the final frame (spec §6.12 [new])", async () => {
     const { stream } = stalled([JSON.stringify({ seq: 1, frame: workflowStartFrame("s", 1) })]);
     let gone = 0;
-    const res = await relayResponse(stream, { mode: "debug", stream: true, sid: "s", frameTimeoutMs: 5_000, onClientGone: () => gone++ });
+    const res = await relayResponse(stream, {
+      mode: "debug",
+      stream: true,
+      sid: "s",
+      frameTimeoutMs: 5_000,
+      onClientGone: () => gone++,
+    });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     await reader.cancel();

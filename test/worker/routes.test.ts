@@ -307,7 +307,9 @@ describe("shared error surface", () => {
       20102,
     );
     const unknown = { "X-Consumer-Username": "no-such-app" };
-    expect((await api("POST", "/workflow/v1/protocol/add", { app_id: "no-such-app", name: "s" }, unknown)).code).toBe(20000);
+    expect((await api("POST", "/workflow/v1/protocol/add", { app_id: "no-such-app", name: "s" }, unknown)).code).toBe(
+      20000,
+    );
   });
 });
 

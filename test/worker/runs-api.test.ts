@@ -13,12 +13,25 @@ let flowId = "";
 
 beforeAll(async () => {
   await seedApps();
-  const add = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", { method: "POST", headers: APP, body: JSON.stringify({ app_id: "d1590f30", name: "r", description: "", data: loadFixture("example-core-if-else-branch.json") }) });
+  const add = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", {
+    method: "POST",
+    headers: APP,
+    body: JSON.stringify({
+      app_id: "d1590f30",
+      name: "r",
+      description: "",
+      data: loadFixture("example-core-if-else-branch.json"),
+    }),
+  });
   flowId = ((await add.json()) as { data: { flow_id: string } }).data.flow_id;
 });
 
 async function runOnce(score: number): Promise<{ runId: string; frames: Frame[] }> {
-  const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", { method: "POST", headers: APP, body: JSON.stringify({ flow_id: flowId, parameters: { AGENT_USER_INPUT: "r", score } }) });
+  const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", {
+    method: "POST",
+    headers: APP,
+    body: JSON.stringify({ flow_id: flowId, parameters: { AGENT_USER_INPUT: "r", score } }),
+  });
   const runId = res.headers.get("x-run-id") ?? "";
   const frames = new SseParser().push(`${await res.text()}\n\n`).map((e) => JSON.parse(e.data) as Frame);
   return { runId, frames };
@@ -30,8 +43,18 @@ describe("runs API", () => {
     expect(runId).toMatch(/^\d+$/);
     const res = await SELF.fetch(`http://astron.test/runs/${runId}`, { headers: APP });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as Record<string, unknown> & { nodes: Record<string, { code?: number; startedAt: number; endedAt: number }> };
-    expect(body).toMatchObject({ id: runId, flowId, status: "completed", mode: "debug", inputs: { AGENT_USER_INPUT: "r", score: 70 }, outputs: { joined: "" }, error: null });
+    const body = (await res.json()) as Record<string, unknown> & {
+      nodes: Record<string, { code?: number; startedAt: number; endedAt: number }>;
+    };
+    expect(body).toMatchObject({
+      id: runId,
+      flowId,
+      status: "completed",
+      mode: "debug",
+      inputs: { AGENT_USER_INPUT: "r", score: 70 },
+      outputs: { joined: "" },
+      error: null,
+    });
     expect(body.nodes["if-else::22222222-2222-4222-8222-222222222222"]).toMatchObject({ code: 0 });
     expect(Object.keys(body.nodes)).not.toContain("text-joiner::44444444-4444-4444-8444-444444444444");
   });
@@ -42,8 +65,12 @@ describe("runs API", () => {
     expect(all.headers.get("content-type")).toContain("text/event-stream");
     const events = new SseParser().push(`${await all.text()}\n\n`);
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => String(i + 1)));
-    expect(events.map((e) => (JSON.parse(e.data) as Frame).workflow_step?.node?.id)).toEqual(frames.map((f) => f.workflow_step?.node?.id));
-    const tail = await SELF.fetch(`http://astron.test/runs/${runId}/events`, { headers: { ...APP, "Last-Event-ID": "4" } });
+    expect(events.map((e) => (JSON.parse(e.data) as Frame).workflow_step?.node?.id)).toEqual(
+      frames.map((f) => f.workflow_step?.node?.id),
+    );
+    const tail = await SELF.fetch(`http://astron.test/runs/${runId}/events`, {
+      headers: { ...APP, "Last-Event-ID": "4" },
+    });
     const rest = new SseParser().push(`${await tail.text()}\n\n`);
     expect(rest.map((e) => e.id)).toEqual(events.slice(4).map((e) => e.id));
   });
@@ -62,16 +89,22 @@ describe("runs API", () => {
     for (const score of [1, 2, 3]) await runOnce(score);
     let body: { runs: { id: string; status: string }[]; next: string | null } = { runs: [], next: null };
     for (let i = 0; i < 50; i++) {
-      body = (await (await SELF.fetch(`http://astron.test/flows/${flowId}/runs?limit=2`, { headers: APP })).json()) as typeof body;
+      body = (await (
+        await SELF.fetch(`http://astron.test/flows/${flowId}/runs?limit=2`, { headers: APP })
+      ).json()) as typeof body;
       if (body.next) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(body.runs).toHaveLength(2);
     expect(body.next).toMatch(/^\?limit=2&before=\d+$/);
-    const page2 = (await (await SELF.fetch(`http://astron.test/flows/${flowId}/runs${body.next}`, { headers: APP })).json()) as typeof body;
+    const page2 = (await (
+      await SELF.fetch(`http://astron.test/flows/${flowId}/runs${body.next}`, { headers: APP })
+    ).json()) as typeof body;
     expect(page2.runs.length).toBeGreaterThan(0);
     expect(page2.runs.map((r) => r.id)).not.toContain(body.runs[0]?.id);
-    const other = (await (await SELF.fetch(`http://astron.test/flows/${flowId}/runs`, { headers: OTHER })).json()) as typeof body;
+    const other = (await (
+      await SELF.fetch(`http://astron.test/flows/${flowId}/runs`, { headers: OTHER })
+    ).json()) as typeof body;
     expect(other.runs).toEqual([]);
   });
 });

@@ -64,61 +64,149 @@ const storedForA = async (text: string): Promise<boolean> => {
 
 const ROUTES: Record<string, Entry> = {
   "GET /health": { public: "the liveness check carries no data" },
-  "GET /workflow/v1/files/:name": { public: "file URLs are capabilities of 122 random bits that services fetch anonymously (spec §8.2)" },
-  "HEAD /workflow/v1/files/:name": { public: "as GET" },
-  "POST /hooks/:id": { public: "a webhook delivery authenticates by its own signature or token (tested below and in hooks.test.ts)" },
-
-  "POST {p}/protocol/add": { probe: (_ids, p) => ({ method: "POST", path: `${p}/protocol/add`, body: { app_id: A.alias, name: "planted", data: {} } }) },
-  "POST {p}/protocol/get": { probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/get`, body: { flow_id: ids.flowId } }) },
-  "POST {p}/protocol/update/:flow_id": {
-    probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/update/${ids.flowId}`, body: { name: "renamed by B", app_id: A.alias } }),
+  "GET /workflow/v1/files/:name": {
+    public: "file URLs are capabilities of 122 random bits that services fetch anonymously (spec §8.2)",
   },
-  "POST {p}/protocol/delete": { probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/delete`, body: { flow_id: ids.flowId, app_id: A.alias } }) },
-  "POST {p}/protocol/build/:flow_id": { probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/build/${ids.flowId}` }) },
+  "HEAD /workflow/v1/files/:name": { public: "as GET" },
+  "POST /hooks/:id": {
+    public: "a webhook delivery authenticates by its own signature or token (tested below and in hooks.test.ts)",
+  },
+
+  "POST {p}/protocol/add": {
+    probe: (_ids, p) => ({
+      method: "POST",
+      path: `${p}/protocol/add`,
+      body: { app_id: A.alias, name: "planted", data: {} },
+    }),
+  },
+  "POST {p}/protocol/get": {
+    probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/get`, body: { flow_id: ids.flowId } }),
+  },
+  "POST {p}/protocol/update/:flow_id": {
+    probe: (ids, p) => ({
+      method: "POST",
+      path: `${p}/protocol/update/${ids.flowId}`,
+      body: { name: "renamed by B", app_id: A.alias },
+    }),
+  },
+  "POST {p}/protocol/delete": {
+    probe: (ids, p) => ({
+      method: "POST",
+      path: `${p}/protocol/delete`,
+      body: { flow_id: ids.flowId, app_id: A.alias },
+    }),
+  },
+  "POST {p}/protocol/build/:flow_id": {
+    probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/build/${ids.flowId}` }),
+  },
   "POST {p}/protocolcompare/save": {
-    probe: (ids, p) => ({ method: "POST", path: `${p}/protocolcompare/save`, body: { flow_id: ids.flowId, version: "cmp-b", data: {} } }),
+    probe: (ids, p) => ({
+      method: "POST",
+      path: `${p}/protocolcompare/save`,
+      body: { flow_id: ids.flowId, version: "cmp-b", data: {} },
+    }),
   },
   "POST {p}/protocol/compare/save": {
-    probe: (ids, p) => ({ method: "POST", path: `${p}/protocol/compare/save`, body: { flow_id: ids.flowId, version: "cmp-b", data: {} } }),
+    probe: (ids, p) => ({
+      method: "POST",
+      path: `${p}/protocol/compare/save`,
+      body: { flow_id: ids.flowId, version: "cmp-b", data: {} },
+    }),
   },
   "DELETE {p}/protocol/compare/delete": {
-    probe: (ids, p) => ({ method: "DELETE", path: `${p}/protocol/compare/delete`, body: { flow_id: ids.flowId, version: "cmp-a" } }),
+    probe: (ids, p) => ({
+      method: "DELETE",
+      path: `${p}/protocol/compare/delete`,
+      body: { flow_id: ids.flowId, version: "cmp-a" },
+    }),
   },
-  "GET {p}/get_flow_info/:flow_id": { probe: (ids, p) => ({ method: "GET", path: `${p}/get_flow_info/${ids.flowId}` }) },
+  "GET {p}/get_flow_info/:flow_id": {
+    probe: (ids, p) => ({ method: "GET", path: `${p}/get_flow_info/${ids.flowId}` }),
+  },
   "POST {p}/node/debug": {
-    probe: (ids, p) => ({ method: "POST", path: `${p}/node/debug`, body: { id: ids.flowId, name: "n", data: { nodes: [{}], edges: [] } } }),
+    probe: (ids, p) => ({
+      method: "POST",
+      path: `${p}/node/debug`,
+      body: { id: ids.flowId, name: "n", data: { nodes: [{}], edges: [] } },
+    }),
   },
   "POST {p}/code/run": {
-    probe: (_ids, p) => ({ method: "POST", path: `${p}/code/run`, body: { code: "function main(){return {}}", app_id: A.alias, uid: "u", codeLanguage: "js" } }),
+    probe: (_ids, p) => ({
+      method: "POST",
+      path: `${p}/code/run`,
+      body: { code: "function main(){return {}}", app_id: A.alias, uid: "u", codeLanguage: "js" },
+    }),
   },
   "POST {p}/run": {
-    probe: (_ids, p) => ({ method: "POST", path: `${p}/run`, body: { code: "function main(){return {}}", app_id: A.alias, uid: "u", codeLanguage: "js" } }),
+    probe: (_ids, p) => ({
+      method: "POST",
+      path: `${p}/run`,
+      body: { code: "function main(){return {}}", app_id: A.alias, uid: "u", codeLanguage: "js" },
+    }),
   },
   "POST /workflow/v1/chat/completions": {
-    probe: (ids) => ({ method: "POST", path: "/workflow/v1/chat/completions", body: { flow_id: ids.flowId, stream: false, parameters: { AGENT_USER_INPUT: "x" } } }),
+    probe: (ids) => ({
+      method: "POST",
+      path: "/workflow/v1/chat/completions",
+      body: { flow_id: ids.flowId, stream: false, parameters: { AGENT_USER_INPUT: "x" } },
+    }),
   },
   "POST /workflow/v1/debug/chat/completions": {
-    probe: (ids) => ({ method: "POST", path: "/workflow/v1/debug/chat/completions", body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "x" } } }),
+    probe: (ids) => ({
+      method: "POST",
+      path: "/workflow/v1/debug/chat/completions",
+      body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "x" } },
+    }),
   },
-  "POST /workflow/v1/resume": { probe: (ids) => ({ method: "POST", path: "/workflow/v1/resume", body: { event_id: ids.pausedRun, content: "B" } }) },
+  "POST /workflow/v1/resume": {
+    probe: (ids) => ({ method: "POST", path: "/workflow/v1/resume", body: { event_id: ids.pausedRun, content: "B" } }),
+  },
   "POST /workflow/v1/debug/resume": {
-    probe: (ids) => ({ method: "POST", path: "/workflow/v1/debug/resume", body: { event_id: ids.pausedRun, content: "B" } }),
+    probe: (ids) => ({
+      method: "POST",
+      path: "/workflow/v1/debug/resume",
+      body: { event_id: ids.pausedRun, content: "B" },
+    }),
   },
-  "POST /workflow/v1/cancel": { probe: (ids) => ({ method: "POST", path: "/workflow/v1/cancel", body: { event_id: ids.pausedRun } }) },
+  "POST /workflow/v1/cancel": {
+    probe: (ids) => ({ method: "POST", path: "/workflow/v1/cancel", body: { event_id: ids.pausedRun } }),
+  },
   // an upload creates the caller's own file; it must never be recorded as A's
-  "POST /workflow/v1/upload_file": { probe: () => ({ method: "POST", path: "/workflow/v1/upload_file", form: upload("file") }), leaks: storedForA },
-  "POST /workflow/v1/upload_files": { probe: () => ({ method: "POST", path: "/workflow/v1/upload_files", form: upload("files") }), leaks: storedForA },
-  "POST /v1/publish": { probe: (ids) => ({ method: "POST", path: "/v1/publish", body: { flow_id: ids.flowId, release_status: 3, plat: 1 } }) },
-  "POST /v1/auth": { probe: (ids) => ({ method: "POST", path: "/v1/auth", body: { flow_id: ids.flowId, app_id: B.alias } }) },
+  "POST /workflow/v1/upload_file": {
+    probe: () => ({ method: "POST", path: "/workflow/v1/upload_file", form: upload("file") }),
+    leaks: storedForA,
+  },
+  "POST /workflow/v1/upload_files": {
+    probe: () => ({ method: "POST", path: "/workflow/v1/upload_files", form: upload("files") }),
+    leaks: storedForA,
+  },
+  "POST /v1/publish": {
+    probe: (ids) => ({
+      method: "POST",
+      path: "/v1/publish",
+      body: { flow_id: ids.flowId, release_status: 3, plat: 1 },
+    }),
+  },
+  "POST /v1/auth": {
+    probe: (ids) => ({ method: "POST", path: "/v1/auth", body: { flow_id: ids.flowId, app_id: B.alias } }),
+  },
   "GET /runs/:id": { probe: (ids) => ({ method: "GET", path: `/runs/${ids.pausedRun}` }) },
   "GET /runs/:id/events": { probe: (ids) => ({ method: "GET", path: `/runs/${ids.pausedRun}/events` }) },
   "POST /runs/:id/cancel": { probe: (ids) => ({ method: "POST", path: `/runs/${ids.pausedRun}/cancel` }) },
   // lists answer every app with its own rows: none of A's may appear
-  "GET /flows/:id/runs": { probe: (ids) => ({ method: "GET", path: `/flows/${ids.flowId}/runs` }), leaks: async (text) => !/"runs":\[\]/.test(text) && /"runs":\[/.test(text) },
+  "GET /flows/:id/runs": {
+    probe: (ids) => ({ method: "GET", path: `/flows/${ids.flowId}/runs` }),
+    leaks: async (text) => !/"runs":\[\]/.test(text) && /"runs":\[/.test(text),
+  },
   "POST /hooks": { probe: (ids) => ({ method: "POST", path: "/hooks", body: { flow_id: ids.flowId, mode: "async" } }) },
-  "GET /hooks": { probe: (ids) => ({ method: "GET", path: `/hooks?flow_id=${ids.flowId}` }), leaks: async (text, ids) => text.includes(ids.hookId) },
+  "GET /hooks": {
+    probe: (ids) => ({ method: "GET", path: `/hooks?flow_id=${ids.flowId}` }),
+    leaks: async (text, ids) => text.includes(ids.hookId),
+  },
   "GET /hooks/:id": { probe: (ids) => ({ method: "GET", path: `/hooks/${ids.hookId}` }) },
-  "POST /hooks/:id/rotate": { probe: (ids) => ({ method: "POST", path: `/hooks/${ids.hookId}/rotate`, body: { keep_previous_seconds: 0 } }) },
+  "POST /hooks/:id/rotate": {
+    probe: (ids) => ({ method: "POST", path: `/hooks/${ids.hookId}/rotate`, body: { keep_previous_seconds: 0 } }),
+  },
   "DELETE /hooks/:id": { probe: (ids) => ({ method: "DELETE", path: `/hooks/${ids.hookId}` }) },
 };
 
@@ -147,10 +235,19 @@ function prefixOf(path: string): string {
   return /^\/sparkflow\/v1/.test(path) ? "/sparkflow/v1" : "/workflow/v1";
 }
 
-async function sign(secret: string, key: string, method: string, url: URL, body: ArrayBuffer): Promise<Record<string, string>> {
+async function sign(
+  secret: string,
+  key: string,
+  method: string,
+  url: URL,
+  body: ArrayBuffer,
+): Promise<Record<string, string>> {
   const date = new Date().toUTCString();
   const digest = await sha256Digest(body);
-  const signature = await hmacSignature(secret, `host: ${url.host}\ndate: ${date}\n${method} ${url.pathname}${url.search} HTTP/1.1\ndigest: ${digest}`);
+  const signature = await hmacSignature(
+    secret,
+    `host: ${url.host}\ndate: ${date}\n${method} ${url.pathname}${url.search} HTTP/1.1\ndigest: ${digest}`,
+  );
   return {
     host: url.host,
     date,
@@ -182,12 +279,19 @@ async function send(probe: Probe, mode: Mode, who: Caller | "owner"): Promise<Re
       headers.authorization = `${creds.key}:${secret}`;
       headers["x-consumer-username"] = who === "wrong-secret" ? A.alias : creds.alias;
     } else {
-      Object.assign(headers, await sign(secret, creds.key, probe.method, url, body instanceof ArrayBuffer ? body : new ArrayBuffer(0)));
+      Object.assign(
+        headers,
+        await sign(secret, creds.key, probe.method, url, body instanceof ArrayBuffer ? body : new ArrayBuffer(0)),
+      );
       if (who === "wrong-secret") headers["x-consumer-username"] = A.alias;
     }
   }
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(url, { method: probe.method, headers, body }), { ...(env as unknown as Env), AUTH_MODE: mode }, ctx);
+  const res = await app.fetch(
+    new Request(url, { method: probe.method, headers, body }),
+    { ...(env as unknown as Env), AUTH_MODE: mode },
+    ctx,
+  );
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -199,7 +303,9 @@ async function granted(res: Response): Promise<{ ok: boolean; what: string }> {
   if (res.status >= 400) return { ok: false, what: `${res.status}` };
   if (type.includes("text/event-stream")) {
     // chat frames carry `code`; build's failure frame is `{"message": "<code>: <text>"}` (spec §1.5.8)
-    const frames = new SseParser().push(`${text}\n\n`).map((e) => JSON.parse(e.data) as { code?: number; message?: string });
+    const frames = new SseParser()
+      .push(`${text}\n\n`)
+      .map((e) => JSON.parse(e.data) as { code?: number; message?: string });
     const failed = frames.some((f) => (f.code ?? 0) !== 0 || /^\d+: /.test(f.message ?? ""));
     return { ok: !failed, what: text.slice(0, 200) };
   }
@@ -225,7 +331,10 @@ function qaFlow(): unknown {
       },
       outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
     })
-    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }] })
+    .node(END, {
+      params: { outputMode: 0 },
+      inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }],
+    })
     .edge(START, "question-answer::q")
     .edge("question-answer::q", END, "option-one-of::a")
     .edge("question-answer::q", END, "option-one-of::d")
@@ -241,7 +350,11 @@ let ids: Ids;
 
 beforeAll(async () => {
   await seedApps();
-  const add = await ownerCall({ method: "POST", path: "/workflow/v1/protocol/add", body: { app_id: A.alias, name: "A's flow", data: qaFlow() } });
+  const add = await ownerCall({
+    method: "POST",
+    path: "/workflow/v1/protocol/add",
+    body: { app_id: A.alias, name: "A's flow", data: qaFlow() },
+  });
   const flowId = (add.data as { flow_id: string }).flow_id;
   const tenant = { "content-type": "application/json", "x-consumer-username": "tenant01" };
   for (const [path, body] of [
@@ -249,15 +362,39 @@ beforeAll(async () => {
     ["/v1/auth", { flow_id: flowId, app_id: A.alias }],
   ] as const) {
     const ctx = createExecutionContext();
-    const r = await app.fetch(new Request(`http://astron.test${path}`, { method: "POST", headers: tenant, body: JSON.stringify(body) }), env as unknown as Env, ctx);
+    const r = await app.fetch(
+      new Request(`http://astron.test${path}`, { method: "POST", headers: tenant, body: JSON.stringify(body) }),
+      env as unknown as Env,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect(((await r.json()) as { code: number }).code).toBe(0);
   }
-  expect((await ownerCall({ method: "POST", path: "/workflow/v1/protocol/compare/save", body: { flow_id: flowId, version: "cmp-a", data: {} } })).code).toBe(0);
-  const started = await send({ method: "POST", path: "/workflow/v1/debug/chat/completions", body: { flow_id: flowId, parameters: { AGENT_USER_INPUT: "x" } } }, "gateway", "owner");
-  const frames = new SseParser().push(`${await started.text()}\n\n`).map((e) => JSON.parse(e.data) as { event_data?: { event_id: string } });
+  expect(
+    (
+      await ownerCall({
+        method: "POST",
+        path: "/workflow/v1/protocol/compare/save",
+        body: { flow_id: flowId, version: "cmp-a", data: {} },
+      })
+    ).code,
+  ).toBe(0);
+  const started = await send(
+    {
+      method: "POST",
+      path: "/workflow/v1/debug/chat/completions",
+      body: { flow_id: flowId, parameters: { AGENT_USER_INPUT: "x" } },
+    },
+    "gateway",
+    "owner",
+  );
+  const frames = new SseParser()
+    .push(`${await started.text()}\n\n`)
+    .map((e) => JSON.parse(e.data) as { event_data?: { event_id: string } });
   const pausedRun = frames.at(-1)?.event_data?.event_id ?? "";
-  const hook = await (await send({ method: "POST", path: "/hooks", body: { flow_id: flowId, mode: "async" } }, "gateway", "owner")).json();
+  const hook = await (
+    await send({ method: "POST", path: "/hooks", body: { flow_id: flowId, mode: "async" } }, "gateway", "owner")
+  ).json();
   const up = await ownerCall({ method: "POST", path: "/workflow/v1/upload_file", form: upload("file") });
   ids = {
     flowId,
@@ -273,7 +410,10 @@ describe("every route × every way in × every auth mode reaches nothing of anot
     const keys = new Set(registeredRoutes().map((r) => entryKey(r.method, r.path)));
     const missing = [...keys].filter((k) => !(k in ROUTES));
     expect(missing, "routes without a tenancy entry (add one to ROUTES)").toEqual([]);
-    expect(Object.keys(ROUTES).filter((k) => !keys.has(k)), "entries for routes the app no longer has").toEqual([]);
+    expect(
+      Object.keys(ROUTES).filter((k) => !keys.has(k)),
+      "entries for routes the app no longer has",
+    ).toEqual([]);
   });
 
   for (const mode of ["gateway", "key", "hmac"] as const) {
@@ -299,38 +439,61 @@ describe("every route × every way in × every auth mode reaches nothing of anot
   }
 
   it("refuses a webhook delivery without its signature", async () => {
-    const res = await send({ method: "POST", path: `/hooks/${ids.hookId}`, body: { AGENT_USER_INPUT: "x" } }, "gateway", "other-app");
+    const res = await send(
+      { method: "POST", path: `/hooks/${ids.hookId}`, body: { AGENT_USER_INPUT: "x" } },
+      "gateway",
+      "other-app",
+    );
     expect(res.status).toBe(401);
   });
 
   it("left A's flow, comparison, hook and paused run as they were, and A still reaches all of them", async () => {
     const got = await ownerCall({ method: "POST", path: "/workflow/v1/protocol/get", body: { flow_id: ids.flowId } });
     expect(got).toMatchObject({ code: 0, data: { name: "A's flow", app_id: A.alias } });
-    const versions = await testEnv.DB.prepare("SELECT version, app_id FROM flow WHERE group_id = ?").bind(ids.flowId).all<{ version: string; app_id: string }>();
+    const versions = await testEnv.DB.prepare("SELECT version, app_id FROM flow WHERE group_id = ?")
+      .bind(ids.flowId)
+      .all<{ version: string; app_id: string }>();
     expect(versions.results.map((r) => r.version).sort()).toEqual(["-1", "cmp-a"].sort());
     expect(new Set(versions.results.map((r) => r.app_id))).toEqual(new Set([A.alias]));
     // nothing was planted under A's name
-    const planted = await testEnv.DB.prepare("SELECT count(*) AS n FROM flow WHERE name = 'planted'").first<{ n: number }>();
+    const planted = await testEnv.DB.prepare("SELECT count(*) AS n FROM flow WHERE name = 'planted'").first<{
+      n: number;
+    }>();
     expect(planted?.n).toBe(0);
     const hook = await send({ method: "GET", path: `/hooks/${ids.hookId}` }, "gateway", "owner");
     expect(hook.status).toBe(200);
     const run = (await ns.get(ns.idFromName(ids.pausedRun)).summary(A.alias)) as RunSummary | null;
     expect(run?.status).toBe("interrupt");
     // A answers its own question
-    const resumed = await send({ method: "POST", path: "/workflow/v1/debug/resume", body: { event_id: ids.pausedRun, content: "A" } }, "gateway", "owner");
+    const resumed = await send(
+      { method: "POST", path: "/workflow/v1/debug/resume", body: { event_id: ids.pausedRun, content: "A" } },
+      "gateway",
+      "owner",
+    );
     expect(await resumed.text()).toContain('"answer":"yes"');
   });
 });
 
 describe("the run object checks the app itself", () => {
   it("answers another app's summary, attach, resume and cancel as if the run did not exist", async () => {
-    const started = await send({ method: "POST", path: "/workflow/v1/debug/chat/completions", body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } } }, "gateway", "owner");
+    const started = await send(
+      {
+        method: "POST",
+        path: "/workflow/v1/debug/chat/completions",
+        body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } },
+      },
+      "gateway",
+      "owner",
+    );
     const runId = started.headers.get("x-run-id") ?? "";
     await started.text();
     const stub = ns.get(ns.idFromName(runId));
     expect(await stub.summary(B.alias)).toBeNull();
     expect(await stub.attach(0, B.alias)).toMatchObject({ ok: false, error: { code: 23900 } });
-    expect(await stub.resume({ eventType: "resume", content: "A" }, B.alias)).toMatchObject({ ok: false, error: { code: 23900 } });
+    expect(await stub.resume({ eventType: "resume", content: "A" }, B.alias)).toMatchObject({
+      ok: false,
+      error: { code: 23900 },
+    });
     expect(await stub.cancel(B.alias)).toBe(false);
     expect(((await stub.summary(A.alias)) as RunSummary | null)?.status).toBe("interrupt");
     // the owner's cancel through the Astron route works

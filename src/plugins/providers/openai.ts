@@ -45,20 +45,35 @@ function fail(detail: string): WorkflowError {
   return WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, detail);
 }
 
-export async function* streamChat(fetch: GuardedFetch, req: OpenAIRequest): AsyncGenerator<Delta, OpenAIResult, undefined> {
+export async function* streamChat(
+  fetch: GuardedFetch,
+  req: OpenAIRequest,
+): AsyncGenerator<Delta, OpenAIResult, undefined> {
   // [new] spec §5.3.2: temperature and max_tokens are sent unless extraParams overrides them
-  const body: Record<string, unknown> = { model: req.model, messages: req.messages, stream: true, stream_options: { include_usage: true } };
+  const body: Record<string, unknown> = {
+    model: req.model,
+    messages: req.messages,
+    stream: true,
+    stream_options: { include_usage: true },
+  };
   if (req.temperature !== undefined) body.temperature = req.temperature;
   if (req.maxTokens !== undefined) body.max_tokens = req.maxTokens;
   Object.assign(body, req.extraParams ?? {});
   let res: Response;
   // the per-read timeout also bounds the wait for the response headers (a slow first byte)
   const headers = new AbortController();
-  const timer = req.readTimeoutMs > 0 ? setTimeout(() => headers.abort(fail(`no response within ${req.readTimeoutMs} ms`)), req.readTimeoutMs) : undefined;
+  const timer =
+    req.readTimeoutMs > 0
+      ? setTimeout(() => headers.abort(fail(`no response within ${req.readTimeoutMs} ms`)), req.readTimeoutMs)
+      : undefined;
   try {
     res = await fetch(chatCompletionsUrl(req.url), {
       method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${req.apiKey}`, Accept: "text/event-stream" },
+      headers: {
+        "Content-Type": "application/json",
+        Authorization: `Bearer ${req.apiKey}`,
+        Accept: "text/event-stream",
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.any([req.signal, headers.signal]),
       timeoutMs: 30 * 60_000,
@@ -91,8 +106,14 @@ export async function* streamChat(fetch: GuardedFetch, req: OpenAIRequest): Asyn
         } catch {
           throw fail(`malformed chunk: ${ev.data.slice(0, 100)}`);
         }
-        if (chunk.error) throw fail(typeof chunk.error === "string" ? chunk.error : (chunk.error.message ?? "provider error"));
-        if (chunk.usage) usage = { completion_tokens: chunk.usage.completion_tokens ?? 0, prompt_tokens: chunk.usage.prompt_tokens ?? 0, total_tokens: chunk.usage.total_tokens ?? 0 };
+        if (chunk.error)
+          throw fail(typeof chunk.error === "string" ? chunk.error : (chunk.error.message ?? "provider error"));
+        if (chunk.usage)
+          usage = {
+            completion_tokens: chunk.usage.completion_tokens ?? 0,
+            prompt_tokens: chunk.usage.prompt_tokens ?? 0,
+            total_tokens: chunk.usage.total_tokens ?? 0,
+          };
         const choice = chunk.choices?.[0];
         if (!choice) continue;
         const content = choice.delta?.content ?? "";

@@ -18,16 +18,23 @@ function chatParamError(sid: string, message: string): Response {
   return Response.json({ code: Codes.PARAM_ERROR, message, id: sid, created: Date.now() + 0.0 });
 }
 
-async function parse<S extends z.ZodType>(c: Ctx, schema: S): Promise<{ ok: true; value: z.infer<S> } | { ok: false; response: Response }> {
+async function parse<S extends z.ZodType>(
+  c: Ctx,
+  schema: S,
+): Promise<{ ok: true; value: z.infer<S> } | { ok: false; response: Response }> {
   let raw: unknown = {};
   try {
     const text = await c.req.text();
     raw = text.trim() ? JSON.parse(text) : {};
   } catch {
-    return { ok: false, response: chatParamError(c.get("sid"), "Parameter: body, Input: null, Error: JSON decode error (json_invalid)") };
+    return {
+      ok: false,
+      response: chatParamError(c.get("sid"), "Parameter: body, Input: null, Error: JSON decode error (json_invalid)"),
+    };
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) return { ok: false, response: chatParamError(c.get("sid"), validationMessage("body", parsed.error, raw)) };
+  if (!parsed.success)
+    return { ok: false, response: chatParamError(c.get("sid"), validationMessage("body", parsed.error, raw)) };
   return { ok: true, value: parsed.data };
 }
 
@@ -42,7 +49,14 @@ export interface PreparedRun {
  * Resolves the flow (open runs: the published row, licence checked), its plan, the sub-flow credentials, and checks
  * file-typed start parameters (chat and webhooks).
  */
-export async function prepareRun(c: Ctx, flowId: string, caller: string, version: string, mode: "open" | "debug", parameters: Record<string, unknown>): Promise<PreparedRun> {
+export async function prepareRun(
+  c: Ctx,
+  flowId: string,
+  caller: string,
+  version: string,
+  mode: "open" | "debug",
+  parameters: Record<string, unknown>,
+): Promise<PreparedRun> {
   const cat = catalog(c);
   let flow: ResolvedFlow;
   let hash: string | undefined;
@@ -53,7 +67,12 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
   if (mode === "open" || version) {
     // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
     const { row, hash: h } = await resolveOpenFlow(c, flowId, caller, version, mode === "open");
-    flow = { flowId, dsl: mode === "open" ? row.release_data : row.data, version: row.version, updatedAt: row.update_at };
+    flow = {
+      flowId,
+      dsl: mode === "open" ? row.release_data : row.data,
+      version: row.version,
+      updatedAt: row.update_at,
+    };
     hash = h;
     owner = row.app_id;
   } else {
@@ -71,7 +90,10 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
     if (node.type !== "flow") continue;
     const app = (node.params as { appId?: unknown }).appId;
     if (typeof app === "string" && app !== owner)
-      throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, `sub-flow node ${node.id} names app ${app.slice(0, 64)}, not the flow's own app`);
+      throw WorkflowError.of(
+        Codes.APP_NOT_FOUND_ERROR,
+        `sub-flow node ${node.id} names app ${app.slice(0, 64)}, not the flow's own app`,
+      );
     if (typeof app !== "string" || app in credentials) continue;
     const row = await cat.requireApp(app);
     credentials[app] = `${row.api_key}:${row.api_secret}`;
@@ -79,7 +101,11 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
   // file-typed start parameters are checked (a HEAD per URL) when the start node declares any
   const fileOutputs = startOutputs(flow.dsl).filter((o) => o.fileType !== undefined && o.fileType !== null);
   if (fileOutputs.length > 0) {
-    const guarded = createGuardedFetch(fetch, { allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true", timeoutMs: 10_000, errorCode: Codes.FILE_INVALID_TYPE_ERROR });
+    const guarded = createGuardedFetch(fetch, {
+      allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true",
+      timeoutMs: 10_000,
+      errorCode: Codes.FILE_INVALID_TYPE_ERROR,
+    });
     await validateFileParameters(fileOutputs, parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
   }
   // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
@@ -96,7 +122,8 @@ export async function prepareRun(c: Ctx, flowId: string, caller: string, version
 async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   const sid = c.get("sid");
   const caller = c.get("appId");
-  if (!caller) return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
+  if (!caller)
+    return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
   const parsed = await parse(c, ChatBody);
   if (!parsed.ok) return parsed.response;
   const b = parsed.value;
@@ -124,11 +151,19 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
 async function resumeRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
   const sid = c.get("sid");
   const caller = c.get("appId");
-  if (!caller) return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
+  if (!caller)
+    return chatParamError(sid, "Parameter: header->x-consumer-username, Input: null, Error: Field required (missing)");
   const parsed = await parse(c, ResumeBody);
   if (!parsed.ok) return parsed.response;
   try {
-    return await resumeRun({ ns: c.env.RUN, body: parsed.value, appId: caller, mode, sid, frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000) });
+    return await resumeRun({
+      ns: c.env.RUN,
+      body: parsed.value,
+      appId: caller,
+      mode,
+      sid,
+      frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
+    });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR).toData());
   }
@@ -146,7 +181,8 @@ chat.post("/cancel", async (c) => {
   const app = callerApp(c);
   const b = await body(c, CancelBody);
   // another app's run answers like a missing one (the run object checks again)
-  if (!(await ownRunSummary(c, b.event_id, app))) throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found");
+  if (!(await ownRunSummary(c, b.event_id, app)))
+    throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found");
   const cancelled = await runStub(c, b.event_id).cancel(app);
   return success(c.get("sid"), { cancelled });
 });

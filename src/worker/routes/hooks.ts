@@ -78,7 +78,8 @@ async function readJson(c: Ctx): Promise<unknown> {
 
 async function ownHook(c: Ctx, app: string): Promise<HookRow | Response> {
   const row = await store(c).get(c.req.param("id") ?? "");
-  if (!row || row.app_id !== app) return problem(404, Codes.HOOK_NOT_FOUND_ERROR, `webhook ${c.req.param("id") ?? ""} not found`);
+  if (!row || row.app_id !== app)
+    return problem(404, Codes.HOOK_NOT_FOUND_ERROR, `webhook ${c.req.param("id") ?? ""} not found`);
   return row;
 }
 
@@ -128,7 +129,12 @@ hooks.post("/hooks", async (c) => {
   await store(c).insert(row);
   // the only answer that shows the secrets: store them now
   return json(
-    { ...publicHook(row, new URL(c.req.url).origin), ...(secret ? { secret } : {}), ...(token ? { token } : {}), ...(callbackSecret ? { callback_secret: callbackSecret } : {}) },
+    {
+      ...publicHook(row, new URL(c.req.url).origin),
+      ...(secret ? { secret } : {}),
+      ...(token ? { token } : {}),
+      ...(callbackSecret ? { callback_secret: callbackSecret } : {}),
+    },
     201,
   );
 });
@@ -167,7 +173,9 @@ hooks.post("/hooks/:id/rotate", async (c) => {
   if (row.auth === "signature") {
     const secret = newSecret();
     // every previous secret verifies until `until` at the latest (0 drops them all at once)
-    const kept = row.secrets.map((s) => ({ ...s, expires_at: s.expires_at === null ? until : Math.min(s.expires_at, until) })).filter((s) => s.expires_at > now);
+    const kept = row.secrets
+      .map((s) => ({ ...s, expires_at: s.expires_at === null ? until : Math.min(s.expires_at, until) }))
+      .filter((s) => s.expires_at > now);
     await store(c).updateSecrets(row.hook_id, [...kept, { secret, created_at: now, expires_at: null }], null, now);
     answer = { secret };
   } else {
@@ -226,14 +234,24 @@ async function readCapped(req: Request, max: number): Promise<Uint8Array | undef
 type Verdict = { ok: true; key: string | null } | { ok: false; response: Response };
 
 async function verify(row: HookRow, req: Request, text: string): Promise<Verdict> {
-  const unauthorized = (why: string): Verdict => ({ ok: false, response: problem(401, Codes.HOOK_AUTH_ERROR, why, { "WWW-Authenticate": row.auth === "bearer" ? "Bearer" : "Standard-Webhooks" }) });
+  const unauthorized = (why: string): Verdict => ({
+    ok: false,
+    response: problem(401, Codes.HOOK_AUTH_ERROR, why, {
+      "WWW-Authenticate": row.auth === "bearer" ? "Bearer" : "Standard-Webhooks",
+    }),
+  });
   if (row.auth === "bearer") {
     const header = req.headers.get("authorization") ?? "";
     const token = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "";
-    if (!token || !row.token_hash || !timingSafeEqual(await sha256Hex(token), row.token_hash)) return unauthorized("missing or wrong bearer token");
+    if (!token || !row.token_hash || !timingSafeEqual(await sha256Hex(token), row.token_hash))
+      return unauthorized("missing or wrong bearer token");
     return { ok: true, key: req.headers.get("idempotency-key") };
   }
-  const headers = { "webhook-id": req.headers.get("webhook-id") ?? "", "webhook-timestamp": req.headers.get("webhook-timestamp") ?? "", "webhook-signature": req.headers.get("webhook-signature") ?? "" };
+  const headers = {
+    "webhook-id": req.headers.get("webhook-id") ?? "",
+    "webhook-timestamp": req.headers.get("webhook-timestamp") ?? "",
+    "webhook-signature": req.headers.get("webhook-signature") ?? "",
+  };
   if (!headers["webhook-id"] || !headers["webhook-timestamp"] || !headers["webhook-signature"]) {
     return unauthorized("webhook-id, webhook-timestamp and webhook-signature are required");
   }
@@ -246,7 +264,8 @@ async function verify(row: HookRow, req: Request, text: string): Promise<Verdict
     } catch (e) {
       if (!(e instanceof WebhookVerificationError)) throw e;
       // the timestamp checks do not depend on the secret: outside the replay window no secret can match
-      if (/timestamp|Invalid Signature Headers/i.test(e.message)) return unauthorized(`${e.message} (replay window 5 minutes)`);
+      if (/timestamp|Invalid Signature Headers/i.test(e.message))
+        return unauthorized(`${e.message} (replay window 5 minutes)`);
       reason = e.message;
     }
   }
@@ -301,10 +320,18 @@ async function parseBody(c: Ctx, bytes: Uint8Array, text: string, owner: string)
 /** Follows a mapping path (`body.a.b`, `query.q`, `headers.x-id`, array indexes as keys). */
 export function pick(incoming: Incoming, path: string): unknown {
   const [root, ...keys] = path.split(".");
-  let v: unknown = root === "body" ? incoming.body : root === "query" ? incoming.query : root === "headers" ? incoming.headers : undefined;
+  let v: unknown =
+    root === "body"
+      ? incoming.body
+      : root === "query"
+        ? incoming.query
+        : root === "headers"
+          ? incoming.headers
+          : undefined;
   for (const k of keys) {
     if (Array.isArray(v) && /^\d+$/.test(k)) v = v[Number(k)];
-    else if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.hasOwn(v, k)) v = (v as Record<string, unknown>)[k];
+    else if (v !== null && typeof v === "object" && !Array.isArray(v) && Object.hasOwn(v, k))
+      v = (v as Record<string, unknown>)[k];
     else return undefined;
   }
   return v;
@@ -315,7 +342,10 @@ export function mapParameters(mapping: Record<string, string>, incoming: Incomin
   if (Object.keys(mapping).length === 0) {
     const b = incoming.body;
     if (b === null || typeof b !== "object" || Array.isArray(b)) {
-      throw new WorkflowError(Codes.HOOK_PAYLOAD_ERROR, "without a mapping the body must be an object whose fields are the start node's parameters");
+      throw new WorkflowError(
+        Codes.HOOK_PAYLOAD_ERROR,
+        "without a mapping the body must be an object whose fields are the start node's parameters",
+      );
     }
     return { ...(b as Record<string, unknown>) };
   }
@@ -341,14 +371,22 @@ function runLinks(c: Ctx, runId: string): { status_url: string; events_url: stri
 
 function runAnswer(c: Ctx, runId: string, reply: HookReply): Response {
   const headers = { "X-Run-Id": runId, ...(reply.created ? {} : { "Idempotent-Replayed": "true" }) };
-  if (reply.status === "completed") return json({ code: 0, message: "success", run_id: runId, status: "completed", outputs: reply.outputs ?? {} }, 200, headers);
+  if (reply.status === "completed")
+    return json(
+      { code: 0, message: "success", run_id: runId, status: "completed", outputs: reply.outputs ?? {} },
+      200,
+      headers,
+    );
   if (reply.status === "failed" || reply.status === "cancelled") {
     const error: ErrorData = reply.error ?? { code: Codes.ENG_RUN_ERROR, message: "run failed" };
     // the delivery itself succeeded (a sender must not retry it): 200, with the run's error code
     return json({ code: error.code, message: error.message, run_id: runId, status: reply.status }, 200, headers);
   }
   const links = runLinks(c, runId);
-  return json({ code: 0, message: "accepted", run_id: runId, status: reply.status, ...links }, 202, { ...headers, Location: links.status_url });
+  return json({ code: 0, message: "accepted", run_id: runId, status: reply.status, ...links }, 202, {
+    ...headers,
+    Location: links.status_url,
+  });
 }
 
 hooks.post("/hooks/:id", async (c) => {
@@ -356,7 +394,12 @@ hooks.post("/hooks/:id", async (c) => {
   const row = await loadHook(c, hookId);
   if (!row) return problem(404, Codes.HOOK_NOT_FOUND_ERROR, `webhook ${hookId} not found`);
   const declared = Number(c.req.header("content-length") ?? "0");
-  const tooLarge = (): Response => problem(413, Codes.HOOK_PAYLOAD_TOO_LARGE_ERROR, `the body exceeds this hook's limit of ${row.max_body_bytes} bytes`);
+  const tooLarge = (): Response =>
+    problem(
+      413,
+      Codes.HOOK_PAYLOAD_TOO_LARGE_ERROR,
+      `the body exceeds this hook's limit of ${row.max_body_bytes} bytes`,
+    );
   if (declared > row.max_body_bytes) return tooLarge();
   const bytes = await readCapped(c.req.raw, row.max_body_bytes);
   if (!bytes) return tooLarge();
@@ -368,7 +411,9 @@ hooks.post("/hooks/:id", async (c) => {
     const limiter = c.env.HOOK_LIMITER.get(c.env.HOOK_LIMITER.idFromName(row.hook_id));
     const admission = await limiter.admit(row.rate_per_minute);
     if (!admission.ok) {
-      return problem(429, Codes.HOOK_RATE_LIMITED_ERROR, `more than ${row.rate_per_minute} requests a minute`, { "Retry-After": String(admission.retryAfterS) });
+      return problem(429, Codes.HOOK_RATE_LIMITED_ERROR, `more than ${row.rate_per_minute} requests a minute`, {
+        "Retry-After": String(admission.retryAfterS),
+      });
     }
   }
   const sid = c.get("sid");
@@ -412,7 +457,15 @@ hooks.post("/hooks/:id", async (c) => {
       config: prepared.config,
       hookId: row.hook_id,
       ...(row.callback_url && row.callback_secret
-        ? { callback: { url: row.callback_url, secret: row.callback_secret, hookId: row.hook_id, maxAttempts: Number(c.env.HOOK_CALLBACK_MAX_ATTEMPTS ?? CALLBACK_MAX_ATTEMPTS), baseDelayMs: Number(c.env.HOOK_CALLBACK_BASE_DELAY_MS ?? CALLBACK_BASE_DELAY_MS) } }
+        ? {
+            callback: {
+              url: row.callback_url,
+              secret: row.callback_secret,
+              hookId: row.hook_id,
+              maxAttempts: Number(c.env.HOOK_CALLBACK_MAX_ATTEMPTS ?? CALLBACK_MAX_ATTEMPTS),
+              baseDelayMs: Number(c.env.HOOK_CALLBACK_BASE_DELAY_MS ?? CALLBACK_BASE_DELAY_MS),
+            },
+          }
         : {}),
     };
     if (row.mode === "stream") {
@@ -421,13 +474,24 @@ hooks.post("/hooks/:id", async (c) => {
       if (!reply.ok) return await replayStream(c, runId, stub, row.app_id);
       return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
     }
-    const reply = (await stub.startHook({ request, plan: planText(prepared.plan) }, row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply;
+    const reply = (await stub.startHook(
+      { request, plan: planText(prepared.plan) },
+      row.mode === "sync" ? row.sync_timeout_ms : 0,
+    )) as HookReply;
     return runAnswer(c, runId, reply);
   } catch (e) {
     const error = toWorkflowError(e, Codes.OPEN_API_ERROR);
     if (error.code === Codes.HOOK_PAYLOAD_ERROR) return problem(415, error.code, error.message);
     // the flow cannot run as configured (unpublished, licence withdrawn, bad file parameter, …)
-    return problem(error.code === Codes.PARAM_ERROR || error.code === Codes.FILE_INVALID_ERROR || error.code === Codes.FILE_INVALID_TYPE_ERROR ? 400 : 422, error.code, error.message);
+    return problem(
+      error.code === Codes.PARAM_ERROR ||
+        error.code === Codes.FILE_INVALID_ERROR ||
+        error.code === Codes.FILE_INVALID_TYPE_ERROR
+        ? 400
+        : 422,
+      error.code,
+      error.message,
+    );
   }
 });
 

@@ -1,7 +1,14 @@
 // Node debug (spec §1.5.11) and the code-run routes (§1.5.12; the code node arrives with the tool plugins).
 import { Hono } from "hono";
 import { z } from "zod";
-import { Codes, createGuardedFetch, debugNode, systemClock, toWorkflowError, WorkflowError } from "../../engine/index.ts";
+import {
+  Codes,
+  createGuardedFetch,
+  debugNode,
+  systemClock,
+  toWorkflowError,
+  WorkflowError,
+} from "../../engine/index.ts";
 import { createJsSandbox } from "../../durable/js-sandbox.ts";
 import { createSqlPort } from "../../durable/sql.ts";
 import { runCodeSnippet } from "../../plugins/ifly-code.ts";

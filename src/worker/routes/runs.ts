@@ -55,7 +55,8 @@ runs.get("/runs/:id/events", async (c) => {
   const r = await ownRun(c);
   if ("response" in r) return r.response;
   const after = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? "0");
-  if (!Number.isInteger(after) || after < 0) return problem(400, Codes.PARAM_ERROR, "Last-Event-ID must be a sequence number");
+  if (!Number.isInteger(after) || after < 0)
+    return problem(400, Codes.PARAM_ERROR, "Last-Event-ID must be a sequence number");
   const reply = await runStub(c, r.summary.eventId).events(after, r.summary.appId);
   if (!reply.ok) return problem(404, reply.error.code, reply.error.message);
   const lines = readLines(reply.stream);

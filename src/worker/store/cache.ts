@@ -80,7 +80,13 @@ export interface CachedOptions {
 }
 
 /** Read-through: the cached value, else `load()` (written back unless undefined). */
-export async function cached<T>(cache: Cache, key: string, ttl: number, load: () => Promise<T>, opts: CachedOptions = {}): Promise<T> {
+export async function cached<T>(
+  cache: Cache,
+  key: string,
+  ttl: number,
+  load: () => Promise<T>,
+  opts: CachedOptions = {},
+): Promise<T> {
   const hit = await cache.get<T>(key);
   if (hit !== undefined) return hit;
   const value = await load();
@@ -266,7 +272,9 @@ export class UpstashCache implements Cache {
     } catch (e) {
       this.#stats.errors++;
       // our timer, or the request's own abort signal (a DOMException named TimeoutError)
-      const timedOut = e instanceof Timeout || (typeof e === "object" && e !== null && "name" in e && (e.name === "TimeoutError" || e.name === "AbortError"));
+      const timedOut =
+        e instanceof Timeout ||
+        (typeof e === "object" && e !== null && "name" in e && (e.name === "TimeoutError" || e.name === "AbortError"));
       if (timedOut) this.#stats.timeouts++;
       this.#log(timedOut ? `cache ${op}: no answer within ${this.#timeoutMs} ms` : `cache ${op} failed: ${brief(e)}`);
       return undefined;

@@ -47,17 +47,32 @@ export const CreateHook = z.object({
   version: z.string().default(""),
   mode: z.enum(["sync", "async", "stream"]).default("sync"),
   auth: z.enum(["signature", "bearer"]).default("signature"),
-  mapping: z.record(z.string().min(1), z.string().regex(MAPPING_PATH, "a path such as body.user.name, query.q or headers.x-id")).default({}),
-  callback_url: z.url({ protocol: /^https?$/ }).nullable().default(null),
+  mapping: z
+    .record(z.string().min(1), z.string().regex(MAPPING_PATH, "a path such as body.user.name, query.q or headers.x-id"))
+    .default({}),
+  callback_url: z
+    .url({ protocol: /^https?$/ })
+    .nullable()
+    .default(null),
   sync_timeout_ms: z.number().int().min(100).max(300_000).default(HOOK_DEFAULTS.syncTimeoutMs),
   rate_per_minute: z.number().int().min(0).max(1_000_000).default(HOOK_DEFAULTS.ratePerMinute),
-  max_body_bytes: z.number().int().min(1).max(100 * 1024 * 1024).default(HOOK_DEFAULTS.maxBodyBytes),
+  max_body_bytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(100 * 1024 * 1024)
+    .default(HOOK_DEFAULTS.maxBodyBytes),
 });
 export type CreateHook = z.infer<typeof CreateHook>;
 
 export const RotateHook = z.object({
   /** how long the previous secret keeps verifying, seconds (default a day; 0 = at once) */
-  keep_previous_seconds: z.number().int().min(0).max(30 * 24 * 3600).default(24 * 3600),
+  keep_previous_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 24 * 3600)
+    .default(24 * 3600),
 });
 
 /** A Standard Webhooks secret: `whsec_` + base64 of 24 random bytes. */
@@ -135,25 +150,50 @@ export class HookStore {
         `INSERT INTO webhook (hook_id, app_id, flow_id, version, mode, auth, secrets, token_hash, mapping, callback_url, callback_secret,
           sync_timeout_ms, rate_per_minute, max_body_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .bind(row.hook_id, row.app_id, row.flow_id, row.version, row.mode, row.auth, JSON.stringify(row.secrets), row.token_hash, JSON.stringify(row.mapping), row.callback_url, row.callback_secret, row.sync_timeout_ms, row.rate_per_minute, row.max_body_bytes, row.created_at, row.updated_at)
+      .bind(
+        row.hook_id,
+        row.app_id,
+        row.flow_id,
+        row.version,
+        row.mode,
+        row.auth,
+        JSON.stringify(row.secrets),
+        row.token_hash,
+        JSON.stringify(row.mapping),
+        row.callback_url,
+        row.callback_secret,
+        row.sync_timeout_ms,
+        row.rate_per_minute,
+        row.max_body_bytes,
+        row.created_at,
+        row.updated_at,
+      )
       .run();
   }
 
   async get(hookId: string): Promise<HookRow | undefined> {
-    const r = await this.#db.prepare(`SELECT * FROM webhook WHERE hook_id = ?`).bind(hookId).first<Record<string, unknown>>();
+    const r = await this.#db
+      .prepare(`SELECT * FROM webhook WHERE hook_id = ?`)
+      .bind(hookId)
+      .first<Record<string, unknown>>();
     return r ? fromDb(r) : undefined;
   }
 
   async list(appId: string, flowId?: string): Promise<HookRow[]> {
     const q = flowId
-      ? this.#db.prepare(`SELECT * FROM webhook WHERE app_id = ? AND flow_id = ? ORDER BY created_at`).bind(appId, flowId)
+      ? this.#db
+          .prepare(`SELECT * FROM webhook WHERE app_id = ? AND flow_id = ? ORDER BY created_at`)
+          .bind(appId, flowId)
       : this.#db.prepare(`SELECT * FROM webhook WHERE app_id = ? ORDER BY created_at`).bind(appId);
     const { results } = await q.all<Record<string, unknown>>();
     return results.map(fromDb);
   }
 
   async updateSecrets(hookId: string, secrets: HookSecret[], tokenHash: string | null, now: number): Promise<void> {
-    await this.#db.prepare(`UPDATE webhook SET secrets = ?, token_hash = ?, updated_at = ? WHERE hook_id = ?`).bind(JSON.stringify(secrets), tokenHash, now, hookId).run();
+    await this.#db
+      .prepare(`UPDATE webhook SET secrets = ?, token_hash = ?, updated_at = ? WHERE hook_id = ?`)
+      .bind(JSON.stringify(secrets), tokenHash, now, hookId)
+      .run();
   }
 
   async delete(hookId: string): Promise<boolean> {
