@@ -1,7 +1,7 @@
-// The test command (`npm test`). In order: system packages, fixtures, typecheck (one test), vitest (the `engine`
-// project on Node and the `workers` project in workerd, counted from a JSON report), the engine suite on Deno
-// (counted from Deno's summary). Each runner's output streams through as it runs; the last line is
-// `N passed, N failed[, N skipped]` summed over everything, and the exit code is non-zero if anything failed or a
+// The test command (`npm test`). In order: system packages, fixtures, typecheck and the Prettier check (one test
+// each), vitest (the `engine` project on Node and the `workers` project in workerd, counted from a JSON report), the
+// engine suite on Deno (counted from Deno's summary). Each runner's output streams through as it runs; the last line
+// is `N passed, N failed[, N skipped]` summed over everything, and the exit code is non-zero if anything failed or a
 // runner crashed.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
@@ -64,6 +64,13 @@ if ((await run("typecheck", "node", ["scripts/typecheck.mjs"])).status === 0) to
 else {
   totals.failed++;
   problems.push("typecheck failed");
+}
+
+// formatting: one more test that passes or fails (the tree stays as .prettierrc says)
+if ((await run("format", "prettier", ["--check", "--log-level", "warn", "."])).status === 0) totals.passed++;
+else {
+  totals.failed++;
+  problems.push("prettier --check failed (npm run format fixes it)");
 }
 
 // 3. vitest, both projects, with a JSON report to count
