@@ -1,75 +1,29 @@
 // End to end over real HTTP: `wrangler dev` on a loopback port (miniflare, local D1/R2/Durable Objects), driven
 // like a client would: add a flow, publish it, run it open and debug, stream and non-stream, upload a file.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeStream, SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import { freePort } from "../support/redis-server.ts";
 import { loadFixture } from "../support/fixtures.ts";
+import { seededState, startDev } from "../support/wrangler-dev.ts";
 
-const root = join(import.meta.dirname, "..", "..");
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
 let child: ChildProcess | undefined;
 let base = "";
 let persist = "";
 /** everything `wrangler dev` printed: the runtime's own log, where workerd reports uncaught errors */
 let output = "";
 
-function wrangler(args: string[]): void {
-  execFileSync("wrangler", args, { cwd: root, env, stdio: "pipe" });
-}
-
 beforeAll(async () => {
-  persist = mkdtempSync(join(tmpdir(), "wrangler-e2e-"));
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
-  wrangler([
-    "d1",
-    "execute",
-    "DB",
-    "--local",
-    "--persist-to",
+  persist = seededState("wrangler-e2e-");
+  const dev = await startDev({
     persist,
-    "--command",
-    "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
-  ]);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  child = spawn(
-    "wrangler",
-    [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--local",
-      "--persist-to",
-      persist,
-      "--var",
-      "ALLOW_PRIVATE_FETCH:true",
-      "--var",
-      `WORKFLOW_URL_SSE:${base}/workflow/v1/chat/completions`,
-    ],
-    {
-      cwd: root,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+    vars: (base) => ["ALLOW_PRIVATE_FETCH:true", `WORKFLOW_URL_SSE:${base}/workflow/v1/chat/completions`],
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  ({ base, child } = dev);
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  for (let i = 0; i < 150; i++) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error("wrangler dev did not start");
 }, 60_000);
 
 afterAll(async () => {

@@ -4,9 +4,8 @@
 // again (and the code node that had completed before it is not run again), a code node interrupted mid-call fails
 // with 22302, a question-answer wait fails with 23900 when its answer timeout passes, and a webhook callback that was
 // waiting for its retry is delivered. The calls each fake server saw are counted.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,10 +14,8 @@ import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startFakeReceiver } from "../support/fake-receiver.ts";
 import { END, flow, questionFlow, START } from "../support/dsl-builder.ts";
 import { llmNode } from "../support/llm-flow.ts";
-import { freePort } from "../support/redis-server.ts";
+import { seededState, startDev } from "../support/wrangler-dev.ts";
 
-const root = join(import.meta.dirname, "..", "..");
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
 const APP = { "X-Consumer-Username": "d1590f30", "Content-Type": "application/json" };
 const TENANT = { "X-Consumer-Username": "tenant01", "Content-Type": "application/json" };
 
@@ -31,39 +28,15 @@ let receiver: { url: string; close(): Promise<void> };
 
 /** Starts `wrangler dev` in its own process group (so that a kill reaches workerd too) and waits for /health. */
 async function startRuntime(): Promise<void> {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const vars = ["ALLOW_PRIVATE_FETCH:true", `CODE_EXEC_URL:${exec.url}`, "HOOK_CALLBACK_BASE_DELAY_MS:4000"];
-  runtime = spawn(
-    "wrangler",
-    [
-      "dev",
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--local",
-      "--persist-to",
-      persist,
-      ...vars.flatMap((v) => ["--var", v]),
-    ],
-    {
-      cwd: root,
-      env,
-      // the runtime's own log, for a failure's message
-      stdio: ["ignore", openSync(join(persist, "runtime.log"), "a"), openSync(join(persist, "runtime.log"), "a")],
-      detached: true,
-    },
-  );
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${base}/health`)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(200);
-  }
-  throw new Error("wrangler dev did not start");
+  // the runtime's own log, for a failure's message
+  const log = openSync(join(persist, "runtime.log"), "a");
+  ({ base, child: runtime } = await startDev({
+    persist,
+    vars: () => ["ALLOW_PRIVATE_FETCH:true", `CODE_EXEC_URL:${exec.url}`, "HOOK_CALLBACK_BASE_DELAY_MS:4000"],
+    stdio: ["ignore", log, log],
+    detached: true,
+    waitMs: 60_000,
+  }));
 }
 
 /** SIGKILL to the runtime's whole process group: wrangler and workerd die at once, nothing is shut down. */
@@ -192,19 +165,7 @@ function shortenAnswerWait(runId: string, at: number): void {
 
 beforeAll(async () => {
   [openai, exec, receiver] = await Promise.all([startFakeOpenAI(), startFakeCodeExecutor(), startFakeReceiver()]);
-  persist = mkdtempSync(join(tmpdir(), "wrangler-recovery-"));
-  const wrangler = (args: string[]): void => void execFileSync("wrangler", args, { cwd: root, env, stdio: "pipe" });
-  wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist]);
-  wrangler([
-    "d1",
-    "execute",
-    "DB",
-    "--local",
-    "--persist-to",
-    persist,
-    "--command",
-    "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
-  ]);
+  persist = seededState("wrangler-recovery-");
   await startRuntime();
 }, 90_000);
 
