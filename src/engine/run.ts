@@ -469,6 +469,11 @@ class Scope {
   readonly errorOutputs: (Record<string, unknown> | undefined)[];
   readonly shown: (Record<string, unknown> | undefined)[];
   readonly streams = new Map<number, StreamBuf>();
+  /**
+   * Per stream source, the output nodes relaying it right now: each callback relays the tokens already received and
+   * sends the chunk the node holds back for its end frame, so a source that breaks shows all it sent (issue 14).
+   */
+  readonly #breakDrains = new Map<number, Set<() => void>>();
   readonly launched = new Map<number, Promise<NodeResult | undefined>>();
   readonly startedAt = new Map<number, number>();
   /** start sequence per node, so a restore can start the interrupted nodes in their original order */
@@ -850,6 +855,9 @@ class Scope {
       const error = lastError ?? WorkflowError.of(node.errorCode);
       const tokensShown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
       if (!policy || policy.errorStrategy === 0 || tokensShown) {
+        // the tokens received before the break reach the client before the error frame: relays woken for them
+        // would run only after it, and an output node holds its last chunk back until it knows it is the last
+        for (const drain of this.#breakDrains.get(i) ?? []) drain();
         run.emitRaw(
           nodeErrorFrame(sid, run.created(), {
             id: node.id,
@@ -1123,12 +1131,37 @@ class Scope {
       }
       held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
     };
+    // a source breaking mid-stream: the held chunk will never be the end frame's, so it goes out now
+    const flushHeld = (): void => {
+      if (!held) return;
+      run.emitOutput(
+        key,
+        node.id,
+        nodeProcessFrame(
+          sid,
+          run.created(),
+          ref,
+          this.#progress(m),
+          executedTime(run.clock.now() - t0),
+          held.content,
+          held.reasoning,
+          ext,
+        ),
+        false,
+      );
+      held = undefined;
+    };
     if (spec.mode === 1) {
       const names = new Set(node.inputs.map((x) => x.name));
       if (spec.isEnd && spec.reasoningTemplate) {
-        await this.#renderUnits(node, parseTemplate(spec.reasoningTemplate, names), (c) => emitChunk(c, true));
+        await this.#renderUnits(
+          node,
+          parseTemplate(spec.reasoningTemplate, names),
+          (c) => emitChunk(c, true),
+          flushHeld,
+        );
       }
-      await this.#renderUnits(node, parseTemplate(spec.template, names), (c) => emitChunk(c, false));
+      await this.#renderUnits(node, parseTemplate(spec.template, names), (c) => emitChunk(c, false), flushHeld);
     }
     await this.waitSettled(node.sources);
     if (this.status[m] === SKIPPED && !spec.isEnd) {
@@ -1189,7 +1222,12 @@ class Scope {
     return result;
   }
 
-  async #renderUnits(node: PlanNode, units: TemplateUnit[], emit: (chunk: string) => void): Promise<void> {
+  async #renderUnits(
+    node: PlanNode,
+    units: TemplateUnit[],
+    emit: (chunk: string) => void,
+    flush: () => void = () => undefined,
+  ): Promise<void> {
     for (const unit of units) {
       if (unit.kind === "text") {
         emit(unit.text);
@@ -1211,7 +1249,7 @@ class Scope {
         await this.waitStarted(src);
         if (this.status[src] === SKIPPED) continue;
         const reasoningStream = input.path === "REASONING_CONTENT" || input.path === "reasoning_content";
-        const relayed = await this.#relay(src, reasoningStream, emit);
+        const relayed = await this.#relay(src, reasoningStream, emit, flush);
         // a source that streamed nothing at all (a sub-flow in variable mode) is rendered from its variable
         if (relayed === "tokens") continue;
         if (relayed === "empty" && this.status[src] !== DONE) continue;
@@ -1249,6 +1287,7 @@ class Scope {
     src: number,
     reasoningStream: boolean,
     emit: (chunk: string) => void,
+    flush: () => void,
   ): Promise<"tokens" | "empty" | "error"> {
     const buf = this.#stream(src);
     let idx = 0;
@@ -1260,18 +1299,30 @@ class Scope {
       first = false;
       emit(token);
     };
-    for (;;) {
+    const drain = (): void => {
       const list = reasoningStream ? buf.reasoning : buf.content;
       while (idx < list.length) relay(list[idx++] as string);
-      if (buf.errored) return "error";
-      if (buf.ended || this.isSettled(src)) {
-        const rest = reasoningStream ? buf.reasoning : buf.content;
-        while (idx < rest.length) relay(rest[idx++] as string);
+      flush();
+    };
+    let drains = this.#breakDrains.get(src);
+    if (!drains) this.#breakDrains.set(src, (drains = new Set()));
+    drains.add(drain);
+    try {
+      for (;;) {
+        const list = reasoningStream ? buf.reasoning : buf.content;
+        while (idx < list.length) relay(list[idx++] as string);
         if (buf.errored) return "error";
-        return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
+        if (buf.ended || this.isSettled(src)) {
+          const rest = reasoningStream ? buf.reasoning : buf.content;
+          while (idx < rest.length) relay(rest[idx++] as string);
+          if (buf.errored) return "error";
+          return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
+        }
+        const woke = await this.#nextToken(buf);
+        if (!woke) return "tokens"; // channel read timeout: the unit ends silently
       }
-      const woke = await this.#nextToken(buf);
-      if (!woke) return "tokens"; // channel read timeout: the unit ends silently
+    } finally {
+      drains.delete(drain);
     }
   }
 

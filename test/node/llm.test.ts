@@ -77,7 +77,11 @@ describe("LLM node on the OpenAI-compatible protocol", () => {
     const { frames, outcome } = await runFlow(dsl, opts());
     expect(outcome).toMatchObject({ status: "failed", error: { code: 20380 } });
     expect(fake.requests().length - before).toBe(1);
-    expect(frames.map(describeFrame)).toContain("spark-llm::l:error:20380");
+    const seen = frames.map(describeFrame);
+    expect(seen).toContain("spark-llm::l:error:20380");
+    // issue 14: the token sent before the break is shown, before the error (the end node held it back as its last)
+    expect(seen.indexOf("node-end::e:process:a")).toBeGreaterThan(-1);
+    expect(seen.indexOf("node-end::e:process:a")).toBeLessThan(seen.indexOf("spark-llm::l:error:20380"));
   });
 
   it("retries a failure before the first token and then succeeds with the custom output", async () => {
