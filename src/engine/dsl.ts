@@ -105,6 +105,20 @@ export function nodeTypeOf(id: string): string {
   return i < 0 ? id : id.slice(0, i);
 }
 
+/**
+ * JSON that does not match the node or edge shapes (spec §4.10). It keeps the engine's code (22101 node, 22100
+ * edge); the routes that answer such a DSL with their own code (20102 add, 20104 update, 20101 build, 20100 runs)
+ * recognise it by its class and reuse `detail`, the validator's text.
+ */
+export class DslShapeError extends WorkflowError {
+  readonly detail: string;
+
+  constructor(code: number, detail: string) {
+    super(code, WorkflowError.of(code, detail).message);
+    this.detail = detail;
+  }
+}
+
 function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 3)
@@ -130,7 +144,7 @@ export function parseDsl(input: unknown): DslGraph {
     const parsed = NodeShape.safeParse(raw);
     if (!parsed.success) {
       const id = isRecord(raw) && typeof raw.id === "string" ? clipText(raw.id) : `#${i}`;
-      throw WorkflowError.of(
+      throw new DslShapeError(
         Codes.ENG_NODE_PROTOCOL_VALIDATE_ERROR,
         `node ${id}: ${describeIssues(parsed.error, "node")}`,
       );
@@ -139,13 +153,13 @@ export function parseDsl(input: unknown): DslGraph {
   }
   const rawEdges: unknown = graph.edges ?? [];
   if (!Array.isArray(rawEdges)) {
-    throw WorkflowError.of(Codes.ENG_PROTOCOL_VALIDATE_ERROR, "data.edges must be a list");
+    throw new DslShapeError(Codes.ENG_PROTOCOL_VALIDATE_ERROR, "data.edges must be a list");
   }
   const edges: DslEdge[] = new Array(rawEdges.length);
   for (let i = 0; i < rawEdges.length; i++) {
     const parsed = EdgeShape.safeParse(rawEdges[i]);
     if (!parsed.success) {
-      throw WorkflowError.of(Codes.ENG_PROTOCOL_VALIDATE_ERROR, `edge #${i}: ${describeIssues(parsed.error, "edge")}`);
+      throw new DslShapeError(Codes.ENG_PROTOCOL_VALIDATE_ERROR, `edge #${i}: ${describeIssues(parsed.error, "edge")}`);
     }
     edges[i] = parsed.data;
   }

@@ -9,6 +9,7 @@ import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
 import { newRunId } from "../ids.ts";
 import { callerApp, ownRunSummary, runStub } from "../owner.ts";
+import { asShapeError } from "../validate.ts";
 import { startOutputs } from "./protocol.ts";
 
 export const chat = new Hono<AppEnv>();
@@ -80,8 +81,22 @@ export async function prepareRun(
     flow = { flowId, dsl: row.data, version: "draft", updatedAt: row.update_at };
     owner = row.app_id;
   }
-  if (!flow.dsl) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
-  const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash);
+  if (!flow.dsl) {
+    // a debug run executes the draft (or a version's `data`): a flow saved without one was never built, which says
+    // nothing about publishing (20204 is for open runs of a flow whose published row has no DSL)
+    if (mode === "debug")
+      throw WorkflowError.of(
+        Codes.PROTOCOL_VALIDATION_ERROR,
+        version
+          ? `version ${version.slice(0, 64)} has no DSL to debug`
+          : "the flow has no draft to debug: save its DSL first",
+      );
+    throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
+  }
+  // spec §4.10: a stored DSL of the wrong shape fails a run with 20100 and the validator's text
+  const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash).catch((e: unknown) => {
+    throw asShapeError(e, Codes.PROTOCOL_VALIDATION_ERROR);
+  });
   // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
   // checked before any node runs. Issue 13: that app must be the flow's own (the author's sub-flows run as the
   // author, also for a licensee) — a node naming another app would act for it with its credentials.

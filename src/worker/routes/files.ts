@@ -38,9 +38,18 @@ async function form(c: Ctx): Promise<FormData> {
   }
 }
 
+/**
+ * A part of a file field as a File. workerd's FormData turns a part whose `filename` is empty (what a browser sends
+ * for a file without a name) into text, like a part without one: such a part becomes a File without a name, which
+ * `checkUpload` refuses with 23601 "File name cannot be empty" (spec §8.1), as the original does.
+ */
+function asFile(part: File | string | null): File | null {
+  return typeof part === "string" ? new File([part], "") : part;
+}
+
 files.post("/upload_file", async (c) => {
   const owner = appId(c);
-  const f = (await form(c)).get("file");
+  const f = asFile((await form(c)).get("file"));
   if (!(f instanceof File))
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->file, Input: null, Error: Field required (missing)");
   return success(c.get("sid"), { url: await storeFile(c, f, owner) });
@@ -48,7 +57,7 @@ files.post("/upload_file", async (c) => {
 
 files.post("/upload_files", async (c) => {
   const owner = appId(c);
-  const list = (await form(c)).getAll("files").filter((f): f is File => f instanceof File);
+  const list = (await form(c)).getAll("files").map((f) => asFile(f) as File);
   if (list.length === 0)
     throw new WorkflowError(Codes.PARAM_ERROR, "Parameter: body->files, Input: null, Error: Field required (missing)");
   // order preserved; the batch stops at the first bad file (spec §8.1)

@@ -68,7 +68,8 @@ protocol.post("/protocol/add", async (c) => {
   // spec §1.5.4: an app named in the body must exist (20000); a gateway caller's app may have no row yet
   if (b.app_id && !app) throw WorkflowError.of(Codes.APP_NOT_FOUND_ERROR, owner);
   // [new] validate before inserting (the original committed the row first)
-  if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_CREATE_ERROR, async () => validateDsl(b.data));
+  if (hasNodes(b.data))
+    await withCode(Codes.PROTOCOL_CREATE_ERROR, async () => validateDsl(b.data, Codes.PROTOCOL_CREATE_ERROR));
   const id = newId();
   await cat.createFlow({
     id,
@@ -97,7 +98,8 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
   const owner = bodyAppId(c, b.app_id);
   const flow = await ownFlow(c, flowId);
   await invalidateFlow(cache(c), flowId);
-  if (hasNodes(b.data)) await withCode(Codes.PROTOCOL_UPDATE_ERROR, async () => validateDsl(b.data));
+  if (hasNodes(b.data))
+    await withCode(Codes.PROTOCOL_UPDATE_ERROR, async () => validateDsl(b.data, Codes.PROTOCOL_UPDATE_ERROR));
   if (flow.status > 0 || (b.status ?? 0) > 0) {
     const app = await cat.app(owner);
     if (app) await cat.bindLicence(app.id, flow.group_id);
@@ -132,7 +134,7 @@ protocol.post("/protocol/build/:flow_id", async (c) => {
   const frames: string[] = [];
   try {
     const flow = await ownFlow(c, c.req.param("flow_id"));
-    validateDsl(flow.data);
+    validateDsl(flow.data, Codes.PROTOCOL_BUILD_ERROR);
   } catch (e) {
     frames.push(sseEncode(buildErrorFrame(toWorkflowError(e, Codes.PROTOCOL_BUILD_ERROR).toData())));
   }
