@@ -58,6 +58,7 @@ const RESPONSES = {
   HookResult: R.HookResult,
   HookAccepted: R.HookAccepted,
   Health: R.Health,
+  OpenApiDocument: R.OpenApiDocument,
 } as const satisfies Record<string, z.ZodType>;
 
 type RequestName = keyof typeof REQUESTS;
@@ -123,7 +124,7 @@ export const OPERATIONS: readonly Operation[] = [
     tag: "service",
     summary: "This document",
     public: true,
-    responses: { "200": { description: "the OpenAPI 3.1 document" } },
+    responses: { "200": { description: "the OpenAPI 3.1 document", json: ["OpenApiDocument"] } },
   },
   {
     method: "get",

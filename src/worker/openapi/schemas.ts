@@ -237,3 +237,8 @@ export const HookAccepted = z.object({
 });
 
 export const Health = z.object({ ok: z.literal(true) });
+
+export const OpenApiDocument = z
+  .object({ openapi: z.literal("3.1.0"), info: z.object({ title: z.string(), version: z.string() }).loose() })
+  .loose()
+  .describe("this document");
