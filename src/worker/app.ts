@@ -1,6 +1,7 @@
 // The Hono app: every route of spec §1.1 under its prefixes, with and without a trailing slash (strict: false, no
 // redirect), CORS for every origin, the caller's identity (auth.ts), and errors as Astron envelopes — never HTML,
 // never a stack trace.
+import { Scalar } from "@scalar/hono-api-reference";
 import { Hono } from "hono";
 import { Codes, WorkflowError } from "../engine/index.ts";
 import type { AppEnv } from "./env.ts";
@@ -8,6 +9,7 @@ import { errorResponse, failure } from "./envelope.ts";
 import { newSid } from "./ids.ts";
 import { authentication } from "./middleware/auth.ts";
 import { cors } from "./middleware/cors.ts";
+import { openApiDocument } from "./openapi/document.ts";
 import { chat } from "./routes/chat.ts";
 import { files } from "./routes/files.ts";
 import { hooks } from "./routes/hooks.ts";
@@ -26,6 +28,9 @@ app.use("*", async (c, next) => {
 });
 
 app.get("/health", (c) => c.json({ ok: true }));
+// issue 14: the API's description and a browsable reference of it, public like /health
+app.get("/openapi.json", (c) => c.json(openApiDocument()));
+app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Astron workflows at the edge" }));
 
 app.use("*", authentication);
 

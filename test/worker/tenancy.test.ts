@@ -64,6 +64,8 @@ const storedForA = async (text: string): Promise<boolean> => {
 
 const ROUTES: Record<string, Entry> = {
   "GET /health": { public: "the liveness check carries no data" },
+  "GET /openapi.json": { public: "the API's description, the same for every caller (issue 14)" },
+  "GET /docs": { public: "a page that renders /openapi.json" },
   "GET /workflow/v1/files/:name": {
     public: "file URLs are capabilities of 122 random bits that services fetch anonymously (spec §8.2)",
   },

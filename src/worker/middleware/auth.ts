@@ -1,5 +1,6 @@
 // Authentication middleware (spec §1.4): verifies the caller as AUTH_MODE says and records the app id the request
-// acts for. Only the health check and the public file URLs (nodes fetch them anonymously, spec §8.2) are exempt.
+// acts for. Only the health check, the API description (/openapi.json, /docs) and the public file URLs (nodes fetch
+// them anonymously, spec §8.2) are exempt.
 import type { MiddlewareHandler } from "hono";
 import { Codes, toWorkflowError } from "../../engine/index.ts";
 import { authenticate, authMode } from "../auth.ts";
@@ -7,7 +8,7 @@ import type { AppEnv } from "../env.ts";
 import { errorResponse } from "../envelope.ts";
 import { Catalog } from "../store/catalog.ts";
 
-const PUBLIC = [/^\/health\/?$/, /^\/workflow\/v1\/files\/[^/]+\/?$/];
+const PUBLIC = [/^\/health\/?$/, /^\/openapi\.json\/?$/, /^\/docs\/?$/, /^\/workflow\/v1\/files\/[^/]+\/?$/];
 /** a webhook invocation carries its own signature or bearer token (routes/hooks.ts) */
 const HOOK_INVOCATION = /^\/hooks\/[^/]+\/?$/;
 

@@ -189,7 +189,7 @@ chat.post("/debug/chat/completions", (c) => chatRoute(c, "debug"));
 chat.post("/resume", (c) => resumeRoute(c, "open"));
 chat.post("/debug/resume", (c) => resumeRoute(c, "debug"));
 
-const CancelBody = z.object({ event_id: z.string().min(1).max(128) });
+export const CancelBody = z.object({ event_id: z.string().min(1).max(128) });
 
 /** [new] spec §6.12 MAY: cancel a run by event id — the caller's own run only (issue 13). */
 chat.post("/cancel", async (c) => {

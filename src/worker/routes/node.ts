@@ -18,14 +18,14 @@ import { bodyAppId, callerApp } from "../owner.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 
-const NodeDebugBody = z.object({
+export const NodeDebugBody = z.object({
   id: z.string().min(1),
   name: z.string().min(1),
   description: z.string().default(""),
   data: z.object({ nodes: z.array(z.unknown()).min(1), edges: z.array(z.unknown()).default([]) }).loose(),
 });
 
-const CodeRunBody = z.object({
+export const CodeRunBody = z.object({
   code: z.string().min(1),
   variables: z.array(z.object({ name: z.string().min(1), content: z.unknown() })).default([]),
   app_id: z.string().min(1),

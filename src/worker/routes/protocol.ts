@@ -12,7 +12,7 @@ import { newId } from "../ids.ts";
 import { invalidateFlow } from "../store/cache.ts";
 import type { FlowRow } from "../store/catalog.ts";
 
-const AddBody = z.object({
+export const AddBody = z.object({
   name: z.string().default(""),
   description: z.string().default(""),
   app_id: z.string().default(""),
@@ -20,7 +20,7 @@ const AddBody = z.object({
   data: z.unknown().optional(),
 });
 
-const UpdateBody = z.object({
+export const UpdateBody = z.object({
   name: z.string().optional(),
   description: z.string().optional(),
   data: z.unknown().optional(),
@@ -28,13 +28,14 @@ const UpdateBody = z.object({
   status: z.number().int().optional(),
 });
 
-const FlowIdBody = z.object({ flow_id: idString, app_id: z.string().optional() });
-const CompareSaveBody = z.object({
+export const FlowIdBody = z.object({ flow_id: idString, app_id: z.string().optional() });
+export const CompareSaveBody = z.object({
   flow_id: idString,
   data: z.record(z.string(), z.unknown()),
   version: z.string().min(1),
 });
-const CompareDeleteBody = z.object({ flow_id: idString, version: z.string().min(1) });
+export const CompareDeleteBody = z.object({ flow_id: idString, version: z.string().min(1) });
+export const DeleteBody = z.object({ flow_id: idString, app_id: z.string().default("") });
 
 function hasNodes(data: unknown): boolean {
   return typeof data === "object" && data !== null && Object.keys(data).length > 0;
@@ -116,7 +117,7 @@ protocol.post("/protocol/update/:flow_id", async (c) => {
 });
 
 protocol.post("/protocol/delete", async (c) => {
-  const b = await body(c, z.object({ flow_id: idString, app_id: z.string().default("") }));
+  const b = await body(c, DeleteBody);
   // spec §1.5.6: the row goes only when `app_id` owns it (20103 otherwise); issue 13: and only when that app is the
   // caller, so another app's flow answers like a missing one
   const owner = appId(c);

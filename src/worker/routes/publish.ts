@@ -16,13 +16,15 @@ const Envelope = z.object({
   data: z.object({ nodes: z.array(z.unknown()).min(2), edges: z.array(z.unknown()) }).loose(),
 });
 
-const PublishBody = z.object({
+export const PublishBody = z.object({
   flow_id: idString,
   release_status: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   plat: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(4)]).default(0),
   version: z.string().default(""),
   data: Envelope.optional().nullable(),
 });
+
+export const AuthBody = z.object({ flow_id: idString, app_id: z.string().min(1) });
 
 export const publish = new Hono<AppEnv>();
 
@@ -52,7 +54,7 @@ publish.post("/publish", async (c) => {
 
 publish.post("/auth", async (c) => {
   const tenant = appId(c);
-  const b = await body(c, z.object({ flow_id: idString, app_id: z.string().min(1) }));
+  const b = await body(c, AuthBody);
   try {
     await catalog(c).authorize(tenant, b.flow_id, b.app_id);
     // spec §7.2: the licence cache is invalidated by /v1/auth
