@@ -18,11 +18,15 @@ import { parseArgs } from "node:util";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-// D1 refuses statements over 100 KB; a DSL can be larger, so long values are written in pieces appended with `||`.
-// 25,000 UTF-16 units stay under 100 KB even when every unit is a 3-byte character or a doubled quote.
+// D1 refuses statements over 100 KB (locally too: SQLITE_TOOBIG); a DSL can be larger, so a flow's long values are
+// written in pieces appended with `||`. 25,000 UTF-16 units stay under 100 KB even when every unit is a 3-byte
+// character or a doubled quote; the values a flow's upsert carries inline stay within STATEMENT_BYTES together.
 const CHUNK_UNITS = 25_000;
-// ids per `IN (…)` list when reading the current D1 rows (keeps each statement far below the same limit)
+const STATEMENT_BYTES = 80_000;
+// ids per `IN (…)` list when reading the current D1 rows (keeps each statement far below the same limit), and SQL
+// bytes per wrangler call
 const READ_BATCH = 200;
+const COMMAND_BYTES = 90_000;
 // mysql2: how long to wait for the server before giving up
 const CONNECT_TIMEOUT_MS = 15_000;
 // release bits that list a row for open runs (spec §9.2: Xingchen 1, Open platform 4), as src/worker/store/catalog.ts
@@ -279,8 +283,23 @@ function wrangler(extra) {
   return out;
 }
 
-/** Rows of one SELECT. */
-const select = (sql) => wrangler(["--command", sql])[0]?.results ?? [];
+/**
+ * Rows of each SELECT, in order. Statements share wrangler calls (one call costs a second or more) up to
+ * COMMAND_BYTES of SQL per call.
+ */
+function selectAll(statements) {
+  const results = [];
+  for (let i = 0; i < statements.length;) {
+    let bytes = 0;
+    let j = i;
+    while (j < statements.length && (j === i || bytes + Buffer.byteLength(statements[j]) < COMMAND_BYTES))
+      bytes += Buffer.byteLength(statements[j++]) + 1;
+    const out = wrangler(["--command", statements.slice(i, j).join(";\n")]);
+    for (let k = i; k < j; k++) results.push(out[k - i]?.results ?? []);
+    i = j;
+  }
+  return results;
+}
 
 /** A SQLite literal. Text with a NUL byte (which a SQL file cannot carry) goes in as hex. */
 function lit(v) {
@@ -291,11 +310,12 @@ function lit(v) {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-function inBatches(values, each) {
+/** One SELECT per READ_BATCH values, each `template(list)` with the quoted values in `list`. */
+function inBatches(values, template) {
   const out = [];
   for (let i = 0; i < values.length; i += READ_BATCH)
     out.push(
-      ...each(
+      template(
         values
           .slice(i, i + READ_BATCH)
           .map(lit)
@@ -305,30 +325,36 @@ function inBatches(values, each) {
   return out;
 }
 
+/** The D1 rows the import could touch, read in as few wrangler calls as the statements fit in. */
 function currentState(flows, apps, groups) {
-  const flowIds = flows.map((f) => f.id);
-  return {
-    apps: new Map(
-      inBatches(
-        apps.map((a) => a.alias_id),
-        (list) => select(`SELECT * FROM app WHERE alias_id IN (${list})`),
-      ).map((a) => [a.alias_id, a]),
+  const queries = {
+    apps: inBatches(
+      apps.map((a) => a.alias_id),
+      (list) => `SELECT * FROM app WHERE alias_id IN (${list})`,
     ),
-    sources: new Map(select("SELECT * FROM app_source").map((s) => [Number(s.source), s])),
-    flows: new Map(
-      inBatches(flowIds, (list) => select(`SELECT * FROM flow WHERE id IN (${list})`)).map((f) => [String(f.id), f]),
+    sources: ["SELECT * FROM app_source"],
+    flows: inBatches(
+      flows.map((f) => f.id),
+      (list) => `SELECT * FROM flow WHERE id IN (${list})`,
     ),
     // rows of the same groups, to find a (group, version) already held by a row the runtime made itself
-    groupRows: inBatches(groups, (list) =>
-      select(`SELECT id, group_id, version FROM flow WHERE group_id IN (${list})`),
+    groupRows: inBatches(groups, (list) => `SELECT id, group_id, version FROM flow WHERE group_id IN (${list})`),
+    licences: inBatches(
+      groups,
+      (list) =>
+        `SELECT a.alias_id AS app_alias, l.group_id AS group_id, l.status AS status, l.create_at AS create_at FROM license l JOIN app a ON a.id = l.app_id WHERE l.group_id IN (${list})`,
     ),
-    licences: new Map(
-      inBatches(groups, (list) =>
-        select(
-          `SELECT a.alias_id AS app_alias, l.group_id AS group_id, l.status AS status, l.create_at AS create_at FROM license l JOIN app a ON a.id = l.app_id WHERE l.group_id IN (${list})`,
-        ),
-      ).map((l) => [`${l.app_alias}\n${l.group_id}`, l]),
-    ),
+  };
+  const names = Object.keys(queries);
+  const results = selectAll(names.flatMap((n) => queries[n]));
+  const rows = {};
+  for (const n of names) rows[n] = results.splice(0, queries[n].length).flat();
+  return {
+    apps: new Map(rows.apps.map((a) => [a.alias_id, a])),
+    sources: new Map(rows.sources.map((s) => [Number(s.source), s])),
+    flows: new Map(rows.flows.map((f) => [String(f.id), f])),
+    groupRows: rows.groupRows,
+    licences: new Map(rows.licences.map((l) => [`${l.app_alias}\n${l.group_id}`, l])),
   };
 }
 
@@ -355,18 +381,27 @@ function upsert(table, row, columns, key) {
   return `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((c) => lit(row[c])).join(", ")}) ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${updates.join(", ")};`;
 }
 
+/**
+ * The upsert of a flow row, then the pieces of its long values. The upsert carries the long columns as '' when the
+ * row's values together would not fit in one statement (STATEMENT_BYTES), and each piece is appended by its own
+ * UPDATE, so no statement comes near D1's limit whatever the DSL's size.
+ */
 function flowStatements(row) {
-  const parts = {
-    data: pieces(row.data),
-    release_data: pieces(row.release_data),
-    description: pieces(row.description),
-  };
-  const first = { ...row, data: parts.data[0], release_data: parts.release_data[0], description: parts.description[0] };
-  const out = [upsert("flow", first, FLOW_COLUMNS, ["id"])];
-  for (const column of ["data", "release_data", "description"])
-    for (const part of parts[column].slice(1))
-      out.push(`UPDATE flow SET ${column} = ${column} || ${lit(part)} WHERE id = ${lit(row.id)};`);
-  return out;
+  const first = { ...row };
+  const appended = [];
+  let budget = STATEMENT_BYTES;
+  for (const column of ["data", "release_data", "description"]) {
+    const value = row[column];
+    const bytes = value === null ? 0 : Buffer.byteLength(lit(value));
+    if (bytes <= budget) {
+      budget -= bytes;
+      continue;
+    }
+    first[column] = "";
+    for (const part of pieces(value))
+      appended.push(`UPDATE flow SET ${column} = ${column} || ${lit(part)} WHERE id = ${lit(row.id)};`);
+  }
+  return [upsert("flow", first, FLOW_COLUMNS, ["id"]), ...appended];
 }
 
 function licenceStatement(l) {
