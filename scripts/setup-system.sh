@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the tests need from Debian's packages: redis-server (behind the Upstash REST front) and
-# PostgreSQL (the database node). Idempotent; starts nothing (tests start their own servers on loopback).
+# Installs what the tests need from Debian's packages: redis-server (behind the Upstash REST front), PostgreSQL (the
+# database node) and MariaDB (an Astron MySQL database for the import script). Idempotent; starts nothing (tests
+# start their own servers on loopback).
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { ls /usr/lib/postgresql/*/bin/initdb && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || need+=(postgresql)
+{ [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db; } >/dev/null 2>&1 || need+=(mariadb-server)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-system: redis-server and postgresql already installed"
+  echo "setup-system: redis-server, postgresql and mariadb-server already installed"
   exit 0
 fi
 SUDO=""
@@ -26,4 +28,5 @@ $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # in case an image started them anyway
 $SUDO service postgresql stop >/dev/null 2>&1 || true
 $SUDO service redis-server stop >/dev/null 2>&1 || true
+$SUDO service mariadb stop >/dev/null 2>&1 || true
 echo "setup-system: done"
