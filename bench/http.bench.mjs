@@ -15,9 +15,7 @@ const main = await startDev();
 const ceiling = await startDev({ cwd: join(root, "bench", "ceiling"), seed: false });
 const results = [];
 try {
-  const flow = JSON.parse(
-    readFileSync(join(root, "..", "shared", "fixtures", "astron", "example-core-if-else-branch.json"), "utf8"),
-  );
+  const flow = JSON.parse(readFileSync(join(root, "examples", "example-core-if-else-branch.json"), "utf8"));
   const id = await publishFlow(main.base, flow);
   const chat = (stream) =>
     JSON.stringify({ flow_id: id, stream, parameters: { AGENT_USER_INPUT: "bench", score: 80 } });

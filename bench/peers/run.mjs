@@ -3,14 +3,14 @@
 // request and does one storage write), all started by this script and measured in one run on loopback with
 // autocannon: requests per second, p50 and p99 latency, and the peak memory of each server.
 //
-//   bash bench/peers/setup.sh        # once: installs the peers into $PEERS_DIR (outside the project)
+//   bash bench/peers/setup.sh        # once: installs the peers into $PEERS_DIR (.tmp/peers, gitignored)
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
 //   REPS=3 node bench/peers/run.mjs  # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
 //   SECONDS=3 CONCURRENCY=50 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
 //
 // Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY
 // ("1,10,50"), REPS (1; medians over repetitions, interleaved), TARGETS ("ours,ceiling,n8n,nodered"; add
-// "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy), PEERS_DIR (/work/peers-scratch),
+// "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy), PEERS_DIR (.tmp/peers),
 // STATE_DIR (the OS temp dir: where the workers' local D1/Durable Object state, n8n's SQLite and Node-RED's user
 // dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
 // default concurrencies ran, or when set), SAMPLE_MS (100, memory sampling period), TIMEOUT_S (120, per request),
@@ -20,7 +20,7 @@
 // How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
 // bundle `wrangler deploy --dry-run` builds, and both measured at the workerd entry socket of the workerd process
 // that runs the worker (found from the process tree), i.e. bypassing wrangler's proxy worker (about 10× on a bare
-// request per ../shared/peers/README.md; within noise here, where a Durable Object's creation and its SQLite on disk
+// request per bench/peers/fixtures/README.md; within noise here, where a Durable Object's creation and its SQLite on disk
 // dominate). Same build path, same workerd, same route for both, so the ratio compares like with like.
 import { execFileSync, spawn } from "node:child_process";
 import {
@@ -47,7 +47,8 @@ const TARGETS = (process.env.TARGETS ?? ALL.join(","))
   .split(",")
   .map((s) => s.trim())
   .filter(Boolean);
-const PEERS_DIR = process.env.PEERS_DIR ?? "/work/peers-scratch";
+// inside the repository but gitignored and Prettier-ignored (.tmp/), so a clone benchmarks with nothing beside it
+const PEERS_DIR = process.env.PEERS_DIR ?? join(root, ".tmp", "peers");
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 100);
 // where the workers' local D1/Durable Object state and n8n's SQLite live (the disk by default, like a real install)
 const STATE_DIR = process.env.STATE_DIR ?? tmpdir();
@@ -61,7 +62,7 @@ const WRANGLER_LOG = process.env.WRANGLER_LOG ?? "info"; // `wrangler dev --log-
 const full =
   ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
 const RESULTS = process.env.RESULTS ?? (full ? join(root, "bench", "results-peers.md") : "");
-const peersShared = join(root, "..", "shared", "peers");
+const peerFlows = join(import.meta.dirname, "fixtures"); // the n8n and Node-RED flows (NOTICE)
 const bin = join(root, "node_modules", ".bin");
 const baseEnv = {
   ...process.env,
@@ -381,7 +382,7 @@ async function startN8n() {
     DO_NOT_TRACK: "1",
   };
   const flowFile = join(home, "flow.json");
-  copyFileSync(join(peersShared, "n8n-webhook-flow.json"), flowFile);
+  copyFileSync(join(peerFlows, "n8n-webhook-flow.json"), flowFile);
   const run = (...args) => execFileSync(node24, [cli, ...args], { env, stdio: "pipe", timeout: 300_000 }).toString();
   run("import:workflow", `--input=${flowFile}`);
   run(...N8N_ACTIVATE);
@@ -399,8 +400,8 @@ async function startNodeRed() {
   const red = join(dir, "node_modules", "node-red", "red.js");
   if (!existsSync(red)) throw new Error(`Node-RED is not installed in ${PEERS_DIR}: run bash bench/peers/setup.sh`);
   const user = mkdtempSync(join(STATE_DIR, "peers-nodered-"));
-  copyFileSync(join(peersShared, "node-red-webhook-flow.json"), join(user, "flows.json"));
-  copyFileSync(join(peersShared, "node-red-settings.js"), join(user, "settings.js"));
+  copyFileSync(join(peerFlows, "node-red-webhook-flow.json"), join(user, "flows.json"));
+  copyFileSync(join(peerFlows, "node-red-settings.js"), join(user, "settings.js"));
   const port = await freePort();
   // the project's Node 22 from the registry (Node-RED 5 wants Node ≥ 22.9), whatever node runs this script
   const node22 = existsSync(join(bin, "node")) ? join(bin, "node") : process.execPath;
@@ -779,7 +780,7 @@ function renderMarkdown(r) {
     );
   L.push("", "### what was compared", "");
   L.push(
-    "- n8n: `../shared/peers/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its",
+    "- n8n: `bench/peers/fixtures/n8n-webhook-flow.json` imported with `n8n import:workflow`, published, `n8n start` with its",
   );
   L.push(
     "  defaults (SQLite, executions saved, task runners as shipped, and the default `vm` expression engine: isolated-vm with a pool of one isolate, which serialises expression evaluation) except telemetry, update",
@@ -788,7 +789,7 @@ function renderMarkdown(r) {
     "  checks, templates and banners off, bound to 127.0.0.1. Its tree is the main process and its task-runner child.",
   );
   L.push(
-    "- Node-RED: `../shared/peers/node-red-webhook-flow.json` with `node-red-settings.js` (127.0.0.1, telemetry off).",
+    "- Node-RED: `bench/peers/fixtures/node-red-webhook-flow.json` with `node-red-settings.js` (127.0.0.1, telemetry off).",
   );
   L.push(
     "- This runtime: `bench/peers/astron-flow.json` (start(name, n) → text-joiner → if-else n > 10 → text-joiner big |",

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Installs the two peers of the peer benchmark (n8n, Node-RED) and a Node 24 runtime for n8n into a scratch
-# folder OUTSIDE the project ($PEERS_DIR, default /work/peers-scratch). Idempotent: each step is skipped when its
+# Installs the two peers of the peer benchmark (n8n, Node-RED) and a Node 24 runtime for n8n into a
+# scratch folder ($PEERS_DIR, default .tmp/peers: gitignored and Prettier-ignored, so nothing of theirs is
+# tracked, formatted or typechecked, and a clone needs nothing beside it). Idempotent: each step is skipped when its
 # result is already there. Uses the npm registry only. Never touches the project's package.json.
 #
 #   bash bench/peers/setup.sh            # then: node bench/peers/run.mjs
 set -euo pipefail
 
-PEERS_DIR="${PEERS_DIR:-/work/peers-scratch}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PEERS_DIR="${PEERS_DIR:-$ROOT/.tmp/peers}"
 export PATH="$ROOT/node_modules/.bin:$PATH"   # the project's Node 22 (runs Node-RED) and npm
 N8N_VERSION="${N8N_VERSION:-2.41.1}"          # 2.41.3 does not install (a pinned dependency is missing)
 NODE_RED_MAJOR="${NODE_RED_MAJOR:-5}"             # Node-RED 5 wants Node >= 22.9: it runs on the project's Node 22

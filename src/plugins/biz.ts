@@ -1,5 +1,5 @@
 // The console's biz format → the engine's core format (spec §4.8): what the Astron console backend does on every
-// save, build and debug. Used to feed the real Astron node templates (../shared/fixtures/astron) to the engine.
+// save, build and debug. Used to feed the real Astron node templates (test/fixtures/astron) to the engine.
 // Rules 1–5 and 7; the console's credential and knowledge fix-ups (rule 6) need its database and are not done here.
 type Obj = Record<string, unknown>;
 

@@ -1,4 +1,5 @@
-// Real Astron fixtures (../shared/fixtures/astron), loadable on Node, Deno and workerd alike.
+// Real Astron fixtures (examples/ and test/fixtures/astron/, vendored: see NOTICE), loadable on Node, Deno and
+// workerd alike.
 import { fixtures } from "./fixtures.generated.ts";
 
 export function loadFixture(name: string): unknown {
