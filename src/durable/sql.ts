@@ -276,6 +276,10 @@ export function createSqlPort(env: object, options: SqlPortOptions = {}): Closab
           reading.catch(() => undefined);
           await settings;
           await reading;
+          // leaving the cursor early returns before the server has finished the statement (its Sync, and so the
+          // commit of a write whose returned rows were cut): a statement behind it on the same connection answers
+          // only after that, so the write is visible to everyone when the node answers
+          if (truncated) await conn.unsafe("select 1");
           return { rows, truncated };
         } finally {
           conn.release();
