@@ -1108,30 +1108,8 @@ class Scope {
     let held: { content: string; reasoning: string } | undefined;
     let answer = "";
     let reasoning = "";
-    const emitChunk = (content: string, isReasoning: boolean): void => {
-      if (isReasoning) reasoning += content;
-      else answer += content;
-      if (!spec.streamOutput) return;
-      if (held) {
-        run.emitOutput(
-          key,
-          node.id,
-          nodeProcessFrame(
-            sid,
-            run.created(),
-            ref,
-            this.#progress(m),
-            executedTime(run.clock.now() - t0),
-            held.content,
-            held.reasoning,
-            ext,
-          ),
-          false,
-        );
-      }
-      held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
-    };
-    // a source breaking mid-stream: the held chunk will never be the end frame's, so it goes out now
+    // the held chunk goes out as a process frame: when a newer one arrives, or when a source breaks mid-stream (it
+    // will never be the end frame's)
     const flushHeld = (): void => {
       if (!held) return;
       run.emitOutput(
@@ -1150,6 +1128,13 @@ class Scope {
         false,
       );
       held = undefined;
+    };
+    const emitChunk = (content: string, isReasoning: boolean): void => {
+      if (isReasoning) reasoning += content;
+      else answer += content;
+      if (!spec.streamOutput) return;
+      flushHeld();
+      held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
     };
     if (spec.mode === 1) {
       const names = new Set(node.inputs.map((x) => x.name));

@@ -10,7 +10,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import type { ValidateFunction } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SseParser } from "../../src/engine/sse.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { optionQuestionFlow } from "../support/dsl-builder.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seededState, startDev } from "../support/wrangler-dev.ts";
 
@@ -41,35 +41,6 @@ interface MediaType {
 }
 interface Operation {
   responses: Record<string, { content?: Record<string, MediaType> }>;
-}
-
-/** A question-answer flow that pauses for its answer (resume, cancel and the runs API need a paused run). */
-function qaFlow(): unknown {
-  return flow()
-    .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-    .node("question-answer::q", {
-      alias: "Ask",
-      params: {
-        question: "Ship it?",
-        answerType: "option",
-        timeout: 5,
-        needReply: true,
-        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        optionAnswer: [
-          { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
-          { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
-        ],
-      },
-      outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
-    })
-    .node(END, {
-      params: { outputMode: 0 },
-      inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }],
-    })
-    .edge(START, "question-answer::q")
-    .edge("question-answer::q", END, "option-one-of::a")
-    .edge("question-answer::q", END, "option-one-of::d")
-    .build();
 }
 
 const joiner = {
@@ -211,7 +182,7 @@ describe("the OpenAPI document against the running worker", () => {
       (
         (
           await call("POST /workflow/v1/protocol/add", "/workflow/v1/protocol/add", {
-            body: { name: "ask", data: qaFlow() },
+            body: { name: "ask", data: optionQuestionFlow() },
           })
         ).json().data as Json
       ).flow_id,

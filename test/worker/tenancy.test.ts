@@ -10,7 +10,7 @@ import { app } from "../../src/worker/app.ts";
 import { hmacSignature, sha256Digest } from "../../src/worker/auth.ts";
 import type { Env } from "../../src/worker/env.ts";
 import { newRunId, RUN_ID_DIGITS } from "../../src/worker/ids.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { optionQuestionFlow } from "../support/dsl-builder.ts";
 import { seedApps, testEnv } from "../support/seed.ts";
 
 type Mode = "gateway" | "key" | "hmac";
@@ -315,34 +315,6 @@ async function granted(res: Response): Promise<{ ok: boolean; what: string }> {
   return { ok: parsed.code === 0 || parsed.code === undefined, what: text.slice(0, 200) };
 }
 
-function qaFlow(): unknown {
-  return flow()
-    .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-    .node("question-answer::q", {
-      alias: "Ask",
-      params: {
-        question: "Ship it?",
-        answerType: "option",
-        timeout: 5,
-        needReply: true,
-        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        optionAnswer: [
-          { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
-          { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
-        ],
-      },
-      outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
-    })
-    .node(END, {
-      params: { outputMode: 0 },
-      inputs: [{ name: "answer", ref: { node: "question-answer::q", name: "content" } }],
-    })
-    .edge(START, "question-answer::q")
-    .edge("question-answer::q", END, "option-one-of::a")
-    .edge("question-answer::q", END, "option-one-of::d")
-    .build();
-}
-
 async function ownerCall(probe: Probe): Promise<Record<string, unknown>> {
   const res = await send(probe, "gateway", "owner");
   return (await res.json()) as Record<string, unknown>;
@@ -355,7 +327,7 @@ beforeAll(async () => {
   const add = await ownerCall({
     method: "POST",
     path: "/workflow/v1/protocol/add",
-    body: { app_id: A.alias, name: "A's flow", data: qaFlow() },
+    body: { app_id: A.alias, name: "A's flow", data: optionQuestionFlow() },
   });
   const flowId = (add.data as { flow_id: string }).flow_id;
   const tenant = { "content-type": "application/json", "x-consumer-username": "tenant01" };
