@@ -160,6 +160,6 @@ export class PgSocket extends Emitter {
 export function pgSocket(options: DriverOptions): PgSocket {
   const host = options.host?.[0] ?? "localhost";
   const port = options.port?.[0] ?? 5432;
-  // the same test as the driver's own (`ssl ? secure() : connected()`): any truthy mode negotiates TLS
+  // the same test as the driver's own (`ssl ? secure() : connected()`): every truthy mode negotiates TLS
   return new PgSocket(host, port, Boolean(options.ssl));
 }

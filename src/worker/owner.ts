@@ -5,7 +5,7 @@
 // Who may do what:
 // - a flow's records (get, update, delete, build, comparisons, debug runs of its draft or versions): its app only
 //   (`flow.app_id`); a flow is created for the caller's app;
-// - open runs of a published flow: any app holding its licence (spec §1.5.1), checked by the catalog;
+// - open runs of a published flow: every app holding its licence (spec §1.5.1), checked by the catalog;
 // - publish and licences: tenant apps (`is_tenant = 1`, spec §1.4), the platform's own console;
 // - a run (resume, cancel, events, status): the app that started it, checked again by the run object itself.
 import { Codes, WorkflowError } from "../engine/index.ts";

@@ -4,13 +4,12 @@
 // binlog and no flush at commit. Like redis-server.ts and postgres-server.ts it runs under a small sh watchdog that
 // holds our stdin: when this process ends in any way (even SIGKILL) the pipe closes, the watchdog stops MariaDB and
 // removes the dir. Under root mariadbd needs `--user=root` (it refuses to run as root otherwise).
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
 import mysql from "mysql2/promise";
-import { freePort, sleep } from "./redis-server.ts";
+import { onFreePort, supervise, whenReady, type Watchdog } from "./supervised.ts";
 
 export interface MariaDbHandle {
   /** `mysql://astron:<password>@127.0.0.1:<port>/workflow` */
@@ -53,8 +52,6 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-type Watchdog = ChildProcessByStdio<Writable, Readable, Readable>;
-
 async function launch(port: number): Promise<MariaDbHandle | { failed: string }> {
   if (!existsSync(MARIADBD)) return { failed: `${MARIADBD} not found` };
   const dir = mkdtempSync(join(tmpdir(), "mariadb-test-"));
@@ -74,49 +71,26 @@ async function launch(port: number): Promise<MariaDbHandle | { failed: string }>
     env: { ...process.env, MY_DIR: dir, MY_PORT: String(port), MY_USER: asRoot ? "--user=root" : "" },
     cwd: dir,
   });
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  child.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  // an EPIPE on our side of the pipe must not crash the test process
-  child.stdin.on("error", () => undefined);
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
-  });
-  let spawnError: Error | undefined;
-  child.once("error", (e) => (spawnError = e));
-
+  const sv = supervise(child);
   const stop = async (): Promise<void> => {
-    child.stdin.end();
-    await Promise.race([exited, sleep(10_000)]);
-    if (child.exitCode === null && child.signalCode === null) {
-      const m = /^pid (\d+)$/m.exec(output);
-      if (m) process.kill(Number(m[1]), "SIGKILL");
-      await exited;
-    }
+    await sv.stop("SIGKILL", 10_000);
     rmSync(dir, { recursive: true, force: true });
   };
-
   const url = `mysql://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${DATABASE}`;
-  for (let i = 0; i < 600; i++) {
-    if (spawnError) return { failed: spawnError.message };
-    if (child.exitCode !== null) return { failed: output.trim() || `exit ${child.exitCode}` };
-    if (/^pid \d+$/m.test(output) && (await ready(url)))
-      return { url, port, user: USER, password, database: DATABASE, stop };
-    await sleep(50);
-  }
-  await stop();
-  return { failed: `MariaDB did not accept connections on port ${port} within 30 s: ${output.trim()}` };
+  const r = await whenReady(
+    sv,
+    async () =>
+      sv.pid() !== undefined && (await ready(url))
+        ? { url, port, user: USER, password, database: DATABASE, stop }
+        : undefined,
+    600,
+    50,
+  );
+  if ("failed" in r) await stop();
+  return r;
 }
 
 /** Starts MariaDB on 127.0.0.1 (a free port; retried if another process takes the port first). */
 export async function startMariaDb(): Promise<MariaDbHandle> {
-  let last = "";
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await launch(await freePort());
-    if (!("failed" in r)) return r;
-    last = r.failed;
-    if (/not found|ENOENT/i.test(last)) break;
-  }
-  throw new Error(`MariaDB did not start (${last}); install it with scripts/setup-system.sh`);
+  return onFreePort("MariaDB", launch, /not found|ENOENT/i, "; install it with scripts/setup-system.sh");
 }

@@ -3,13 +3,13 @@
 // PostgreSQL refuses to run as root, so under root the server runs as the `postgres` system user (runuser) and the
 // temp dir is handed to it. Like redis-server.ts, it runs under a small sh watchdog that holds our stdin: when this
 // process ends in any way (even SIGKILL) the pipe closes, the watchdog stops PostgreSQL and removes the dir.
-import { spawn, type ChildProcessByStdio } from "node:child_process";
+import { spawn } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
 import postgres from "postgres";
-import { freePort, probe, sleep } from "./redis-server.ts";
+import { probe } from "./redis-server.ts";
+import { onFreePort, supervise, whenReady, type Watchdog } from "./supervised.ts";
 
 export interface PostgresHandle {
   /** `postgres://astron:<password>@127.0.0.1:<port>/postgres` */
@@ -74,8 +74,6 @@ async function ready(url: string): Promise<boolean> {
   }
 }
 
-type Watchdog = ChildProcessByStdio<Writable, Readable, Readable>;
-
 async function launch(port: number): Promise<PostgresHandle | { failed: string }> {
   const dir = mkdtempSync(join(tmpdir(), "pg-test-"));
   const password = `pw-${crypto.randomUUID()}`;
@@ -95,40 +93,23 @@ async function launch(port: number): Promise<PostgresHandle | { failed: string }
   } else {
     child = spawn("sh", ["-c", WATCHDOG, "pg-watchdog"], { stdio: ["pipe", "pipe", "pipe"], env, cwd: dir });
   }
-  let output = "";
-  child.stdout.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  child.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  // an EPIPE on our side of the pipe must not crash the test process
-  child.stdin.on("error", () => undefined);
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
-  });
-  let spawnError: Error | undefined;
-  child.once("error", (e) => (spawnError = e));
-
+  const sv = supervise(child);
   const stop = async (): Promise<void> => {
-    child.stdin.end();
-    await Promise.race([exited, sleep(10_000)]);
-    if (child.exitCode === null && child.signalCode === null) {
-      const m = /^pid (\d+)$/m.exec(output);
-      if (m) process.kill(Number(m[1]), "SIGQUIT");
-      await exited;
-    }
+    await sv.stop("SIGQUIT", 10_000);
     rmSync(dir, { recursive: true, force: true });
   };
-
-  for (let i = 0; i < 600; i++) {
-    if (spawnError) return { failed: spawnError.message };
-    if (child.exitCode !== null) return { failed: output.trim() || `exit ${child.exitCode}` };
-    if (/^pid \d+$/m.test(output) && (await answers(port))) {
+  const r = await whenReady(
+    sv,
+    async () => {
+      if (sv.pid() === undefined || !(await answers(port))) return undefined;
       const url = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-      if (await ready(url)) return { url, port, user: USER, password, stop };
-    }
-    await sleep(50);
-  }
-  await stop();
-  return { failed: `PostgreSQL did not accept connections on port ${port} within 30 s: ${output.trim()}` };
+      return (await ready(url)) ? { url, port, user: USER, password, stop } : undefined;
+    },
+    600,
+    50,
+  );
+  if ("failed" in r) await stop();
+  return r;
 }
 
 async function postgresIds(): Promise<{ uid: number; gid: number }> {
@@ -142,12 +123,5 @@ async function postgresIds(): Promise<{ uid: number; gid: number }> {
 
 /** Starts PostgreSQL on 127.0.0.1 (a free port; retried if another process takes the port first). */
 export async function startPostgres(): Promise<PostgresHandle> {
-  let last = "";
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await launch(await freePort());
-    if (!("failed" in r)) return r;
-    last = r.failed;
-    if (/not found|ENOENT|no postgres system user/i.test(last)) break;
-  }
-  throw new Error(`PostgreSQL did not start (${last})`);
+  return onFreePort("PostgreSQL", launch, /not found|ENOENT|no postgres system user/i);
 }
