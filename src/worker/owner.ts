@@ -13,14 +13,9 @@ import type { RunObject, RunSummary } from "../durable/run-object.ts";
 import { appId, catalog, type Ctx } from "./context.ts";
 import type { FlowRow } from "./store/catalog.ts";
 
-/** The caller's app; 460 when the request names none (gateway mode without the header). */
-export function callerApp(c: Ctx): string {
-  return appId(c);
-}
-
 /** The caller's own flow, or 20201 "flow not found" (also for another app's flow). */
 export async function ownFlow(c: Ctx, flowId: string): Promise<FlowRow> {
-  return catalog(c).ownFlow(flowId, callerApp(c));
+  return catalog(c).ownFlow(flowId, appId(c));
 }
 
 /**
@@ -28,7 +23,7 @@ export async function ownFlow(c: Ctx, flowId: string): Promise<FlowRow> {
  * credentials allow. Answers the caller's app.
  */
 export function bodyAppId(c: Ctx, named: string | undefined): string {
-  const caller = callerApp(c);
+  const caller = appId(c);
   if (named && named !== caller)
     throw new WorkflowError(
       Codes.PARAM_ERROR,

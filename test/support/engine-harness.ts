@@ -6,6 +6,7 @@ import { Run, type RunOptions, type RunOutcome, type RunState } from "../../src/
 import type { Frame } from "../../src/engine/types.ts";
 import { plugins } from "../../src/plugins/index.ts";
 import { FakeClock } from "./fake-clock.ts";
+import { testRunInfo } from "./node-context.ts";
 import { Scripts } from "./scripted.ts";
 
 export interface Harness {
@@ -44,17 +45,9 @@ export interface RunFlowOptions extends Partial<Omit<RunOptions, "registry" | "e
   plan?: Plan;
 }
 
+/** the run info every harness run uses (the plugin tests' `testRunInfo`) */
 export function runInfo(): RunOptions["info"] {
-  return {
-    sid: "spf-test",
-    eventId: "ev-1",
-    flowId: "f1",
-    appId: "app1",
-    uid: "u1",
-    chatId: "",
-    isRelease: false,
-    history: [],
-  };
+  return testRunInfo();
 }
 
 export async function runFlow(dsl: unknown, opts: RunFlowOptions = {}): Promise<RunResult> {

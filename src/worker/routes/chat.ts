@@ -3,12 +3,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, toWorkflowError, WorkflowError, type Plan } from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
-import { body, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
+import { appId, body, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
 import { newRunId } from "../ids.ts";
-import { callerApp, ownRunSummary, runStub } from "../owner.ts";
+import { ownRunSummary, runStub } from "../owner.ts";
 import { asShapeError } from "../validate.ts";
 import { startOutputs } from "./protocol.ts";
 
@@ -193,7 +193,7 @@ export const CancelBody = z.object({ event_id: z.string().min(1).max(128) });
 
 /** [new] spec §6.12 MAY: cancel a run by event id — the caller's own run only (issue 13). */
 chat.post("/cancel", async (c) => {
-  const app = callerApp(c);
+  const app = appId(c);
   const b = await body(c, CancelBody);
   // another app's run answers like a missing one (the run object checks again)
   if (!(await ownRunSummary(c, b.event_id, app)))

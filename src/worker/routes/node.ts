@@ -13,8 +13,8 @@ import { createJsSandbox } from "../../durable/js-sandbox.ts";
 import { createSqlPort } from "../../durable/sql.ts";
 import { runCodeSnippet } from "../../plugins/ifly-code.ts";
 import { registry } from "../../plugins/index.ts";
-import { body, type Ctx } from "../context.ts";
-import { bodyAppId, callerApp } from "../owner.ts";
+import { appId, body, type Ctx } from "../context.ts";
+import { bodyAppId } from "../owner.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 
@@ -38,7 +38,7 @@ export const CodeRunBody = z.object({
 export const node = new Hono<AppEnv>();
 
 node.post("/node/debug", async (c) => {
-  const app = callerApp(c);
+  const app = appId(c);
   const b = await body(c, NodeDebugBody);
   const sid = c.get("sid");
   const memory = new Map<string, Record<string, unknown>>();
