@@ -25,7 +25,7 @@ export async function freePort() {
 }
 
 /** Starts `wrangler dev` in `cwd` (the project by default); `seed` gives it a migrated D1 with the bench apps. */
-export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
+export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GET" } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "bench-dev-"));
   if (seed) {
     execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
@@ -63,7 +63,8 @@ export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
   };
   for (let i = 0; i < 200; i++) {
     try {
-      await fetch(`${base}/health`);
+      // the project answers GET /health; the ceiling (bench/ceiling) answers POST only
+      await fetch(`${base}/health`, { method: probe, ...(probe === "POST" ? { body: "{}" } : {}) });
       return { base, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 200));

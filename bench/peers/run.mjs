@@ -5,11 +5,17 @@
 //
 //   bash bench/peers/setup.sh        # once: installs the peers into $PEERS_DIR (.tmp/peers, gitignored)
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
-//   REPS=3 node bench/peers/run.mjs  # full run: 10 s per point, c = 1, 10, 50; writes bench/results-peers.md
-//   SECONDS=3 CONCURRENCY=50 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
+//   node bench/peers/run.mjs         # full run: 8 ABBA rounds at c = 50; writes bench/results-peers.md
+//   SECONDS=3 ROUNDS=2 TARGETS=ours,ceiling node bench/peers/run.mjs   # a quick trial (writes nothing)
+//
+// Fairness (issue 15): each round measures every system once, forward order on even rounds and reversed on odd
+// ones (ABBA), with IDLE seconds of quiet before every window; every ratio is taken within one round and reported
+// as the median over the rounds with its range; the 1/5/15-minute load averages at each window's start are kept;
+// and the server CPU each system spent in the window (user + system time of its whole process tree, from /proc)
+// is divided by the requests it answered: CPU per request, steadier than req/s on a shared machine.
 //
 // Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY
-// ("1,10,50"), REPS (1; medians over repetitions, interleaved), TARGETS ("ours,ceiling,n8n,nodered"; add
+// ("50"), ROUNDS (8), IDLE (3 s), TARGETS ("ours,ceiling,n8n,nodered"; add
 // "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy), PEERS_DIR (.tmp/peers),
 // STATE_DIR (the OS temp dir: where the workers' local D1/Durable Object state, n8n's SQLite and Node-RED's user
 // dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
@@ -33,14 +39,16 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { freePort, publishFlow, root } from "../dev.mjs";
+import { freePort, root } from "../dev.mjs";
+import { INPUT, oursRequest, prepareOurs } from "./ours.mjs";
 
 const SECONDS = Number(process.env.SECONDS ?? 10);
-const CONCURRENCY = (process.env.CONCURRENCY ?? "1,10,50").split(",").map(Number);
-const REPS = Number(process.env.REPS ?? 1);
+const CONCURRENCY = (process.env.CONCURRENCY ?? "50").split(",").map(Number);
+const ROUNDS = Number(process.env.ROUNDS ?? 8);
+const IDLE = Number(process.env.IDLE ?? 3); // seconds of quiet before each measured window
 const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
 const ALL = ["ours", "ceiling", "n8n", "nodered"];
 const TARGETS = (process.env.TARGETS ?? ALL.join(","))
@@ -59,8 +67,7 @@ const stateNote = () =>
       ? `tmpfs (${STATE_DIR})`
       : STATE_DIR;
 const WRANGLER_LOG = process.env.WRANGLER_LOG ?? "info"; // `wrangler dev --log-level` (info is its default)
-const full =
-  ALL.every((t) => TARGETS.includes(t)) && [1, 10, 50].every((c) => CONCURRENCY.includes(c)) && SECONDS >= 10;
+const full = ALL.every((t) => TARGETS.includes(t)) && CONCURRENCY.includes(50) && SECONDS >= 10 && ROUNDS >= 8;
 const RESULTS = process.env.RESULTS ?? (full ? join(root, "bench", "results-peers.md") : "");
 const peerFlows = join(import.meta.dirname, "fixtures"); // the n8n and Node-RED flows (NOTICE)
 const bin = join(root, "node_modules", ".bin");
@@ -73,44 +80,6 @@ const baseEnv = {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[peers ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-// ── the request each target receives ────────────────────────────────────────────────────────────────────────────
-const INPUT = { name: "ada", n: 42 }; // n > 10: the "big" branch
-
-/**
- * The one place that says how our runtime is called: the flow's `sync` webhook (issue 6), created once in
- * `prepareOurs` through the authenticated hooks API, called with the peers' body. Bearer auth (n8n's and Node-RED's
- * webhooks here have no auth at all; a signed hook would need a fresh signature per request, which autocannon cannot
- * make) and no per-hook rate limit (the peers have none).
- */
-function oursRequest(base, prepared) {
-  return {
-    url: `${base}/hooks/${prepared.hookId}`,
-    headers: { "content-type": "application/json", authorization: `Bearer ${prepared.token}` },
-    body: JSON.stringify(INPUT),
-    // the end node's outputs as JSON: {"code":0,…,"outputs":{"name":"ada","n":42,"big":"big","small":""}}
-    ok: (status, text) => status === 200 && text.includes('"code":0') && text.includes('"big":"big"'),
-  };
-}
-
-async function prepareOurs(base) {
-  const flow = JSON.parse(readFileSync(join(import.meta.dirname, "astron-flow.json"), "utf8"));
-  const flowId = await publishFlow(base, flow);
-  const res = await fetch(`${base}/hooks`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
-    body: JSON.stringify({
-      flow_id: flowId,
-      mode: "sync",
-      auth: "bearer",
-      rate_per_minute: 0,
-      mapping: { AGENT_USER_INPUT: "body.name", name: "body.name", n: "body.n" },
-    }),
-  });
-  if (res.status !== 201) throw new Error(`creating the bench webhook failed: ${res.status} ${await res.text()}`);
-  const hook = await res.json();
-  return { flowId, hookId: hook.hook_id, token: hook.token };
-}
 
 // ── process trees and memory ────────────────────────────────────────────────────────────────────────────────────
 function procTable() {
@@ -146,6 +115,20 @@ const cmdline = (pid) => {
     return "";
   }
 };
+
+/** User + system CPU time of a process tree, in ms (from /proc/<pid>/stat; clock ticks of 10 ms). */
+const TICK_MS = 1000 / 100;
+function treeCpuMs(rootPid) {
+  let ticks = 0;
+  for (const pid of tree(rootPid)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
+    } catch {} // ended meanwhile
+  }
+  return ticks * TICK_MS;
+}
 
 /**
  * Polls every server's process tree each SAMPLE_MS: the sum of VmRSS over the tree (and over the serving process
@@ -427,12 +410,18 @@ async function startNodeRed() {
  * (ms, sub-ms resolution; autocannon's histogram keeps whole ms); bodies are checked. Then waits until one more
  * request gets through, so work left queued in the server does not leak into the next measurement.
  */
-async function drive(target, connections, seconds) {
+async function drive(target, connections, seconds, cpuRoot) {
   const { url, headers, body, ok } = target;
   const warm = WARM;
   const done = [];
   let bad = 0;
   let t0 = 0;
+  const load = loadavg().map((x) => +x.toFixed(2));
+  // the server's CPU over exactly the measured window (after the warm-up, until the load stops)
+  let cpuStart;
+  let cpuEnd;
+  const startTimer = setTimeout(() => (cpuStart = cpuRoot ? treeCpuMs(cpuRoot) : undefined), warm * 1000);
+  const endTimer = setTimeout(() => (cpuEnd = cpuRoot ? treeCpuMs(cpuRoot) : undefined), (warm + seconds) * 1000);
   const res = await new Promise((resolve, reject) => {
     const inst = autocannon(
       {
@@ -447,6 +436,9 @@ async function drive(target, connections, seconds) {
     t0 = performance.now();
     inst.on("response", (_client, _status, _bytes, ms) => done.push([performance.now() - t0, ms]));
   });
+  clearTimeout(startTimer);
+  clearTimeout(endTimer);
+  cpuEnd ??= cpuRoot ? treeCpuMs(cpuRoot) : undefined;
   const lat = done.filter(([t]) => t >= warm * 1000 && t <= (warm + seconds) * 1000).map(([, ms]) => ms);
   lat.sort((x, y) => x - y);
   const pct = (p) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))] ?? NaN;
@@ -457,6 +449,9 @@ async function drive(target, connections, seconds) {
   return {
     requests: lat.length,
     rps: lat.length / seconds,
+    cpu_ms_per_req:
+      cpuStart !== undefined && cpuEnd !== undefined && lat.length ? (cpuEnd - cpuStart) / lat.length : undefined,
+    load,
     p50: pct(50),
     p99: pct(99),
     bad,
@@ -468,6 +463,16 @@ async function drive(target, connections, seconds) {
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const RATIO_LABELS = {
+  rps_vs_ceiling: "ours ÷ ceiling req/s (target ≥ 0.80)",
+  cpu_vs_ceiling: "ours ÷ ceiling server CPU per request (target ≤ 1.25)",
+  p99_vs_ceiling: "ours ÷ ceiling p99 (target ≤ 1.25)",
+  rps_vs_n8n: "ours ÷ n8n req/s",
+  p99_vs_n8n_p50_over_5: "ours p99 ÷ (n8n p50 / 5) (target < 1)",
+  ceiling_p99_vs_n8n_p50_over_5: "ceiling p99 ÷ (n8n p50 / 5) (the platform's own room)",
+  rps_vs_nodered: "ours ÷ Node-RED req/s",
 };
 
 const LABELS = {
@@ -496,6 +501,7 @@ if (process.env.RENDER) {
 const scratchLogs = mkdtempSync(join(tmpdir(), "peers-logs-"));
 const mem = new MemorySampler();
 const targets = {};
+const cpuOf = {}; // target → the root pid of the process tree whose CPU it spends
 const versions = {};
 let exitCode = 0;
 try {
@@ -516,6 +522,7 @@ try {
     targets.ceiling = ceilReq(c.direct);
     targets.ceiling_proxy = ceilReq(c.proxy);
     mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
+    cpuOf.ceiling = cpuOf.ceiling_proxy = c.rootPid;
   }
   if (needOurs) {
     log("starting our runtime (wrangler dev)");
@@ -527,6 +534,7 @@ try {
     targets.ours = oursRequest(o.direct, prepared);
     targets.ours_proxy = oursRequest(o.proxy, prepared);
     mem.add("ours", o.rootPid, (pid) => pid === o.workerPid);
+    cpuOf.ours = cpuOf.ours_proxy = o.rootPid;
   }
   if (TARGETS.includes("n8n")) {
     log("starting n8n (import, publish, start)");
@@ -538,6 +546,7 @@ try {
       ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"'),
     };
     mem.add("n8n", n.rootPid);
+    cpuOf.n8n = n.rootPid;
     versions.n8n = JSON.parse(
       readFileSync(join(PEERS_DIR, "n8n", "node_modules", "n8n", "package.json"), "utf8"),
     ).version;
@@ -553,6 +562,7 @@ try {
       ok: (st, t) => st === 200 && t.includes('"branch":"big"') && t.includes('"ADA"'),
     };
     mem.add("nodered", r.rootPid);
+    cpuOf.nodered = r.rootPid;
     versions.nodered = JSON.parse(
       readFileSync(join(PEERS_DIR, "node-red", "node_modules", "node-red", "package.json"), "utf8"),
     ).version;
@@ -595,19 +605,39 @@ try {
   }
   for (const s of mem.servers.values()) s.peakTreeAll = s.peakServingAll = 0; // peaks from here on: while serving
 
-  const runs = {}; // `${t}@${c}` → results
-  for (let rep = 0; rep < REPS; rep++) {
-    for (const c of CONCURRENCY) {
-      for (const t of order) {
-        const r = await drive(targets[t], c, SECONDS);
+  // ABBA rounds (issue 15): every round measures every system once, in the forward order on even rounds and the
+  // reverse on odd ones, with an idle gap before each window; ratios are taken within a round (same machine state),
+  // then reported as the median over rounds with their range. The load averages at each window's start are kept.
+  const runs = {}; // `${t}@${c}` → one result per round
+  const rounds = {}; // c → [{ t → result }]
+  for (const c of CONCURRENCY) {
+    for (let round = 0; round < ROUNDS; round++) {
+      const seq = round % 2 === 0 ? order : [...order].reverse();
+      const row = {};
+      for (const t of seq) {
+        await sleep(IDLE * 1000);
+        const r = await drive(targets[t], c, SECONDS, cpuOf[t]);
+        row[t] = r;
         (runs[`${t}@${c}`] ??= []).push(r);
         log(
-          `rep ${rep + 1} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, errors ${r.errors}, bad bodies ${r.bad}, drained in ${r.drain_ms} ms`,
+          `round ${round + 1}/${ROUNDS} c=${c} ${t}: ${r.rps.toFixed(1)} rps, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, CPU ${r.cpu_ms_per_req?.toFixed(3) ?? "—"} ms/req, load ${r.load.join(" ")}, errors ${r.errors}, bad bodies ${r.bad}, drained in ${r.drain_ms} ms`,
         );
       }
+      (rounds[c] ??= []).push(row);
     }
   }
   mem.sample();
+  const stat = (xs) => {
+    const v = xs.filter((x) => Number.isFinite(x));
+    if (!v.length) return undefined;
+    const digits = Math.max(...v) < 10 ? 3 : 1;
+    return {
+      median: +median(v).toFixed(digits),
+      min: +Math.min(...v).toFixed(digits),
+      max: +Math.max(...v).toFixed(digits),
+      n: v.length,
+    };
+  };
   const points = [];
   for (const c of CONCURRENCY) {
     for (const t of order) {
@@ -615,13 +645,32 @@ try {
       points.push({
         target: t,
         concurrency: c,
-        rps: +median(list.map((x) => x.rps)).toFixed(1),
-        p50_ms: +median(list.map((x) => x.p50)).toFixed(2),
-        p99_ms: +median(list.map((x) => x.p99)).toFixed(2),
+        rps: stat(list.map((x) => x.rps)),
+        p50_ms: stat(list.map((x) => x.p50)),
+        p99_ms: stat(list.map((x) => x.p99)),
+        cpu_ms_per_req: stat(list.map((x) => x.cpu_ms_per_req)),
         errors: list.reduce((n, x) => n + x.errors + x.bad, 0),
-        runs: list.map((x) => +x.rps.toFixed(1)),
       });
     }
+  }
+  // within-round ratios, then their median and range over the rounds
+  const ratios = {};
+  for (const c of CONCURRENCY) {
+    const per = (f) => stat(rounds[c].map((row) => f(row)).filter((x) => x !== undefined));
+    const has = (t) => order.includes(t);
+    const r = {};
+    if (has("ours") && has("ceiling")) {
+      r.rps_vs_ceiling = per((x) => x.ours.rps / x.ceiling.rps);
+      r.cpu_vs_ceiling = per((x) => x.ours.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
+      r.p99_vs_ceiling = per((x) => x.ours.p99 / x.ceiling.p99);
+    }
+    if (has("ours") && has("n8n")) {
+      r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
+      r.p99_vs_n8n_p50_over_5 = per((x) => x.ours.p99 / (x.n8n.p50 / 5));
+    }
+    if (has("ceiling") && has("n8n")) r.ceiling_p99_vs_n8n_p50_over_5 = per((x) => x.ceiling.p99 / (x.n8n.p50 / 5));
+    if (has("ours") && has("nodered")) r.rps_vs_nodered = per((x) => x.ours.rps / x.nodered.rps);
+    ratios[c] = r;
   }
   const memory = {};
   for (const [name, s] of mem.servers) {
@@ -633,36 +682,19 @@ try {
       processes: h.parts.map((p) => `${p.name}:${(p.hwm / 1024).toFixed(0)}`).join(" "),
     };
   }
-  const at = (t, c) => points.find((p) => p.target === t && p.concurrency === c);
-  const ratios = {};
-  for (const c of CONCURRENCY) {
-    const o = at("ours", c);
-    if (!o) continue;
-    const r = {};
-    if (at("n8n", c)) {
-      r.rps_vs_n8n = +(o.rps / at("n8n", c).rps).toFixed(2);
-      r.p99_vs_n8n_p50_over_5 = +(o.p99_ms / (at("n8n", c).p50_ms / 5)).toFixed(2);
-    }
-    if (at("ceiling", c)) r.rps_vs_ceiling = +(o.rps / at("ceiling", c).rps).toFixed(2);
-    if (at("ceiling", c) && at("n8n", c)) {
-      // the same two n8n targets for the bare platform: how much room the ceiling itself leaves
-      r.ceiling_rps_vs_n8n = +(at("ceiling", c).rps / at("n8n", c).rps).toFixed(2);
-      r.ceiling_p99_vs_n8n_p50_over_5 = +(at("ceiling", c).p99_ms / (at("n8n", c).p50_ms / 5)).toFixed(2);
-    }
-    if (at("nodered", c)) r.rps_vs_nodered = +(o.rps / at("nodered", c).rps).toFixed(2);
-    ratios[c] = r;
-  }
   const result = {
     figure: "peers",
     state: stateNote(),
     seconds: SECONDS,
     warm: WARM,
-    reps: REPS,
+    rounds: ROUNDS,
+    idle: IDLE,
     date: new Date().toISOString(),
     versions,
     points,
     ratios,
     memory,
+    loads: Object.values(runs).flatMap((list) => list.map((x) => x.load[0])),
   };
   printTable(points, ratios, memory);
   console.log(JSON.stringify(result));
@@ -680,83 +712,58 @@ try {
 }
 process.exit(exitCode);
 
+function fmt(x, unit = "") {
+  return x ? `${x.median}${unit} [${x.min}–${x.max}]` : "—";
+}
+
 function printTable(points, ratios, memory) {
   const pad = (s, n) => String(s).padEnd(n);
-  console.log(`${pad("target", 15)}${pad("c", 5)}${pad("rps", 10)}${pad("p50 ms", 10)}${pad("p99 ms", 10)}errors`);
+  console.log(
+    `${pad("target", 10)}${pad("c", 5)}${pad("req/s", 24)}${pad("p50 ms", 24)}${pad("p99 ms", 24)}${pad("CPU ms/req", 24)}errors`,
+  );
   for (const p of points)
     console.log(
-      `${pad(p.target, 15)}${pad(p.concurrency, 5)}${pad(p.rps, 10)}${pad(p.p50_ms, 10)}${pad(p.p99_ms, 10)}${p.errors}`,
+      `${pad(p.target, 10)}${pad(p.concurrency, 5)}${pad(fmt(p.rps), 24)}${pad(fmt(p.p50_ms), 24)}${pad(fmt(p.p99_ms), 24)}${pad(fmt(p.cpu_ms_per_req), 24)}${p.errors}`,
     );
-  for (const [c, r] of Object.entries(ratios)) console.log(`c=${c} ratios: ${JSON.stringify(r)}`);
+  for (const [c, r] of Object.entries(ratios))
+    for (const [k, v] of Object.entries(r)) console.log(`c=${c} ${k}: ${fmt(v)} (${v?.n ?? 0} rounds)`);
   for (const [n, m] of Object.entries(memory)) console.log(`memory ${n}: ${JSON.stringify(m)}`);
 }
 
 function renderMarkdown(r) {
   const L = [];
-  L.push("# Peer benchmark (issue 6)", "");
+  L.push("# Peer benchmark", "");
   L.push(
-    "Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand — the",
-    "prose in BENCHMARKS.md/the issue interprets it.",
+    "Generated by `node bench/peers/run.mjs` (after `bash bench/peers/setup.sh`); do not edit by hand.",
+    "",
+    `Run: ${r.date}. ${r.rounds} rounds; in each, every system gets ${r.warm} s of load (not counted) then ${r.seconds} s measured,`,
+    `after ${r.idle} s idle; the order is reversed every other round (ABBA). Each figure is the median over the rounds`,
+    "[min–max]; each ratio is taken within a round, then its median [min–max]. Loopback, autocannon in the benchmark",
+    "process, every server started by this script. CPU per request: user + system time of the server's whole process",
+    "tree during the measured window ÷ the requests it answered in it. Machine: 2 shared cores.",
+    `n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED ${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}.`,
+    `State (the workers' local D1/Durable Object SQLite, n8n's SQLite, Node-RED's user dir): ${r.state}.`,
     "",
   );
-  L.push(
-    `Run: ${r.date}, ${r.seconds} s per point measured after ${r.warm} s of load on the same connections, ${r.reps} repetition(s) (medians when more than one),`,
-  );
-  L.push(`loopback, autocannon in the benchmark process, every server started by the script and idle while the others`);
-  L.push(
-    `are measured. Machine: 2 shared cores (noisy). n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED`,
-  );
-  L.push(
-    `${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}. Body \`{"name":"ada","n":42}\`; every response is checked`,
-  );
-  L.push(
-    "(status and body) and failures are counted as errors. State (the workers' local D1 and Durable Object SQLite",
-  );
-  L.push(`files, n8n's SQLite, Node-RED's user dir): ${r.state}.`, "");
   for (const c of [...new Set(r.points.map((p) => p.concurrency))]) {
     L.push(
       `### concurrency ${c}`,
       "",
-      "| target | req/s | p50 | p99 | errors | runs (req/s) |",
+      "| target | req/s | p50 | p99 | server CPU per request | errors |",
       "| --- | --- | --- | --- | --- | --- |",
     );
     for (const p of r.points.filter((x) => x.concurrency === c))
       L.push(
-        `| ${LABELS[p.target] ?? p.target} | ${p.rps} | ${p.p50_ms} ms | ${p.p99_ms} ms | ${p.errors} | ${p.runs.join(", ")} |`,
+        `| ${LABELS[p.target] ?? p.target} | ${fmt(p.rps)} | ${fmt(p.p50_ms, " ms")} | ${fmt(p.p99_ms, " ms")} | ${fmt(p.cpu_ms_per_req, " ms")} | ${p.errors} |`,
       );
+    L.push("", "| ratio (within each round) | median [min–max] | rounds |", "| --- | --- | --- |");
+    for (const [k, v] of Object.entries(r.ratios[c] ?? {}))
+      L.push(`| ${RATIO_LABELS[k] ?? k} | ${fmt(v)} | ${v?.n ?? 0} |`);
     L.push("");
   }
-  L.push(
-    "### ratios (this runtime ÷ peer, same run)",
-    "",
-    "| c | ours ÷ n8n req/s (target ≥ 6 at c=50) | ours p99 ÷ (n8n p50 / 5) (target < 1 at c=50) | ours ÷ ceiling req/s (target ≥ 0.70 at c=50) | ours ÷ Node-RED req/s | ceiling ÷ n8n req/s | ceiling p99 ÷ (n8n p50 / 5) |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
-  );
-  for (const [c, x] of Object.entries(r.ratios))
-    L.push(
-      `| ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} | ${x.ceiling_rps_vs_n8n ?? "—"} | ${x.ceiling_p99_vs_n8n_p50_over_5 ?? "—"} |`,
-    );
-  L.push(
-    "",
-    "The last two columns hold the bare platform (the ceiling) to the two n8n targets: in a closed loop every request",
-    "waits about concurrency ÷ req/s, so a p99 below n8n's p50 ÷ 5 needs about 5 × (p99 ÷ p50) times n8n's rate.",
-  );
-  if (r.others?.length) {
-    L.push("", "Other full runs of the same configuration on the same machine (ratios as above):", "");
-    L.push(
-      "| run | c | ours ÷ n8n | ours p99 ÷ (n8n p50 / 5) | ours ÷ ceiling | ours ÷ Node-RED | peak tree RSS ours / ceiling / n8n / Node-RED |",
-    );
-    L.push("| --- | --- | --- | --- | --- | --- | --- |");
-    for (const o of r.others) {
-      const m = (k) => (o.memory[k] ? `${o.memory[k].peak_tree_rss_mb} MB` : "—");
-      for (const [c, x] of Object.entries(o.ratios)) {
-        const mem = c === "50" ? `${m("ours")} / ${m("ceiling")} / ${m("n8n")} / ${m("nodered")}` : "";
-        L.push(
-          `| ${o.date} | ${c} | ${x.rps_vs_n8n ?? "—"} | ${x.p99_vs_n8n_p50_over_5 ?? "—"} | ${x.rps_vs_ceiling ?? "—"} | ${x.rps_vs_nodered ?? "—"} | ${mem} |`,
-        );
-      }
-    }
-  }
+  const loads = r.loads ?? [];
+  if (loads.length)
+    L.push(`Load averages (1 min) at the windows' starts: ${Math.min(...loads)}–${Math.max(...loads)}.`, "");
   L.push(
     "",
     "### peak memory",
