@@ -1,4 +1,4 @@
-// `npm run bench [-- engine|http|cache|llm|code|database|database-pool|relay|hostile|peers]`: runs the named benchmarks (all by default) and prints JSON lines.
+// `npm run bench [-- engine|http|cache|flow-cache|llm|code|database|database-pool|relay|hostile|peers]`: runs the named benchmarks (all by default) and prints JSON lines.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
@@ -7,6 +7,7 @@ const which = process.argv.slice(2);
 const all = {
   engine: "bench/engine.bench.ts",
   cache: "bench/cache.bench.ts",
+  "flow-cache": "bench/flow-cache.bench.ts",
   http: "bench/http.bench.mjs",
   llm: "bench/llm.bench.mjs",
   code: "bench/code.bench.ts",

@@ -1,8 +1,7 @@
 // Chat and resume (spec §1.5.1–1.5.3): resolve the flow and its plan, create the event, start the run's Durable
 // Object over RPC and relay its frames through the open or debug filter.
 import { z } from "zod";
-import { Codes, compile, WorkflowError, type ErrorData, type Frame, type Plan } from "../engine/index.ts";
-import { registry } from "../plugins/index.ts";
+import { Codes, WorkflowError, type ErrorData, type Frame, type Plan } from "../engine/index.ts";
 import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
 import type { RunRequest } from "../durable/run-store.ts";
 import { relayResponse } from "./relay.ts";
@@ -34,25 +33,13 @@ export const ResumeBody = z.object({
 });
 export type ResumeBody = z.infer<typeof ResumeBody>;
 
-/** What the chat path needs from the catalog: the flow's DSL and what identifies its version for caching. */
+/** What the chat path needs from the catalog: the flow and what identifies the version that runs. */
 export interface ResolvedFlow {
   flowId: string;
-  /** the DSL envelope or graph the run executes */
-  dsl: unknown;
-  /** changes whenever the DSL changes (cache key part) */
+  /** changes whenever the DSL changes (plan key part) */
   version: string;
   updatedAt: string;
 }
-
-export interface PlanSource {
-  /** returns the compiled plan, from a cache when possible */
-  plan(flow: ResolvedFlow): Promise<Plan>;
-}
-
-/** A plan source without cache: compile every time (the fallback when the cache is unavailable). */
-export const compileOnly: PlanSource = {
-  plan: async (flow) => compile(flow.dsl, registry),
-};
 
 export interface StartArgs {
   ns: DurableObjectNamespace<RunObject>;

@@ -1,13 +1,15 @@
 // Per-request helpers shared by the routes: body parsing with the spec's 460 messages, the catalog, the cache,
-// plans (cache → compile) and the caller's app id.
+// plans (the isolate's → compile) and the caller's app id.
 import type { Context } from "hono";
 import { z } from "zod";
 import { Codes, compile, WorkflowError, type Plan } from "../engine/index.ts";
 import { registry } from "../plugins/index.ts";
 import type { AppEnv } from "./env.ts";
 import { validationMessage } from "./envelope.ts";
-import { cached, contentHash, createCache, DEFAULT_TTL_S, planIndexKey, planKey, type Cache } from "./store/cache.ts";
+import { startOutputs, type StartOutput } from "./start-outputs.ts";
+import { contentHash, createCache, DEFAULT_TTL_S, planIndexKey, planKey, type Cache } from "./store/cache.ts";
 import { Catalog, isPublished, type FlowRow } from "./store/catalog.ts";
+import { planMemo } from "./store/plans.ts";
 
 export type Ctx = Context<AppEnv>;
 
@@ -50,35 +52,55 @@ export function appId(c: Ctx, required = true): string {
   return id ?? "";
 }
 
-/** The compiled plan of a DSL, from the cache when the same content was compiled before. */
+/**
+ * The compiled plan of a flow's DSL: the isolate's copy when this content was compiled before (src/worker/store/
+ * plans.ts), else `load()` gives the DSL, which is compiled and kept. `hash` is the content hash the row cache
+ * recorded; the DSL `load` returns may be newer (published meanwhile): it is then kept under its own hash.
+ */
 export async function planFor(
-  c: Ctx,
   flowId: string,
   version: string,
-  dsl: unknown,
-  knownHash?: string,
+  hash: string,
+  load: () => Promise<unknown>,
 ): Promise<Plan> {
-  const store = cache(c);
-  const hash = knownHash ?? (await contentHash(JSON.stringify(dsl)));
-  const key = planKey(flowId, version, hash);
-  // indexed under the flow on a miss only, so a hit costs one read (invalidation finds the key through the index)
-  const plan = await cached(store, key, DEFAULT_TTL_S, async () => compile(dsl, registry), {
-    flowId,
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
-  });
+  const known = planMemo.get(planKey(flowId, version, hash));
+  if (known) return known;
+  const dsl = await load();
+  const plan = compile(dsl, registry);
+  planMemo.set(planKey(flowId, version, await contentHash(JSON.stringify(dsl))), plan);
   return plan;
 }
 
+/**
+ * What the row cache keeps of a published row: the row without its DSL columns (a run whose plan the isolate holds
+ * needs no DSL, and a 1,000-node DSL is hundreds of KB to fetch and parse on every hit), the content hash of the DSL
+ * that runs, and the start node's file-typed outputs (checked on every run).
+ */
 export interface ResolvedRow {
-  row: FlowRow;
-  /** content hash of the DSL the run executes (plan cache key part) */
+  row: FlowMeta;
+  /** content hash of the DSL the run executes (plan key part); "" when the row has no DSL */
   hash: string;
+  /** the start node's outputs with a file type */
+  files: StartOutput[];
+}
+
+export type FlowMeta = Omit<FlowRow, "data" | "release_data">;
+
+function isResolvedRow(v: unknown): v is ResolvedRow {
+  const e = v as Partial<ResolvedRow> | undefined;
+  return typeof e?.hash === "string" && Array.isArray(e.files) && typeof e.row === "object" && e.row !== null;
+}
+
+/** The start node's file-typed outputs of a DSL. */
+export function fileOutputs(dsl: unknown): StartOutput[] {
+  return startOutputs(dsl).filter((o) => o.fileType !== undefined && o.fileType !== null);
 }
 
 /**
  * The published row an open run executes (spec §1.5.1 steps 1–3), read through the row cache of spec §7.2:
  * `flows:flow_info:new:{id}:latest` (or `:{version}`), indexed per flow so publishing, updating and deleting
- * invalidate exactly that flow's keys.
+ * invalidate exactly that flow's keys. On a miss the DSL read from D1 comes back too (`dsl`), so the plan needs no
+ * second read.
  */
 export async function resolveOpenFlow(
   c: Ctx,
@@ -86,26 +108,35 @@ export async function resolveOpenFlow(
   app: string,
   version: string,
   useReleaseData: boolean,
-): Promise<ResolvedRow> {
+): Promise<{ entry: ResolvedRow; dsl?: unknown }> {
   const store = cache(c);
   const cat = catalog(c);
   const rowKey = `flows:flow_info:new:${flowId}:${version || "latest"}${useReleaseData ? "" : ":data"}`;
-  let entry = await store.get<ResolvedRow>(rowKey);
-  if (entry) {
+  const hit = await store.get<unknown>(rowKey);
+  let entry: ResolvedRow;
+  let dsl: unknown;
+  if (isResolvedRow(hit)) {
+    entry = hit;
     await checkLicenceCached(c, app, entry.row.group_id);
   } else {
     // spec §1.5.1 order: flow (20201) → licence (20004/20005) → published row (20204)
     const flow = await cat.requireFlow(flowId);
     await checkLicenceCached(c, app, flow.group_id);
-    const row = await cat.publishedRow(flow, version);
-    entry = { row, hash: await contentHash(JSON.stringify(useReleaseData ? row.release_data : row.data)) };
+    const { data, release_data, ...row } = await cat.publishedRow(flow, version);
+    dsl = useReleaseData ? release_data : data;
+    entry = { row, hash: dsl ? await contentHash(JSON.stringify(dsl)) : "", files: fileOutputs(dsl) };
     if (isPublished(row.release_status)) {
-      await store.set(rowKey, entry, DEFAULT_TTL_S);
-      c.executionCtx.waitUntil(store.addMember(planIndexKey(flowId), rowKey, DEFAULT_TTL_S));
+      const cached = entry;
+      c.executionCtx.waitUntil(
+        (async () => {
+          await store.set(rowKey, cached, DEFAULT_TTL_S);
+          await store.addMember(planIndexKey(flowId), rowKey, DEFAULT_TTL_S);
+        })(),
+      );
     }
   }
   if (!isPublished(entry.row.release_status)) throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR);
-  return entry;
+  return { entry, dsl };
 }
 
 /** The cache key of a valid licence (spec §7.2 key shape). */

@@ -22,6 +22,7 @@ import {
   type Cache,
 } from "../../src/worker/store/cache.ts";
 import { createKv, IsolateKv, UpstashKv } from "../../src/durable/kv.ts";
+import { planMemo } from "../../src/worker/store/plans.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seedApps } from "../support/seed.ts";
 
@@ -379,32 +380,93 @@ describe("the worker with Upstash configured", () => {
 
   const planKeysOf = async (flowId: string): Promise<string[]> => raw.keys(`plan:${flowId}:*`);
 
-  it("caches a run's plan, reuses it, and drops it when the flow is updated", async () => {
+  async function publish(flowId: string): Promise<void> {
+    const tenant = { "Content-Type": "application/json", "X-Consumer-Username": "tenant01" };
+    for (const [path, body] of [
+      ["/v1/publish", { flow_id: flowId, release_status: 1, plat: 1 }],
+      ["/v1/auth", { flow_id: flowId, app_id: "d1590f30" }],
+    ] as const) {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(
+        new Request(`http://astron.test${path}`, { method: "POST", headers: tenant, body: JSON.stringify(body) }),
+        upstashEnv,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      expect(((await res.json()) as { code: number }).code).toBe(0);
+    }
+  }
+
+  async function openRun(flowId: string): Promise<string | undefined> {
+    const r = (await call("/workflow/v1/chat/completions", {
+      flow_id: flowId,
+      stream: false,
+      parameters: { AGENT_USER_INPUT: "c", score: 100 },
+    })) as { code: number; choices?: { delta: { content: string } }[] };
+    expect(r.code).toBe(0);
+    return r.choices?.[0]?.delta.content;
+  }
+
+  it("keeps a run's plan in the isolate, never in Upstash, and compiles a changed flow again", async () => {
     const [one, two] = [await addFlow(), await addFlow()];
+    const before = { hits: planMemo.hits, misses: planMemo.misses };
     expect(await debugRun(one)).toBe('PASS: c{"joined":""}');
     expect(await debugRun(two)).toBe('PASS: c{"joined":""}');
-    const [planOne] = await planKeysOf(one);
-    expect(planOne).toMatch(new RegExp(`^plan:${one}:draft:[0-9a-f]{24}:p${PLAN_VERSION}$`));
-    expect(await raw.smembers(planIndexKey(one))).toContain(planOne);
-
-    const cache = createCache(upstashEnv);
-    const before = cache.stats();
+    expect(planMemo.misses - before.misses).toBe(2);
+    expect(await planKeysOf(one)).toEqual([]); // an Upstash hit would cost more than the compile it saves
     expect(await debugRun(one)).toBe('PASS: c{"joined":""}');
-    expect(cache.stats().hits).toBe(before.hits + 1);
+    expect(planMemo.hits - before.hits).toBe(1);
 
-    const update = await call(`/workflow/v1/protocol/update/${one}`, { name: "renamed" });
+    // a changed draft has a new content hash: compiled again, and the run follows the change
+    const data = loadFixture("example-core-if-else-branch.json") as { data: { nodes: { id: string }[] } };
+    const changed = JSON.parse(JSON.stringify(data).replaceAll("PASS", "GOOD")) as unknown;
+    const update = await call(`/workflow/v1/protocol/update/${one}`, { data: changed });
     expect(update.code).toBe(0);
-    expect(await planKeysOf(one)).toEqual([]);
-    expect(await planKeysOf(two)).toHaveLength(1);
+    const misses = planMemo.misses;
+    expect(await debugRun(one)).toBe('GOOD: c{"joined":""}');
+    expect(planMemo.misses).toBe(misses + 1);
+    expect(await debugRun(two)).toBe('PASS: c{"joined":""}');
+  });
+
+  it("caches an open run's row without its DSL, and drops it when the flow is published again", async () => {
+    const flow = await addFlow();
+    await publish(flow);
+    expect(await openRun(flow)).toBe('PASS: c{"joined":""}');
+    const rowKey = `flows:flow_info:new:${flow}:latest`;
+    const cached = JSON.parse((await raw.get<string>(rowKey)) ?? "null") as Record<string, unknown> | null;
+    expect(cached).not.toBeNull();
+    expect(cached?.hash).toMatch(/^[0-9a-f]{24}$/);
+    expect(cached?.files).toEqual([]);
+    // the row's metadata only: the DSL (hundreds of KB for a large flow) is read from D1 only to compile
+    expect(Object.keys(cached?.row as object)).not.toContain("release_data");
+    expect(Object.keys(cached?.row as object)).not.toContain("data");
+    expect(await raw.smembers(planIndexKey(flow))).toContain(rowKey);
+
+    // a hit: the row from Upstash, the plan from the isolate
+    const cache = createCache(upstashEnv);
+    const hits = cache.stats().hits;
+    const memoHits = planMemo.hits;
+    expect(await openRun(flow)).toBe('PASS: c{"joined":""}');
+    expect(cache.stats().hits).toBeGreaterThan(hits);
+    expect(planMemo.hits).toBe(memoHits + 1);
+
+    // published again with a change: the row key is dropped, the new DSL runs
+    const data = loadFixture("example-core-if-else-branch.json");
+    const changed = JSON.parse(JSON.stringify(data).replaceAll("PASS", "FINE")) as unknown;
+    expect((await call(`/workflow/v1/protocol/update/${flow}`, { data: changed })).code).toBe(0);
+    await publish(flow);
+    expect(await raw.get(rowKey)).toBeNull();
+    expect(await openRun(flow)).toBe('FINE: c{"joined":""}');
   });
 
   it("still runs from D1 + compile when Upstash is down, and counts the misses", async () => {
     const flow = await addFlow();
+    await publish(flow);
     const cache = createCache(upstashEnv);
     const before = cache.stats();
     await branch.control({ down: true });
     try {
-      expect(await debugRun(flow)).toBe('PASS: c{"joined":""}');
+      expect(await openRun(flow)).toBe('PASS: c{"joined":""}');
     } finally {
       await branch.control({ down: false });
     }
@@ -415,10 +477,11 @@ describe("the worker with Upstash configured", () => {
 
   it("still runs when Upstash is slower than the bound", async () => {
     const flow = await addFlow();
+    await publish(flow);
     await branch.control({ delayMs: 2000 });
     try {
       const t = Date.now();
-      expect(await debugRun(flow)).toBe('PASS: c{"joined":""}');
+      expect(await openRun(flow)).toBe('PASS: c{"joined":""}');
       expect(Date.now() - t).toBeLessThan(1900);
     } finally {
       await branch.control({ delayMs: 0 });

@@ -3,14 +3,15 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { Codes, createGuardedFetch, toWorkflowError, WorkflowError, type Plan } from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
-import { appId, body, catalog, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
+import { appId, body, catalog, fileOutputs, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
 import { success, validationMessage } from "../envelope.ts";
 import { fileConfig, validateFileParameters } from "../files.ts";
 import { newRunId } from "../ids.ts";
 import { ownRunSummary, runStub } from "../owner.ts";
 import { asShapeError } from "../validate.ts";
-import { startOutputs } from "./protocol.ts";
+import type { StartOutput } from "../start-outputs.ts";
+import { contentHash } from "../store/cache.ts";
 
 export const chat = new Hono<AppEnv>();
 
@@ -60,28 +61,36 @@ export async function prepareRun(
 ): Promise<PreparedRun> {
   const cat = catalog(c);
   let flow: ResolvedFlow;
-  let hash: string | undefined;
   let owner: string;
+  let hash: string;
+  let files: StartOutput[];
+  /** the DSL for a compile, read only when the isolate does not hold the plan */
+  let load: () => Promise<unknown>;
   // issue 13: a debug run shows every node's inputs and outputs, so only the flow's own app may start one (an open
   // run needs only a licence)
   const own = mode === "debug" ? await cat.ownFlow(flowId, caller) : undefined;
   if (mode === "open" || version) {
     // spec §1.5.2: a debug run of a version checks the licence but executes the row's `data`
-    const { row, hash: h } = await resolveOpenFlow(c, flowId, caller, version, mode === "open");
-    flow = {
-      flowId,
-      dsl: mode === "open" ? row.release_data : row.data,
-      version: row.version,
-      updatedAt: row.update_at,
+    const useRelease = mode === "open";
+    const { entry, dsl } = await resolveOpenFlow(c, flowId, caller, version, useRelease);
+    flow = { flowId, version: entry.row.version, updatedAt: entry.row.update_at };
+    owner = entry.row.app_id;
+    hash = entry.hash;
+    files = entry.files;
+    load = async () => {
+      if (dsl !== undefined) return dsl;
+      const row = await cat.publishedRow(await cat.requireFlow(flowId), version);
+      return useRelease ? row.release_data : row.data;
     };
-    hash = h;
-    owner = row.app_id;
   } else {
     const row = own ?? (await cat.ownFlow(flowId, caller));
-    flow = { flowId, dsl: row.data, version: "draft", updatedAt: row.update_at };
+    flow = { flowId, version: "draft", updatedAt: row.update_at };
     owner = row.app_id;
+    hash = row.data ? await contentHash(JSON.stringify(row.data)) : "";
+    files = row.data ? fileOutputs(row.data) : [];
+    load = async () => row.data;
   }
-  if (!flow.dsl) {
+  if (!hash) {
     // a debug run executes the draft (or a version's `data`): a flow saved without one was never built, which says
     // nothing about publishing (20204 is for open runs of a flow whose published row has no DSL)
     if (mode === "debug")
@@ -94,7 +103,7 @@ export async function prepareRun(
     throw WorkflowError.of(Codes.FLOW_NOT_PUBLISH_ERROR, "the flow has no DSL");
   }
   // spec §4.10: a stored DSL of the wrong shape fails a run with 20100 and the validator's text
-  const plan = await planFor(c, flow.flowId, flow.version, flow.dsl, hash).catch((e: unknown) => {
+  const plan = await planFor(flow.flowId, flow.version, hash, load).catch((e: unknown) => {
     throw asShapeError(e, Codes.PROTOCOL_VALIDATION_ERROR);
   });
   // spec §5.12: a sub-flow is called with the credentials of the app its node names (20000 when unknown),
@@ -114,14 +123,13 @@ export async function prepareRun(
     credentials[app] = `${row.api_key}:${row.api_secret}`;
   }
   // file-typed start parameters are checked (a HEAD per URL) when the start node declares any
-  const fileOutputs = startOutputs(flow.dsl).filter((o) => o.fileType !== undefined && o.fileType !== null);
-  if (fileOutputs.length > 0) {
+  if (files.length > 0) {
     const guarded = createGuardedFetch(fetch, {
       allowPrivate: c.env.ALLOW_PRIVATE_FETCH === "true",
       timeoutMs: 10_000,
       errorCode: Codes.FILE_INVALID_TYPE_ERROR,
     });
-    await validateFileParameters(fileOutputs, parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
+    await validateFileParameters(files, parameters, (url) => guarded(url, { method: "HEAD" }), fileConfig(c.env));
   }
   // a sub-flow call carries its depth (spec §5.12 [new]: recursive flows stop with a clear error)
   const config = {

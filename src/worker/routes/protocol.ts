@@ -9,6 +9,7 @@ import type { AppEnv } from "../env.ts";
 import { success } from "../envelope.ts";
 import { validateDsl } from "../validate.ts";
 import { newId } from "../ids.ts";
+import { startOutputs } from "../start-outputs.ts";
 import { invalidateFlow } from "../store/cache.ts";
 import type { FlowRow } from "../store/catalog.ts";
 
@@ -179,23 +180,3 @@ protocol.get("/get_flow_info/:flow_id", async (c) => {
     inputSchema: { type: "object", properties, required },
   });
 });
-
-interface StartOutput {
-  name: string;
-  required?: boolean;
-  schema?: { type?: string; description?: string };
-  allowedFileType?: string[];
-  fileType?: string;
-}
-
-/** The start node's outputs of a flow envelope (or graph). */
-export function startOutputs(dsl: unknown): StartOutput[] {
-  const graph =
-    (dsl as { data?: { nodes?: unknown } } | null)?.data?.nodes ?? (dsl as { nodes?: unknown } | null)?.nodes;
-  if (!Array.isArray(graph)) return [];
-  const start = graph.find(
-    (n: unknown) => typeof (n as { id?: unknown }).id === "string" && (n as { id: string }).id.startsWith("node-start"),
-  );
-  const outputs = (start as { data?: { outputs?: unknown } } | undefined)?.data?.outputs;
-  return Array.isArray(outputs) ? (outputs as StartOutput[]) : [];
-}

@@ -1,0 +1,11 @@
+// Types of bench/dev.mjs for the TypeScript benchmarks.
+export declare const root: string;
+export declare const env: Record<string, string | undefined>;
+export declare function freePort(): Promise<number>;
+export declare function startDev(options?: {
+  cwd?: string;
+  seed?: boolean;
+  vars?: Record<string, string>;
+  probe?: "GET" | "POST";
+}): Promise<{ base: string; stop: () => Promise<void> }>;
+export declare function publishFlow(base: string, data: unknown): Promise<string>;
