@@ -54,20 +54,22 @@ export function appId(c: Ctx, required = true): string {
 
 /**
  * The compiled plan of a flow's DSL: the isolate's copy when this content was compiled before (src/worker/store/
- * plans.ts), else `load()` gives the DSL, which is compiled and kept. `hash` is the content hash the row cache
- * recorded; the DSL `load` returns may be newer (published meanwhile): it is then kept under its own hash.
+ * plans.ts), else `load()` gives the DSL (and its hash when known), which is compiled and kept. `hash` is the
+ * content hash the row cache recorded; a DSL `load` reads again may be newer (published meanwhile): it is then kept
+ * under its own hash.
  */
 export async function planFor(
   flowId: string,
   version: string,
   hash: string,
-  load: () => Promise<unknown>,
+  load: () => Promise<{ dsl: unknown; hash?: string }>,
 ): Promise<Plan> {
   const known = planMemo.get(planKey(flowId, version, hash));
   if (known) return known;
-  const dsl = await load();
-  const plan = compile(dsl, registry);
-  planMemo.set(planKey(flowId, version, await contentHash(JSON.stringify(dsl))), plan);
+  const loaded = await load();
+  const plan = compile(loaded.dsl, registry);
+  // hashing a 1,000-node DSL costs about as much as compiling it: done only when `load` read a DSL of unknown hash
+  planMemo.set(planKey(flowId, version, loaded.hash ?? (await contentHash(JSON.stringify(loaded.dsl)))), plan);
   return plan;
 }
 

@@ -22,7 +22,8 @@ import {
   type Cache,
 } from "../../src/worker/store/cache.ts";
 import { createKv, IsolateKv, UpstashKv } from "../../src/durable/kv.ts";
-import { planMemo } from "../../src/worker/store/plans.ts";
+import { PlanMemo, planMemo } from "../../src/worker/store/plans.ts";
+import type { Plan } from "../../src/engine/compile.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seedApps } from "../support/seed.ts";
 
@@ -486,5 +487,36 @@ describe("the worker with Upstash configured", () => {
     } finally {
       await branch.control({ delayMs: 0 });
     }
+  });
+});
+
+describe("the isolate's plans (PlanMemo)", () => {
+  const base = compile(loadFixture("example-core-if-else-branch.json"), registry);
+  // only the node count matters to the memo's budget
+  const planOf = (nodes: number): Plan => ({ ...base, nodes: Array.from({ length: nodes }, () => base.nodes[0]!) });
+
+  it("keeps the most recently used plans within its count and node budgets", () => {
+    const memo = new PlanMemo(3, 100);
+    for (const k of ["a", "b", "c"]) memo.set(k, planOf(10));
+    expect(memo.get("a")).toBeDefined(); // a is now the most recent
+    memo.set("d", planOf(10)); // over 3 plans: b (least recent) goes
+    expect(memo.get("b")).toBeUndefined();
+    expect(memo.get("a")).toBeDefined();
+    memo.set("e", planOf(80)); // 10 + 10 + 10 + 80 > 100 nodes: the oldest go until it fits
+    expect(memo.nodes).toBeLessThanOrEqual(100);
+    expect(memo.get("e")).toBeDefined();
+    expect(memo.size).toBeLessThanOrEqual(3);
+  });
+
+  it("does not keep a plan larger than the whole budget, and counts hits and misses", () => {
+    const memo = new PlanMemo(3, 100);
+    memo.set("small", planOf(5));
+    memo.set("huge", planOf(101));
+    expect(memo.get("huge")).toBeUndefined();
+    expect(memo.get("small")).toBeDefined();
+    expect(memo.nodes).toBe(5);
+    expect([memo.hits, memo.misses]).toEqual([1, 1]);
+    memo.set("small", planOf(7)); // replacing a key re-counts its nodes
+    expect(memo.nodes).toBe(7);
   });
 });

@@ -65,7 +65,7 @@ export async function prepareRun(
   let hash: string;
   let files: StartOutput[];
   /** the DSL for a compile, read only when the isolate does not hold the plan */
-  let load: () => Promise<unknown>;
+  let load: () => Promise<{ dsl: unknown; hash?: string }>;
   // issue 13: a debug run shows every node's inputs and outputs, so only the flow's own app may start one (an open
   // run needs only a licence)
   const own = mode === "debug" ? await cat.ownFlow(flowId, caller) : undefined;
@@ -78,9 +78,9 @@ export async function prepareRun(
     hash = entry.hash;
     files = entry.files;
     load = async () => {
-      if (dsl !== undefined) return dsl;
+      if (dsl !== undefined) return { dsl, hash: entry.hash };
       const row = await cat.publishedRow(await cat.requireFlow(flowId), version);
-      return useRelease ? row.release_data : row.data;
+      return { dsl: useRelease ? row.release_data : row.data };
     };
   } else {
     const row = own ?? (await cat.ownFlow(flowId, caller));
@@ -88,7 +88,7 @@ export async function prepareRun(
     owner = row.app_id;
     hash = row.data ? await contentHash(JSON.stringify(row.data)) : "";
     files = row.data ? fileOutputs(row.data) : [];
-    load = async () => row.data;
+    load = async () => ({ dsl: row.data, hash });
   }
   if (!hash) {
     // a debug run executes the draft (or a version's `data`): a flow saved without one was never built, which says
