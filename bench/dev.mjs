@@ -65,7 +65,7 @@ export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GE
     try {
       // the project answers GET /health; the ceiling (bench/ceiling) answers POST only
       await fetch(`${base}/health`, { method: probe, ...(probe === "POST" ? { body: "{}" } : {}) });
-      return { base, stop };
+      return { base, stop, pid: child.pid };
     } catch {
       await new Promise((r) => setTimeout(r, 200));
     }

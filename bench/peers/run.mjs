@@ -43,6 +43,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import { freePort, root } from "../dev.mjs";
+import { procTable, tree, treeCpuMs } from "../proc.mjs";
 import { INPUT, oursRequest, prepareOurs } from "./ours.mjs";
 
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -82,23 +83,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error(`[peers ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 // ── process trees and memory ────────────────────────────────────────────────────────────────────────────────────
-function procTable() {
-  const rows = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      rows.push({ pid: Number(d), ppid });
-    } catch {} // the process ended meanwhile
-  }
-  return rows;
-}
-function tree(rootPid, table = procTable()) {
-  const out = [rootPid];
-  for (let i = 0; i < out.length; i++) for (const r of table) if (r.ppid === out[i]) out.push(r.pid);
-  return out;
-}
 function status(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -115,20 +99,6 @@ const cmdline = (pid) => {
     return "";
   }
 };
-
-/** User + system CPU time of a process tree, in ms (from /proc/<pid>/stat; clock ticks of 10 ms). */
-const TICK_MS = 1000 / 100;
-function treeCpuMs(rootPid) {
-  let ticks = 0;
-  for (const pid of tree(rootPid)) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(rest[11]) + Number(rest[12]); // utime, stime (fields 14 and 15)
-    } catch {} // ended meanwhile
-  }
-  return ticks * TICK_MS;
-}
 
 /**
  * Polls every server's process tree each SAMPLE_MS: the sum of VmRSS over the tree (and over the serving process
