@@ -260,8 +260,10 @@ export function redactUrl(url: URL): string {
  * `error.type`) and sends that span's `traceparent`. The span ends when the response headers arrive (a streamed body
  * belongs to the caller's span).
  */
-export function tracedFetch(base: GuardedFetch, parent: ActiveSpan): GuardedFetch {
-  return async (input, init: GuardedFetchInit = {}) => {
+export function tracedFetch(traced: GuardedFetch, parent: ActiveSpan): GuardedFetch {
+  // a span's fetch made from a node's (already traced) fetch traces the call once, under the inner span
+  const base = untraced.get(traced) ?? traced;
+  const fetch: GuardedFetch = async (input, init: GuardedFetchInit = {}) => {
     let url: URL;
     try {
       url = new URL(String(input));
@@ -290,4 +292,9 @@ export function tracedFetch(base: GuardedFetch, parent: ActiveSpan): GuardedFetc
       throw e;
     }
   };
+  untraced.set(fetch, base);
+  return fetch;
 }
+
+/** the fetch each traced fetch wraps */
+const untraced = new WeakMap<GuardedFetch, GuardedFetch>();
