@@ -25,7 +25,7 @@ export async function startFakeAgent(): Promise<{
       seen.push({
         ...body,
         consumer: req.headers["x-consumer-username"] ?? "",
-        ...(req.headers.traceparent ? { traceparent: req.headers.traceparent } : {}),
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
       });
       const answer = body.instruction?.answer ?? "";
       const s: AgentScript = answer.startsWith("script:")

@@ -57,7 +57,7 @@ export async function startFakeCodeExecutor(): Promise<FakeCodeExecutor> {
         code,
         timeout_sec: timeoutSec,
         contentType: req.headers["content-type"] ?? "",
-        ...(req.headers.traceparent ? { traceparent: req.headers.traceparent } : {}),
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
       });
       const script = scriptOf(code);
       const send = (status: number, payload: unknown): void => {

@@ -214,7 +214,7 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
 
   const traces: string[] = [];
   const server: Server = createServer((req, res) => {
-    traces.push(req.headers.traceparent ?? "");
+    traces.push(String(req.headers.traceparent ?? ""));
     let raw = "";
     req.on("data", (c: Buffer) => (raw += c.toString()));
     req.on("end", () => {

@@ -39,7 +39,7 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
       seen.push({
         ...body,
         authorization: req.headers.authorization ?? "",
-        ...(req.headers.traceparent ? { traceparent: req.headers.traceparent } : {}),
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
         path: req.url ?? "",
       });
       const base = body.script ?? { tokens: ["ok"] };

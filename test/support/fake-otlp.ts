@@ -6,7 +6,7 @@
 //
 // `GET /__spans` lists the decoded spans, `GET /__requests` what arrived (content type, headers, bytes, decode
 // error), `POST /__mode?m=ok|hang|down|error` makes it answer, never answer, drop the connection or answer 503.
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 
 export type AnyValue = string | number | boolean | AnyValue[] | { [k: string]: AnyValue } | Uint8Array | null;
 
@@ -45,7 +45,10 @@ export interface OtlpRequest {
 
 class Reader {
   pos = 0;
-  constructor(readonly buf: Uint8Array) {}
+  readonly buf: Uint8Array;
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+  }
   get done(): boolean {
     return this.pos >= this.buf.length;
   }
@@ -84,7 +87,7 @@ class Reader {
     return b;
   }
   string(): string {
-    return new TextDecoder("utf-8", { fatal: true }).decode(this.bytes());
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(this.bytes());
   }
   skip(wire: number): void {
     if (wire === 0) this.varint();
@@ -453,7 +456,7 @@ export async function startFakeOtlp(): Promise<FakeOtlp> {
   const spans: DecodedSpan[] = [];
   const requests: OtlpRequest[] = [];
   let mode: "ok" | "hang" | "down" | "error" = "ok";
-  const hanging = new Set<import("node:http").ServerResponse>();
+  const hanging = new Set<ServerResponse>();
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://x");
     if (req.method === "GET" && url.pathname === "/__spans") {

@@ -47,7 +47,7 @@ export async function startFakeRpa(opts: { pingMs?: number; pings?: number } = {
       seen.push({
         authorization: req.headers.authorization,
         body,
-        ...(req.headers.traceparent ? { traceparent: req.headers.traceparent } : {}),
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
       });
       if (!req.headers.authorization) {
         res.writeHead(422, { "Content-Type": "application/json" });
