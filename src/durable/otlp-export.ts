@@ -38,8 +38,8 @@ export interface OtelConfig {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
-/** spans one run object holds before it drops new ones (each is a few hundred bytes) */
-export const MAX_BUFFERED_SPANS = 2048;
+/** spans an isolate holds for export before it drops new ones (each is a few hundred bytes) */
+export const MAX_BUFFERED_SPANS = 4096;
 /** spans per export request; a fuller buffer is sent at once */
 export const BATCH_SPANS = 512;
 
@@ -101,10 +101,24 @@ export function parseHeaders(raw: string | undefined): Record<string, string> {
 /** Export outcomes of this isolate (a collector that is down costs a count here and a log line, nothing else). */
 export const exportCounters = { exported: 0, failed: 0, dropped: 0 };
 
-/** A run object's bounded span buffer. */
-export class SpanBuffer {
+/**
+ * The spans of every run object in this isolate, waiting for export: bounded, sent in batches. One export at a time:
+ * while one is on its way, what runs add meanwhile waits for the next, so under load one request carries the spans
+ * of many runs (run objects of one class share an isolate under workerd; where each has its own, nothing changes).
+ */
+export class SpanQueue {
+  readonly #config: OtelConfig;
   readonly spans: SpanRecord[] = [];
+  #running: Promise<void> | undefined;
   #warned = false;
+
+  constructor(config: OtelConfig) {
+    this.#config = config;
+  }
+
+  get size(): number {
+    return this.spans.length;
+  }
 
   add(span: SpanRecord): void {
     if (this.spans.length >= MAX_BUFFERED_SPANS) {
@@ -116,13 +130,32 @@ export class SpanBuffer {
     this.spans.push(span);
   }
 
-  get size(): number {
-    return this.spans.length;
+  /**
+   * Exports what is queued, in the background, starting after the current turn (the answer goes first): the
+   * returned promise (for ctx.waitUntil) settles when the queue is empty. Never rejects.
+   */
+  flush(): Promise<void> {
+    if (this.#running) return this.#running;
+    const run = (async (): Promise<void> => {
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      while (this.spans.length > 0) await exportSpans(this.#config, this.spans.splice(0, BATCH_SPANS));
+    })().finally(() => {
+      this.#running = undefined;
+      // spans added while the last request was on its way and after the loop saw the queue empty
+      if (this.spans.length > 0) void this.flush();
+    });
+    this.#running = run;
+    return run;
   }
+}
 
-  take(max = BATCH_SPANS): SpanRecord[] {
-    return this.spans.splice(0, max);
-  }
+const queues = new WeakMap<OtelConfig, SpanQueue>();
+
+/** This isolate's queue for a configuration. */
+export function spanQueue(config: OtelConfig): SpanQueue {
+  let q = queues.get(config);
+  if (!q) queues.set(config, (q = new SpanQueue(config)));
+  return q;
 }
 
 const resources = new Map<string, Resource>();

@@ -13,14 +13,12 @@ import {
   tracedFetch,
   type SpanRecord,
 } from "../engine/trace.ts";
-import { BATCH_SPANS, exportSpans, otelConfig, SpanBuffer, type OtelConfig, type OtelEnv } from "./otlp-export.ts";
+import { BATCH_SPANS, otelConfig, spanQueue, type OtelConfig, type OtelEnv } from "./otlp-export.ts";
 import type { RunRequest, RunRow } from "./run-store.ts";
 
 export class RunTraces {
   readonly #env: OtelEnv;
   readonly #waitUntil: (p: Promise<unknown>) => void;
-  readonly #buffer = new SpanBuffer();
-  #scheduled = false;
 
   constructor(env: OtelEnv, waitUntil: (p: Promise<unknown>) => void) {
     this.#env = env;
@@ -69,8 +67,11 @@ export class RunTraces {
   }
 
   add(span: SpanRecord): void {
-    this.#buffer.add(span);
-    if (this.#buffer.size >= BATCH_SPANS) this.flushSoon();
+    const config = this.#config;
+    if (!config) return;
+    const queue = spanQueue(config);
+    queue.add(span);
+    if (queue.size >= BATCH_SPANS) this.flushSoon();
   }
 
   /** The run ended: its root span, then the export of everything buffered. */
@@ -137,17 +138,11 @@ export class RunTraces {
     };
   }
 
-  /** Exports what is buffered in the background, after the current turn (the answer goes first). */
+  /** Exports what is queued in the background, after the current turn (the answer goes first). */
   flushSoon(): void {
-    if (this.#scheduled || this.#buffer.size === 0 || !this.#config) return;
-    this.#scheduled = true;
-    this.#waitUntil(
-      new Promise<void>((resolve) => setTimeout(resolve, 0)).then(async () => {
-        this.#scheduled = false;
-        const config = this.#config;
-        if (!config) return;
-        while (this.#buffer.size > 0) await exportSpans(config, this.#buffer.take());
-      }),
-    );
+    const config = this.#config;
+    if (!config) return;
+    const queue = spanQueue(config);
+    if (queue.size > 0) this.#waitUntil(queue.flush());
   }
 }
