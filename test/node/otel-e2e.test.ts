@@ -310,6 +310,38 @@ describe("traces over OTLP (wrangler dev)", () => {
     expect(spans.find((s) => s.name === `workflow ${id}`)?.parentSpanId).toBe("");
   }, 30_000);
 
+  it("makes a webhook delivery's run a child of the delivery's traceparent", async () => {
+    const id = await publish(simpleFlow());
+    const created = await post("/hooks", {
+      flow_id: id,
+      mode: "sync",
+      auth: "bearer",
+      rate_per_minute: 0,
+      mapping: { AGENT_USER_INPUT: "body.name" },
+    });
+    expect(created.status).toBe(201);
+    const hook = (await created.json()) as { hook_id: string; token: string };
+    const caller = "b7ad6b7169203331";
+    const trace = "0af7651916cd43dd8448eb211c80319c";
+    const res = await fetch(`${base}/hooks/${hook.hook_id}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${hook.token}`,
+        traceparent: `00-${trace}-${caller}-01`,
+      },
+      body: JSON.stringify({ name: "ada" }),
+    });
+    expect(res.status).toBe(200);
+    const runId = res.headers.get("x-run-id") ?? "";
+    const run = (await (await fetch(`${base}/runs/${runId}`, { headers: APP })).json()) as { traceId: string };
+    expect(run.traceId).toBe(trace);
+    const spans = await spansOf(trace, (s) => s.some((x) => x.name === `workflow ${id}`));
+    const root = spans.find((s) => s.name === `workflow ${id}`);
+    expect(root?.parentSpanId).toBe(caller);
+    expect(root?.attributes["workflow.hook.id"]).toBe(hook.hook_id);
+  }, 30_000);
+
   it("answers the same whether the collector hangs, is down or answers 503; it recovers", async () => {
     const id = await publish(simpleFlow());
     const runOnce = async (n: number): Promise<{ content: string; traceId: string }> => {
