@@ -64,7 +64,7 @@ export async function startDev({ cwd = root, seed = true, vars = {} } = {}) {
   for (let i = 0; i < 200; i++) {
     try {
       await fetch(`${base}/health`);
-      return { base, stop };
+      return { base, stop, pid: child.pid };
     } catch {
       await new Promise((r) => setTimeout(r, 200));
     }
