@@ -12,6 +12,7 @@ import type { Frame } from "../../src/engine/types.ts";
 import { END, flow, START } from "../support/dsl-builder.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startFakeOtlp, type DecodedSpan, type FakeOtlp } from "../support/fake-otlp.ts";
+import { startFakeReceiver, type Received } from "../support/fake-receiver.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { llmNode } from "../support/llm-flow.ts";
 import { seededState, startDev } from "../support/wrangler-dev.ts";
@@ -22,10 +23,11 @@ let persist = "";
 let output = "";
 let otlp: FakeOtlp;
 let llm: FakeOpenAI;
+let receiver: Awaited<ReturnType<typeof startFakeReceiver>>;
 const HEADER_SECRET = "collector-secret-7a1f";
 
 beforeAll(async () => {
-  [otlp, llm] = await Promise.all([startFakeOtlp(), startFakeOpenAI()]);
+  [otlp, llm, receiver] = await Promise.all([startFakeOtlp(), startFakeOpenAI(), startFakeReceiver()]);
   persist = seededState("wrangler-otel-");
   const dev = await startDev({
     persist,
@@ -49,7 +51,7 @@ afterAll(async () => {
   await new Promise((r) => setTimeout(r, 300));
   if (child && child.exitCode === null) child.kill("SIGKILL");
   rmSync(persist, { recursive: true, force: true });
-  await Promise.all([otlp?.close(), llm?.close()]);
+  await Promise.all([otlp?.close(), llm?.close(), receiver?.close()]);
 });
 
 const APP = { "X-Consumer-Username": "d1590f30" };
@@ -340,6 +342,43 @@ describe("traces over OTLP (wrangler dev)", () => {
     const root = spans.find((s) => s.name === `workflow ${id}`);
     expect(root?.parentSpanId).toBe(caller);
     expect(root?.attributes["workflow.hook.id"]).toBe(hook.hook_id);
+  }, 30_000);
+
+  it("delivers a webhook callback as a span of the run's trace, sending its traceparent", async () => {
+    const id = await publish(simpleFlow());
+    const created = await post("/hooks", {
+      flow_id: id,
+      mode: "async",
+      auth: "bearer",
+      rate_per_minute: 0,
+      mapping: { AGENT_USER_INPUT: "body.name" },
+      callback_url: `${receiver.url}/cb/otel`,
+    });
+    const hook = (await created.json()) as { hook_id: string; token: string };
+    const res = await fetch(`${base}/hooks/${hook.hook_id}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${hook.token}` },
+      body: JSON.stringify({ name: "cb" }),
+    });
+    const { run_id } = (await res.json()) as { run_id: string };
+    let got: Received[] = [];
+    const deadline = Date.now() + 15_000;
+    while (got.length === 0 && Date.now() < deadline) {
+      got = (await (await fetch(`${receiver.url}/__received/cb/otel`)).json()) as Received[];
+      if (got.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    const tp = got[0]?.headers.traceparent ?? "";
+    const run = (await (await fetch(`${base}/runs/${run_id}`, { headers: APP })).json()) as { traceId: string };
+    expect(tp.split("-")[1]).toBe(run.traceId);
+    const spans = await spansOf(run.traceId, (s) => s.some((x) => x.name === "webhook callback"));
+    const delivery = spans.find((s) => s.name === "webhook callback") as DecodedSpan;
+    const root = spans.find((s) => s.name === `workflow ${id}`) as DecodedSpan;
+    expect(delivery.parentSpanId).toBe(root.spanId);
+    expect(delivery.attributes["workflow.callback.attempt"]).toBe(1);
+    const call = spans.find((s) => s.parentSpanId === delivery.spanId) as DecodedSpan;
+    expect(call).toMatchObject({ name: "POST", kind: 3 });
+    expect(call.attributes["http.response.status_code"]).toBe(200);
+    expect(tp).toBe(`00-${run.traceId}-${call.spanId}-01`);
   }, 30_000);
 
   it("answers the same whether the collector hangs, is down or answers 503; it recovers", async () => {
