@@ -22,25 +22,30 @@ import { END, flow, START } from "../support/dsl-builder.ts";
 import { runInfo } from "../support/engine-harness.ts";
 import { startFakeAgent } from "../support/fake-agent.ts";
 import { startFakeCodeExecutor, type FakeCodeExecutor } from "../support/fake-code-executor.ts";
+import { startFakeKnowledge, type FakeKnowledge } from "../support/fake-knowledge.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { decodeJson, decodeProtobuf } from "../support/fake-otlp.ts";
 import { startFakeRpa, type FakeRpa } from "../support/fake-rpa.ts";
+import { loadFixture } from "../support/fixtures.ts";
 import { llmNode } from "../support/llm-flow.ts";
+import { bizNodeToCore } from "../../src/plugins/biz.ts";
 
 let llm: FakeOpenAI;
 let agent: Awaited<ReturnType<typeof startFakeAgent>>;
 let exec: FakeCodeExecutor;
 let rpa: FakeRpa;
+let kb: FakeKnowledge;
 beforeAll(async () => {
-  [llm, agent, exec, rpa] = await Promise.all([
+  [llm, agent, exec, rpa, kb] = await Promise.all([
     startFakeOpenAI(),
     startFakeAgent(),
     startFakeCodeExecutor(),
     startFakeRpa({ pingMs: 10, pings: 1 }),
+    startFakeKnowledge(),
   ]);
 });
 afterAll(async () => {
-  await Promise.all([llm.close(), agent.close(), exec.close(), rpa.close()]);
+  await Promise.all([llm.close(), agent.close(), exec.close(), rpa.close(), kb.close()]);
 });
 
 describe("traceparent (W3C Trace Context)", () => {
@@ -368,14 +373,16 @@ describe("a run's spans", () => {
     expect(sent.every((r) => r.traceparent === undefined)).toBe(true);
   });
 
-  it("sends the calling span's traceparent to the agent, the code executor and RPA", async () => {
+  it("sends the calling span's traceparent to the agent, the code executor, RPA and knowledge", async () => {
     const single = (id: string, params: Record<string, unknown>, outputs: string[]): unknown =>
       flow()
         .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
         .node(id, {
           params: params as never,
-          inputs: [{ name: "input", ref: { node: START, name: "AGENT_USER_INPUT" } }],
-          outputs: outputs.map((name) => ({ name })),
+          inputs: [
+            { name: id.startsWith("knowledge") ? "query" : "input", ref: { node: START, name: "AGENT_USER_INPUT" } },
+          ],
+          outputs: outputs.map((name) => ({ name, ...(name === "results" ? { type: "array" } : {}) })),
         })
         .node(END, { params: { outputMode: 0 }, inputs: [{ name: "o", ref: { node: id, name: outputs[0] ?? "" } }] })
         .edge(START, id)
@@ -405,12 +412,28 @@ describe("a run's spans", () => {
         outputs: ["order_date"],
         sent: () => rpa.requests().at(-1)?.traceparent,
       },
+      {
+        id: "knowledge-base::k",
+        params: {
+          ...(bizNodeToCore(loadFixture("knowledge-base.json")).data.nodeParam as Record<string, unknown>),
+          repoId: ["repo_1"],
+          flowId: "7266",
+        },
+        outputs: ["results"],
+        sent: () => kb.requests().at(-1)?.headers.traceparent,
+      },
     ];
     for (const c of cases) {
       const spans: SpanRecord[] = [];
       const outcome = await new Run(compile(single(c.id, c.params, c.outputs), registry), {
         ...options(tracer(spans), { AGENT_USER_INPUT: "q" }),
-        config: { AGENT_API_URL: agent.url, CODE_EXEC_URL: exec.url, RPA_URL: rpa.url },
+        config: {
+          AGENT_API_URL: agent.url,
+          CODE_EXEC_URL: exec.url,
+          RPA_URL: rpa.url,
+          KNOWLEDGE_URL: kb.url,
+          KNOWLEDGE_PRO_URL: kb.proUrl,
+        },
       }).execute();
       expect(outcome.status, c.id).toBe("completed");
       const node = one(spans, c.id);
