@@ -1081,7 +1081,7 @@ class Scope {
       clock: run.clock,
       // issue 17: every call a node makes is a client span of its attempt and carries that span's traceparent
       fetch: span ? tracedFetch(fetch, span) : fetch,
-      ...(span ? { trace: span } : {}),
+      trace: span,
       openSocket: opts.openSocket ?? defaultSocket,
       kv: opts.kv ?? notConfiguredKv,
       ...(opts.sql ? { sql: opts.sql } : {}),
