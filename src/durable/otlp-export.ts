@@ -149,12 +149,13 @@ export class SpanQueue {
   }
 }
 
-const queues = new WeakMap<OtelConfig, SpanQueue>();
+const queues = new Map<string, SpanQueue>();
 
-/** This isolate's queue for a configuration. */
+/** This isolate's queue for a collector (run objects may each hold their own env object: keyed by the endpoint). */
 export function spanQueue(config: OtelConfig): SpanQueue {
-  let q = queues.get(config);
-  if (!q) queues.set(config, (q = new SpanQueue(config)));
+  const key = `${config.url} ${config.json ? "json" : "protobuf"} ${config.serviceName}`;
+  let q = queues.get(key);
+  if (!q) queues.set(key, (q = new SpanQueue(config)));
   return q;
 }
 

@@ -4,7 +4,14 @@
 // traceparent of the client span that made it; and what the exporter encodes (with @opentelemetry/otlp-transformer)
 // decodes in the fake collector to the same spans, protobuf and JSON.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeSpans } from "../../src/durable/otlp-export.ts";
+import {
+  encodeSpans,
+  exportCounters,
+  MAX_BUFFERED_SPANS,
+  otelConfig,
+  parseHeaders,
+  SpanQueue,
+} from "../../src/durable/otlp-export.ts";
 import { compile } from "../../src/engine/compile.ts";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import { Run, type RunOptions } from "../../src/engine/run.ts";
@@ -517,4 +524,59 @@ describe("OTLP encoding (otlp-transformer) as the fake collector decodes it", ()
       }
     });
   }
+});
+
+describe("exporter configuration (the standard OTEL_* variables)", () => {
+  it("is off without an endpoint, or when OTEL_TRACES_ENABLED=false", () => {
+    expect(otelConfig({})).toBeNull();
+    expect(otelConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_ENABLED: "false" })).toBeNull();
+    expect(otelConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" })).toBeNull();
+  });
+
+  it("sends to <endpoint>/v1/traces, or to the traces endpoint as is, with the headers URL-decoded", () => {
+    const c = otelConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "https://collector.example:4318/",
+      OTEL_EXPORTER_OTLP_HEADERS: "api-key=a%2Cb%3Dc, x-team = obs ,broken,=nokey,bad key=v",
+      OTEL_SERVICE_NAME: "wf",
+    });
+    expect(c).toMatchObject({
+      url: "https://collector.example:4318/v1/traces",
+      headers: { "api-key": "a,b=c", "x-team": "obs" },
+      json: false,
+      timeoutMs: 5000,
+      serviceName: "wf",
+      captureContent: false,
+    });
+    expect(
+      otelConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "https://ignored.example",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://api.example/otlp/traces",
+        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "800",
+        OTEL_CAPTURE_CONTENT: "true",
+      }),
+    ).toMatchObject({ url: "https://api.example/otlp/traces", json: true, timeoutMs: 800, captureContent: true });
+    expect(parseHeaders("a=%ZZ,b=2")).toEqual({ b: "2" });
+  });
+
+  it("holds at most MAX_BUFFERED_SPANS spans and counts the ones it drops", () => {
+    const config = otelConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9" });
+    const q = new SpanQueue(config as NonNullable<typeof config>);
+    const span: SpanRecord = {
+      traceId: newTraceId(),
+      spanId: newSpanId(),
+      name: "x",
+      kind: 0,
+      start: 0,
+      end: 0,
+      attributes: {},
+      events: [],
+      links: [],
+      status: { code: 0 },
+    };
+    const dropped = exportCounters.dropped;
+    for (let i = 0; i < MAX_BUFFERED_SPANS + 5; i++) q.add(span);
+    expect(q.size).toBe(MAX_BUFFERED_SPANS);
+    expect(exportCounters.dropped - dropped).toBe(5);
+  });
 });
