@@ -1,4 +1,4 @@
-// `npm run bench [-- engine|http|cache|flow-cache|llm|code|database|database-pool|relay|hostile|peers]`: runs the named benchmarks (all by default) and prints JSON lines.
+// `npm run bench [-- engine|http|cache|flow-cache|llm|code|database|database-pool|relay|hostile|otel|peers]`: runs the named benchmarks (all by default) and prints JSON lines.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
@@ -15,6 +15,7 @@ const all = {
   "database-pool": "bench/database-pool.bench.mjs",
   relay: "bench/relay.bench.ts",
   hostile: "bench/hostile.bench.mjs",
+  otel: "bench/otel.bench.mjs",
   peers: "bench/peers/run.mjs",
 };
 const env = { ...process.env, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH ?? ""}` };

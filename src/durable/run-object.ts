@@ -27,8 +27,10 @@ import { createKv } from "./kv.ts";
 import { checkFrame, outputLimits, utf8Length, type OutputLimits } from "./output-limits.ts";
 import { RunStore, type NodeTiming, type RunRequest, type RunRow, type RunStatus } from "./run-store.ts";
 import { runSqlPort } from "./sql-pool.ts";
+import { RunTraces } from "./run-traces.ts";
+import type { OtelEnv } from "./otlp-export.ts";
 
-export interface RunEnv {
+export interface RunEnv extends OtelEnv {
   DB?: D1Database;
   UPSTASH_REDIS_REST_URL?: string;
   UPSTASH_REDIS_REST_TOKEN?: string;
@@ -70,6 +72,8 @@ export interface RunSummary {
   nodes: Record<string, NodeTiming>;
   hookId: string | null;
   callback: CallbackView | null;
+  /** issue 17: the run's trace id (null when traces are not exported) */
+  traceId: string | null;
 }
 
 export interface CallbackView {
@@ -105,6 +109,8 @@ export class RunObject extends DurableObject<RunEnv> {
   #run: Run | undefined;
   #execution: Promise<void> | undefined;
   readonly #subscribers = new Set<Subscriber>();
+  /** issue 17: the run's spans, buffered here and exported after the answer */
+  readonly #traces = new RunTraces(this.env, (p) => this.ctx.waitUntil(p));
 
   /**
    * The run's storage, opened on first use rather than in the constructor. Under `wrangler dev` the platform's own
@@ -119,6 +125,7 @@ export class RunObject extends DurableObject<RunEnv> {
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
   async start(input: StartInput): Promise<RunReply> {
     const now = Date.now();
+    this.#traces.begin(input.request);
     if (!this.#store.create(input.request, input.plan, now)) {
       return {
         ok: false,
@@ -140,6 +147,7 @@ export class RunObject extends DurableObject<RunEnv> {
     frameTimeoutMs: number,
   ): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
     const now = Date.now();
+    this.#traces.begin(input.request);
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
     // next turn): a run of logic nodes is then written once, finished
     if (!this.#store.create(input.request, input.plan, now, { defer: true })) {
@@ -191,6 +199,7 @@ export class RunObject extends DurableObject<RunEnv> {
    */
   async startHook(input: StartInput, waitMs: number): Promise<HookReply> {
     const now = Date.now();
+    this.#traces.begin(input.request);
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
     // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
     if (!this.#store.create(input.request, input.plan, now, { defer: waitMs > 0 })) return this.#waitFor(waitMs, false);
@@ -239,7 +248,7 @@ export class RunObject extends DurableObject<RunEnv> {
   }
 
   /** Answers an interrupt (spec §1.5.3) and streams the rest of the run. Works after an eviction. */
-  async resume(answer: { eventType: string; content: string }, app: string): Promise<RunReply> {
+  async resume(answer: { eventType: string; content: string }, app: string, traceparent?: string): Promise<RunReply> {
     const row = this.#own(app);
     if (!row)
       return { ok: false, error: WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Event not found").toData() };
@@ -255,6 +264,8 @@ export class RunObject extends DurableObject<RunEnv> {
     const stream = this.#subscribe(this.#store.lastSeq());
     const run = this.#run ?? this.#restoreRun(row, row.state);
     this.#run = run;
+    // issue 17: the answer's caller is linked from the wait span (the run's trace began with the question's caller)
+    this.#traces.resumedBy(run.options.tracer, traceparent);
     this.#execution = this.#drive(run, row.request, () => run.resume(answer));
     return { ok: true, stream };
   }
@@ -329,6 +340,7 @@ export class RunObject extends DurableObject<RunEnv> {
       nodes: this.#store.nodeTimings(),
       hookId: row.request.hookId ?? null,
       callback: this.#callbackView(row),
+      traceId: row.request.trace?.traceId ?? null,
     };
   }
 
@@ -363,6 +375,8 @@ export class RunObject extends DurableObject<RunEnv> {
    * question-answer timeout (23900); webhook callback retries; and the retention clean-up of a finished run.
    */
   override async alarm(): Promise<void> {
+    // spans of a long run wait here at most one heartbeat
+    this.#traces.flushSoon();
     // the watchdog of a run this instance is executing: nothing to do but to come back (no read of the whole row)
     const head = this.#execution && this.#store.status() === "running" ? this.#store.head() : undefined;
     if (head && Date.now() < head.createdAt + head.request.deadlineMs) {
@@ -391,6 +405,7 @@ export class RunObject extends DurableObject<RunEnv> {
       // spec §6.10: the waiting node fails with 23900 (its error frame, then the workflow error end)
       const error = WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Timeout while waiting for user response");
       this.#run?.cancel();
+      this.#traces.waitTimedOut(row, error.toData(), now);
       const node = row.plan.nodes.find((n) => n.id === row.interrupt?.nodeId);
       if (node) {
         this.#onFrame(
@@ -441,6 +456,7 @@ export class RunObject extends DurableObject<RunEnv> {
       onBoundary: (nodeId) => this.#boundary(nodeId),
       onTokensShown: (nodeId) => this.#store.markShown(nodeId, Date.now()),
       log: (line) => console.log(`[run ${request.eventId}] ${line}`),
+      ...this.#traces.options(request),
     };
   }
 
@@ -562,6 +578,7 @@ export class RunObject extends DurableObject<RunEnv> {
         this.#halt(storageError(e, request.eventId));
         return;
       }
+      this.#traces.flushSoon();
       const created = this.#store.get()?.createdAt ?? now;
       await this.ctx.storage.setAlarm(Math.min(deadline, created + request.deadlineMs));
       this.#execution = undefined;
@@ -591,6 +608,7 @@ export class RunObject extends DurableObject<RunEnv> {
     this.#store.finish(status, outcome, outputs, total, now);
     this.#closeSubscribers();
     const row = this.#store.head();
+    if (row) this.#traces.end(row, status, outcome, now);
     if (row) this.ctx.waitUntil(this.#recordHistory(row, status, outcome, total));
     const spec = row?.request.callback;
     if (row && spec) {
@@ -724,8 +742,10 @@ export class RunObject extends DurableObject<RunEnv> {
     if (!row || !spec || state?.status !== "pending" || this.#delivering) return;
     this.#delivering = true;
     try {
-      const fetchFn = createGuardedFetch(fetch, { allowPrivate: this.env.ALLOW_PRIVATE_FETCH === "true" });
-      const result = await attemptDelivery(fetchFn, spec, state, Date.now());
+      const guarded = createGuardedFetch(fetch, { allowPrivate: this.env.ALLOW_PRIVATE_FETCH === "true" });
+      // issue 17: each delivery is a span of the run's trace and sends its traceparent
+      const { fetch: fetchFn, end } = this.#traces.callback(row.request, guarded, state.attempts + 1);
+      const result = await attemptDelivery(fetchFn, spec, state, Date.now()).finally(end);
       const now = Date.now();
       this.#store.setCallback(nextState(spec, state, result, now), result, now);
     } finally {

@@ -26,6 +26,20 @@ export interface RunRequest {
   hookId?: string;
   /** where the result goes when the run ends (webhooks with a callback URL) */
   callback?: CallbackSpec;
+  /** issue 17: the caller's W3C traceparent (validated by the worker), the run's root span's parent */
+  traceparent?: string;
+  /** the flow version the run executes (a span attribute) */
+  flowVersion?: string;
+  /** issue 17: the run's trace, decided by the run object when it creates the run (export configured) */
+  trace?: RunTrace;
+}
+
+/** The run's trace: its root span and, when a caller sent a traceparent, that caller's span (remote parent). */
+export interface RunTrace {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  flags: number;
 }
 
 export interface RunRow {

@@ -10,3 +10,4 @@ export { Run, type RunOptions, type RunOutcome, type RunState } from "./run.ts";
 export { systemClock } from "./clock.ts";
 export { createGuardedFetch, createSocketOpener, isPrivateHost, type FetchGuardOptions } from "./net.ts";
 export { debugNode, type NodeDebugResult } from "./debug.ts";
+export * from "./trace.ts";

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { ActiveSpan } from "./trace.ts";
 import type { EventData, OutputSpec, Usage } from "./types.ts";
 
 /** Injected time source (STYLE §7): tests control it. */
@@ -139,6 +140,11 @@ export interface NodeContext {
   runSubgraph(startNodeId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult>;
   /** diagnostic log line; never put secrets here */
   log(message: string): void;
+  /**
+   * issue 17: the span of this node attempt when the run is traced (absent otherwise). `fetch` above already makes
+   * every call a client span of it; a plugin adds attributes or a child span (a model call, GenAI conventions)
+   */
+  readonly trace?: ActiveSpan;
 }
 
 /** Events a plugin yields while it runs (STYLE §11); the engine turns them into frames. */

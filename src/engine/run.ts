@@ -38,6 +38,7 @@ import type {
 } from "./plugin.ts";
 import { createSocketOpener } from "./net.ts";
 import { Progress } from "./progress.ts";
+import { tracedFetch, type ActiveSpan, type RunTracer, type SpanContext } from "./trace.ts";
 import { resolveRefSegments } from "./refs.ts";
 import type { Registry } from "./registry.ts";
 import { nodeAttempts, nodeTimeoutMs } from "./limits.ts";
@@ -95,6 +96,8 @@ export interface RunOptions {
    */
   onTokensShown?: (nodeId: string) => void;
   log?: (line: string) => void;
+  /** issue 17: node attempts, iteration items and waits as spans under the host's root span (none when absent) */
+  tracer?: RunTracer;
 }
 
 export type RunOutcome =
@@ -119,7 +122,7 @@ export interface RunState {
   queues: { node: string; frames: Frame[]; done: boolean }[];
   active: string | null;
   streams: { node: number; content: string[]; reasoning: string[]; errored: boolean }[];
-  waiting: { node: number; request: InterruptRequest; attempt: number } | null;
+  waiting: { node: number; request: InterruptRequest; attempt: number; since?: number } | null;
   started: boolean;
 }
 
@@ -253,6 +256,8 @@ export class Run {
   async resume(answer: { eventType: string; content: string }): Promise<RunOutcome> {
     const waiting = this.main.waiting;
     if (!waiting) throw WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Current event is not paused");
+    if (waiting.since !== undefined)
+      this.options.tracer?.wait(this.plan.nodes[waiting.node] as PlanNode, waiting.since, answer.eventType);
     this.#outcome = undefined;
     this.main.resumeWith({
       eventType: answer.eventType,
@@ -426,7 +431,9 @@ export class Run {
       queues,
       active: this.serializer.active,
       streams,
-      waiting: s.waiting ? { node: s.waiting.node, request: s.waiting.request, attempt: s.waiting.attempt } : null,
+      waiting: s.waiting
+        ? { node: s.waiting.node, request: s.waiting.request, attempt: s.waiting.attempt, since: s.waiting.since }
+        : null,
       started: this.#started,
     });
   }
@@ -481,7 +488,11 @@ class Scope {
   #starts = 0;
   readonly #waiters = new Map<number, Waiter[]>();
   running = 0;
-  waiting: { node: number; request: InterruptRequest; attempt: number; t0: number } | undefined;
+  waiting: { node: number; request: InterruptRequest; attempt: number; t0: number; since?: number } | undefined;
+  /** issue 17: the span this graph's nodes hang under (an iteration item's), else the run's root */
+  parentSpan: SpanContext | undefined;
+  /** the span of each node's current attempt (an iteration's items hang under it) */
+  readonly spans = new Map<number, ActiveSpan>();
   #resume: ResumeAnswer | undefined;
   /** the node the pending answer is for (any plugin may pause; the answer goes to the one that did) */
   #resumeNode = -1;
@@ -631,6 +642,7 @@ class Scope {
         request: result.interrupt,
         attempt: this.answers.get(i) ?? 0,
         t0: this.startedAt.get(i) ?? 0,
+        since: this.run.clock.now(),
       };
       this.#checkComplete();
       return;
@@ -833,6 +845,12 @@ class Scope {
     let result: NodeResult | undefined;
     const buf = node.stream ? this.#stream(i) : undefined;
     for (let attempt = 0; attempt < attempts && !result; attempt++) {
+      const span = run.options.tracer?.attempt(this.parentSpan, node, attempt + 1);
+      if (span) {
+        this.spans.set(i, span);
+        // the answer to a question: the node runs again, as a new attempt after its wait
+        if (isResume) span.set({ "workflow.node.resumed": true });
+      }
       try {
         inputs = this.resolveInputs(node);
         const r = await this.#attempt(
@@ -841,14 +859,32 @@ class Scope {
           inputs,
           policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0,
           buf,
+          span,
         );
         if (!r.interrupt) this.#validate(node, r);
         result = r;
+        span?.set({ "workflow.node.outcome": r.interrupt ? "interrupted" : "success" });
+        span?.end();
       } catch (e) {
-        if (run.signal.aborted) throw run.signal.reason;
+        if (run.signal.aborted) {
+          span?.set({ "workflow.node.outcome": "cancelled" });
+          span?.end(toWorkflowError(run.signal.reason, Codes.ENG_RUN_ERROR));
+          throw run.signal.reason;
+        }
         lastError = toWorkflowError(e, node.errorCode);
         // spec §6.7: a streaming node that fails after its first token aborts the run (tokens were shown)
-        if (buf && buf.content.length + buf.reasoning.length > 0) break;
+        const shown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
+        if (span) {
+          const last = shown || attempt === attempts - 1;
+          const strategy = last && !shown ? policy?.errorStrategy : undefined;
+          span.set({
+            "workflow.node.outcome": last ? (strategy === 1 || strategy === 2 ? "error_strategy" : "error") : "retry",
+            ...(strategy === 1 ? { "workflow.node.error_strategy": "custom_output" } : {}),
+            ...(strategy === 2 ? { "workflow.node.error_strategy": "fail_branch" } : {}),
+          });
+          span.end(lastError);
+        }
+        if (shown) break;
       }
     }
     if (!result) {
@@ -940,6 +976,7 @@ class Scope {
     inputs: Record<string, unknown>,
     timeoutMs: number,
     buf: StreamBuf | undefined,
+    span?: ActiveSpan,
   ): Promise<NodeResult> {
     const run = this.run;
     const plugin = run.options.registry.get(node.type);
@@ -953,7 +990,7 @@ class Scope {
     };
     let out: RunOutput;
     try {
-      out = plugin.run(this.#context(i, node, inputs, controller?.signal ?? run.signal), node.params);
+      out = plugin.run(this.#context(i, node, inputs, controller?.signal ?? run.signal, span), node.params);
     } catch (e) {
       release();
       throw e;
@@ -1017,9 +1054,16 @@ class Scope {
     this.#wakeStream(buf);
   }
 
-  #context(i: number, node: PlanNode, inputs: Record<string, unknown>, signal: AbortSignal): NodeContext {
+  #context(
+    i: number,
+    node: PlanNode,
+    inputs: Record<string, unknown>,
+    signal: AbortSignal,
+    span?: ActiveSpan,
+  ): NodeContext {
     const run = this.run;
     const opts = run.options;
+    const fetch = opts.fetch ?? notConfiguredFetch;
     const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
     const ctx: NodeContext = {
       nodeId: node.id,
@@ -1035,7 +1079,9 @@ class Scope {
       readTimeoutMs: node.retryable && node.retry.shouldRetry ? nodeTimeoutMs(node.retry, opts.config ?? {}) : 0,
       nodeTimeoutMs: nodeTimeoutMs(node.retry, opts.config ?? {}),
       clock: run.clock,
-      fetch: opts.fetch ?? notConfiguredFetch,
+      // issue 17: every call a node makes is a client span of its attempt and carries that span's traceparent
+      fetch: span ? tracedFetch(fetch, span) : fetch,
+      trace: span,
       openSocket: opts.openSocket ?? defaultSocket,
       kv: opts.kv ?? notConfiguredKv,
       ...(opts.sql ? { sql: opts.sql } : {}),
@@ -1064,7 +1110,23 @@ class Scope {
       throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, `no inner graph at ${startId}`);
     const inner = new Scope(this.run, owner, start, node.innerEnd, this, startOutputs);
     const before = this.run.usage;
-    const outcome = await inner.execute(false);
+    // issue 17: each item is a span under the iteration node's attempt, and the item's nodes hang under it
+    const ownerSpan = this.spans.get(owner);
+    const index = ownerSpan ? (itemCounts.get(ownerSpan) ?? 0) : 0;
+    if (ownerSpan) itemCounts.set(ownerSpan, index + 1);
+    const itemSpan = ownerSpan?.child(`item ${index}`, undefined, {
+      "workflow.node.id": node.id,
+      "workflow.iteration.index": index,
+    });
+    inner.parentSpan = itemSpan?.context;
+    let outcome: ScopeOutcome;
+    try {
+      outcome = await inner.execute(false);
+    } catch (e) {
+      itemSpan?.end(toWorkflowError(e, Codes.ITERATION_EXECUTION_ERROR));
+      throw e;
+    }
+    itemSpan?.end();
     if (outcome.kind !== "completed") {
       throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, "question-answer nodes inside an iteration cannot pause");
     }
@@ -1168,11 +1230,22 @@ class Scope {
       );
       return undefined;
     }
-    const inputs = this.resolveInputs(node);
-    const plugin = run.options.registry.get(node.type);
-    const ctx = this.#context(m, node, inputs, run.signal);
-    const out = plugin.run(ctx, node.params);
-    const result = isAsyncIterator(out) ? await drain(out) : await out;
+    // issue 17: an output node that is not skipped is one span, from its launch (skipped ones are no span)
+    const span = run.options.tracer?.attempt(this.parentSpan, node, 1, t0);
+    let result: NodeResult;
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = this.resolveInputs(node);
+      const plugin = run.options.registry.get(node.type);
+      const out = plugin.run(this.#context(m, node, inputs, run.signal, span), node.params);
+      result = isAsyncIterator(out) ? await drain(out) : await out;
+    } catch (e) {
+      span?.set({ "workflow.node.outcome": "error" });
+      span?.end(toWorkflowError(e, node.errorCode));
+      throw e;
+    }
+    span?.set({ "workflow.node.outcome": "success" });
+    span?.end();
     const outputs = result.outputs ?? {};
     let content: string;
     let reason: string;
@@ -1369,7 +1442,7 @@ class Scope {
     if (state.waiting) {
       const w = state.waiting;
       this.status[w.node] = WAITING;
-      this.waiting = { node: w.node, request: w.request, attempt: w.attempt, t0: 0 };
+      this.waiting = { node: w.node, request: w.request, attempt: w.attempt, t0: 0, since: w.since };
     }
   }
 
@@ -1474,6 +1547,9 @@ function subtractUsage(a: Usage, b: Usage): Usage {
     total_tokens: a.total_tokens - b.total_tokens,
   };
 }
+
+/** items run so far under each iteration attempt span (their index) */
+const itemCounts = new WeakMap<ActiveSpan, number>();
 
 const notConfiguredFetch: GuardedFetch = () =>
   Promise.reject(WorkflowError.of(Codes.NODE_RUN_ERROR, "outbound fetch is not configured for this run"));

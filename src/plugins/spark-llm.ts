@@ -7,6 +7,7 @@ import { WorkflowError } from "../engine/errors.ts";
 import { configCap } from "../engine/limits.ts";
 import { definePlugin, type HistoryItem, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";
 import type { OutputSpec, Usage } from "../engine/types.ts";
+import { tracedModelCall } from "./genai-trace.ts";
 import { streamChat, type ChatMessage, type Delta } from "./providers/openai.ts";
 import { streamSpark } from "./providers/spark.ts";
 
@@ -193,17 +194,32 @@ export function streamLlm(
 ): AsyncGenerator<Delta, { usage?: Usage }, undefined> {
   if (p.source === "openai") {
     if (!p.url) throw WorkflowError.of(Codes.OPEN_AI_REQUEST_ERROR, "Request URL is empty");
-    return streamChat(ctx.fetch, {
-      url: p.url,
-      apiKey: p.apiKey,
+    const url = p.url;
+    const call = {
+      provider: "openai",
       model: p.domain,
-      messages,
+      url,
       temperature: p.temperature,
       maxTokens: p.maxTokens,
-      extraParams: p.extraParams,
-      readTimeoutMs: ctx.readTimeoutMs,
-      signal: ctx.signal,
-    });
+      messages,
+    };
+    return tracedModelCall(
+      ctx,
+      call,
+      (fetch) =>
+        streamChat(fetch, {
+          url,
+          apiKey: p.apiKey,
+          model: p.domain,
+          messages,
+          temperature: p.temperature,
+          maxTokens: p.maxTokens,
+          extraParams: p.extraParams,
+          readTimeoutMs: ctx.readTimeoutMs,
+          signal: ctx.signal,
+        }),
+      Codes.OPEN_AI_REQUEST_ERROR,
+    );
   }
   // spec §5.3.1: the node's url, else SPARK_HOST + the path of the domain
   let url = p.url;
@@ -212,23 +228,39 @@ export function streamLlm(
     if (!path) throw WorkflowError.of(Codes.SPARK_REQUEST_ERROR, "Request URL is empty");
     url = `${(ctx.config.SPARK_HOST ?? "ws://spark-api.xf-yun.com").replace(/\/$/, "")}/${path}`;
   }
-  return streamSpark({
+  const sparkUrl = url;
+  const call = {
+    provider: "iflytek.spark",
+    model: p.domain,
     url,
-    appId: p.appId,
-    apiKey: p.apiKey,
-    apiSecret: p.apiSecret,
-    uid: p.uid || ctx.run.uid,
-    domain: p.domain,
     temperature: p.temperature,
     maxTokens: p.maxTokens,
     topK: p.topK,
-    patchId: p.patch_id,
-    searchDisable: p.searchDisable,
     messages,
-    signal: ctx.signal,
-    now: new Date(ctx.clock.now()),
-    connect: ctx.openSocket,
-  });
+  };
+  return tracedModelCall(
+    ctx,
+    call,
+    () =>
+      streamSpark({
+        url: sparkUrl,
+        appId: p.appId,
+        apiKey: p.apiKey,
+        apiSecret: p.apiSecret,
+        uid: p.uid || ctx.run.uid,
+        domain: p.domain,
+        temperature: p.temperature,
+        maxTokens: p.maxTokens,
+        topK: p.topK,
+        patchId: p.patch_id,
+        searchDisable: p.searchDisable,
+        messages,
+        signal: ctx.signal,
+        now: new Date(ctx.clock.now()),
+        connect: ctx.openSocket,
+      }),
+    Codes.SPARK_REQUEST_ERROR,
+  );
 }
 
 export default definePlugin({

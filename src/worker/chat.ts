@@ -54,6 +54,8 @@ export interface StartArgs {
   deadlineMs: number;
   frameTimeoutMs: number;
   waitUntil: (p: Promise<unknown>) => void;
+  /** issue 17: the caller's valid traceparent (the run's trace becomes a child of it) */
+  traceparent?: string;
 }
 
 const planTexts = new WeakMap<Plan, string>();
@@ -85,6 +87,8 @@ export async function startRun(args: StartArgs): Promise<Response> {
     history: args.body.history,
     deadlineMs: args.deadlineMs,
     config: args.config,
+    flowVersion: args.flow.version,
+    ...(args.traceparent ? { traceparent: args.traceparent } : {}),
   };
   const stub = args.ns.get(args.ns.idFromName(args.eventId));
   if (!args.body.stream) {
@@ -124,6 +128,8 @@ export interface ResumeArgs {
   mode: "open" | "debug";
   sid: string;
   frameTimeoutMs: number;
+  /** issue 17: the answer's caller (a link from the run's wait span) */
+  traceparent?: string;
 }
 
 /** Resumes a paused run (spec §1.5.3, §2.6): frames get the resume's own sid; stream-vs-JSON follows the event. */
@@ -138,6 +144,7 @@ export async function resumeRun(args: ResumeArgs): Promise<Response> {
   const reply = (await stub.resume(
     { eventType: args.body.event_type, content: args.body.content },
     args.appId,
+    args.traceparent,
   )) as RunReply;
   if (!reply.ok) return finalErrorFrame(args.sid, reply.error);
   return relayResponse(reply.stream, {

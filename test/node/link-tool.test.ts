@@ -8,6 +8,7 @@ import type { Frame } from "../../src/engine/types.ts";
 import { bizNodeToCore } from "../../src/plugins/biz.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { clearToolSchemaCache, encodePart, findBusinessInputs, TtlCache } from "../../src/plugins/plugin-tool.ts";
+import { formatTraceparent, newSpanId, newTraceId, RunTracer, type SpanRecord } from "../../src/engine/trace.ts";
 import { END, flow, START, type InputDef, type Json, type OutputDef } from "../support/dsl-builder.ts";
 import { describeFrame, runFlow, Scripts, testRegistry, type RunFlowOptions } from "../support/engine-harness.ts";
 import { startFakeAiTools, type FakeAiTools } from "../support/fake-aitools.ts";
@@ -494,5 +495,27 @@ describe("AI tools through the plugin node (services §2)", () => {
   it("a provider failure is HTTP 200 with a code: the node succeeds and the code output carries it", async () => {
     const { outcome } = await runFlow(toolFlow(gen("__fail__ cat")), opts());
     expect(outcome).toMatchObject({ status: "completed", outputs: { code: 45100, message: "图片生成失败", data: {} } });
+  });
+});
+
+describe("plugin node: traces (issue 17)", () => {
+  it("sends the traceparent of the client span that made each call, to the schema read and to the run", async () => {
+    const spans: SpanRecord[] = [];
+    const tracer = new RunTracer({
+      root: { traceId: newTraceId(), spanId: newSpanId(), flags: 1 },
+      sink: (s) => spans.push(s),
+      now: () => Date.now(),
+    });
+    const before = link.traceparents().length;
+    const { outcome } = await runFlow(toolFlow(vision()), opts({ tracer }));
+    expect(outcome.status).toBe("completed");
+    const node = spans.find((s) => s.name === "plugin::t");
+    const calls = spans
+      .filter((s) => s.parentSpanId === node?.spanId && s.kind === 2)
+      .map((s) => formatTraceparent({ ...s, flags: 1 }));
+    const sent = link.traceparents().slice(before);
+    // L1 (the schema, GET) and L2 (the run, POST): each with its own client span
+    expect(sent).toHaveLength(2);
+    expect(sent).toEqual(calls);
   });
 });

@@ -22,7 +22,11 @@ export async function startFakeAgent(): Promise<{
     req.on("data", (c: Buffer) => (raw += c.toString()));
     req.on("end", () => {
       const body = JSON.parse(raw || "{}") as { instruction?: { answer?: string } };
-      seen.push({ ...body, consumer: req.headers["x-consumer-username"] ?? "" });
+      seen.push({
+        ...body,
+        consumer: req.headers["x-consumer-username"] ?? "",
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
+      });
       const answer = body.instruction?.answer ?? "";
       const s: AgentScript = answer.startsWith("script:")
         ? (JSON.parse(answer.slice(7)) as AgentScript)

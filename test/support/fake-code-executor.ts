@@ -18,6 +18,8 @@ export interface ExecRequest {
   code: string;
   timeout_sec: number;
   contentType: string;
+  /** the W3C traceparent the call carried */
+  traceparent?: string;
 }
 
 interface Script {
@@ -55,6 +57,7 @@ export async function startFakeCodeExecutor(): Promise<FakeCodeExecutor> {
         code,
         timeout_sec: timeoutSec,
         contentType: req.headers["content-type"] ?? "",
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
       });
       const script = scriptOf(code);
       const send = (status: number, payload: unknown): void => {

@@ -32,6 +32,8 @@ export interface FakeLink {
   runs(): DecodedRun[];
   /** queued faults, used one per L2 call in order */
   fault(...faults: LinkFault[]): void;
+  /** the W3C traceparent of every request, in order ("" when one had none) */
+  traceparents(): string[];
   close(): Promise<void>;
 }
 
@@ -210,7 +212,9 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     return { status: 200, body: { code: 0, message: "Success", sid: "fake", data: { tools: out } } };
   }
 
+  const traces: string[] = [];
   const server: Server = createServer((req, res) => {
+    traces.push(String(req.headers.traceparent ?? ""));
     let raw = "";
     req.on("data", (c: Buffer) => (raw += c.toString()));
     req.on("end", () => {
@@ -238,6 +242,7 @@ export async function startFakeLink(opts: { blockedHosts?: string[] } = {}): Pro
     schemaGets: () => gets,
     runs: () => runs,
     fault: (...f) => void faults.push(...f),
+    traceparents: () => traces,
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

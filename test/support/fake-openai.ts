@@ -36,7 +36,12 @@ export async function startFakeOpenAI(): Promise<FakeOpenAI> {
         return;
       }
       const body = JSON.parse(raw || "{}") as Record<string, unknown> & { script?: LlmScript };
-      seen.push({ ...body, authorization: req.headers.authorization ?? "", path: req.url ?? "" });
+      seen.push({
+        ...body,
+        authorization: req.headers.authorization ?? "",
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
+        path: req.url ?? "",
+      });
       const base = body.script ?? { tokens: ["ok"] };
       const users = Array.isArray(body.messages)
         ? (body.messages as { role?: string }[]).filter((m) => m.role === "user").length

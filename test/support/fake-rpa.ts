@@ -12,6 +12,8 @@ import { createServer, type Server } from "node:http";
 export interface RpaRequest {
   authorization: string | undefined;
   body: Record<string, unknown>;
+  /** the W3C traceparent the call carried */
+  traceparent?: string;
 }
 
 export interface FakeRpa {
@@ -42,7 +44,11 @@ export async function startFakeRpa(opts: { pingMs?: number; pings?: number } = {
         return;
       }
       const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
-      seen.push({ authorization: req.headers.authorization, body });
+      seen.push({
+        authorization: req.headers.authorization,
+        body,
+        ...(typeof req.headers.traceparent === "string" ? { traceparent: req.headers.traceparent } : {}),
+      });
       if (!req.headers.authorization) {
         res.writeHead(422, { "Content-Type": "application/json" });
         res.end(

@@ -169,6 +169,11 @@ export const RunView = z.object({
       log: z.array(z.object({ attempt: int, at: z.number(), status: int, error: z.string().nullable() })),
     })
     .nullable(),
+  traceId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable()
+    .describe("the run's OpenTelemetry trace id (null when traces are not exported)"),
 });
 
 export const RunCancelled = z.object({ id: z.string(), cancelled: z.boolean() });

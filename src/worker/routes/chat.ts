@@ -1,7 +1,15 @@
 // Chat, debug chat and the two resumes (spec §1.5.1–1.5.3), plus the project's cancel (§6.12 [new]).
 import { Hono } from "hono";
 import { z } from "zod";
-import { Codes, createGuardedFetch, toWorkflowError, WorkflowError, type Plan } from "../../engine/index.ts";
+import {
+  Codes,
+  createGuardedFetch,
+  formatTraceparent,
+  parseTraceparent,
+  toWorkflowError,
+  WorkflowError,
+  type Plan,
+} from "../../engine/index.ts";
 import { ChatBody, finalErrorFrame, ResumeBody, resumeRun, startRun, type ResolvedFlow } from "../chat.ts";
 import { appId, body, catalog, fileOutputs, planFor, resolveOpenFlow, type Ctx } from "../context.ts";
 import { pluginConfig, type AppEnv } from "../env.ts";
@@ -165,6 +173,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),
+      ...incomingTrace(c),
     });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.OPEN_API_ERROR).toData());
@@ -186,10 +195,17 @@ async function resumeRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       mode,
       sid,
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
+      ...incomingTrace(c),
     });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.EVENT_REGISTRY_NOT_FOUND_ERROR).toData());
   }
+}
+
+/** issue 17: the request's W3C traceparent when it is valid (an invalid one is ignored, never an error) */
+export function incomingTrace(c: Ctx): { traceparent?: string } {
+  const parsed = parseTraceparent(c.req.header("traceparent"));
+  return parsed ? { traceparent: formatTraceparent(parsed) } : {};
 }
 
 chat.post("/chat/completions", (c) => chatRoute(c, "open"));

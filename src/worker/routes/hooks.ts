@@ -30,7 +30,7 @@ import {
   sha256Hex,
   type HookRow,
 } from "../store/hooks.ts";
-import { prepareRun } from "./chat.ts";
+import { incomingTrace, prepareRun } from "./chat.ts";
 import { storeFile } from "./files.ts";
 
 export const hooks = new Hono<AppEnv>();
@@ -456,6 +456,8 @@ hooks.post("/hooks/:id", async (c) => {
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       config: prepared.config,
       hookId: row.hook_id,
+      ...(row.version ? { flowVersion: row.version } : {}),
+      ...incomingTrace(c),
       ...(row.callback_url && row.callback_secret
         ? {
             callback: {

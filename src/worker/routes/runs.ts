@@ -47,6 +47,8 @@ runs.get("/runs/:id", async (c) => {
     nodes: s.nodes,
     hookId: s.hookId,
     callback: s.callback,
+    // issue 17: the run's trace in the operator's tracing backend (null when traces are not exported)
+    traceId: s.traceId,
   });
 });
 
