@@ -52,20 +52,23 @@ export function dslOf(data: unknown): Dsl {
 
 export const typeOf = (nodeId: string): string => nodeId.split(":")[0] ?? nodeId;
 
-/** A short label and a one-character glyph per node type (the glyph also tells types apart without colour). */
+/**
+ * A short label and a glyph per node type (the glyph also tells types apart without colour); all in DejaVu Sans, the
+ * font a bare Debian has, so none shows as a missing-glyph box.
+ */
 const TYPES: Record<string, { label: string; glyph: string; shape: "pill" | "rect" | "diamond" | "hex" | "doc" }> = {
   "node-start": { label: "Start", glyph: "▶", shape: "pill" },
   "node-end": { label: "End", glyph: "■", shape: "pill" },
   message: { label: "Message", glyph: "✉", shape: "doc" },
   "text-joiner": { label: "Text joiner", glyph: "≡", shape: "rect" },
-  "if-else": { label: "If / else", glyph: "⑂", shape: "diamond" },
-  "decision-making": { label: "Decision", glyph: "⑂", shape: "diamond" },
+  "if-else": { label: "If / else", glyph: "⎇", shape: "diamond" },
+  "decision-making": { label: "Decision", glyph: "◆", shape: "diamond" },
   "question-answer": { label: "Question", glyph: "?", shape: "hex" },
   iteration: { label: "Iteration", glyph: "↻", shape: "rect" },
   "iteration-node-start": { label: "Body start", glyph: "▷", shape: "pill" },
   "iteration-node-end": { label: "Body end", glyph: "□", shape: "pill" },
   "spark-llm": { label: "LLM", glyph: "✦", shape: "rect" },
-  "extractor-parameter": { label: "Extractor", glyph: "⌖", shape: "rect" },
+  "extractor-parameter": { label: "Extractor", glyph: "⊕", shape: "rect" },
   agent: { label: "Agent", glyph: "☉", shape: "rect" },
   flow: { label: "Sub-flow", glyph: "⇲", shape: "rect" },
   "ifly-code": { label: "Code", glyph: "{}", shape: "rect" },

@@ -337,7 +337,16 @@ export function FlowPage(props: { session: Session; id: string }): JSX.Element {
                 ) : (
                   <Badge status="running" />
                 )}{" "}
-                {live.runId ? <Link href={`/console/runs/${live.runId}`}>Open the run's page</Link> : null}
+                {live.runId ? (
+                  ended ? (
+                    <Link href={`/console/runs/${live.runId}`}>Open the run's page</Link>
+                  ) : (
+                    // leaving this page would end the stream and with it the run: the run's page opens beside it
+                    <a href={`/console/runs/${live.runId}`} target="_blank" rel="noopener">
+                      Watch on the run's page (new tab)
+                    </a>
+                  )
+                ) : null}
               </p>
               <label for="progress">Progress</label>{" "}
               <progress id="progress" max={1} value={run.progress}>

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { optionQuestionFlow } from "../support/dsl-builder.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { loadFixture } from "../support/fixtures.ts";
-import { startLlmEnd } from "../support/llm-flow.ts";
+import { llmNode, startLlmEnd } from "../support/llm-flow.ts";
 import { root, seededState, startDev } from "../support/wrangler-dev.ts";
 
 const APP = { "X-Consumer-Username": "d1590f30", "Content-Type": "application/json" };
@@ -23,6 +23,7 @@ const TENANT = { "X-Consumer-Username": "tenant01", "Content-Type": "application
 const CHROMIUM = "/usr/bin/chromium";
 const SHOTS = join(root, ".tmp", "screenshots");
 const TOKENS = ["Hel", "lo ", "from ", "the ", "edge", "!"];
+const LONG = Array.from({ length: 12 }, (_, i) => `t${i} `);
 
 let openai: FakeOpenAI;
 let dev: ChildProcess | undefined;
@@ -93,10 +94,14 @@ beforeAll(async () => {
   );
   ids.failing = await addFlow("Failing model", startLlmEnd(openai.url, { status: 500 }));
   ids.question = await addFlow("Ask first", optionQuestionFlow());
-  ids.slow = await addFlow(
-    "Long answer",
-    startLlmEnd(openai.url, { tokens: Array.from({ length: 12 }, (_, i) => `t${i} `), delayMs: 300 }),
-  );
+  // the example start → LLM → end flow, its model node pointed at the fake provider
+  const example = loadFixture("example-core-start-llm-end.json") as {
+    data: { nodes: { id: string; data: { nodeParam: Record<string, unknown> } }[] };
+  };
+  for (const n of example.data.nodes)
+    if (n.id.startsWith("spark-llm::"))
+      n.data.nodeParam = { ...n.data.nodeParam, ...llmNode(openai.url, { tokens: LONG, delayMs: 300 }) };
+  ids.slow = await addFlow("Long answer", example);
   // the branch example is published and licensed: webhooks run published flows
   await post("/v1/publish", { flow_id: ids.branch, release_status: 1, plat: 1 }, TENANT);
   await post("/v1/auth", { flow_id: ids.branch, app_id: "d1590f30" }, TENANT);
@@ -245,13 +250,12 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     const seqs = (await page.locator("#frame-seqs li").allTextContents()).map(Number);
     const view = (await (await fetch(`${base}/runs/${runId}`, { headers: APP })).json()) as { lastEventId: number };
     expect(seqs).toEqual(Array.from({ length: view.lastEventId }, (_, i) => i + 1));
-    await expect(page.locator(".answer").textContent()).resolves.toBe(
-      Array.from({ length: 12 }, (_, i) => `t${i} `).join(""),
-    );
+    await expect(page.locator(".answer").textContent()).resolves.toBe(LONG.join(""));
     await page.locator(".waterfall li").first().waitFor();
     await expect(page.locator(".waterfall li").count()).resolves.toBe(3);
     await accessible("run page");
-    await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline-llm.png") });
+    await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline.png") });
+    await page.screenshot({ path: join(SHOTS, "run-page.png"), fullPage: true });
   });
 
   it("creates a webhook in the page; its curl request starts a run that appears in the runs list", async () => {
@@ -291,7 +295,7 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     // score 75 takes the "if" branch: the message node answered, the text joiner was skipped
     await expect(state("message")).resolves.toBe("done");
     await expect(state("text-joiner")).resolves.toBe("skipped");
-    await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline.png") });
+    await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline-branch.png") });
   });
 
   it("logged no browser error and no failed request", () => {
