@@ -19,7 +19,8 @@ for (const name of readdirSync(out, { withFileTypes: true }))
   if (name.name !== ".assetsignore") rmSync(join(out, name.name), { recursive: true, force: true });
 mkdirSync(join(out, "console"), { recursive: true });
 
-await build({
+const built = await build({
+  metafile: true,
   entryPoints: { app: join(src, "main.tsx") },
   outdir: join(out, "console"),
   bundle: true,
@@ -33,6 +34,14 @@ await build({
   define: { "process.env.NODE_ENV": '"production"' },
 });
 writeFileSync(join(out, "index.html"), readFileSync(join(src, "index.html")));
+
+// the console's layer rule: its own files, Preact and dagre — never the runtime's sources (it talks to them over HTTP)
+const allowed = [/^console\/src\//, /(^|\/)node_modules\/(preact|@dagrejs\/(dagre|graphlib))\//];
+const strays = Object.keys(built.metafile.inputs).filter((f) => !allowed.some((a) => a.test(f)));
+if (strays.length) {
+  console.error(`console: imports outside console/src, preact and @dagrejs: ${strays.join(", ")}`);
+  process.exit(1);
+}
 
 function files(dir) {
   return readdirSync(dir).flatMap((n) => {
