@@ -3,16 +3,26 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, type Hook, type Session } from "./api.ts";
-import { dslOf, startNode } from "./dsl.ts";
+import { dslOf, startNode, type DslVar } from "./dsl.ts";
 import { FlowTabs, useFlow } from "./flow.tsx";
 import { when } from "./ui.tsx";
 
-function exampleBody(params: string[]): string {
-  return JSON.stringify(Object.fromEntries(params.map((p) => [p, p === "AGENT_USER_INPUT" ? "hello" : "…"])));
+/** A body that fits the start node's declared parameters: their defaults, or a value of their type. */
+function exampleBody(params: DslVar[]): string {
+  const sample = (p: DslVar): unknown => {
+    if (p.schema?.default !== undefined && p.schema.default !== "") return p.schema.default;
+    const t = p.schema?.type ?? "string";
+    if (t === "integer" || t === "number") return 0;
+    if (t === "boolean") return false;
+    if (t === "object") return {};
+    if (t === "array") return [];
+    return p.name === "AGENT_USER_INPUT" ? "hello" : "text";
+  };
+  return JSON.stringify(Object.fromEntries(params.map((p) => [p.name, sample(p)])));
 }
 
 /** The request a sender makes: curl for a bearer hook, Node with the standardwebhooks package for a signed one. */
-export function example(hook: Hook, params: string[]): string {
+export function example(hook: Hook, params: DslVar[]): string {
   const body = exampleBody(params);
   if (hook.auth === "bearer")
     return [
@@ -38,7 +48,7 @@ export function example(hook: Hook, params: string[]): string {
   ].join("\n");
 }
 
-function Secret(props: { hook: Hook; params: string[]; onDone: () => void }): JSX.Element {
+function Secret(props: { hook: Hook; params: DslVar[]; onDone: () => void }): JSX.Element {
   const [copied, setCopied] = useState("");
   const secret = props.hook.token ?? props.hook.secret ?? "";
   const sample = example(props.hook, props.params);
@@ -91,7 +101,7 @@ export function HooksPage(props: { session: Session; id: string }): JSX.Element 
   const [auth, setAuth] = useState<"signature" | "bearer">("signature");
   const [mapping, setMapping] = useState("");
   const [version, setVersion] = useState("");
-  const params = (startNode(dslOf(flow?.release_data ?? flow?.data))?.data.outputs ?? []).map((o) => o.name);
+  const params = startNode(dslOf(flow?.release_data ?? flow?.data))?.data.outputs ?? [];
 
   const load = (): void => {
     api<{ hooks: Hook[] }>(props.session, `/hooks?flow_id=${encodeURIComponent(props.id)}`)
@@ -242,7 +252,7 @@ export function HooksPage(props: { session: Session; id: string }): JSX.Element 
           <textarea
             id="hook-mapping"
             rows={3}
-            placeholder={`{"${params[0] ?? "AGENT_USER_INPUT"}": "body.text"}`}
+            placeholder={`{"${params[0]?.name ?? "AGENT_USER_INPUT"}": "body.text"}`}
             value={mapping}
             aria-describedby="hook-mapping-hint"
             onInput={(e) => setMapping(e.currentTarget.value)}

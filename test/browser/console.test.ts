@@ -265,16 +265,11 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     const example = await page.getByLabel("Example request").inputValue();
     expect(example).toMatch(/^curl -s .*\/hooks\/hk_/);
     await accessible("webhooks");
-    const out = execFileSync(
-      "bash",
-      [
-        "-c",
-        example.replace('"AGENT_USER_INPUT":"hello"', '"AGENT_USER_INPUT":"hook"').replace('"score":"…"', '"score":75'),
-      ],
-      {
-        encoding: "utf8",
-      },
-    );
+    // the request exactly as the page shows it: the start parameters' defaults (score 0)
+    expect(example).toContain(`-d '{"AGENT_USER_INPUT":"hello","score":0}'`);
+    const out = execFileSync("bash", ["-c", example], {
+      encoding: "utf8",
+    });
     const answer = JSON.parse(out) as { run_id: string; status: string };
     expect(answer.status).toBe("completed");
     await page.getByRole("button", { name: "Done" }).click();
@@ -292,9 +287,9 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     // the final states come with the replayed frames
     await page.locator('.graph [data-node^="node-end"][data-state="done"]').waitFor();
     await page.locator(".waterfall li").first().waitFor();
-    // score 75 takes the "if" branch: the message node answered, the text joiner was skipped
-    await expect(state("message")).resolves.toBe("done");
-    await expect(state("text-joiner")).resolves.toBe("skipped");
+    // score 0 takes the "else" branch: the text joiner ran, the message node was skipped
+    await expect(state("text-joiner")).resolves.toBe("done");
+    await expect(state("message")).resolves.toBe("skipped");
     await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline-branch.png") });
   });
 
