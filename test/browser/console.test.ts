@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { optionQuestionFlow } from "../support/dsl-builder.ts";
+import { END, flow, optionQuestionFlow, START } from "../support/dsl-builder.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { llmNode, startLlmEnd } from "../support/llm-flow.ts";
@@ -32,7 +32,7 @@ let persist = "";
 let profile = "";
 let browser: BrowserContext;
 let page: Page;
-const ids = { branch: "", llm: "", failing: "", question: "", slow: "" };
+const ids = { branch: "", llm: "", failing: "", question: "", slow: "", iteration: "", file: "" };
 const consoleErrors: string[] = [];
 const failedRequests: string[] = [];
 /** requests the test itself cuts off (a reload mid-stream) are not failures of the console */
@@ -102,6 +102,49 @@ beforeAll(async () => {
     if (n.id.startsWith("spark-llm::"))
       n.data.nodeParam = { ...n.data.nodeParam, ...llmNode(openai.url, { tokens: LONG, delayMs: 300 }) };
   ids.slow = await addFlow("Long answer", example);
+  ids.iteration = await addFlow(
+    "Each item",
+    flow()
+      .node(START, {
+        outputs: [{ name: "items", type: "array", required: true, schema: { items: { type: "string" } } }],
+      })
+      .node("iteration::it", {
+        alias: "For each",
+        params: { IterationStartNodeId: "iteration-node-start::is" },
+        inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
+        outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
+      })
+      .node("iteration-node-start::is", { alias: "Item", outputs: [{ name: "input" }] })
+      .node("text-joiner::tj", {
+        alias: "Prefix",
+        params: { prompt: "x-{{item}}" },
+        inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
+        outputs: [{ name: "output" }],
+      })
+      .node("iteration-node-end::ie", {
+        alias: "Collect",
+        params: { outputMode: 0 },
+        inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
+      })
+      .node(END, {
+        params: { outputMode: 0 },
+        inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }],
+      })
+      .edge(START, "iteration::it")
+      .edge("iteration::it", END)
+      .edge("iteration-node-start::is", "text-joiner::tj")
+      .edge("text-joiner::tj", "iteration-node-end::ie")
+      .build(),
+  );
+  // a file parameter: the form uploads it to R2 and passes its URL
+  const withFile = flow()
+    .node(START, { outputs: [{ name: "doc", required: true }] })
+    .node(END, { params: { outputMode: 0 }, inputs: [{ name: "doc", ref: { node: START, name: "doc" } }] })
+    .edge(START, END)
+    .build() as unknown as { data: { nodes: { id: string; data: { outputs?: Record<string, unknown>[] } }[] } };
+  const docParam = withFile.data.nodes.find((n) => n.id === START)?.data.outputs?.[0];
+  if (docParam) Object.assign(docParam, { fileType: "file", allowedFileType: ["txt"] });
+  ids.file = await addFlow("Read a file", withFile);
   // the branch example is published and licensed: webhooks run published flows
   await post("/v1/publish", { flow_id: ids.branch, release_status: 1, plat: 1 }, TENANT);
   await post("/v1/auth", { flow_id: ids.branch, app_id: "d1590f30" }, TENANT);
@@ -228,6 +271,40 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     await page.locator('.live .badge[data-status="completed"]').waitFor({ timeout: 15_000 });
     await expect(page.locator(".answer").textContent()).resolves.toContain("yes");
     await expect(state("question-answer")).resolves.toBe("done");
+  });
+
+  it("draws an iteration body as a group and takes an array as validated JSON", async () => {
+    await page.goto(`${base}/console/flows/${ids.iteration}`);
+    await page.locator(".graph svg").waitFor();
+    await expect(page.locator(".graph .group text").allTextContents()).resolves.toEqual(["For each body"]);
+    await expect(page.locator(".graph .edge.dashed text").allTextContents()).resolves.toEqual(["each item"]);
+    const items = page.getByLabel(/items/);
+    await items.fill("[not json");
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await expect(page.locator(".run-form .error").textContent()).resolves.toBe("not valid JSON");
+    await expect(page.locator(".live").count()).resolves.toBe(0);
+    await items.fill('{"a": 1}');
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await expect(page.locator(".run-form .error").textContent()).resolves.toBe("must be a JSON array");
+    await items.fill('["a", "b"]');
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await page.locator('.live .badge[data-status="completed"]').waitFor({ timeout: 15_000 });
+    await expect(page.locator(".answer").textContent()).resolves.toBe('{"all":["x-a","x-b"]}');
+    for (const prefix of ["iteration::", "text-joiner", "iteration-node-end"])
+      await expect(state(prefix)).resolves.toBe("done");
+    await accessible("iteration");
+  });
+
+  it("uploads a file parameter to R2 and runs with its URL", async () => {
+    await page.goto(`${base}/console/flows/${ids.file}`);
+    await page
+      .getByLabel(/doc/)
+      .setInputFiles({ name: "note.txt", mimeType: "text/plain", buffer: Buffer.from("hello") });
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await page.locator('.live .badge[data-status="completed"]').waitFor({ timeout: 15_000 });
+    const answer = JSON.parse((await page.locator(".answer").textContent()) ?? "{}") as { doc: string };
+    expect(answer.doc).toMatch(/\/workflow\/v1\/files\/[^/]+\.txt$/);
+    await expect((await fetch(answer.doc)).text()).resolves.toBe("hello");
   });
 
   it("reattaches a run's page reloaded mid-run and shows every frame once", async () => {
