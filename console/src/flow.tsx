@@ -331,7 +331,7 @@ export function FlowPage(props: { session: Session; id: string }): JSX.Element {
             <div class="live" aria-label="Current run">
               <p>
                 {ended ? (
-                  <Badge status={ended.code === 0 ? "completed" : "failed"} />
+                  <Badge status={ended.code === 0 ? "completed" : live.cancelled ? "cancelled" : "failed"} />
                 ) : run.interrupt ? (
                   <Badge status="interrupt" />
                 ) : (
@@ -368,7 +368,7 @@ export function FlowPage(props: { session: Session; id: string }): JSX.Element {
               ) : null}
               {ended && ended.code !== 0 ? (
                 <p class="error" role="alert">
-                  Failed with code {ended.code}: {ended.message}
+                  {live.cancelled ? "Cancelled" : "Failed"} with code {ended.code}: {ended.message}
                 </p>
               ) : null}
               {ended?.usage ? <p class="muted">Tokens: {ended.usage.total_tokens}</p> : null}

@@ -1,12 +1,14 @@
 // Following a run live: its frames from a chat or resume stream, or from the runs API's event stream (numbered, so a
 // reconnect with Last-Event-ID continues exactly after the last frame shown). The state re-renders on every frame.
 import { useRef, useState } from "preact/hooks";
-import { api, events, readEvents, stream, type Session } from "./api.ts";
+import { api, events, readEvents, stream, type RunView, type Session } from "./api.ts";
 import { applyFrame, emptyRun, type RunState } from "./run-state.ts";
 
 export interface Live {
   run: RunState;
   runId: string | null;
+  /** the run was cancelled from this page */
+  cancelled: boolean;
   busy: boolean;
   error: string | null;
   /** starts a run: `open` = the published flow through the open API (its node states come from the event stream) */
@@ -22,6 +24,7 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
   const [run, setRun] = useState<RunState>(emptyRun);
   const [runId, setRunId] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [cancelled, setCancelled] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const last = useRef({ seq: 0, ended: false, interrupted: false, mode: "debug" as "open" | "debug", id: "" });
 
@@ -37,6 +40,20 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
     setRun((r) => applyFrame(r, frame, seq));
   };
 
+  /**
+   * A stream that ended without a final frame: a dropped connection, or a run that ended without one (a cancelled
+   * run's stream just closes). The run's summary says which; an ended run is shown as ended.
+   */
+  const settle = async (id: string): Promise<boolean> => {
+    const v = await api<RunView>(session, `/runs/${encodeURIComponent(id)}`).catch(() => null);
+    if (!v || v.status === "running" || v.status === "interrupt") return false;
+    last.current.ended = true;
+    const ended = { code: v.error?.code ?? 0, message: v.error?.message ?? "Success", usage: v.usage ?? undefined };
+    setRun((r) => (r.ended ? r : { ...r, ended, interrupt: null }));
+    if (v.status === "cancelled") setCancelled(true);
+    return true;
+  };
+
   /** the runs API stream until the run's next final frame; reconnects after a dropped connection */
   const follow = async (id: string): Promise<void> => {
     for (let tries = 0; tries < 20 && !last.current.ended && !last.current.interrupted; tries++) {
@@ -49,6 +66,7 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
           throw err;
         }
         await readEvents(res, (e) => apply(e.frame, e.id));
+        if (!last.current.ended && !last.current.interrupted && (await settle(id))) return;
       } catch (e) {
         if (tries >= 19) throw e;
         // a dropped connection: ask again after the last frame shown (Last-Event-ID)
@@ -73,11 +91,13 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
   return {
     run,
     runId,
+    cancelled,
     busy,
     error,
     start: (flowId, parameters, target) =>
       guard(async () => {
         setRun(emptyRun());
+        setCancelled(false);
         last.current = { seq: 0, ended: false, interrupted: false, mode: target.open ? "open" : "debug", id: "" };
         const path = target.open ? "/workflow/v1/chat/completions" : "/workflow/v1/debug/chat/completions";
         const res = await stream(session, path, {
@@ -95,6 +115,7 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
           await Promise.all([readEvents(res, () => undefined), follow(id)]);
         } else {
           await readEvents(res, (e) => apply(e.frame, null));
+          if (id && !last.current.ended && !last.current.interrupted) await settle(id);
         }
       }),
     answer: (content, type) =>
@@ -110,13 +131,17 @@ export function useLive(session: Session, onEnd?: (runId: string) => void): Live
           await Promise.all([readEvents(res, () => undefined), follow(id)]);
         } else {
           await readEvents(res, (e) => apply(e.frame, null));
+          if (!last.current.ended && !last.current.interrupted) await settle(id);
         }
       }),
     cancel: async () => {
       const id = last.current.id;
       if (!id) return;
       try {
-        await api(session, `/runs/${encodeURIComponent(id)}/cancel`, { method: "POST" });
+        const r = await api<{ cancelled: boolean }>(session, `/runs/${encodeURIComponent(id)}/cancel`, {
+          method: "POST",
+        });
+        if (r.cancelled) setCancelled(true);
       } catch (e) {
         setError(e instanceof Error ? e.message : String(e));
       }

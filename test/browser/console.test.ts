@@ -307,6 +307,17 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     await expect((await fetch(answer.doc)).text()).resolves.toBe("hello");
   });
 
+  it("cancels a running run from the page", async () => {
+    await page.goto(`${base}/console/flows/${ids.slow}`);
+    await page.getByLabel(/AGENT_USER_INPUT/).fill("stop me");
+    await page.getByRole("button", { name: "Run", exact: true }).click();
+    await page.waitForFunction('(document.querySelector(".answer")?.textContent ?? "").length > 0');
+    await page.getByRole("button", { name: "Cancel the run" }).click();
+    await page.locator('.live .badge[data-status="cancelled"]').waitFor({ timeout: 15_000 });
+    await expect(state("spark-llm")).resolves.toBe("cancelled");
+    await expect(page.locator(".live .error").textContent()).resolves.toMatch(/^Cancelled with code 22301/);
+  });
+
   it("reattaches a run's page reloaded mid-run and shows every frame once", async () => {
     // a run started elsewhere (a client that stays connected), watched in the page
     const res = await post("/workflow/v1/debug/chat/completions", {
