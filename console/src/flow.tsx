@@ -48,8 +48,7 @@ export function useFlow(
 export function FlowTabs(props: { id: string; name: string; current: "run" | "runs" | "hooks" }): JSX.Element {
   const tab = (key: "run" | "runs" | "hooks", href: string, text: string): JSX.Element => (
     <li>
-      <Link href={href} class={props.current === key ? "current" : ""} label={undefined}>
-        {props.current === key ? <span class="sr-only">(current) </span> : null}
+      <Link href={href} class={props.current === key ? "current" : ""} current={props.current === key}>
         {text}
       </Link>
     </li>

@@ -82,7 +82,7 @@ export function RunPage(props: { session: Session; id: string }): JSX.Element {
     return () => {
       alive = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- once per run id
+    // once per run id: the attached stream must not restart on a re-render
   }, [props.session, props.id]);
 
   // node timings while the run goes on: refreshed when a node ends
@@ -249,7 +249,7 @@ export function RunsPage(props: { session: Session; id: string }): JSX.Element {
   };
   useEffect(() => {
     load(`?limit=20${status ? `&status=${status}` : ""}`, false);
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- reload on filter
+    // reloaded when the flow or the filter changes
   }, [props.id, status]);
   useEffect(() => {
     api<{ data: FlowRecord }>(props.session, "/workflow/v1/protocol/get", { body: { flow_id: props.id } })

@@ -16,12 +16,14 @@ export function Link(props: {
   children: ComponentChildren;
   class?: string;
   label?: string;
+  current?: boolean;
 }): JSX.Element {
   return (
     <a
       href={props.href}
       class={props.class}
       aria-label={props.label}
+      aria-current={props.current ? "page" : undefined}
       onClick={(e) => {
         if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
         e.preventDefault();
