@@ -12,7 +12,12 @@ import { useLive } from "./live.ts";
 import { STATUS_TEXT, statusOf, type NodeStatus } from "./run-state.ts";
 import { Badge, duration, Json, Link, NodeDetails, QuestionForm, tokens, when } from "./ui.tsx";
 
-function Waterfall(props: { view: RunView; dsl: Dsl; states: Record<string, NodeStatus> }): JSX.Element {
+function Waterfall(props: {
+  view: RunView;
+  dsl: Dsl;
+  states: Record<string, NodeStatus>;
+  onSelect: (id: string) => void;
+}): JSX.Element {
   const byId = new Map(props.dsl.nodes.map((n) => [n.id, n]));
   const rows = Object.entries(props.view.nodes).sort((a, b) => a[1].startedAt - b[1].startedAt);
   const t0 = props.view.createdAt;
@@ -32,10 +37,15 @@ function Waterfall(props: { view: RunView; dsl: Dsl; states: Record<string, Node
           const width = Math.max(((t.endedAt - t.startedAt) / span) * 100, 0.6);
           return (
             <li key={id} data-node={id}>
-              <span class="wf-label">
+              <button
+                type="button"
+                class="wf-label"
+                title="Show this node's inputs, outputs and error"
+                onClick={() => props.onSelect(id)}
+              >
                 <span aria-hidden="true">{typeInfo(id).glyph} </span>
                 {n ? aliasOf(n) : id}
-              </span>
+              </button>
               <span class="wf-track" aria-hidden="true">
                 <span class={`wf-bar st-${st}`} style={{ left: `${left}%`, width: `${width}%` }} />
               </span>
@@ -204,7 +214,15 @@ export function RunPage(props: { session: Session; id: string }): JSX.Element {
           </output>
         </section>
       </div>
-      <Waterfall view={view} dsl={dsl} states={states} />
+      <Waterfall
+        view={view}
+        dsl={dsl}
+        states={states}
+        onSelect={(id) => {
+          setSelected(id);
+          document.querySelector(".picture")?.scrollIntoView({ behavior: "smooth" });
+        }}
+      />
       <section aria-label="Frames">
         <h2>Frames</h2>
         <p class="muted" aria-live="polite">

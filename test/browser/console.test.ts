@@ -341,6 +341,10 @@ describe("the console in Chromium", { timeout: 30_000 }, () => {
     await expect(page.locator(".answer").textContent()).resolves.toBe(LONG.join(""));
     await page.locator(".waterfall li").first().waitFor();
     await expect(page.locator(".waterfall li").count()).resolves.toBe(3);
+    // a node's inputs and outputs, from the timeline
+    await page.locator(".waterfall button", { hasText: "LLM" }).click();
+    await expect(page.getByLabel("outputs produced").textContent()).resolves.toContain("t11");
+    await expect(page.getByLabel("inputs received").textContent()).resolves.toContain("long");
     await accessible("run page");
     await page.locator(".timeline").screenshot({ path: join(SHOTS, "run-timeline.png") });
     await page.screenshot({ path: join(SHOTS, "run-page.png"), fullPage: true });
