@@ -279,6 +279,10 @@ export function RunsPage(props: { session: Session; id: string }): JSX.Element {
       <h1>{name || props.id}</h1>
       <FlowTabs id={props.id} name={name} current="runs" />
       <h2>Runs</h2>
+      <p class="muted">
+        Finished runs of this app, newest first. A run still going appears here when it ends; until then its page
+        (linked from where it was started) follows it live.
+      </p>
       <p>
         <label for="status-filter">Status</label>{" "}
         <select id="status-filter" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
