@@ -3,6 +3,7 @@
 // suite runs in both, and on Deno through scripts/test.mjs. Fake servers start in a Node global setup and reach
 // workerd over loopback (miniflare's outbound network allows private addresses; ALLOW_PRIVATE_FETCH lets the
 // worker's own outbound guard through). No `retry:` here: a flaky test is a bug to fix, not to hide.
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
@@ -13,6 +14,9 @@ const globalSetup = existsSync("test/support/global-setup.ts") ? ["test/support/
 const engineSuite = "test/engine/**/*.test.ts";
 
 export default defineConfig(async () => {
+  // the console's static files, which wrangler.toml's [assets] serves (wrangler dev in the Node suites, the workers
+  // project's config): built before anything reads wrangler.toml, so a fresh clone runs `vitest` directly
+  execFileSync(process.execPath, ["scripts/build-console.mjs", "--quiet"], { stdio: "inherit" });
   // git keeps no empty folders: a clone without migrations applies none
   const migrations = existsSync("migrations") ? await readD1Migrations("./migrations") : [];
   return {
@@ -29,6 +33,7 @@ export default defineConfig(async () => {
               "test/plugins/**/*.test.ts",
               "test/architecture.test.ts",
               "test/node/**/*.test.ts",
+              "test/browser/**/*.test.ts",
               "test/support-tests/**/*.test.ts",
               "test/smoke/runner.test.ts",
             ],

@@ -66,6 +66,13 @@ else {
   problems.push("typecheck failed");
 }
 
+// the browser console's build and its size budget: one more test (vitest.config.ts builds it too, for direct runs)
+if ((await run("console", "node", ["scripts/build-console.mjs"])).status === 0) totals.passed++;
+else {
+  totals.failed++;
+  problems.push("the console build failed or is over its size budget");
+}
+
 // formatting: one more test that passes or fails (the tree stays as .prettierrc says)
 if ((await run("format", "prettier", ["--check", "--log-level", "warn", "."])).status === 0) totals.passed++;
 else {

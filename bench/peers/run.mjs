@@ -241,7 +241,9 @@ async function startWrangler(name, cwd, { seed, probe }) {
   const entry = readdirSync(join(snap, "dist")).find((f) => f.endsWith(".js"));
   const toml = readFileSync(join(cwd, "wrangler.toml"), "utf8")
     .replace(/^main\s*=.*$/m, `main = "dist/${entry}"`)
-    .replace(/^migrations_dir\s*=\s*"(.*)"$/m, (_, d) => `migrations_dir = ${JSON.stringify(join(cwd, d))}`);
+    .replace(/^migrations_dir\s*=\s*"(.*)"$/m, (_, d) => `migrations_dir = ${JSON.stringify(join(cwd, d))}`)
+    // the console's [assets] folder (issue 16), also relative to the project
+    .replace(/^directory\s*=\s*"(.*)"$/m, (_, d) => `directory = ${JSON.stringify(join(cwd, d))}`);
   writeFileSync(join(snap, "wrangler.toml"), toml);
   if (seed) {
     const opts = { cwd: snap, env: baseEnv, stdio: "pipe" };

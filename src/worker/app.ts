@@ -12,6 +12,7 @@ import { cors } from "./middleware/cors.ts";
 import { openApiDocument } from "./openapi/document.ts";
 import { chat } from "./routes/chat.ts";
 import { files } from "./routes/files.ts";
+import { flows } from "./routes/flows.ts";
 import { hooks } from "./routes/hooks.ts";
 import { node } from "./routes/node.ts";
 import { protocol } from "./routes/protocol.ts";
@@ -43,6 +44,7 @@ app.route("/workflow/v1", files);
 // spec §1.1 #18/#19: at the root; the accidental /workflow/v1/v1/* copies are dropped (§11.15)
 app.route("/v1", publish);
 app.route("/", runs);
+app.route("/", flows);
 app.route("/", hooks);
 
 // A framework-level miss keeps its HTTP status (spec §1.1 notes) but still answers JSON.

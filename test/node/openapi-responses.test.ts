@@ -263,6 +263,10 @@ describe("the OpenAPI document against the running worker", () => {
     await call("POST /runs/{id}/cancel", "/runs/1/cancel");
     await call("GET /flows/{id}/runs", `/flows/${flowId}/runs?limit=5`);
     await call("GET /flows/{id}/runs", `/flows/${flowId}/runs`, { headers: {} });
+    await call("GET /flows/{id}/runs", `/flows/${flowId}/runs?status=failed`);
+    await call("GET /flows/{id}/runs", `/flows/${flowId}/runs?status=sleeping`);
+    await call("GET /flows", "/flows");
+    await call("GET /flows", "/flows", { headers: {} });
 
     // ---- webhooks ---------------------------------------------------------------------------------------------
     const created = await call("POST /hooks", "/hooks", {

@@ -200,6 +200,10 @@ const ROUTES: Record<string, Entry> = {
     probe: (ids) => ({ method: "GET", path: `/flows/${ids.flowId}/runs` }),
     leaks: async (text) => !/"runs":\[\]/.test(text) && /"runs":\[/.test(text),
   },
+  "GET /flows": {
+    probe: () => ({ method: "GET", path: "/flows" }),
+    leaks: async (text, ids) => text.includes(ids.flowId),
+  },
   "POST /hooks": { probe: (ids) => ({ method: "POST", path: "/hooks", body: { flow_id: ids.flowId, mode: "async" } }) },
   "GET /hooks": {
     probe: (ids) => ({ method: "GET", path: `/hooks?flow_id=${ids.flowId}` }),

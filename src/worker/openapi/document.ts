@@ -50,6 +50,7 @@ const RESPONSES = {
   RunView: R.RunView,
   RunCancelled: R.RunCancelled,
   RunList: R.RunList,
+  FlowList: R.FlowList,
   Hook: R.Hook,
   HookCreated: R.HookCreated,
   HookRotated: R.HookRotated,
@@ -412,9 +413,25 @@ export const OPERATIONS: readonly Operation[] = [
     query: [
       { name: "limit", description: "page size (1–100)", schema: { type: "integer", minimum: 1, maximum: 100 } },
       { name: "before", description: "`startedAt` of the previous page's last run", schema: { type: "integer" } },
+      {
+        name: "status",
+        description: "only runs that ended so",
+        schema: { type: "string", enum: ["completed", "failed", "cancelled"] },
+      },
     ],
     responses: {
       "200": { description: "a page of runs", json: ["RunList", "AstronError"] },
+      ...problems({ "400": "unknown status", "401": unauthorized }),
+    },
+  },
+  {
+    method: "get",
+    path: "/flows",
+    id: "listFlows",
+    tag: "flows",
+    summary: "The caller's flows: name, published versions and the latest finished run (the console's list)",
+    responses: {
+      "200": { description: "the flows", json: ["FlowList", "AstronError"] },
       ...problems({ "401": unauthorized }),
     },
   },

@@ -194,6 +194,23 @@ export const RunList = z.object({
   next: z.string().nullable().describe("the query of the next page, or null on the last one"),
 });
 
+export const FlowList = z.object({
+  flows: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string(),
+      description: z.string(),
+      updatedAt: z.string(),
+      published: z.boolean().describe("the flow's latest published row is live for open runs"),
+      versions: z.array(z.string()).describe("published versions, newest first"),
+      lastRun: z
+        .object({ id: z.string(), status: z.string(), code: int, startedAt: z.number(), endedAt: z.number() })
+        .nullable()
+        .describe("the caller's latest finished run of the flow"),
+    }),
+  ),
+});
+
 const hookFields = {
   hook_id: z.string(),
   url: z.string(),

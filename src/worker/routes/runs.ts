@@ -83,13 +83,21 @@ runs.post("/runs/:id/cancel", async (c) => {
   return json({ id: r.summary.eventId, cancelled }, cancelled ? 200 : 409);
 });
 
-/** Finished runs of a flow, newest first; `?limit=` (≤ 100) and `?before=<startedAt>` page through them. */
+const RUN_STATUSES = ["completed", "failed", "cancelled"];
+
+/**
+ * Finished runs of a flow, newest first; `?limit=` (≤ 100) and `?before=<startedAt>` page through them, `?status=`
+ * keeps one status.
+ */
 runs.get("/flows/:id/runs", async (c) => {
   const app = c.get("appId");
   if (!app) return problem(401, Codes.PARAM_ERROR, "X-Consumer-Username is required");
   const limit = Math.min(100, Math.max(1, Number(c.req.query("limit") ?? "20") || 20));
   const before = c.req.query("before") ? Number(c.req.query("before")) : undefined;
-  const rows = await catalog(c).runHistory(c.req.param("id"), limit + 1, before, app);
+  const status = c.req.query("status") || undefined;
+  if (status !== undefined && !RUN_STATUSES.includes(status))
+    return problem(400, Codes.PARAM_ERROR, `status must be one of ${RUN_STATUSES.join(", ")}`);
+  const rows = await catalog(c).runHistory(c.req.param("id"), limit + 1, before, app, status);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return json({
@@ -103,6 +111,9 @@ runs.get("/flows/:id/runs", async (c) => {
       endedAt: row.ended_at,
       usage: typeof row.usage === "string" ? (JSON.parse(row.usage) as unknown) : null,
     })),
-    next: rows.length > limit && last ? `?limit=${limit}&before=${String(last.started_at)}` : null,
+    next:
+      rows.length > limit && last
+        ? `?limit=${limit}&before=${String(last.started_at)}${status ? `&status=${status}` : ""}`
+        : null,
   });
 });

@@ -35,6 +35,19 @@ export interface FlowReader {
   getVersion(flowId: string, version: string): Promise<FlowRow>;
 }
 
+/** One flow of the console's list (GET /flows). */
+export interface FlowListing {
+  id: string;
+  name: string;
+  description: string;
+  updatedAt: string;
+  /** the latest published row of the group is live for open runs */
+  published: boolean;
+  /** published versions, newest first */
+  versions: string[];
+  lastRun: { id: string; status: string; code: number; startedAt: number; endedAt: number } | null;
+}
+
 export interface AppRow {
   id: number;
   name: string;
@@ -462,14 +475,84 @@ export class Catalog implements FlowReader {
     await this.bindLicence(app.id, flow.group_id);
   }
 
+  /**
+   * The app's flows for the console (issue 16): each working row (not a version or comparison copy) with the
+   * published versions of its group and the app's latest finished run of it. Metadata only, never the DSL.
+   */
+  async listFlows(app: string): Promise<FlowListing[]> {
+    const [rows, runs] = await this.#db.batch<Record<string, unknown>>([
+      this.#db
+        .prepare(
+          `SELECT id, group_id, name, description, version, status, release_status, tag, update_at FROM flow
+           WHERE group_id IN (SELECT group_id FROM flow WHERE app_id = ?) ORDER BY update_at DESC`,
+        )
+        .bind(app),
+      // SQLite takes the bare columns from the row of MAX(started_at)
+      this.#db
+        .prepare(
+          `SELECT flow_id, event_id, status, code, MAX(started_at) AS started_at, ended_at FROM run_history
+           WHERE app_id = ? GROUP BY flow_id`,
+        )
+        .bind(app),
+    ]);
+    const last = new Map((runs?.results ?? []).map((r) => [String(r.flow_id), r]));
+    const all = rows?.results ?? [];
+    const out: FlowListing[] = [];
+    for (const r of all) {
+      if (String(r.version) !== "-1" || Number(r.tag) !== 0) continue;
+      const versions = all
+        .filter((v) => v.group_id === r.group_id && Number(v.tag) === 0 && String(v.version) !== "-1")
+        .filter((v) => (Number(v.release_status) & LISTED_BITS) !== 0)
+        .map((v) => String(v.version))
+        .sort((a, b) => {
+          const [am, an] = versionKey(a);
+          const [bm, bn] = versionKey(b);
+          return bm - am || bn - an;
+        });
+      const run = last.get(String(r.id));
+      out.push({
+        id: String(r.id),
+        name: String(r.name ?? ""),
+        description: String(r.description ?? ""),
+        updatedAt: String(r.update_at ?? ""),
+        published: isPublished(Number(r.release_status)),
+        versions,
+        lastRun: run
+          ? {
+              id: String(run.event_id),
+              status: String(run.status),
+              code: Number(run.code),
+              startedAt: Number(run.started_at),
+              endedAt: Number(run.ended_at),
+            }
+          : null,
+      });
+    }
+    return out;
+  }
+
   // ---- run history ------------------------------------------------------------------------------------------------
 
-  async runHistory(flowId: string, limit: number, before?: number, appId?: string): Promise<Record<string, unknown>[]> {
+  async runHistory(
+    flowId: string,
+    limit: number,
+    before?: number,
+    appId?: string,
+    status?: string,
+  ): Promise<Record<string, unknown>[]> {
     const r = await this.#db
       .prepare(
-        `SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? AND (? IS NULL OR app_id = ?) ORDER BY started_at DESC LIMIT ?`,
+        `SELECT * FROM run_history WHERE flow_id = ? AND started_at < ? AND (? IS NULL OR app_id = ?) AND (? IS NULL OR status = ?) ORDER BY started_at DESC LIMIT ?`,
       )
-      .bind(flowId, before ?? Number.MAX_SAFE_INTEGER, appId ?? null, appId ?? null, limit)
+      .bind(
+        flowId,
+        before ?? Number.MAX_SAFE_INTEGER,
+        appId ?? null,
+        appId ?? null,
+        status ?? null,
+        status ?? null,
+        limit,
+      )
       .all<Record<string, unknown>>();
     return r.results;
   }
