@@ -309,12 +309,11 @@ export class RunObject extends DurableObject<RunEnv> {
     if (status !== "running" && status !== "interrupt") return false;
     if (this.#run) this.#run.cancel();
     const row = this.#store.get();
-    this.#finish(
-      "cancelled",
-      WorkflowError.of(Codes.ENG_RUN_ERROR, "run cancelled").toData(),
-      null,
-      row?.usage ?? undefined,
-    );
+    const error = WorkflowError.of(Codes.ENG_RUN_ERROR, "run cancelled").toData();
+    // the run's last frame says so, like every other end (docs/frames.md): a client attached, or one replaying the
+    // run's events later, sees the 22301 end frame with finish_reason "stop" rather than a stream that just stops
+    if (row) this.#emitEnd(row, error, "cancelled");
+    else this.#finish("cancelled", error, null, undefined);
     return true;
   }
 
@@ -763,8 +762,8 @@ export class RunObject extends DurableObject<RunEnv> {
     );
   }
 
-  /** Ends a run from outside the engine (deadline, answer timeout): an error end frame, then the summary. */
-  #emitEnd(row: RunRow, error: ErrorData): void {
+  /** Ends a run from outside the engine (deadline, answer timeout, cancel): an error end frame, then the summary. */
+  #emitEnd(row: RunRow, error: ErrorData, status: "failed" | "cancelled" = "failed"): void {
     const created = Math.floor(Date.now() / 1000);
     const frame: Frame = {
       code: error.code,
@@ -776,7 +775,7 @@ export class RunObject extends DurableObject<RunEnv> {
       usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
     };
     this.#onFrame(frame);
-    this.#finish("failed", error, null, row.usage ?? undefined);
+    this.#finish(status, error, null, row.usage ?? undefined);
   }
 
   #historyRow(

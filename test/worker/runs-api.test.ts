@@ -4,6 +4,7 @@ import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
+import { questionFlow } from "../support/dsl-builder.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { seedApps } from "../support/seed.ts";
 
@@ -106,5 +107,35 @@ describe("runs API", () => {
       await SELF.fetch(`http://astron.test/flows/${flowId}/runs`, { headers: OTHER })
     ).json()) as typeof body;
     expect(other.runs).toEqual([]);
+  });
+
+  it("ends a cancelled run with its 22301 end frame in the stored events", async () => {
+    const add = await SELF.fetch("http://astron.test/workflow/v1/protocol/add", {
+      method: "POST",
+      headers: APP,
+      body: JSON.stringify({ app_id: "d1590f30", name: "asks", description: "", data: questionFlow() }),
+    });
+    const qFlow = ((await add.json()) as { data: { flow_id: string } }).data.flow_id;
+    const res = await SELF.fetch("http://astron.test/workflow/v1/debug/chat/completions", {
+      method: "POST",
+      headers: APP,
+      body: JSON.stringify({ flow_id: qFlow, stream: true, parameters: { AGENT_USER_INPUT: "go" } }),
+    });
+    const runId = res.headers.get("x-run-id") ?? "";
+    await res.text(); // the question: the run waits for an answer
+    const cancel = await SELF.fetch(`http://astron.test/runs/${runId}/cancel`, { method: "POST", headers: APP });
+    expect(await cancel.json()).toMatchObject({ id: runId, cancelled: true });
+    const replay = await SELF.fetch(`http://astron.test/runs/${runId}/events`, { headers: APP });
+    const stored = new SseParser().push(`${await replay.text()}\n\n`).map((e) => JSON.parse(e.data) as Frame);
+    // the question's frames, then the cancel's end frame (before the fix the log just stopped at the question)
+    expect(stored.length).toBeGreaterThan(1);
+    const last = stored.at(-1);
+    expect(last?.code).toBe(22301);
+    expect(last?.message).toContain("run cancelled");
+    expect(last?.choices[0]?.finish_reason).toBe("stop");
+    const summary = (await (await SELF.fetch(`http://astron.test/runs/${runId}`, { headers: APP })).json()) as {
+      status: string;
+    };
+    expect(summary.status).toBe("cancelled");
   });
 });
