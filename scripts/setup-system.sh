@@ -2,14 +2,17 @@
 # Installs what the tests need from Debian's packages: redis-server (behind the Upstash REST front), PostgreSQL (the
 # database node), MariaDB (an Astron MySQL database for the import script) and Chromium (the console's browser tests,
 # driven by playwright-core). Idempotent; starts nothing (tests start their own servers on loopback).
+# `--no-browser` (npm start): everything but Chromium, which only the tests use.
 set -euo pipefail
+browser=1
+[ "${1:-}" = "--no-browser" ] && browser=0
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { ls /usr/lib/postgresql/*/bin/initdb && ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || need+=(postgresql)
 { [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db; } >/dev/null 2>&1 || need+=(mariadb-server)
-[ -x /usr/bin/chromium ] || need+=(chromium)
+[ "$browser" = 0 ] || [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-system: redis-server, postgresql, mariadb-server and chromium already installed"
+  echo "setup-system: redis-server, postgresql, mariadb-server$([ "$browser" = 1 ] && echo " and chromium") already installed"
   exit 0
 fi
 SUDO=""

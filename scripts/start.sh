@@ -7,7 +7,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 export CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false
 PORT="${PORT:-8787}"
 # redis-server/PostgreSQL are for the tests and the database node; the runtime itself starts without them
-bash scripts/setup-system.sh || echo "start: setup-system failed (continuing: the runtime does not need it)" >&2
+bash scripts/setup-system.sh --no-browser || echo "start: setup-system failed (continuing: the runtime does not need it)" >&2
 wrangler d1 migrations apply DB --local >/dev/null
 # the browser console's static files (wrangler.toml [assets])
 node scripts/build-console.mjs
