@@ -21,6 +21,7 @@ import { nodeErrorFrame, workflowErrorEndFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
+import { holdWhile } from "./in-flight.ts";
 import { createJsSandbox } from "./js-sandbox.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
@@ -503,7 +504,10 @@ export class RunObject extends DurableObject<RunEnv> {
   #launch(plan: Plan, request: RunRequest, state: RunState | undefined): void {
     const run = new Run(plan, this.#options(request), state);
     this.#run = run;
-    this.#execution = this.#drive(run, request, () => run.execute());
+    this.#execution = holdWhile(
+      request.eventId,
+      this.#drive(run, request, () => run.execute()),
+    );
   }
 
   #restoreRun(row: RunRow, state: RunState): Run {
@@ -525,7 +529,10 @@ export class RunObject extends DurableObject<RunEnv> {
     if (row.state) {
       const run = this.#restoreRun(row, row.state);
       this.#run = run;
-      this.#execution = this.#drive(run, row.request, () => run.execute());
+      this.#execution = holdWhile(
+        row.request.eventId,
+        this.#drive(run, row.request, () => run.execute()),
+      );
     } else {
       this.#launch(row.plan, row.request, undefined);
     }

@@ -157,6 +157,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       deadlineMs: Number(c.env.RUN_DEADLINE_MS ?? 30 * 60_000),
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),
+      admission: c.env,
     });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.OPEN_API_ERROR).toData());
