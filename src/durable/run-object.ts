@@ -22,7 +22,7 @@ import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
 import { holdWhile } from "./in-flight.ts";
-import { createJsSandbox } from "./js-sandbox.ts";
+import { createJsSandbox, planRunsJs, warmJsSandbox } from "./js-sandbox.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
 import { checkFrame, outputLimits, utf8Length, type OutputLimits } from "./output-limits.ts";
@@ -119,6 +119,7 @@ export class RunObject extends DurableObject<RunEnv> {
 
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
   async start(input: StartInput): Promise<RunReply> {
+    if (planRunsJs(input.plan)) void warmJsSandbox(); // issue 15: a fresh isolate's sandbox warms while the run starts
     const now = Date.now();
     if (!this.#store.create(input.request, input.plan, now)) {
       return {
@@ -140,6 +141,7 @@ export class RunObject extends DurableObject<RunEnv> {
     input: StartInput,
     frameTimeoutMs: number,
   ): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
+    if (planRunsJs(input.plan)) void warmJsSandbox();
     const now = Date.now();
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
     // next turn): a run of logic nodes is then written once, finished
@@ -191,6 +193,7 @@ export class RunObject extends DurableObject<RunEnv> {
    * `waitMs` for it to end (sync hooks; 0 for async ones).
    */
   async startHook(input: StartInput, waitMs: number): Promise<HookReply> {
+    if (planRunsJs(input.plan)) void warmJsSandbox();
     const now = Date.now();
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
     // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
