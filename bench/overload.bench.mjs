@@ -134,12 +134,18 @@ const dev = await startDev({ vars: { ALLOW_PRIVATE_FETCH: "true", ...VARS } });
 try {
   const pids = workerdPids(dev.pid);
   const id = await publishFlow(dev.base, flow);
-  const history = async () =>
-    (
-      await fetch(`${dev.base}/flows/${id}/runs?limit=100`, { headers: { "X-Consumer-Username": "d1590f30" } }).then(
-        (r) => r.json(),
-      )
-    ).runs;
+  // a runtime pushed past its limit may stop answering: the history check then says so instead of waiting
+  const history = async () => {
+    try {
+      const res = await fetch(`${dev.base}/flows/${id}/runs?limit=100`, {
+        headers: { "X-Consumer-Username": "d1590f30" },
+        signal: AbortSignal.timeout(30_000),
+      });
+      return (await res.json()).runs.length;
+    } catch (e) {
+      return `no answer (${e.cause?.code ?? e.name})`;
+    }
+  };
   const before = sample(pids);
   const peak = before.map((b) => ({ ...b }));
   const timer = setInterval(() => {
@@ -187,6 +193,10 @@ try {
   // the history batch is written within about 100 ms of a run's end; the first page says whether rows exist at all
   await new Promise((r) => setTimeout(r, 1500));
   const rows = await history();
+  const health = await fetch(`${dev.base}/health`, { signal: AbortSignal.timeout(10_000) }).then(
+    (r) => r.status,
+    (e) => `no answer (${e.cause?.code ?? e.name})`,
+  );
   const objects = objectFiles(dev.persist);
   console.log(
     JSON.stringify({
@@ -202,7 +212,8 @@ try {
       provider_calls: providerCalls,
       run_objects_on_disk: objects,
       half_created: objects - completed,
-      history_rows_first_page: rows.length,
+      history_rows_first_page: rows,
+      health_after: health,
       // per workerd process, in wrangler's order (the larger RSS is the worker's runtime)
       workerd_fds_before: before.map((b) => b.fds),
       workerd_fds_peak: peak.map((p) => p.fds),
