@@ -1,9 +1,10 @@
 // Issue 15, memory: what the serving process keeps per completed run. One `wrangler dev` per flow kind; runs are sent
 // at concurrency 50 (open chat, not streamed) and after each checkpoint (MEMORY_N, default 1000,5000) the runtime is
-// left idle SETTLE_S seconds (the run objects are evicted after about 10 s without work) before the RSS of its
-// workerd process is read. Flow kinds: "logic" (example-core-if-else-branch.json: no I/O, a run ends in its first
-// turn and sets no alarm) and "llm" (start → LLM node on the fake provider here → end: a run with I/O, which sets a
-// watchdog alarm and then its retention alarm).
+// left idle SETTLE_S seconds (RSS and open files sampled every 10 s meanwhile: finished run objects stay resident,
+// each with its SQLite files open, until workerd evicts them) before the RSS of its workerd process is read. Flow
+// kinds: "logic" (example-core-if-else-branch.json: no I/O, a run ends in its first turn and sets no alarm) and "llm"
+// (start → LLM node on the fake provider here → end: a run with I/O, which sets a watchdog alarm and then its
+// retention alarm). Failed runs are counted by code (HTTP status / code).
 // Run: `npm run bench -- memory` (MEMORY_N=1000,5000,20000 MEMORY_KINDS=llm,logic SETTLE_S=15).
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -111,6 +112,7 @@ for (const kind of KINDS) {
     const body = JSON.stringify({ flow_id: id, stream: false, parameters: flows[kind].parameters });
     let done = 0;
     let failed = 0;
+    const failures = {};
     const send = async (n) => {
       let next = 0;
       await Promise.all(
@@ -123,7 +125,11 @@ for (const kind of KINDS) {
               body,
             });
             const j = await res.json().catch(() => ({}));
-            if (j.code !== 0) failed++;
+            if (j.code !== 0) {
+              failed++;
+              const k = `${res.status}/${j.code}`;
+              failures[k] = (failures[k] ?? 0) + 1;
+            }
             done++;
           }
         }),
@@ -137,7 +143,13 @@ for (const kind of KINDS) {
       const t0 = performance.now();
       await send(n - (done - 50));
       const wall = (performance.now() - t0) / 1000;
-      await sleep(SETTLE_S * 1000);
+      // while idle: RSS and open files every 10 s (objects leave as workerd evicts them)
+      const timeline = [];
+      for (let waited = 0; waited < SETTLE_S; waited += 10) {
+        await sleep(Math.min(10, SETTLE_S - waited) * 1000);
+        const u = usage(dev.pid);
+        timeline.push([Math.min(waited + 10, SETTLE_S), Math.round(u.rss), u.fds]);
+      }
       const u = usage(dev.pid);
       points.push({
         runs: done - 50,
@@ -145,6 +157,7 @@ for (const kind of KINDS) {
         kept_mb_per_run: +((u.rss - base.rss) / (done - 50)).toFixed(3),
         open_files: u.fds,
         send_s: +wall.toFixed(1),
+        idle_timeline_s_rss_files: timeline,
       });
     }
     console.log(
@@ -157,6 +170,7 @@ for (const kind of KINDS) {
         baseline_open_files: base.fds,
         points,
         failed,
+        failures,
         loadavg: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
       }),
     );
