@@ -29,6 +29,8 @@ function place(): () => void {
  */
 export function reserveRun(id: string): () => void {
   const release = place();
+  // the same run started twice at once (a repeated webhook delivery): the second place is the worker's own
+  if (reserved.has(id)) return release;
   reserved.set(id, release);
   return () => {
     if (reserved.get(id) !== release) return;

@@ -5,7 +5,7 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
-import { runsInFlight } from "../../src/durable/in-flight.ts";
+import { holdWhile, reserveRun, runsInFlight } from "../../src/durable/in-flight.ts";
 import type { RunObject } from "../../src/durable/run-object.ts";
 import { registry } from "../../src/plugins/index.ts";
 import { isOverload, maxRunsInFlight, DEFAULT_MAX_RUNS_IN_FLIGHT } from "../../src/worker/admission.ts";
@@ -188,6 +188,20 @@ describe("overload", () => {
     const other = await start("something else broke");
     expect(other.status).toBe(200);
     expect(await other.json()).toMatchObject({ code: 20805 });
+    expect(runsInFlight()).toBe(0);
+  });
+
+  it("counts a run once: taken over by its object, or given back by the worker, also when reserved twice", async () => {
+    const first = reserveRun("same-run");
+    const second = reserveRun("same-run"); // a repeated delivery racing the first
+    expect(runsInFlight()).toBe(2);
+    let end = (): void => undefined;
+    const execution = holdWhile("same-run", new Promise<void>((resolve) => (end = resolve)));
+    first(); // taken over by the object: the worker's release gives nothing back
+    second();
+    expect(runsInFlight()).toBe(1);
+    end();
+    await execution;
     expect(runsInFlight()).toBe(0);
   });
 
