@@ -7,5 +7,5 @@ export declare function startDev(options?: {
   seed?: boolean;
   vars?: Record<string, string>;
   probe?: "GET" | "POST";
-}): Promise<{ base: string; stop: () => Promise<void>; pid: number }>;
+}): Promise<{ base: string; stop: () => Promise<void>; pid: number; persist: string }>;
 export declare function publishFlow(base: string, data: unknown): Promise<string>;

@@ -1,7 +1,7 @@
 // Shared by the HTTP benchmarks: a `wrangler dev` instance on a free loopback port with its own local D1 (migrated,
 // with a tenant app and the d1590f30 app), and a helper that adds, publishes and licenses a flow.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,8 +53,10 @@ export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GE
   const child = spawn(
     "wrangler",
     ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, ...varArgs],
-    { cwd, env, stdio: "ignore" },
+    // DEV_LOG=<file>: the runtime's output goes there (for a benchmark's post-mortem)
+    { cwd, env, stdio: process.env.DEV_LOG ? ["ignore", openSync(process.env.DEV_LOG, "a"), "pipe"] : "ignore" },
   );
+  if (process.env.DEV_LOG) child.stderr.pipe(process.stderr);
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     child.kill("SIGTERM");
@@ -65,7 +67,7 @@ export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GE
     try {
       // the project answers GET /health; the ceiling (bench/ceiling) answers POST only
       await fetch(`${base}/health`, { method: probe, ...(probe === "POST" ? { body: "{}" } : {}) });
-      return { base, stop, pid: child.pid };
+      return { base, stop, pid: child.pid, persist };
     } catch {
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -399,6 +399,40 @@ export async function preloadJsSandbox(): Promise<void> {
   await engine();
 }
 
+let warming: Promise<void> | undefined;
+
+/**
+ * Loads the module and runs one trivial guest through the whole path (runtime, context, driver, console, call), once
+ * per isolate. A fresh isolate's first guest cost about 30 ms more than the next one (issue 15): instantiating the
+ * WebAssembly, and V8 compiling each QuickJS function the first time it runs. A run object starts this as soon as it
+ * receives a plan with a JavaScript code node, so that the work overlaps whatever the run waits for before the node.
+ */
+export function warmJsSandbox(): Promise<void> {
+  warming ??= createJsSandbox()
+    .runJs(
+      "function main(a) { return a; }",
+      { warm: true },
+      {
+        timeoutMs: 1000,
+        memoryBytes: 1 << 20,
+        signal: new AbortController().signal,
+      },
+    )
+    .then(
+      () => undefined,
+      () => {
+        warming = undefined; // a failed warm-up leaves the first real call to load the module, as before
+      },
+    );
+  return warming;
+}
+
+/** Whether a plan (as the run object receives it, JSON text) has a JavaScript code node, nested ones included. */
+export function planRunsJs(planText: string): boolean {
+  return JS_CODE_NODE.test(planText);
+}
+const JS_CODE_NODE = /"codeLanguage":"(javascript|js)"/;
+
 type Outcome = { value: QuickJSHandle; error?: undefined } | { error: QuickJSHandle; value?: undefined };
 
 async function runIn(

@@ -21,7 +21,8 @@ import { nodeErrorFrame, workflowErrorEndFrame } from "../engine/frames.ts";
 import { reconcileState } from "../engine/run.ts";
 import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
-import { createJsSandbox } from "./js-sandbox.ts";
+import { holdWhile } from "./in-flight.ts";
+import { createJsSandbox, planRunsJs, warmJsSandbox } from "./js-sandbox.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
 import { checkFrame, outputLimits, utf8Length, type OutputLimits } from "./output-limits.ts";
@@ -124,6 +125,7 @@ export class RunObject extends DurableObject<RunEnv> {
 
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
   async start(input: StartInput): Promise<RunReply> {
+    if (planRunsJs(input.plan)) void warmJsSandbox(); // issue 15: a fresh isolate's sandbox warms while the run starts
     const now = Date.now();
     this.#traces.begin(input.request);
     if (!this.#store.create(input.request, input.plan, now)) {
@@ -146,6 +148,7 @@ export class RunObject extends DurableObject<RunEnv> {
     input: StartInput,
     frameTimeoutMs: number,
   ): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
+    if (planRunsJs(input.plan)) void warmJsSandbox();
     const now = Date.now();
     this.#traces.begin(input.request);
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
@@ -198,6 +201,7 @@ export class RunObject extends DurableObject<RunEnv> {
    * `waitMs` for it to end (sync hooks; 0 for async ones).
    */
   async startHook(input: StartInput, waitMs: number): Promise<HookReply> {
+    if (planRunsJs(input.plan)) void warmJsSandbox();
     const now = Date.now();
     this.#traces.begin(input.request);
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
@@ -518,7 +522,10 @@ export class RunObject extends DurableObject<RunEnv> {
   #launch(plan: Plan, request: RunRequest, state: RunState | undefined): void {
     const run = new Run(plan, this.#options(request), state);
     this.#run = run;
-    this.#execution = this.#drive(run, request, () => run.execute());
+    this.#execution = holdWhile(
+      request.eventId,
+      this.#drive(run, request, () => run.execute()),
+    );
   }
 
   #restoreRun(row: RunRow, state: RunState): Run {
@@ -540,7 +547,10 @@ export class RunObject extends DurableObject<RunEnv> {
     if (row.state) {
       const run = this.#restoreRun(row, row.state);
       this.#run = run;
-      this.#execution = this.#drive(run, row.request, () => run.execute());
+      this.#execution = holdWhile(
+        row.request.eventId,
+        this.#drive(run, row.request, () => run.execute()),
+      );
     } else {
       this.#launch(row.plan, row.request, undefined);
     }

@@ -85,6 +85,8 @@ export const Codes = {
   HOOK_PAYLOAD_ERROR: 24005,
   // [new] per-run output limits (issue 13): a frame or a run's frames over the configured size
   RUN_OUTPUT_TOO_LARGE_ERROR: 24101,
+  // [new] overload (issue 15): the runtime cannot take another run now (HTTP 503 with Retry-After)
+  RUN_OVERLOADED_ERROR: 24201,
 } as const;
 
 export type Code = (typeof Codes)[keyof typeof Codes];
@@ -174,4 +176,5 @@ export const CodeText: Readonly<Record<number, string>> = {
   24004: "Webhook rate limit exceeded",
   24005: "Webhook payload could not be read",
   24101: "Run output exceeds its size limit",
+  24201: "The runtime is at capacity, retry later",
 };

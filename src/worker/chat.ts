@@ -4,6 +4,7 @@ import { z } from "zod";
 import { Codes, WorkflowError, type ErrorData, type Frame, type Plan } from "../engine/index.ts";
 import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
 import type { RunRequest } from "../durable/run-store.ts";
+import { admitRun, isOverload, overloaded, retryAfter } from "./admission.ts";
 import { relayResponse } from "./relay.ts";
 
 export const ChatBody = z.object({
@@ -56,6 +57,8 @@ export interface StartArgs {
   waitUntil: (p: Promise<unknown>) => void;
   /** issue 17: the caller's valid traceparent (the run's trace becomes a child of it) */
   traceparent?: string;
+  /** the worker's settings that bound the runs in flight (src/worker/admission.ts) */
+  admission: { MAX_RUNS_IN_FLIGHT?: string };
 }
 
 const planTexts = new WeakMap<Plan, string>();
@@ -73,6 +76,17 @@ export function planText(plan: Plan): string {
 
 /** Starts the run's object and answers with its frames (SSE or one JSON body). */
 export async function startRun(args: StartArgs): Promise<Response> {
+  // issue 15: a run the isolate has no room for is refused before its object exists (503, Retry-After)
+  const release = admitRun(args.admission, args.eventId);
+  if (!release) return finalErrorFrame(args.sid, overloaded().toData());
+  try {
+    return await handOver(args);
+  } finally {
+    release(); // the object holds the run's place from here (src/durable/in-flight.ts)
+  }
+}
+
+async function handOver(args: StartArgs): Promise<Response> {
   const request: RunRequest = {
     eventId: args.eventId,
     sid: args.sid,
@@ -162,12 +176,15 @@ export async function resumeRun(args: ResumeArgs): Promise<Response> {
  */
 function objectFailed(eventId: string, e: unknown): { ok: false; error: ErrorData } {
   console.log(`[run ${eventId}] run object failed: ${e instanceof Error ? e.message : String(e)}`);
+  // the platform out of room (files, memory, objects): the run never started, and the caller may retry (503)
+  if (isOverload(e)) return { ok: false, error: overloaded().toData() };
   return { ok: false, error: WorkflowError.of(Codes.OPEN_API_ERROR).toData() };
 }
 
 /**
  * An error before the stream starts (spec §1.5.1): HTTP 200 JSON shaped like a final frame without node, even when
- * `stream` was requested.
+ * `stream` was requested. Overload (24201, issue 15) is the one exception: HTTP 503 with Retry-After, so that
+ * clients and load balancers that know nothing of the envelope back off.
  */
 export function finalErrorFrame(sid: string, error: ErrorData): Response {
   const body = {
@@ -179,5 +196,9 @@ export function finalErrorFrame(sid: string, error: ErrorData): Response {
     choices: [{ delta: { role: "assistant", content: "", reasoning_content: "" }, index: 0, finish_reason: "stop" }],
     usage: { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
   };
-  return new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json; charset=utf-8" } });
+  const busy = error.code === Codes.RUN_OVERLOADED_ERROR;
+  return new Response(JSON.stringify(body), {
+    status: busy ? 503 : 200,
+    headers: { "Content-Type": "application/json; charset=utf-8", ...(busy ? retryAfter() : {}) },
+  });
 }

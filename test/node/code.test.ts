@@ -1,7 +1,7 @@
 // The code node (spec §5.9): Python through the remote executor contract, JavaScript in the QuickJS sandbox
 // ([new]); the spec's codes, retries and error strategies, and the node timeout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createJsSandbox } from "../../src/durable/js-sandbox.ts";
+import { createJsSandbox, planRunsJs, warmJsSandbox } from "../../src/durable/js-sandbox.ts";
 import { WorkflowError } from "../../src/engine/errors.ts";
 import { createGuardedFetch } from "../../src/engine/net.ts";
 import type { Clock, Plugin } from "../../src/engine/plugin.ts";
@@ -472,6 +472,26 @@ describe("JavaScript in the QuickJS sandbox ([new])", () => {
     });
     const after = await runFlow(js("function main({ input }) { return { out: input }; }"), opts());
     expect(after.outcome).toMatchObject({ status: "completed", outputs: { out: "hi" } });
+  });
+
+  it("one run sees nothing another left behind (a fresh context per run, the isolate's warm-up included)", async () => {
+    await warmJsSandbox();
+    const limits = { timeoutMs: 1000, memoryBytes: 8 << 20, signal: new AbortController().signal };
+    const tamper =
+      "function main() { globalThis.leak = 'secret'; Object.prototype.polluted = 1; JSON.parse = () => 'x'; " +
+      "console.log = () => 0; return { ok: true }; }";
+    expect(await sandbox.runJs(tamper, {}, limits)).toEqual({ value: { ok: true }, logs: "" });
+    const look =
+      "function main() { console.log('visible'); return { leak: typeof leak, polluted: ({}).polluted === undefined, " +
+      "parse: JSON.parse('[1]')[0] }; }";
+    expect(await createJsSandbox().runJs(look, {}, limits)).toEqual({
+      value: { leak: "undefined", polluted: true, parse: 1 },
+      logs: "visible\n",
+    });
+    // which plans make a run object warm the sandbox early
+    expect(planRunsJs('{"params":{"code":"x","codeLanguage":"javascript"}}')).toBe(true);
+    expect(planRunsJs('{"params":{"code":"x","codeLanguage":"js"}}')).toBe(true);
+    expect(planRunsJs('{"params":{"code":"x","codeLanguage":"python"}}')).toBe(false);
   });
 
   it("deep recursion ends with the guest's stack overflow (21600), not a crashed host", async () => {

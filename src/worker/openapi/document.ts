@@ -105,6 +105,10 @@ const chatAnswer: Record<string, Answer> = {
     sse: "ChatFrame",
     json: ["ChatFrame", "ChatParamError", "AstronError"],
   },
+  "503": {
+    description: "the runtime is at capacity (code 24201): no run was started; retry after `Retry-After` seconds",
+    json: ["ChatFrame"],
+  },
 };
 const unauthorized = "X-Consumer-Username missing";
 
@@ -523,6 +527,7 @@ export const OPERATIONS: readonly Operation[] = [
         "415": "unreadable body",
         "422": "the flow cannot run (not published, licence withdrawn)",
         "429": "over the hook's rate (Retry-After)",
+        "503": "the runtime is at capacity (code 24201, Retry-After): no run was started",
       }),
     },
   },

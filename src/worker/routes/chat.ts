@@ -174,6 +174,7 @@ async function chatRoute(c: Ctx, mode: "open" | "debug"): Promise<Response> {
       frameTimeoutMs: Number(c.env.FRAME_TIMEOUT_MS ?? 120_000),
       waitUntil: (p) => c.executionCtx.waitUntil(p),
       ...incomingTrace(c),
+      admission: c.env,
     });
   } catch (e) {
     return finalErrorFrame(sid, toWorkflowError(e, Codes.OPEN_API_ERROR).toData());

@@ -12,6 +12,7 @@ import { Codes, isPrivateHost, toWorkflowError, WorkflowError, type ErrorData } 
 import type { HookReply, RunObject, RunReply } from "../../durable/run-object.ts";
 import type { RunRequest } from "../../durable/run-store.ts";
 import { timingSafeEqual } from "../auth.ts";
+import { admitRun, isOverload, overloaded, retryAfter } from "../admission.ts";
 import { planText } from "../chat.ts";
 import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
@@ -470,18 +471,29 @@ hooks.post("/hooks/:id", async (c) => {
           }
         : {}),
     };
-    if (row.mode === "stream") {
-      const reply = (await stub.start({ request, plan: planText(prepared.plan) })) as RunReply;
-      // two identical deliveries at once: the second one follows the first one's run
-      if (!reply.ok) return await replayStream(c, runId, stub, row.app_id);
-      return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
+    // issue 15: a run the isolate has no room for is refused before its object exists (503, Retry-After)
+    const release = admitRun(c.env, runId);
+    if (!release) throw overloaded();
+    try {
+      if (row.mode === "stream") {
+        const reply = (await stub.start({ request, plan: planText(prepared.plan) })) as RunReply;
+        // two identical deliveries at once: the second one follows the first one's run
+        if (!reply.ok) return await replayStream(c, runId, stub, row.app_id);
+        return relayResponse(reply.stream, streamRelay(c), { "X-Run-Id": runId });
+      }
+      const reply = (await stub.startHook(
+        { request, plan: planText(prepared.plan) },
+        row.mode === "sync" ? row.sync_timeout_ms : 0,
+      )) as HookReply;
+      return runAnswer(c, runId, reply);
+    } finally {
+      release(); // the object holds the run's place from here (src/durable/in-flight.ts)
     }
-    const reply = (await stub.startHook(
-      { request, plan: planText(prepared.plan) },
-      row.mode === "sync" ? row.sync_timeout_ms : 0,
-    )) as HookReply;
-    return runAnswer(c, runId, reply);
   } catch (e) {
+    if (isOverload(e)) {
+      if (!(e instanceof WorkflowError)) console.log(`[hook ${hookId}] run object failed: ${String(e)}`);
+      return problem(503, Codes.RUN_OVERLOADED_ERROR, overloaded().message, retryAfter());
+    }
     const error = toWorkflowError(e, Codes.OPEN_API_ERROR);
     if (error.code === Codes.HOOK_PAYLOAD_ERROR) return problem(415, error.code, error.message);
     // the flow cannot run as configured (unpublished, licence withdrawn, bad file parameter, …)
