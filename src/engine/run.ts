@@ -40,24 +40,26 @@ import { createSocketOpener } from "./net.ts";
 import { Progress } from "./progress.ts";
 import { tracedFetch, type ActiveSpan, type RunTracer, type SpanContext } from "./trace.ts";
 import { resolveRefSegments } from "./refs.ts";
+import {
+  DEAD,
+  DONE,
+  FAILED,
+  LIVE,
+  PENDING,
+  RUNNING,
+  SKIPPED,
+  UNKNOWN,
+  WAITING,
+  wakeStream,
+  type ScopeOutcome,
+  type StreamBuf,
+} from "./states.ts";
 import type { Registry } from "./registry.ts";
 import { nodeAttempts, nodeTimeoutMs } from "./limits.ts";
 import { validateOutputs } from "./schema.ts";
 import { compactJson, parseTemplate, readPath, renderTemplate, renderValue, type TemplateUnit } from "./template.ts";
 import type { EventData, Frame, Usage } from "./types.ts";
 import { outputDefault } from "./values.ts";
-
-// node states
-const PENDING = 0;
-const RUNNING = 1;
-const DONE = 2;
-const SKIPPED = 3;
-const FAILED = 4;
-const WAITING = 5;
-// edge states
-const UNKNOWN = 0;
-const LIVE = 1;
-const DEAD = 2;
 
 const EMPTY: Record<string, unknown> = Object.freeze({});
 
@@ -124,15 +126,6 @@ export interface RunState {
   streams: { node: number; content: string[]; reasoning: string[]; errored: boolean }[];
   waiting: { node: number; request: InterruptRequest; attempt: number; since?: number } | null;
   started: boolean;
-}
-
-interface StreamBuf {
-  content: string[];
-  reasoning: string[];
-  started: boolean;
-  ended: boolean;
-  errored: boolean;
-  wake: (() => void)[];
 }
 
 type Waiter = () => void;
@@ -456,10 +449,6 @@ export class Run {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-type ScopeOutcome =
-  | { kind: "completed"; outputs: Record<string, unknown> }
-  | { kind: "interrupted"; node: number; request: InterruptRequest };
-
 /** The runtime state of one graph execution: the main graph, or one item of an iteration. */
 class Scope {
   readonly run: Run;
@@ -699,7 +688,7 @@ class Scope {
       const buf = this.streams.get(v);
       if (buf) {
         buf.ended = true;
-        this.#wakeStream(buf);
+        wakeStream(buf);
       }
       this.#wake(v);
     }
@@ -787,12 +776,6 @@ class Scope {
         (buf = { content: [], reasoning: [], started: false, ended: false, errored: false, wake: [] }),
       );
     return buf;
-  }
-
-  #wakeStream(buf: StreamBuf): void {
-    const w = buf.wake;
-    buf.wake = [];
-    for (const f of w) f();
   }
 
   // ---- inputs ----------------------------------------------------------------------------------------------------
@@ -909,7 +892,7 @@ class Scope {
         this.framed.add(i);
         if (buf) {
           buf.ended = true;
-          this.#wakeStream(buf);
+          wakeStream(buf);
         }
         throw error;
       }
@@ -931,7 +914,7 @@ class Scope {
     if (result.usage) run.usage = addUsage(run.usage, result.usage);
     if (buf) {
       buf.ended = true;
-      this.#wakeStream(buf);
+      wakeStream(buf);
     }
     run.emitRaw(
       nodeEndFrame(sid, run.created(), {
@@ -1051,7 +1034,7 @@ class Scope {
         if (!alsoNormal) this.#settleEdge(k, false);
       }
     }
-    this.#wakeStream(buf);
+    wakeStream(buf);
   }
 
   #context(
