@@ -1,0 +1,1113 @@
+// The scheduler of one graph execution (spec §6): dead-path elimination with AND-joins, concurrent branches, output
+// nodes with early launch, gate waits and token relay (§6.6), retries, timeouts and error strategies (§6.7),
+// interrupts (§6.10) and capture/restore of a running flow at node boundaries.
+import { Codes } from "./codes.ts";
+import type { Plan, PlanEdge, PlanNode } from "./compile.ts";
+import { toWorkflowError, WorkflowError } from "./errors.ts";
+import { addUsage, executedTime, nodeEndFrame, nodeErrorFrame, nodeProcessFrame, nodeStartFrame } from "./frames.ts";
+import type {
+  GuardedFetch,
+  InterruptRequest,
+  KeyValuePort,
+  NodeContext,
+  NodeEvent,
+  NodeResult,
+  ResumeAnswer,
+  RunOutput,
+  SubgraphResult,
+} from "./plugin.ts";
+import { createSocketOpener } from "./net.ts";
+import { tracedFetch, type ActiveSpan, type SpanContext } from "./trace.ts";
+import { resolveRefSegments } from "./refs.ts";
+import type { Run, RunState } from "./run.ts";
+import {
+  DEAD,
+  DONE,
+  FAILED,
+  LIVE,
+  PENDING,
+  RUNNING,
+  SKIPPED,
+  UNKNOWN,
+  WAITING,
+  wakeStream,
+  type ScopeOutcome,
+  type StreamBuf,
+} from "./states.ts";
+import { nodeAttempts, nodeTimeoutMs } from "./limits.ts";
+import { validateOutputs } from "./schema.ts";
+import { compactJson, parseTemplate, readPath, renderTemplate, renderValue, type TemplateUnit } from "./template.ts";
+import type { Usage } from "./types.ts";
+import { outputDefault } from "./values.ts";
+
+const EMPTY: Record<string, unknown> = Object.freeze({});
+
+/** Output-node channel read timeout (spec §6.6, §6.11): the unit ends silently. */
+const CHANNEL_TIMEOUT_MS = 120_000;
+
+type Waiter = () => void;
+
+/** The runtime state of one graph execution: the main graph, or one item of an iteration. */
+export class Scope {
+  readonly run: Run;
+  readonly plan: Plan;
+  /** -1 for the main graph, else the iteration node's index */
+  readonly id: number;
+  readonly start: number;
+  readonly end: number;
+  readonly status: Uint8Array;
+  readonly edge: Uint8Array;
+  readonly unsettled: Int32Array;
+  readonly liveIn: Int32Array;
+  values: (Record<string, unknown> | undefined)[];
+  readonly errorOutputs: (Record<string, unknown> | undefined)[];
+  readonly shown: (Record<string, unknown> | undefined)[];
+  readonly streams = new Map<number, StreamBuf>();
+  /**
+   * Per stream source, the output nodes relaying it right now: each callback relays the tokens already received and
+   * sends the chunk the node holds back for its end frame, so a source that breaks shows all it sent (issue 14).
+   */
+  readonly #breakDrains = new Map<number, Set<() => void>>();
+  readonly launched = new Map<number, Promise<NodeResult | undefined>>();
+  readonly startedAt = new Map<number, number>();
+  /** start sequence per node, so a restore can start the interrupted nodes in their original order */
+  readonly startOrder = new Map<number, number>();
+  #starts = 0;
+  readonly #waiters = new Map<number, Waiter[]>();
+  running = 0;
+  waiting: { node: number; request: InterruptRequest; attempt: number; t0: number; since?: number } | undefined;
+  /** issue 17: the span this graph's nodes hang under (an iteration item's), else the run's root */
+  parentSpan: SpanContext | undefined;
+  /** the span of each node's current attempt (an iteration's items hang under it) */
+  readonly spans = new Map<number, ActiveSpan>();
+  #resume: ResumeAnswer | undefined;
+  /** the node the pending answer is for (any plugin may pause; the answer goes to the one that did) */
+  #resumeNode = -1;
+  #done!: (o: ScopeOutcome) => void;
+  #error!: (e: unknown) => void;
+  #settled = false;
+  readonly #parameters: Record<string, unknown>;
+  readonly #keyPrefix: string;
+  static #innerExecutions = 0;
+
+  constructor(
+    run: Run,
+    id: number,
+    start: number,
+    end: number,
+    parent: Scope | null,
+    parameters?: Record<string, unknown>,
+  ) {
+    this.run = run;
+    this.plan = run.plan;
+    this.id = id;
+    this.start = start;
+    this.end = end;
+    const n = this.plan.nodes.length;
+    this.status = new Uint8Array(n);
+    this.edge = new Uint8Array(this.plan.edges.length);
+    this.unsettled = new Int32Array(n);
+    this.liveIn = new Int32Array(n);
+    // iterations run on a copy of the pool as it was when the iteration started (spec §5.18)
+    this.values = parent ? parent.values.slice() : new Array(n);
+    this.errorOutputs = parent ? parent.errorOutputs.slice() : new Array(n);
+    this.shown = new Array(n);
+    this.#parameters = parameters ?? run.options.parameters;
+    this.#keyPrefix = id === -1 ? "" : `i${Scope.#innerExecutions++}/`;
+    const { nodes, edges } = this.plan;
+    for (let i = 0; i < n; i++) {
+      const node = nodes[i] as PlanNode;
+      if (node.scope !== id) continue;
+      let count = 0;
+      for (const k of node.in) {
+        // edges from outside this graph (unreachable nodes) never settle: treat them as dead from the start
+        if ((nodes[(edges[k] as PlanEdge).from] as PlanNode).scope === id) count++;
+        else this.edge[k] = DEAD;
+      }
+      this.unsettled[i] = count;
+    }
+  }
+
+  // ---- execution ------------------------------------------------------------------------------------------------
+
+  execute(restored: boolean): Promise<ScopeOutcome> {
+    const p = new Promise<ScopeOutcome>((resolve, reject) => {
+      this.#done = resolve;
+      this.#error = reject;
+    });
+    this.#settled = false;
+    const signal = this.run.signal;
+    if (signal.aborted) {
+      this.#error(signal.reason);
+      return p;
+    }
+    const onAbort = (): void => this.#error(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void p.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined);
+    if (this.#resume && this.waiting) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      this.#resumeNode = w.node;
+      this.status[w.node] = PENDING;
+      this.#startNode(w.node);
+    } else if (restored) {
+      this.#resumeRestored();
+    } else {
+      this.#startNode(this.start);
+    }
+    this.#checkComplete();
+    return p;
+  }
+
+  resumeWith(answer: ResumeAnswer): void {
+    this.#resume = answer;
+    if (this.waiting) this.answers.set(this.waiting.node, answer.attempt);
+  }
+
+  /** answers received per question-answer node in its current wait */
+  readonly answers = new Map<number, number>();
+
+  #startNode(i: number): void {
+    const node = this.plan.nodes[i] as PlanNode;
+    this.status[i] = RUNNING;
+    this.running++;
+    this.startedAt.set(i, this.run.clock.now());
+    this.startOrder.set(i, this.#starts++);
+    if (this.id === -1) this.run.progress.settled(i);
+    // spec §6.6.1: launch the output nodes that read this node before it starts
+    if (node.launchBefore) for (const m of node.launchBefore) this.#launchOutput(m);
+    if (node.stream) this.#stream(i).started = true;
+    this.#wake(i);
+    const task = node.answer ? this.#launchOutput(i) : this.#runNode(i);
+    task.then(
+      (result) => this.#complete(i, result),
+      (e: unknown) => this.#onNodeError(i, e),
+    );
+  }
+
+  #onNodeError(i: number, e: unknown): void {
+    if (this.#settled) return;
+    const node = this.plan.nodes[i] as PlanNode;
+    this.status[i] = FAILED;
+    this.running--;
+    this.#wake(i);
+    // a node cancelled because another one failed (or the run was cancelled) reports nothing of its own
+    if (this.run.signal.aborted) return;
+    const error = toWorkflowError(e, node.errorCode);
+    if (!this.framed.has(i)) {
+      const run = this.run;
+      run.emitRaw(
+        nodeErrorFrame(run.options.sid, run.created(), {
+          id: node.id,
+          alias: node.alias,
+          error: error.toData(),
+          inputs: {},
+          executedTime: executedTime(run.clock.now() - (this.startedAt.get(i) ?? run.clock.now())),
+          progress: this.#progress(i),
+          zeroUsage: false,
+        }),
+        node.id,
+      );
+    }
+    this.run.fail(i, error);
+  }
+
+  /** nodes whose error frame was already emitted */
+  readonly framed = new Set<number>();
+
+  /** A node finished (result) or ended silently (undefined: a skipped message node launched early). */
+  #complete(i: number, result: NodeResult | undefined): void {
+    // after a failure or a cancellation nothing settles any more (and no boundary is reported)
+    if (this.#settled || this.run.signal.aborted) return;
+    const node = this.plan.nodes[i] as PlanNode;
+    if (this.status[i] !== RUNNING) return;
+    this.running--;
+    if (result?.interrupt) {
+      this.status[i] = WAITING;
+      this.waiting = {
+        node: i,
+        request: result.interrupt,
+        attempt: this.answers.get(i) ?? 0,
+        t0: this.startedAt.get(i) ?? 0,
+        since: this.run.clock.now(),
+      };
+      this.#checkComplete();
+      return;
+    }
+    this.status[i] = DONE;
+    const fail = this.errorOutputs[i] !== undefined && node.retry.errorStrategy === 2;
+    const { edges } = this.plan;
+    // dead edges first (spec §6.3: skips are marked before the completion is visible), then the live ones
+    for (let pass = 0; pass < 2; pass++) {
+      for (const k of node.out) {
+        const e = edges[k] as PlanEdge;
+        if (this.edge[k] !== UNKNOWN) continue;
+        let live: boolean;
+        if (fail) live = e.fail;
+        else if (e.fail) live = false;
+        else if (node.branch) live = e.handle === result?.branch;
+        else live = true;
+        if (live === (pass === 1)) this.#settleEdge(k, live);
+      }
+    }
+    this.#wake(i);
+    if (this.id === -1) this.run.options.onBoundary?.(node.id);
+    this.#checkComplete();
+  }
+
+  #settleEdge(k: number, live: boolean): void {
+    const e = this.plan.edges[k] as PlanEdge;
+    this.edge[k] = live ? LIVE : DEAD;
+    if (!live && this.id === -1) this.run.progress.decided(k);
+    const t = e.to;
+    if (live) this.liveIn[t] = (this.liveIn[t] as number) + 1;
+    if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
+      if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+      else this.#skip(t);
+    }
+  }
+
+  /** spec §6.3: a node all of whose in-edges are dead is skipped, and its out-edges die (propagation). */
+  #skip(i: number): void {
+    const stack = [i];
+    while (stack.length) {
+      const v = stack.pop() as number;
+      this.status[v] = SKIPPED;
+      const node = this.plan.nodes[v] as PlanNode;
+      for (const k of node.out) {
+        if (this.edge[k] !== UNKNOWN) continue;
+        this.edge[k] = DEAD;
+        const t = (this.plan.edges[k] as PlanEdge).to;
+        if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
+          if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+          else stack.push(t);
+        }
+      }
+      const buf = this.streams.get(v);
+      if (buf) {
+        buf.ended = true;
+        wakeStream(buf);
+      }
+      this.#wake(v);
+    }
+  }
+
+  #checkComplete(): void {
+    if (this.#settled || this.running > 0) return;
+    const endStatus = this.status[this.end];
+    if (endStatus === DONE) {
+      this.#settled = true;
+      this.#done({ kind: "completed", outputs: this.values[this.end] ?? {} });
+    } else if (this.waiting) {
+      this.#settled = true;
+      this.#done({ kind: "interrupted", node: this.waiting.node, request: this.waiting.request });
+    } else {
+      this.#settled = true;
+      const node = this.plan.nodes[this.end] as PlanNode;
+      const why = endStatus === SKIPPED ? `end node ${node.id} was skipped` : `End node did not return result`;
+      this.#error(WorkflowError.of(Codes.ENG_RUN_ERROR, why));
+    }
+  }
+
+  // ---- waiting helpers ---------------------------------------------------------------------------------------------
+
+  #wake(i: number): void {
+    const list = this.#waiters.get(i);
+    if (!list) return;
+    this.#waiters.delete(i);
+    for (const w of list) w();
+  }
+
+  #on(i: number, w: Waiter): void {
+    let list = this.#waiters.get(i);
+    if (!list) this.#waiters.set(i, (list = []));
+    list.push(w);
+  }
+
+  isSettled(i: number): boolean {
+    const s = this.status[i];
+    return s === DONE || s === SKIPPED || s === FAILED || (this.plan.nodes[i] as PlanNode).scope !== this.id;
+  }
+
+  /** resolves when every node in `list` is done or skipped (nodes outside this graph count as settled) */
+  waitSettled(list: readonly number[] | undefined): Promise<void> | undefined {
+    if (!list) return undefined;
+    const pending = list.filter((i) => !this.isSettled(i));
+    if (pending.length === 0) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      let left = pending.length;
+      const signal = this.run.signal;
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const check = (i: number): void => {
+        if (!this.isSettled(i)) return this.#on(i, () => check(i));
+        if (--left === 0) {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        }
+      };
+      for (const i of pending) this.#on(i, () => check(i));
+    });
+  }
+
+  /** resolves when the node has started (or settled) */
+  waitStarted(i: number): Promise<void> | undefined {
+    if (this.status[i] !== PENDING || (this.plan.nodes[i] as PlanNode).scope !== this.id) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const signal = this.run.signal;
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      const check = (): void => {
+        if (this.status[i] === PENDING) return this.#on(i, check);
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      this.#on(i, check);
+    });
+  }
+
+  #stream(i: number): StreamBuf {
+    let buf = this.streams.get(i);
+    if (!buf)
+      this.streams.set(
+        i,
+        (buf = { content: [], reasoning: [], started: false, ended: false, errored: false, wake: [] }),
+      );
+    return buf;
+  }
+
+  // ---- inputs ----------------------------------------------------------------------------------------------------
+
+  /** A node's variables as refs read them: its outputs, plus errorCode/errorMessage once a strategy set them. */
+  #poolOf(r: number): Record<string, unknown> {
+    const errors = this.errorOutputs[r];
+    const values = this.values[r] ?? EMPTY;
+    return errors ? { ...values, ...errors } : values;
+  }
+
+  resolveInputs(node: PlanNode): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const input of node.inputs) {
+      if (input.kind === "literal") {
+        out[input.name] = input.value;
+        continue;
+      }
+      const r = input.ref ?? -1;
+      if (r < 0) {
+        throw WorkflowError.of(
+          Codes.VARIABLE_POOL_GET_PARAMETER_ERROR,
+          `Node ${input.nodeId} does not have value ${input.path}`,
+        );
+      }
+      const source = this.plan.nodes[r] as PlanNode;
+      const values = this.#poolOf(r);
+      out[input.name] = resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
+    }
+    return out;
+  }
+
+  // ---- plain nodes ----------------------------------------------------------------------------------------------
+
+  async #runNode(i: number): Promise<NodeResult> {
+    const run = this.run;
+    const node = this.plan.nodes[i] as PlanNode;
+    const t0 = this.startedAt.get(i) ?? run.clock.now();
+    const sid = run.options.sid;
+    const isResume = this.#resume !== undefined && i === this.#resumeNode;
+    if (!isResume) {
+      run.emitRaw(nodeStartFrame(sid, run.created(), { id: node.id, alias: node.alias }, this.#progress(i)), node.id);
+    }
+    const policy = node.retryable && node.retry.shouldRetry ? node.retry : undefined;
+    // issue 13: the author's timeout and retries, clamped to the operator's caps (src/engine/limits.ts)
+    const config = run.options.config ?? {};
+    const attempts = policy ? nodeAttempts(policy, config) : 1;
+    let inputs: Record<string, unknown> = {};
+    let lastError: WorkflowError | undefined;
+    let result: NodeResult | undefined;
+    const buf = node.stream ? this.#stream(i) : undefined;
+    for (let attempt = 0; attempt < attempts && !result; attempt++) {
+      const span = run.options.tracer?.attempt(this.parentSpan, node, attempt + 1);
+      if (span) {
+        this.spans.set(i, span);
+        // the answer to a question: the node runs again, as a new attempt after its wait
+        if (isResume) span.set({ "workflow.node.resumed": true });
+      }
+      try {
+        inputs = this.resolveInputs(node);
+        const r = await this.#attempt(
+          i,
+          node,
+          inputs,
+          policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0,
+          buf,
+          span,
+        );
+        if (!r.interrupt) this.#validate(node, r);
+        result = r;
+        span?.set({ "workflow.node.outcome": r.interrupt ? "interrupted" : "success" });
+        span?.end();
+      } catch (e) {
+        if (run.signal.aborted) {
+          span?.set({ "workflow.node.outcome": "cancelled" });
+          span?.end(toWorkflowError(run.signal.reason, Codes.ENG_RUN_ERROR));
+          throw run.signal.reason;
+        }
+        lastError = toWorkflowError(e, node.errorCode);
+        // spec §6.7: a streaming node that fails after its first token aborts the run (tokens were shown)
+        const shown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
+        if (span) {
+          const last = shown || attempt === attempts - 1;
+          const strategy = last && !shown ? policy?.errorStrategy : undefined;
+          span.set({
+            "workflow.node.outcome": last ? (strategy === 1 || strategy === 2 ? "error_strategy" : "error") : "retry",
+            ...(strategy === 1 ? { "workflow.node.error_strategy": "custom_output" } : {}),
+            ...(strategy === 2 ? { "workflow.node.error_strategy": "fail_branch" } : {}),
+          });
+          span.end(lastError);
+        }
+        if (shown) break;
+      }
+    }
+    if (!result) {
+      const error = lastError ?? WorkflowError.of(node.errorCode);
+      const tokensShown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
+      if (!policy || policy.errorStrategy === 0 || tokensShown) {
+        // the tokens received before the break reach the client before the error frame: relays woken for them
+        // would run only after it, and an output node holds its last chunk back until it knows it is the last
+        for (const drain of this.#breakDrains.get(i) ?? []) drain();
+        run.emitRaw(
+          nodeErrorFrame(sid, run.created(), {
+            id: node.id,
+            alias: node.alias,
+            error: error.toData(),
+            inputs,
+            executedTime: executedTime(run.clock.now() - t0),
+            progress: this.#progress(i),
+            zeroUsage: node.type === "spark-llm" || node.type === "decision-making",
+          }),
+          node.id,
+        );
+        this.framed.add(i);
+        if (buf) {
+          buf.ended = true;
+          wakeStream(buf);
+        }
+        throw error;
+      }
+      // strategies 1 and 2: the node succeeds with custom output or with defaults on the fail branch
+      const errorOutputs = { errorCode: error.code, errorMessage: error.message };
+      this.errorOutputs[i] = errorOutputs;
+      result = { outputs: policy.errorStrategy === 1 ? { ...policy.customOutput } : {} };
+      if (buf) {
+        buf.errored = true;
+      }
+    }
+    if (result.interrupt) {
+      this.#complete(i, result);
+      return result;
+    }
+    const outputs = result.outputs ?? {};
+    this.values[i] = outputs;
+    if (result.shownInputs) this.shown[i] = result.shownInputs;
+    if (result.usage) run.usage = addUsage(run.usage, result.usage);
+    if (buf) {
+      buf.ended = true;
+      wakeStream(buf);
+    }
+    run.emitRaw(
+      nodeEndFrame(sid, run.created(), {
+        id: node.id,
+        alias: node.alias,
+        inputs: result.shownInputs ?? inputs,
+        outputs: result.shownInputs ? {} : outputs,
+        errorOutputs: this.errorOutputs[i] ?? {},
+        ext: result.ext ?? {},
+        executedTime: executedTime(run.clock.now() - t0),
+        ...(result.usage ? { usage: result.usage } : {}),
+        progress: this.#progress(i),
+        content: "",
+        reasoning: "",
+      }),
+      node.id,
+    );
+    // settle in the same step as the end frame: a capture never sees a node that ended but is not done
+    this.#complete(i, result);
+    return result;
+  }
+
+  #validate(node: PlanNode, r: NodeResult): void {
+    if (node.branch && r.branch === undefined) {
+      throw WorkflowError.of(Codes.ENG_RUN_ERROR, `branch node ${node.id} returned no branch`);
+    }
+    if (node.branch && r.branch !== undefined) {
+      const { edges } = this.plan;
+      const handles = node.out.map((k) => (edges[k] as PlanEdge).handle);
+      if (node.out.length > 0 && !handles.includes(r.branch)) {
+        // spec §6.3: no edge for the chosen handle → the fallback's edges (decision: the default intent), else 22301
+        if (r.fallbackBranch !== undefined && handles.includes(r.fallbackBranch)) r.branch = r.fallbackBranch;
+        else throw WorkflowError.of(Codes.ENG_RUN_ERROR, `Branch not found: ${r.branch}`);
+      }
+    }
+    if (r.outputs && node.outputs.length > 0) validateOutputs(node.id, r.outputs, node.outputs);
+  }
+
+  async #attempt(
+    i: number,
+    node: PlanNode,
+    inputs: Record<string, unknown>,
+    timeoutMs: number,
+    buf: StreamBuf | undefined,
+    span?: ActiveSpan,
+  ): Promise<NodeResult> {
+    const run = this.run;
+    const plugin = run.options.registry.get(node.type);
+    // a node gets its own abort signal only when the engine may stop it alone (a timeout, or a stream it reads);
+    // any other node stops with the run, and its signal is the run's (no controller, no listener per node)
+    const controller = timeoutMs > 0 || buf !== undefined ? new AbortController() : undefined;
+    const onAbort = controller ? (): void => controller.abort(run.signal.reason) : undefined;
+    if (onAbort) run.signal.addEventListener("abort", onAbort, { once: true });
+    const release = (): void => {
+      if (onAbort) run.signal.removeEventListener("abort", onAbort);
+    };
+    let out: RunOutput;
+    try {
+      out = plugin.run(this.#context(i, node, inputs, controller?.signal ?? run.signal, span), node.params);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    // a synchronous answer cannot be late: no timeout timer for it (a timer cannot interrupt synchronous code anyway)
+    if (!isAsyncIterator(out) && !isThenable(out)) {
+      release();
+      return out;
+    }
+    const started = out;
+    const work = (async (): Promise<NodeResult> => {
+      if (isAsyncIterator(started)) {
+        for (;;) {
+          const step = await started.next();
+          if (step.done) return step.value;
+          this.#onEvent(node, buf, step.value);
+        }
+      }
+      return await started;
+    })();
+    try {
+      if (timeoutMs <= 0) return await work;
+      let timer: Promise<never> | undefined;
+      const tc = new AbortController();
+      timer = run.clock.sleep(timeoutMs, tc.signal).then(() => {
+        throw WorkflowError.of(Codes.NODE_RUN_ERROR, "Node execution timeout");
+      });
+      try {
+        return await Promise.race([work, timer]);
+      } finally {
+        tc.abort();
+        timer.catch(() => undefined);
+      }
+    } catch (e) {
+      controller?.abort(e);
+      work.catch(() => undefined);
+      throw e;
+    } finally {
+      release();
+    }
+  }
+
+  #onEvent(node: PlanNode, buf: StreamBuf | undefined, ev: NodeEvent): void {
+    if (!buf) return; // only stream sources feed output nodes
+    if (ev.type === "chunk") {
+      if (ev.content) buf.content.push(ev.content);
+      if (ev.reasoning) buf.reasoning.push(ev.reasoning);
+    } else {
+      if (ev.content) buf.reasoning.push(ev.content);
+    }
+    // spec §6.7: after the first token the fail branch can no longer be taken
+    if (buf.content.length + buf.reasoning.length === 1) {
+      const { edges } = this.plan;
+      for (const k of node.out) {
+        const e = edges[k] as PlanEdge;
+        if (!e.fail || this.edge[k] !== UNKNOWN) continue;
+        const alsoNormal = node.out.some((k2) => !(edges[k2] as PlanEdge).fail && (edges[k2] as PlanEdge).to === e.to);
+        if (!alsoNormal) this.#settleEdge(k, false);
+      }
+    }
+    wakeStream(buf);
+  }
+
+  #context(
+    i: number,
+    node: PlanNode,
+    inputs: Record<string, unknown>,
+    signal: AbortSignal,
+    span?: ActiveSpan,
+  ): NodeContext {
+    const run = this.run;
+    const opts = run.options;
+    const fetch = opts.fetch ?? notConfiguredFetch;
+    const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
+    const ctx: NodeContext = {
+      nodeId: node.id,
+      type: node.type,
+      alias: node.alias,
+      inputs,
+      inputIds: node.inputs.flatMap((x) => (x.id === undefined ? [] : [{ id: x.id, name: x.name }])),
+      outputs: node.outputs,
+      run: opts.info,
+      // the request's parameters (or an iteration item) go to the start node of this graph
+      parameters: i === this.start ? this.#parameters : {},
+      signal,
+      readTimeoutMs: node.retryable && node.retry.shouldRetry ? nodeTimeoutMs(node.retry, opts.config ?? {}) : 0,
+      nodeTimeoutMs: nodeTimeoutMs(node.retry, opts.config ?? {}),
+      clock: run.clock,
+      // issue 17: every call a node makes is a client span of its attempt and carries that span's traceparent
+      fetch: span ? tracedFetch(fetch, span) : fetch,
+      trace: span,
+      openSocket: opts.openSocket ?? defaultSocket,
+      kv: opts.kv ?? notConfiguredKv,
+      ...(opts.sql ? { sql: opts.sql } : {}),
+      ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
+      config: opts.config ?? {},
+      render: (template, mode = "json") => renderTemplate(template, inputs, mode),
+      runSubgraph: (startId, startOutputs) => this.#subgraph(i, startId, startOutputs),
+      log: (line) => opts.log?.(`[${node.id}] ${line}`),
+      ...(resume ? { resume } : {}),
+    };
+    return ctx;
+  }
+
+  #takeResume(): ResumeAnswer | undefined {
+    const r = this.#resume;
+    this.#resume = undefined;
+    this.#resumeNode = -1;
+    return r;
+  }
+
+  /** Runs an iteration's inner graph for one item on a copy of the pool (spec §5.18, [new] own result per item). */
+  async #subgraph(owner: number, startId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult> {
+    const node = this.plan.nodes[owner] as PlanNode;
+    const start = this.plan.nodes.findIndex((x) => x.id === startId);
+    if (start < 0 || node.innerEnd === undefined)
+      throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, `no inner graph at ${startId}`);
+    const inner = new Scope(this.run, owner, start, node.innerEnd, this, startOutputs);
+    const before = this.run.usage;
+    // issue 17: each item is a span under the iteration node's attempt, and the item's nodes hang under it
+    const ownerSpan = this.spans.get(owner);
+    const index = ownerSpan ? (itemCounts.get(ownerSpan) ?? 0) : 0;
+    if (ownerSpan) itemCounts.set(ownerSpan, index + 1);
+    const itemSpan = ownerSpan?.child(`item ${index}`, undefined, {
+      "workflow.node.id": node.id,
+      "workflow.iteration.index": index,
+    });
+    inner.parentSpan = itemSpan?.context;
+    let outcome: ScopeOutcome;
+    try {
+      outcome = await inner.execute(false);
+    } catch (e) {
+      itemSpan?.end(toWorkflowError(e, Codes.ITERATION_EXECUTION_ERROR));
+      throw e;
+    }
+    itemSpan?.end();
+    if (outcome.kind !== "completed") {
+      throw WorkflowError.of(Codes.ITERATION_EXECUTION_ERROR, "question-answer nodes inside an iteration cannot pause");
+    }
+    const usage = subtractUsage(this.run.usage, before);
+    return { outputs: outcome.outputs, usage };
+  }
+
+  #progress(i: number): number {
+    return this.run.progressOf(i);
+  }
+
+  // ---- output nodes (spec §6.6) -----------------------------------------------------------------------------------
+
+  #launchOutput(m: number): Promise<NodeResult | undefined> {
+    let p = this.launched.get(m);
+    if (!p) {
+      p = this.#runOutput(m);
+      // failures surface when the scheduler reaches the node; avoid unhandled rejections for early launches
+      p.catch(() => undefined);
+      this.launched.set(m, p);
+    }
+    return p;
+  }
+
+  async #runOutput(m: number): Promise<NodeResult | undefined> {
+    const run = this.run;
+    const node = this.plan.nodes[m] as PlanNode;
+    const spec = node.answer;
+    if (!spec) throw new Error("not an output node");
+    // stable keys in the main graph (they survive capture/restore); inner graphs get one prefix per execution
+    const key = this.id === -1 ? node.id : `${this.#keyPrefix}${node.id}`;
+    await this.waitSettled(node.gatesBefore);
+    if (this.status[m] === SKIPPED && !spec.isEnd) return undefined;
+    const sid = run.options.sid;
+    const t0 = run.clock.now();
+    const ref = { id: node.id, alias: node.alias };
+    const ext = spec.isEnd ? { answer_mode: spec.mode } : undefined;
+    run.emitOutput(key, node.id, nodeStartFrame(sid, run.created(), ref, this.#progress(m)), false);
+
+    // Render the templates unit by unit; with streamOutput every chunk but the very last is a process frame.
+    let held: { content: string; reasoning: string } | undefined;
+    let answer = "";
+    let reasoning = "";
+    // the held chunk goes out as a process frame: when a newer one arrives, or when a source breaks mid-stream (it
+    // will never be the end frame's)
+    const flushHeld = (): void => {
+      if (!held) return;
+      run.emitOutput(
+        key,
+        node.id,
+        nodeProcessFrame(
+          sid,
+          run.created(),
+          ref,
+          this.#progress(m),
+          executedTime(run.clock.now() - t0),
+          held.content,
+          held.reasoning,
+          ext,
+        ),
+        false,
+      );
+      held = undefined;
+    };
+    const emitChunk = (content: string, isReasoning: boolean): void => {
+      if (isReasoning) reasoning += content;
+      else answer += content;
+      if (!spec.streamOutput) return;
+      flushHeld();
+      held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
+    };
+    if (spec.mode === 1) {
+      const names = new Set(node.inputs.map((x) => x.name));
+      if (spec.isEnd && spec.reasoningTemplate) {
+        await this.#renderUnits(
+          node,
+          parseTemplate(spec.reasoningTemplate, names),
+          (c) => emitChunk(c, true),
+          flushHeld,
+        );
+      }
+      await this.#renderUnits(node, parseTemplate(spec.template, names), (c) => emitChunk(c, false), flushHeld);
+    }
+    await this.waitSettled(node.sources);
+    if (this.status[m] === SKIPPED && !spec.isEnd) {
+      run.emitOutput(
+        key,
+        node.id,
+        nodeEndFrame(sid, run.created(), {
+          ...ref,
+          inputs: {},
+          outputs: {},
+          errorOutputs: {},
+          ext: {},
+          executedTime: executedTime(run.clock.now() - t0),
+          progress: this.#progress(m),
+          content: "",
+          reasoning: "",
+        }),
+        true,
+      );
+      return undefined;
+    }
+    // issue 17: an output node that is not skipped is one span, from its launch (skipped ones are no span)
+    const span = run.options.tracer?.attempt(this.parentSpan, node, 1, t0);
+    let result: NodeResult;
+    let inputs: Record<string, unknown>;
+    try {
+      inputs = this.resolveInputs(node);
+      const plugin = run.options.registry.get(node.type);
+      const out = plugin.run(this.#context(m, node, inputs, run.signal, span), node.params);
+      result = isAsyncIterator(out) ? await drain(out) : await out;
+    } catch (e) {
+      span?.set({ "workflow.node.outcome": "error" });
+      span?.end(toWorkflowError(e, node.errorCode));
+      throw e;
+    }
+    span?.set({ "workflow.node.outcome": "success" });
+    span?.end();
+    const outputs = result.outputs ?? {};
+    let content: string;
+    let reason: string;
+    if (spec.mode === 0) {
+      content = compactJson(outputs);
+      reason = "";
+    } else if (spec.streamOutput) {
+      content = held?.content ?? "";
+      reason = held?.reasoning ?? "";
+    } else {
+      content = answer;
+      reason = reasoning;
+    }
+    this.values[m] = outputs;
+    run.emitOutput(
+      key,
+      node.id,
+      nodeEndFrame(sid, run.created(), {
+        ...ref,
+        inputs,
+        outputs,
+        errorOutputs: {},
+        ext: {},
+        executedTime: executedTime(run.clock.now() - t0),
+        progress: this.#progress(m),
+        content,
+        reasoning: reason,
+      }),
+      true,
+    );
+    if (this.status[m] === RUNNING) this.#complete(m, result);
+    return result;
+  }
+
+  async #renderUnits(
+    node: PlanNode,
+    units: TemplateUnit[],
+    emit: (chunk: string) => void,
+    flush: () => void = () => undefined,
+  ): Promise<void> {
+    for (const unit of units) {
+      if (unit.kind === "text") {
+        emit(unit.text);
+        continue;
+      }
+      const input = node.inputs.find((x) => x.name === unit.name);
+      if (!input) {
+        emit(`{{${unit.raw}}}`);
+        continue;
+      }
+      if (input.kind === "literal") {
+        const r = readPath(input.value, unit.path, unit.raw);
+        emit(r.found ? renderValue(r.value, "json") : unit.raw);
+        continue;
+      }
+      const src = input.ref ?? -1;
+      const source = this.plan.nodes[src];
+      if (src >= 0 && source && source.stream && unit.path.length === 0 && !isQuiet(source, input.path)) {
+        await this.waitStarted(src);
+        if (this.status[src] === SKIPPED) continue;
+        const reasoningStream = input.path === "REASONING_CONTENT" || input.path === "reasoning_content";
+        const relayed = await this.#relay(src, reasoningStream, emit, flush);
+        // a source that streamed nothing at all (a sub-flow in variable mode) is rendered from its variable
+        if (relayed === "tokens") continue;
+        if (relayed === "empty" && this.status[src] !== DONE) continue;
+        // error marker: render from the pool instead (spec §6.6 step 3)
+      }
+      if (src >= 0) await this.waitSettled([src]);
+      if (src >= 0 && this.status[src] === SKIPPED) {
+        // a skipped source renders its defaults
+      }
+      const value = this.#readInput(input);
+      const r = readPath(value, unit.path, unit.raw);
+      emit(r.found ? renderValue(r.value, "json") : unit.raw);
+    }
+  }
+
+  #readInput(input: PlanNode["inputs"][number]): unknown {
+    if (input.kind === "literal") return input.value;
+    const r = input.ref ?? -1;
+    const source = this.plan.nodes[r];
+    if (!source) return null;
+    const values = this.#poolOf(r);
+    try {
+      return resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
+    } catch {
+      const first = source.outputs.find((o) => o.name === input.path);
+      return first ? outputDefault(first.schema) : null;
+    }
+  }
+
+  /**
+   * Relays a stream source's tokens until its end marker: "tokens" when some were relayed, "empty" when the source
+   * ended without any, "error" on an error marker (the unit is then rendered from the pool, spec §6.6 step 3).
+   */
+  async #relay(
+    src: number,
+    reasoningStream: boolean,
+    emit: (chunk: string) => void,
+    flush: () => void,
+  ): Promise<"tokens" | "empty" | "error"> {
+    const buf = this.#stream(src);
+    let idx = 0;
+    let first = true;
+    const relay = (token: string): void => {
+      // the host learns (and may persist) that a source still running has shown tokens before the first one can
+      // reach a frame; a settled source never runs again, so it needs no mark
+      if (first && !this.isSettled(src)) this.run.tokensShown(src);
+      first = false;
+      emit(token);
+    };
+    const drain = (): void => {
+      const list = reasoningStream ? buf.reasoning : buf.content;
+      while (idx < list.length) relay(list[idx++] as string);
+      flush();
+    };
+    let drains = this.#breakDrains.get(src);
+    if (!drains) this.#breakDrains.set(src, (drains = new Set()));
+    drains.add(drain);
+    try {
+      for (;;) {
+        const list = reasoningStream ? buf.reasoning : buf.content;
+        while (idx < list.length) relay(list[idx++] as string);
+        if (buf.errored) return "error";
+        if (buf.ended || this.isSettled(src)) {
+          const rest = reasoningStream ? buf.reasoning : buf.content;
+          while (idx < rest.length) relay(rest[idx++] as string);
+          if (buf.errored) return "error";
+          return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
+        }
+        const woke = await this.#nextToken(buf);
+        if (!woke) return "tokens"; // channel read timeout: the unit ends silently
+      }
+    } finally {
+      drains.delete(drain);
+    }
+  }
+
+  #nextToken(buf: StreamBuf): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const signal = this.run.signal;
+      const tc = new AbortController();
+      const onAbort = (): void => {
+        tc.abort();
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      buf.wake.push(() => {
+        tc.abort();
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      });
+      this.run.clock.sleep(CHANNEL_TIMEOUT_MS, tc.signal).then(
+        () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(false);
+        },
+        () => undefined,
+      );
+    });
+  }
+
+  // ---- restore ---------------------------------------------------------------------------------------------------
+
+  restore(state: RunState): void {
+    const n = this.plan.nodes.length;
+    for (let i = 0; i < n; i++) this.status[i] = state.status[i] ?? PENDING;
+    for (let k = 0; k < this.plan.edges.length; k++) this.edge[k] = state.edges[k] ?? UNKNOWN;
+    this.values = state.values.map((v) => v ?? undefined);
+    state.errorOutputs.forEach((v, i) => (this.errorOutputs[i] = v ?? undefined));
+    state.shown.forEach((v, i) => (this.shown[i] = v ?? undefined));
+    // rebuild the join counters from the edge states
+    this.unsettled.fill(0);
+    this.liveIn.fill(0);
+    const { nodes, edges } = this.plan;
+    for (let k = 0; k < edges.length; k++) {
+      const e = edges[k] as PlanEdge;
+      if ((nodes[e.to] as PlanNode).scope !== this.id) continue;
+      if (this.edge[k] === UNKNOWN) this.unsettled[e.to] = (this.unsettled[e.to] as number) + 1;
+      else if (this.edge[k] === LIVE) this.liveIn[e.to] = (this.liveIn[e.to] as number) + 1;
+    }
+    for (const s of state.streams) {
+      this.streams.set(s.node, {
+        content: s.content,
+        reasoning: s.reasoning,
+        started: true,
+        ended: true,
+        errored: s.errored,
+        wake: [],
+      });
+    }
+    this.#relaunch = state.launched;
+    this.#rerun = state.running ?? [];
+    if (state.waiting) {
+      const w = state.waiting;
+      this.status[w.node] = WAITING;
+      this.waiting = { node: w.node, request: w.request, attempt: w.attempt, t0: 0, since: w.since };
+    }
+  }
+
+  #relaunch: number[] = [];
+  #rerun: number[] = [];
+
+  /**
+   * After a restore: every pending node whose in-edges are all settled with one live was running when the state was
+   * captured (ready nodes start synchronously). It runs again, unless `mayRerun` says why not: then it fails with a
+   * clear code (and that reason) instead of running twice (ARCHITECTURE decision 2). Output nodes that had been launched early launch again.
+   */
+  #resumeRestored(): void {
+    const { nodes } = this.plan;
+    const mayRerun = this.run.options.mayRerun;
+    for (const m of this.#relaunch) {
+      if (this.status[m] === PENDING && (nodes[m] as PlanNode).answer) void this.#launchOutput(m);
+    }
+    this.#relaunch = [];
+    const order = [...this.#rerun, ...nodes.map((_, i) => i)];
+    this.#rerun = [];
+    for (const i of order) {
+      const node = nodes[i] as PlanNode;
+      if (node.scope !== this.id || this.status[i] !== PENDING) continue;
+      const ready = i === this.start || (this.unsettled[i] === 0 && (this.liveIn[i] as number) > 0);
+      if (!ready) continue;
+      const verdict = mayRerun && !node.answer ? mayRerun(node) : true;
+      if (verdict !== true) {
+        this.status[i] = RUNNING;
+        this.running++;
+        const error = WorkflowError.of(Codes.NODE_RUN_ERROR, verdict);
+        queueMicrotask(() => this.#onNodeError(i, error));
+        continue;
+      }
+      this.#startNode(i);
+    }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<NodeResult> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+function isAsyncIterator(v: unknown): v is AsyncGenerator<NodeEvent, NodeResult, undefined> {
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    typeof (v as { next?: unknown }).next === "function" &&
+    Symbol.asyncIterator in v
+  );
+}
+
+async function drain(gen: AsyncGenerator<NodeEvent, NodeResult, undefined>): Promise<NodeResult> {
+  for (;;) {
+    const step = await gen.next();
+    if (step.done) return step.value;
+  }
+}
+
+function subtractUsage(a: Usage, b: Usage): Usage {
+  return {
+    completion_tokens: a.completion_tokens - b.completion_tokens,
+    prompt_tokens: a.prompt_tokens - b.prompt_tokens,
+    total_tokens: a.total_tokens - b.total_tokens,
+  };
+}
+
+/** items run so far under each iteration attempt span (their index) */
+const itemCounts = new WeakMap<ActiveSpan, number>();
+
+const notConfiguredFetch: GuardedFetch = () =>
+  Promise.reject(WorkflowError.of(Codes.NODE_RUN_ERROR, "outbound fetch is not configured for this run"));
+
+const defaultSocket = createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR });
+
+const notConfiguredKv: KeyValuePort = {
+  hgetall: () =>
+    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+  hset: () =>
+    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
+};
+
+/** Is `path` (an output name, maybe with a sub-path) one of the source's outputs that never stream? */
+function isQuiet(source: PlanNode, path: string): boolean {
+  const quiet = source.quiet;
+  if (!quiet) return false;
+  return quiet.some((q) => path === q || path.startsWith(`${q}.`) || path.startsWith(`${q}[`));
+}
