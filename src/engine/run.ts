@@ -3,6 +3,7 @@
 //
 // Structure (after Dify's split of its graph engine): the Plan is the graph; a Scope (scope.ts) holds the runtime
 // state of one graph execution (the main graph, or one item of an iteration) and schedules its nodes.
+import { captureScope, restoreScope } from "./capture.ts";
 import { Codes } from "./codes.ts";
 import type { Plan, PlanNode } from "./compile.ts";
 import { systemClock } from "./clock.ts";
@@ -13,7 +14,7 @@ import { Progress } from "./progress.ts";
 import { OutputSerializer } from "./relay.ts";
 import type { RunTracer } from "./trace.ts";
 import { Scope } from "./scope.ts";
-import { DEAD, DONE, PENDING, RUNNING, SKIPPED, type ScopeOutcome } from "./states.ts";
+import { DEAD, type ScopeOutcome } from "./states.ts";
 import type { Registry } from "./registry.ts";
 import type { EventData, Frame, Usage } from "./types.ts";
 
@@ -296,38 +297,27 @@ export class Run {
    * the frames they had already produced are suppressed when they run again.
    */
   capture(): RunState {
-    const s = this.main;
-    const running = (st: number): number => (st === RUNNING ? PENDING : st);
+    const s = captureScope(this.main);
     const queues = [...this.serializer.queues].map(([key, q]) => ({
       node: key,
       frames: structuredClone(q.frames),
       done: q.done,
     }));
-    const streams: RunState["streams"] = [];
-    for (const [node, buf] of s.streams) {
-      if (s.status[node] === DONE)
-        streams.push({ node, content: [...buf.content], reasoning: [...buf.reasoning], errored: buf.errored });
-    }
     return structuredClone({
       v: 1 as const,
-      status: Array.from(s.status, running),
-      edges: Array.from(s.edge),
-      values: s.values.map((v) => v ?? null),
-      errorOutputs: s.errorOutputs.map((v) => v ?? null),
-      shown: s.shown.map((v) => v ?? null),
-      launched: [...s.launched.keys()].filter((m) => s.status[m] !== DONE && s.status[m] !== SKIPPED),
-      running: [...s.startOrder.entries()]
-        .filter(([i]) => s.status[i] === RUNNING)
-        .sort((a, b) => a[1] - b[1])
-        .map(([i]) => i),
+      status: s.status,
+      edges: s.edges,
+      values: s.values,
+      errorOutputs: s.errorOutputs,
+      shown: s.shown,
+      launched: s.launched,
+      running: s.running,
       usage: this.usage,
       produced: { ...this.produced },
       queues,
       active: this.serializer.active,
-      streams,
-      waiting: s.waiting
-        ? { node: s.waiting.node, request: s.waiting.request, attempt: s.waiting.attempt, since: s.waiting.since }
-        : null,
+      streams: s.streams,
+      waiting: s.waiting,
       started: this.#started,
     });
   }
@@ -344,7 +334,7 @@ export class Run {
       this.serializer.queues.set(q.node, { frames: q.frames, done: q.done });
     }
     this.serializer.active = state.active;
-    this.main.restore(state);
+    restoreScope(this.main, state);
   }
 }
 

@@ -19,7 +19,8 @@ import type {
 import { createSocketOpener } from "./net.ts";
 import { tracedFetch, type ActiveSpan, type SpanContext } from "./trace.ts";
 import { resolveRefSegments } from "./refs.ts";
-import type { Run, RunState } from "./run.ts";
+import { resumeRestored } from "./capture.ts";
+import type { Run } from "./run.ts";
 import {
   DEAD,
   DONE,
@@ -73,6 +74,10 @@ export class Scope {
   /** start sequence per node, so a restore can start the interrupted nodes in their original order */
   readonly startOrder = new Map<number, number>();
   #starts = 0;
+  /** after a restore: output nodes launched early before the capture, launched again (capture.ts) */
+  relaunch: number[] = [];
+  /** after a restore: nodes running at capture time, in their start order (capture.ts) */
+  rerun: number[] = [];
   readonly #waiters = new Map<number, Waiter[]>();
   running = 0;
   waiting: { node: number; request: InterruptRequest; attempt: number; t0: number; since?: number } | undefined;
@@ -149,11 +154,11 @@ export class Scope {
       this.waiting = undefined;
       this.#resumeNode = w.node;
       this.status[w.node] = PENDING;
-      this.#startNode(w.node);
+      this.startNode(w.node);
     } else if (restored) {
-      this.#resumeRestored();
+      resumeRestored(this);
     } else {
-      this.#startNode(this.start);
+      this.startNode(this.start);
     }
     this.#checkComplete();
     return p;
@@ -167,7 +172,7 @@ export class Scope {
   /** answers received per question-answer node in its current wait */
   readonly answers = new Map<number, number>();
 
-  #startNode(i: number): void {
+  startNode(i: number): void {
     const node = this.plan.nodes[i] as PlanNode;
     this.status[i] = RUNNING;
     this.running++;
@@ -175,17 +180,17 @@ export class Scope {
     this.startOrder.set(i, this.#starts++);
     if (this.id === -1) this.run.progress.settled(i);
     // spec §6.6.1: launch the output nodes that read this node before it starts
-    if (node.launchBefore) for (const m of node.launchBefore) this.#launchOutput(m);
+    if (node.launchBefore) for (const m of node.launchBefore) this.launchOutput(m);
     if (node.stream) this.#stream(i).started = true;
     this.#wake(i);
-    const task = node.answer ? this.#launchOutput(i) : this.#runNode(i);
+    const task = node.answer ? this.launchOutput(i) : this.#runNode(i);
     task.then(
       (result) => this.#complete(i, result),
-      (e: unknown) => this.#onNodeError(i, e),
+      (e: unknown) => this.onNodeError(i, e),
     );
   }
 
-  #onNodeError(i: number, e: unknown): void {
+  onNodeError(i: number, e: unknown): void {
     if (this.#settled) return;
     const node = this.plan.nodes[i] as PlanNode;
     this.status[i] = FAILED;
@@ -262,7 +267,7 @@ export class Scope {
     const t = e.to;
     if (live) this.liveIn[t] = (this.liveIn[t] as number) + 1;
     if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
-      if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+      if ((this.liveIn[t] as number) > 0) this.startNode(t);
       else this.#skip(t);
     }
   }
@@ -279,7 +284,7 @@ export class Scope {
         this.edge[k] = DEAD;
         const t = (this.plan.edges[k] as PlanEdge).to;
         if ((this.unsettled[t] = (this.unsettled[t] as number) - 1) === 0 && this.status[t] === PENDING) {
-          if ((this.liveIn[t] as number) > 0) this.#startNode(t);
+          if ((this.liveIn[t] as number) > 0) this.startNode(t);
           else stack.push(t);
         }
       }
@@ -721,7 +726,7 @@ export class Scope {
 
   // ---- output nodes (spec §6.6) -----------------------------------------------------------------------------------
 
-  #launchOutput(m: number): Promise<NodeResult | undefined> {
+  launchOutput(m: number): Promise<NodeResult | undefined> {
     let p = this.launched.get(m);
     if (!p) {
       p = this.#runOutput(m);
@@ -987,78 +992,6 @@ export class Scope {
         () => undefined,
       );
     });
-  }
-
-  // ---- restore ---------------------------------------------------------------------------------------------------
-
-  restore(state: RunState): void {
-    const n = this.plan.nodes.length;
-    for (let i = 0; i < n; i++) this.status[i] = state.status[i] ?? PENDING;
-    for (let k = 0; k < this.plan.edges.length; k++) this.edge[k] = state.edges[k] ?? UNKNOWN;
-    this.values = state.values.map((v) => v ?? undefined);
-    state.errorOutputs.forEach((v, i) => (this.errorOutputs[i] = v ?? undefined));
-    state.shown.forEach((v, i) => (this.shown[i] = v ?? undefined));
-    // rebuild the join counters from the edge states
-    this.unsettled.fill(0);
-    this.liveIn.fill(0);
-    const { nodes, edges } = this.plan;
-    for (let k = 0; k < edges.length; k++) {
-      const e = edges[k] as PlanEdge;
-      if ((nodes[e.to] as PlanNode).scope !== this.id) continue;
-      if (this.edge[k] === UNKNOWN) this.unsettled[e.to] = (this.unsettled[e.to] as number) + 1;
-      else if (this.edge[k] === LIVE) this.liveIn[e.to] = (this.liveIn[e.to] as number) + 1;
-    }
-    for (const s of state.streams) {
-      this.streams.set(s.node, {
-        content: s.content,
-        reasoning: s.reasoning,
-        started: true,
-        ended: true,
-        errored: s.errored,
-        wake: [],
-      });
-    }
-    this.#relaunch = state.launched;
-    this.#rerun = state.running ?? [];
-    if (state.waiting) {
-      const w = state.waiting;
-      this.status[w.node] = WAITING;
-      this.waiting = { node: w.node, request: w.request, attempt: w.attempt, t0: 0, since: w.since };
-    }
-  }
-
-  #relaunch: number[] = [];
-  #rerun: number[] = [];
-
-  /**
-   * After a restore: every pending node whose in-edges are all settled with one live was running when the state was
-   * captured (ready nodes start synchronously). It runs again, unless `mayRerun` says why not: then it fails with a
-   * clear code (and that reason) instead of running twice (ARCHITECTURE decision 2). Output nodes that had been launched early launch again.
-   */
-  #resumeRestored(): void {
-    const { nodes } = this.plan;
-    const mayRerun = this.run.options.mayRerun;
-    for (const m of this.#relaunch) {
-      if (this.status[m] === PENDING && (nodes[m] as PlanNode).answer) void this.#launchOutput(m);
-    }
-    this.#relaunch = [];
-    const order = [...this.#rerun, ...nodes.map((_, i) => i)];
-    this.#rerun = [];
-    for (const i of order) {
-      const node = nodes[i] as PlanNode;
-      if (node.scope !== this.id || this.status[i] !== PENDING) continue;
-      const ready = i === this.start || (this.unsettled[i] === 0 && (this.liveIn[i] as number) > 0);
-      if (!ready) continue;
-      const verdict = mayRerun && !node.answer ? mayRerun(node) : true;
-      if (verdict !== true) {
-        this.status[i] = RUNNING;
-        this.running++;
-        const error = WorkflowError.of(Codes.NODE_RUN_ERROR, verdict);
-        queueMicrotask(() => this.#onNodeError(i, error));
-        continue;
-      }
-      this.#startNode(i);
-    }
   }
 }
 
