@@ -4,21 +4,11 @@
 import { Codes } from "./codes.ts";
 import type { Plan, PlanEdge, PlanNode } from "./compile.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
-import { addUsage, executedTime, nodeEndFrame, nodeErrorFrame, nodeProcessFrame, nodeStartFrame } from "./frames.ts";
-import type {
-  GuardedFetch,
-  InterruptRequest,
-  KeyValuePort,
-  NodeContext,
-  NodeEvent,
-  NodeResult,
-  ResumeAnswer,
-  RunOutput,
-  SubgraphResult,
-} from "./plugin.ts";
-import { createSocketOpener } from "./net.ts";
-import { tracedFetch, type ActiveSpan, type SpanContext } from "./trace.ts";
+import { executedTime, nodeEndFrame, nodeErrorFrame, nodeProcessFrame, nodeStartFrame } from "./frames.ts";
+import type { InterruptRequest, NodeResult, ResumeAnswer, SubgraphResult } from "./plugin.ts";
+import type { ActiveSpan, SpanContext } from "./trace.ts";
 import { resolveRefSegments } from "./refs.ts";
+import { drain, isAsyncIterator, nodeContext, poolOf, resolveInputs, runNode } from "./attempts.ts";
 import { resumeRestored } from "./capture.ts";
 import type { Run } from "./run.ts";
 import {
@@ -35,13 +25,9 @@ import {
   type ScopeOutcome,
   type StreamBuf,
 } from "./states.ts";
-import { nodeAttempts, nodeTimeoutMs } from "./limits.ts";
-import { validateOutputs } from "./schema.ts";
-import { compactJson, parseTemplate, readPath, renderTemplate, renderValue, type TemplateUnit } from "./template.ts";
+import { compactJson, parseTemplate, readPath, renderValue, type TemplateUnit } from "./template.ts";
 import type { Usage } from "./types.ts";
 import { outputDefault } from "./values.ts";
-
-const EMPTY: Record<string, unknown> = Object.freeze({});
 
 /** Output-node channel read timeout (spec §6.6, §6.11): the unit ends silently. */
 const CHANNEL_TIMEOUT_MS = 120_000;
@@ -68,7 +54,7 @@ export class Scope {
    * Per stream source, the output nodes relaying it right now: each callback relays the tokens already received and
    * sends the chunk the node holds back for its end frame, so a source that breaks shows all it sent (issue 14).
    */
-  readonly #breakDrains = new Map<number, Set<() => void>>();
+  readonly breakDrains = new Map<number, Set<() => void>>();
   readonly launched = new Map<number, Promise<NodeResult | undefined>>();
   readonly startedAt = new Map<number, number>();
   /** start sequence per node, so a restore can start the interrupted nodes in their original order */
@@ -85,13 +71,15 @@ export class Scope {
   parentSpan: SpanContext | undefined;
   /** the span of each node's current attempt (an iteration's items hang under it) */
   readonly spans = new Map<number, ActiveSpan>();
-  #resume: ResumeAnswer | undefined;
+  /** the user's answer to the wait this scope stopped at, handed to the waiting node's next attempt (attempts.ts) */
+  resume: ResumeAnswer | undefined;
   /** the node the pending answer is for (any plugin may pause; the answer goes to the one that did) */
-  #resumeNode = -1;
+  resumeNode = -1;
   #done!: (o: ScopeOutcome) => void;
   #error!: (e: unknown) => void;
   #settled = false;
-  readonly #parameters: Record<string, unknown>;
+  /** what this graph's start node receives: the request's parameters, or an iteration's item */
+  readonly parameters: Record<string, unknown>;
   readonly #keyPrefix: string;
   static #innerExecutions = 0;
 
@@ -117,7 +105,7 @@ export class Scope {
     this.values = parent ? parent.values.slice() : new Array(n);
     this.errorOutputs = parent ? parent.errorOutputs.slice() : new Array(n);
     this.shown = new Array(n);
-    this.#parameters = parameters ?? run.options.parameters;
+    this.parameters = parameters ?? run.options.parameters;
     this.#keyPrefix = id === -1 ? "" : `i${Scope.#innerExecutions++}/`;
     const { nodes, edges } = this.plan;
     for (let i = 0; i < n; i++) {
@@ -149,10 +137,10 @@ export class Scope {
     const onAbort = (): void => this.#error(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     void p.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => undefined);
-    if (this.#resume && this.waiting) {
+    if (this.resume && this.waiting) {
       const w = this.waiting;
       this.waiting = undefined;
-      this.#resumeNode = w.node;
+      this.resumeNode = w.node;
       this.status[w.node] = PENDING;
       this.startNode(w.node);
     } else if (restored) {
@@ -165,7 +153,7 @@ export class Scope {
   }
 
   resumeWith(answer: ResumeAnswer): void {
-    this.#resume = answer;
+    this.resume = answer;
     if (this.waiting) this.answers.set(this.waiting.node, answer.attempt);
   }
 
@@ -181,11 +169,11 @@ export class Scope {
     if (this.id === -1) this.run.progress.settled(i);
     // spec §6.6.1: launch the output nodes that read this node before it starts
     if (node.launchBefore) for (const m of node.launchBefore) this.launchOutput(m);
-    if (node.stream) this.#stream(i).started = true;
+    if (node.stream) this.stream(i).started = true;
     this.#wake(i);
-    const task = node.answer ? this.launchOutput(i) : this.#runNode(i);
+    const task = node.answer ? this.launchOutput(i) : runNode(this, i);
     task.then(
-      (result) => this.#complete(i, result),
+      (result) => this.complete(i, result),
       (e: unknown) => this.onNodeError(i, e),
     );
   }
@@ -221,7 +209,7 @@ export class Scope {
   readonly framed = new Set<number>();
 
   /** A node finished (result) or ended silently (undefined: a skipped message node launched early). */
-  #complete(i: number, result: NodeResult | undefined): void {
+  complete(i: number, result: NodeResult | undefined): void {
     // after a failure or a cancellation nothing settles any more (and no boundary is reported)
     if (this.#settled || this.run.signal.aborted) return;
     const node = this.plan.nodes[i] as PlanNode;
@@ -252,7 +240,7 @@ export class Scope {
         else if (e.fail) live = false;
         else if (node.branch) live = e.handle === result?.branch;
         else live = true;
-        if (live === (pass === 1)) this.#settleEdge(k, live);
+        if (live === (pass === 1)) this.settleEdge(k, live);
       }
     }
     this.#wake(i);
@@ -260,7 +248,7 @@ export class Scope {
     this.#checkComplete();
   }
 
-  #settleEdge(k: number, live: boolean): void {
+  settleEdge(k: number, live: boolean): void {
     const e = this.plan.edges[k] as PlanEdge;
     this.edge[k] = live ? LIVE : DEAD;
     if (!live && this.id === -1) this.run.progress.decided(k);
@@ -371,7 +359,7 @@ export class Scope {
     });
   }
 
-  #stream(i: number): StreamBuf {
+  stream(i: number): StreamBuf {
     let buf = this.streams.get(i);
     if (!buf)
       this.streams.set(
@@ -381,315 +369,8 @@ export class Scope {
     return buf;
   }
 
-  // ---- inputs ----------------------------------------------------------------------------------------------------
-
-  /** A node's variables as refs read them: its outputs, plus errorCode/errorMessage once a strategy set them. */
-  #poolOf(r: number): Record<string, unknown> {
-    const errors = this.errorOutputs[r];
-    const values = this.values[r] ?? EMPTY;
-    return errors ? { ...values, ...errors } : values;
-  }
-
-  resolveInputs(node: PlanNode): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    for (const input of node.inputs) {
-      if (input.kind === "literal") {
-        out[input.name] = input.value;
-        continue;
-      }
-      const r = input.ref ?? -1;
-      if (r < 0) {
-        throw WorkflowError.of(
-          Codes.VARIABLE_POOL_GET_PARAMETER_ERROR,
-          `Node ${input.nodeId} does not have value ${input.path}`,
-        );
-      }
-      const source = this.plan.nodes[r] as PlanNode;
-      const values = this.#poolOf(r);
-      out[input.name] = resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
-    }
-    return out;
-  }
-
-  // ---- plain nodes ----------------------------------------------------------------------------------------------
-
-  async #runNode(i: number): Promise<NodeResult> {
-    const run = this.run;
-    const node = this.plan.nodes[i] as PlanNode;
-    const t0 = this.startedAt.get(i) ?? run.clock.now();
-    const sid = run.options.sid;
-    const isResume = this.#resume !== undefined && i === this.#resumeNode;
-    if (!isResume) {
-      run.emitRaw(nodeStartFrame(sid, run.created(), { id: node.id, alias: node.alias }, this.#progress(i)), node.id);
-    }
-    const policy = node.retryable && node.retry.shouldRetry ? node.retry : undefined;
-    // issue 13: the author's timeout and retries, clamped to the operator's caps (src/engine/limits.ts)
-    const config = run.options.config ?? {};
-    const attempts = policy ? nodeAttempts(policy, config) : 1;
-    let inputs: Record<string, unknown> = {};
-    let lastError: WorkflowError | undefined;
-    let result: NodeResult | undefined;
-    const buf = node.stream ? this.#stream(i) : undefined;
-    for (let attempt = 0; attempt < attempts && !result; attempt++) {
-      const span = run.options.tracer?.attempt(this.parentSpan, node, attempt + 1);
-      if (span) {
-        this.spans.set(i, span);
-        // the answer to a question: the node runs again, as a new attempt after its wait
-        if (isResume) span.set({ "workflow.node.resumed": true });
-      }
-      try {
-        inputs = this.resolveInputs(node);
-        const r = await this.#attempt(
-          i,
-          node,
-          inputs,
-          policy !== undefined && !node.stream ? nodeTimeoutMs(policy, config) : 0,
-          buf,
-          span,
-        );
-        if (!r.interrupt) this.#validate(node, r);
-        result = r;
-        span?.set({ "workflow.node.outcome": r.interrupt ? "interrupted" : "success" });
-        span?.end();
-      } catch (e) {
-        if (run.signal.aborted) {
-          span?.set({ "workflow.node.outcome": "cancelled" });
-          span?.end(toWorkflowError(run.signal.reason, Codes.ENG_RUN_ERROR));
-          throw run.signal.reason;
-        }
-        lastError = toWorkflowError(e, node.errorCode);
-        // spec §6.7: a streaming node that fails after its first token aborts the run (tokens were shown)
-        const shown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
-        if (span) {
-          const last = shown || attempt === attempts - 1;
-          const strategy = last && !shown ? policy?.errorStrategy : undefined;
-          span.set({
-            "workflow.node.outcome": last ? (strategy === 1 || strategy === 2 ? "error_strategy" : "error") : "retry",
-            ...(strategy === 1 ? { "workflow.node.error_strategy": "custom_output" } : {}),
-            ...(strategy === 2 ? { "workflow.node.error_strategy": "fail_branch" } : {}),
-          });
-          span.end(lastError);
-        }
-        if (shown) break;
-      }
-    }
-    if (!result) {
-      const error = lastError ?? WorkflowError.of(node.errorCode);
-      const tokensShown = buf !== undefined && buf.content.length + buf.reasoning.length > 0;
-      if (!policy || policy.errorStrategy === 0 || tokensShown) {
-        // the tokens received before the break reach the client before the error frame: relays woken for them
-        // would run only after it, and an output node holds its last chunk back until it knows it is the last
-        for (const drain of this.#breakDrains.get(i) ?? []) drain();
-        run.emitRaw(
-          nodeErrorFrame(sid, run.created(), {
-            id: node.id,
-            alias: node.alias,
-            error: error.toData(),
-            inputs,
-            executedTime: executedTime(run.clock.now() - t0),
-            progress: this.#progress(i),
-            zeroUsage: node.type === "spark-llm" || node.type === "decision-making",
-          }),
-          node.id,
-        );
-        this.framed.add(i);
-        if (buf) {
-          buf.ended = true;
-          wakeStream(buf);
-        }
-        throw error;
-      }
-      // strategies 1 and 2: the node succeeds with custom output or with defaults on the fail branch
-      const errorOutputs = { errorCode: error.code, errorMessage: error.message };
-      this.errorOutputs[i] = errorOutputs;
-      result = { outputs: policy.errorStrategy === 1 ? { ...policy.customOutput } : {} };
-      if (buf) {
-        buf.errored = true;
-      }
-    }
-    if (result.interrupt) {
-      this.#complete(i, result);
-      return result;
-    }
-    const outputs = result.outputs ?? {};
-    this.values[i] = outputs;
-    if (result.shownInputs) this.shown[i] = result.shownInputs;
-    if (result.usage) run.usage = addUsage(run.usage, result.usage);
-    if (buf) {
-      buf.ended = true;
-      wakeStream(buf);
-    }
-    run.emitRaw(
-      nodeEndFrame(sid, run.created(), {
-        id: node.id,
-        alias: node.alias,
-        inputs: result.shownInputs ?? inputs,
-        outputs: result.shownInputs ? {} : outputs,
-        errorOutputs: this.errorOutputs[i] ?? {},
-        ext: result.ext ?? {},
-        executedTime: executedTime(run.clock.now() - t0),
-        ...(result.usage ? { usage: result.usage } : {}),
-        progress: this.#progress(i),
-        content: "",
-        reasoning: "",
-      }),
-      node.id,
-    );
-    // settle in the same step as the end frame: a capture never sees a node that ended but is not done
-    this.#complete(i, result);
-    return result;
-  }
-
-  #validate(node: PlanNode, r: NodeResult): void {
-    if (node.branch && r.branch === undefined) {
-      throw WorkflowError.of(Codes.ENG_RUN_ERROR, `branch node ${node.id} returned no branch`);
-    }
-    if (node.branch && r.branch !== undefined) {
-      const { edges } = this.plan;
-      const handles = node.out.map((k) => (edges[k] as PlanEdge).handle);
-      if (node.out.length > 0 && !handles.includes(r.branch)) {
-        // spec §6.3: no edge for the chosen handle → the fallback's edges (decision: the default intent), else 22301
-        if (r.fallbackBranch !== undefined && handles.includes(r.fallbackBranch)) r.branch = r.fallbackBranch;
-        else throw WorkflowError.of(Codes.ENG_RUN_ERROR, `Branch not found: ${r.branch}`);
-      }
-    }
-    if (r.outputs && node.outputs.length > 0) validateOutputs(node.id, r.outputs, node.outputs);
-  }
-
-  async #attempt(
-    i: number,
-    node: PlanNode,
-    inputs: Record<string, unknown>,
-    timeoutMs: number,
-    buf: StreamBuf | undefined,
-    span?: ActiveSpan,
-  ): Promise<NodeResult> {
-    const run = this.run;
-    const plugin = run.options.registry.get(node.type);
-    // a node gets its own abort signal only when the engine may stop it alone (a timeout, or a stream it reads);
-    // any other node stops with the run, and its signal is the run's (no controller, no listener per node)
-    const controller = timeoutMs > 0 || buf !== undefined ? new AbortController() : undefined;
-    const onAbort = controller ? (): void => controller.abort(run.signal.reason) : undefined;
-    if (onAbort) run.signal.addEventListener("abort", onAbort, { once: true });
-    const release = (): void => {
-      if (onAbort) run.signal.removeEventListener("abort", onAbort);
-    };
-    let out: RunOutput;
-    try {
-      out = plugin.run(this.#context(i, node, inputs, controller?.signal ?? run.signal, span), node.params);
-    } catch (e) {
-      release();
-      throw e;
-    }
-    // a synchronous answer cannot be late: no timeout timer for it (a timer cannot interrupt synchronous code anyway)
-    if (!isAsyncIterator(out) && !isThenable(out)) {
-      release();
-      return out;
-    }
-    const started = out;
-    const work = (async (): Promise<NodeResult> => {
-      if (isAsyncIterator(started)) {
-        for (;;) {
-          const step = await started.next();
-          if (step.done) return step.value;
-          this.#onEvent(node, buf, step.value);
-        }
-      }
-      return await started;
-    })();
-    try {
-      if (timeoutMs <= 0) return await work;
-      let timer: Promise<never> | undefined;
-      const tc = new AbortController();
-      timer = run.clock.sleep(timeoutMs, tc.signal).then(() => {
-        throw WorkflowError.of(Codes.NODE_RUN_ERROR, "Node execution timeout");
-      });
-      try {
-        return await Promise.race([work, timer]);
-      } finally {
-        tc.abort();
-        timer.catch(() => undefined);
-      }
-    } catch (e) {
-      controller?.abort(e);
-      work.catch(() => undefined);
-      throw e;
-    } finally {
-      release();
-    }
-  }
-
-  #onEvent(node: PlanNode, buf: StreamBuf | undefined, ev: NodeEvent): void {
-    if (!buf) return; // only stream sources feed output nodes
-    if (ev.type === "chunk") {
-      if (ev.content) buf.content.push(ev.content);
-      if (ev.reasoning) buf.reasoning.push(ev.reasoning);
-    } else {
-      if (ev.content) buf.reasoning.push(ev.content);
-    }
-    // spec §6.7: after the first token the fail branch can no longer be taken
-    if (buf.content.length + buf.reasoning.length === 1) {
-      const { edges } = this.plan;
-      for (const k of node.out) {
-        const e = edges[k] as PlanEdge;
-        if (!e.fail || this.edge[k] !== UNKNOWN) continue;
-        const alsoNormal = node.out.some((k2) => !(edges[k2] as PlanEdge).fail && (edges[k2] as PlanEdge).to === e.to);
-        if (!alsoNormal) this.#settleEdge(k, false);
-      }
-    }
-    wakeStream(buf);
-  }
-
-  #context(
-    i: number,
-    node: PlanNode,
-    inputs: Record<string, unknown>,
-    signal: AbortSignal,
-    span?: ActiveSpan,
-  ): NodeContext {
-    const run = this.run;
-    const opts = run.options;
-    const fetch = opts.fetch ?? notConfiguredFetch;
-    const resume = this.#resume && i === this.#resumeNode ? this.#takeResume() : undefined;
-    const ctx: NodeContext = {
-      nodeId: node.id,
-      type: node.type,
-      alias: node.alias,
-      inputs,
-      inputIds: node.inputs.flatMap((x) => (x.id === undefined ? [] : [{ id: x.id, name: x.name }])),
-      outputs: node.outputs,
-      run: opts.info,
-      // the request's parameters (or an iteration item) go to the start node of this graph
-      parameters: i === this.start ? this.#parameters : {},
-      signal,
-      readTimeoutMs: node.retryable && node.retry.shouldRetry ? nodeTimeoutMs(node.retry, opts.config ?? {}) : 0,
-      nodeTimeoutMs: nodeTimeoutMs(node.retry, opts.config ?? {}),
-      clock: run.clock,
-      // issue 17: every call a node makes is a client span of its attempt and carries that span's traceparent
-      fetch: span ? tracedFetch(fetch, span) : fetch,
-      trace: span,
-      openSocket: opts.openSocket ?? defaultSocket,
-      kv: opts.kv ?? notConfiguredKv,
-      ...(opts.sql ? { sql: opts.sql } : {}),
-      ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
-      config: opts.config ?? {},
-      render: (template, mode = "json") => renderTemplate(template, inputs, mode),
-      runSubgraph: (startId, startOutputs) => this.#subgraph(i, startId, startOutputs),
-      log: (line) => opts.log?.(`[${node.id}] ${line}`),
-      ...(resume ? { resume } : {}),
-    };
-    return ctx;
-  }
-
-  #takeResume(): ResumeAnswer | undefined {
-    const r = this.#resume;
-    this.#resume = undefined;
-    this.#resumeNode = -1;
-    return r;
-  }
-
   /** Runs an iteration's inner graph for one item on a copy of the pool (spec §5.18, [new] own result per item). */
-  async #subgraph(owner: number, startId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult> {
+  async subgraph(owner: number, startId: string, startOutputs: Record<string, unknown>): Promise<SubgraphResult> {
     const node = this.plan.nodes[owner] as PlanNode;
     const start = this.plan.nodes.findIndex((x) => x.id === startId);
     if (start < 0 || node.innerEnd === undefined)
@@ -821,9 +502,9 @@ export class Scope {
     let result: NodeResult;
     let inputs: Record<string, unknown>;
     try {
-      inputs = this.resolveInputs(node);
+      inputs = resolveInputs(this, node);
       const plugin = run.options.registry.get(node.type);
-      const out = plugin.run(this.#context(m, node, inputs, run.signal, span), node.params);
+      const out = plugin.run(nodeContext(this, m, node, inputs, run.signal, span), node.params);
       result = isAsyncIterator(out) ? await drain(out) : await out;
     } catch (e) {
       span?.set({ "workflow.node.outcome": "error" });
@@ -862,7 +543,7 @@ export class Scope {
       }),
       true,
     );
-    if (this.status[m] === RUNNING) this.#complete(m, result);
+    if (this.status[m] === RUNNING) this.complete(m, result);
     return result;
   }
 
@@ -914,7 +595,7 @@ export class Scope {
     const r = input.ref ?? -1;
     const source = this.plan.nodes[r];
     if (!source) return null;
-    const values = this.#poolOf(r);
+    const values = poolOf(this, r);
     try {
       return resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
     } catch {
@@ -933,7 +614,7 @@ export class Scope {
     emit: (chunk: string) => void,
     flush: () => void,
   ): Promise<"tokens" | "empty" | "error"> {
-    const buf = this.#stream(src);
+    const buf = this.stream(src);
     let idx = 0;
     let first = true;
     const relay = (token: string): void => {
@@ -948,8 +629,8 @@ export class Scope {
       while (idx < list.length) relay(list[idx++] as string);
       flush();
     };
-    let drains = this.#breakDrains.get(src);
-    if (!drains) this.#breakDrains.set(src, (drains = new Set()));
+    let drains = this.breakDrains.get(src);
+    if (!drains) this.breakDrains.set(src, (drains = new Set()));
     drains.add(drain);
     try {
       for (;;) {
@@ -995,26 +676,6 @@ export class Scope {
   }
 }
 
-function isThenable(v: unknown): v is PromiseLike<NodeResult> {
-  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
-}
-
-function isAsyncIterator(v: unknown): v is AsyncGenerator<NodeEvent, NodeResult, undefined> {
-  return (
-    typeof v === "object" &&
-    v !== null &&
-    typeof (v as { next?: unknown }).next === "function" &&
-    Symbol.asyncIterator in v
-  );
-}
-
-async function drain(gen: AsyncGenerator<NodeEvent, NodeResult, undefined>): Promise<NodeResult> {
-  for (;;) {
-    const step = await gen.next();
-    if (step.done) return step.value;
-  }
-}
-
 function subtractUsage(a: Usage, b: Usage): Usage {
   return {
     completion_tokens: a.completion_tokens - b.completion_tokens,
@@ -1025,18 +686,6 @@ function subtractUsage(a: Usage, b: Usage): Usage {
 
 /** items run so far under each iteration attempt span (their index) */
 const itemCounts = new WeakMap<ActiveSpan, number>();
-
-const notConfiguredFetch: GuardedFetch = () =>
-  Promise.reject(WorkflowError.of(Codes.NODE_RUN_ERROR, "outbound fetch is not configured for this run"));
-
-const defaultSocket = createSocketOpener({ errorCode: Codes.SPARK_REQUEST_ERROR });
-
-const notConfiguredKv: KeyValuePort = {
-  hgetall: () =>
-    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
-  hset: () =>
-    Promise.reject(WorkflowError.of(Codes.VARIABLE_NODE_EXECUTION_ERROR, "variable storage is not configured")),
-};
 
 /** Is `path` (an output name, maybe with a sub-path) one of the source's outputs that never stream? */
 function isQuiet(source: PlanNode, path: string): boolean {
