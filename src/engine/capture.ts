@@ -4,6 +4,7 @@
 import { Codes } from "./codes.ts";
 import type { PlanEdge, PlanNode } from "./compile.ts";
 import { WorkflowError } from "./errors.ts";
+import { launchOutput } from "./relay.ts";
 import type { RunState } from "./run.ts";
 import type { Scope } from "./scope.ts";
 import { DONE, LIVE, PENDING, RUNNING, SKIPPED, UNKNOWN, WAITING } from "./states.ts";
@@ -90,7 +91,7 @@ export function resumeRestored(scope: Scope): void {
   const { nodes } = scope.plan;
   const mayRerun = scope.run.options.mayRerun;
   for (const m of scope.relaunch) {
-    if (scope.status[m] === PENDING && (nodes[m] as PlanNode).answer) void scope.launchOutput(m);
+    if (scope.status[m] === PENDING && (nodes[m] as PlanNode).answer) void launchOutput(scope, m);
   }
   scope.relaunch = [];
   const order = [...scope.rerun, ...nodes.map((_, i) => i)];

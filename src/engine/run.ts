@@ -2,7 +2,9 @@
 // outcome, and capture/restore of the whole run at node boundaries.
 //
 // Structure (after Dify's split of its graph engine): the Plan is the graph; a Scope (scope.ts) holds the runtime
-// state of one graph execution (the main graph, or one item of an iteration) and schedules its nodes.
+// state of one graph execution (the main graph, or one item of an iteration) and schedules its nodes; attempts.ts
+// runs a plain node, relay.ts an output node, and capture.ts captures and restores a scope. states.ts holds what
+// they share. Importers use this file (or index.ts): the other modules are internal to the engine.
 import { captureScope, restoreScope } from "./capture.ts";
 import { Codes } from "./codes.ts";
 import type { Plan, PlanNode } from "./compile.ts";

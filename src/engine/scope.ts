@@ -1,15 +1,17 @@
-// The scheduler of one graph execution (spec §6): dead-path elimination with AND-joins, concurrent branches, output
-// nodes with early launch, gate waits and token relay (§6.6), retries, timeouts and error strategies (§6.7),
-// interrupts (§6.10) and capture/restore of a running flow at node boundaries.
+// The scheduler of one graph execution (spec §6): which nodes are ready (AND-joins: join counters over in-edges),
+// edge settlement by results, branches and fail branches, dead-path elimination (skips), concurrent branches,
+// completion, interrupts (§6.10), the waits output nodes make on other nodes, and an iteration's inner graph per item.
+// What runs a node is elsewhere: attempts.ts (plain nodes: retries, timeouts, error strategies §6.7), relay.ts
+// (output nodes: gates and token relay §6.6), capture.ts (capture/restore at node boundaries).
 import { Codes } from "./codes.ts";
 import type { Plan, PlanEdge, PlanNode } from "./compile.ts";
 import { toWorkflowError, WorkflowError } from "./errors.ts";
-import { executedTime, nodeEndFrame, nodeErrorFrame, nodeProcessFrame, nodeStartFrame } from "./frames.ts";
+import { executedTime, nodeErrorFrame } from "./frames.ts";
 import type { InterruptRequest, NodeResult, ResumeAnswer, SubgraphResult } from "./plugin.ts";
 import type { ActiveSpan, SpanContext } from "./trace.ts";
-import { resolveRefSegments } from "./refs.ts";
-import { drain, isAsyncIterator, nodeContext, poolOf, resolveInputs, runNode } from "./attempts.ts";
+import { runNode } from "./attempts.ts";
 import { resumeRestored } from "./capture.ts";
+import { launchOutput } from "./relay.ts";
 import type { Run } from "./run.ts";
 import {
   DEAD,
@@ -25,12 +27,7 @@ import {
   type ScopeOutcome,
   type StreamBuf,
 } from "./states.ts";
-import { compactJson, parseTemplate, readPath, renderValue, type TemplateUnit } from "./template.ts";
 import type { Usage } from "./types.ts";
-import { outputDefault } from "./values.ts";
-
-/** Output-node channel read timeout (spec §6.6, §6.11): the unit ends silently. */
-const CHANNEL_TIMEOUT_MS = 120_000;
 
 type Waiter = () => void;
 
@@ -80,7 +77,7 @@ export class Scope {
   #settled = false;
   /** what this graph's start node receives: the request's parameters, or an iteration's item */
   readonly parameters: Record<string, unknown>;
-  readonly #keyPrefix: string;
+  readonly keyPrefix: string;
   static #innerExecutions = 0;
 
   constructor(
@@ -106,7 +103,7 @@ export class Scope {
     this.errorOutputs = parent ? parent.errorOutputs.slice() : new Array(n);
     this.shown = new Array(n);
     this.parameters = parameters ?? run.options.parameters;
-    this.#keyPrefix = id === -1 ? "" : `i${Scope.#innerExecutions++}/`;
+    this.keyPrefix = id === -1 ? "" : `i${Scope.#innerExecutions++}/`;
     const { nodes, edges } = this.plan;
     for (let i = 0; i < n; i++) {
       const node = nodes[i] as PlanNode;
@@ -168,10 +165,10 @@ export class Scope {
     this.startOrder.set(i, this.#starts++);
     if (this.id === -1) this.run.progress.settled(i);
     // spec §6.6.1: launch the output nodes that read this node before it starts
-    if (node.launchBefore) for (const m of node.launchBefore) this.launchOutput(m);
+    if (node.launchBefore) for (const m of node.launchBefore) launchOutput(this, m);
     if (node.stream) this.stream(i).started = true;
     this.#wake(i);
-    const task = node.answer ? this.launchOutput(i) : runNode(this, i);
+    const task = node.answer ? launchOutput(this, i) : runNode(this, i);
     task.then(
       (result) => this.complete(i, result),
       (e: unknown) => this.onNodeError(i, e),
@@ -196,7 +193,7 @@ export class Scope {
           error: error.toData(),
           inputs: {},
           executedTime: executedTime(run.clock.now() - (this.startedAt.get(i) ?? run.clock.now())),
-          progress: this.#progress(i),
+          progress: this.run.progressOf(i),
           zeroUsage: false,
         }),
         node.id,
@@ -400,280 +397,6 @@ export class Scope {
     const usage = subtractUsage(this.run.usage, before);
     return { outputs: outcome.outputs, usage };
   }
-
-  #progress(i: number): number {
-    return this.run.progressOf(i);
-  }
-
-  // ---- output nodes (spec §6.6) -----------------------------------------------------------------------------------
-
-  launchOutput(m: number): Promise<NodeResult | undefined> {
-    let p = this.launched.get(m);
-    if (!p) {
-      p = this.#runOutput(m);
-      // failures surface when the scheduler reaches the node; avoid unhandled rejections for early launches
-      p.catch(() => undefined);
-      this.launched.set(m, p);
-    }
-    return p;
-  }
-
-  async #runOutput(m: number): Promise<NodeResult | undefined> {
-    const run = this.run;
-    const node = this.plan.nodes[m] as PlanNode;
-    const spec = node.answer;
-    if (!spec) throw new Error("not an output node");
-    // stable keys in the main graph (they survive capture/restore); inner graphs get one prefix per execution
-    const key = this.id === -1 ? node.id : `${this.#keyPrefix}${node.id}`;
-    await this.waitSettled(node.gatesBefore);
-    if (this.status[m] === SKIPPED && !spec.isEnd) return undefined;
-    const sid = run.options.sid;
-    const t0 = run.clock.now();
-    const ref = { id: node.id, alias: node.alias };
-    const ext = spec.isEnd ? { answer_mode: spec.mode } : undefined;
-    run.emitOutput(key, node.id, nodeStartFrame(sid, run.created(), ref, this.#progress(m)), false);
-
-    // Render the templates unit by unit; with streamOutput every chunk but the very last is a process frame.
-    let held: { content: string; reasoning: string } | undefined;
-    let answer = "";
-    let reasoning = "";
-    // the held chunk goes out as a process frame: when a newer one arrives, or when a source breaks mid-stream (it
-    // will never be the end frame's)
-    const flushHeld = (): void => {
-      if (!held) return;
-      run.emitOutput(
-        key,
-        node.id,
-        nodeProcessFrame(
-          sid,
-          run.created(),
-          ref,
-          this.#progress(m),
-          executedTime(run.clock.now() - t0),
-          held.content,
-          held.reasoning,
-          ext,
-        ),
-        false,
-      );
-      held = undefined;
-    };
-    const emitChunk = (content: string, isReasoning: boolean): void => {
-      if (isReasoning) reasoning += content;
-      else answer += content;
-      if (!spec.streamOutput) return;
-      flushHeld();
-      held = isReasoning ? { content: "", reasoning: content } : { content, reasoning: "" };
-    };
-    if (spec.mode === 1) {
-      const names = new Set(node.inputs.map((x) => x.name));
-      if (spec.isEnd && spec.reasoningTemplate) {
-        await this.#renderUnits(
-          node,
-          parseTemplate(spec.reasoningTemplate, names),
-          (c) => emitChunk(c, true),
-          flushHeld,
-        );
-      }
-      await this.#renderUnits(node, parseTemplate(spec.template, names), (c) => emitChunk(c, false), flushHeld);
-    }
-    await this.waitSettled(node.sources);
-    if (this.status[m] === SKIPPED && !spec.isEnd) {
-      run.emitOutput(
-        key,
-        node.id,
-        nodeEndFrame(sid, run.created(), {
-          ...ref,
-          inputs: {},
-          outputs: {},
-          errorOutputs: {},
-          ext: {},
-          executedTime: executedTime(run.clock.now() - t0),
-          progress: this.#progress(m),
-          content: "",
-          reasoning: "",
-        }),
-        true,
-      );
-      return undefined;
-    }
-    // issue 17: an output node that is not skipped is one span, from its launch (skipped ones are no span)
-    const span = run.options.tracer?.attempt(this.parentSpan, node, 1, t0);
-    let result: NodeResult;
-    let inputs: Record<string, unknown>;
-    try {
-      inputs = resolveInputs(this, node);
-      const plugin = run.options.registry.get(node.type);
-      const out = plugin.run(nodeContext(this, m, node, inputs, run.signal, span), node.params);
-      result = isAsyncIterator(out) ? await drain(out) : await out;
-    } catch (e) {
-      span?.set({ "workflow.node.outcome": "error" });
-      span?.end(toWorkflowError(e, node.errorCode));
-      throw e;
-    }
-    span?.set({ "workflow.node.outcome": "success" });
-    span?.end();
-    const outputs = result.outputs ?? {};
-    let content: string;
-    let reason: string;
-    if (spec.mode === 0) {
-      content = compactJson(outputs);
-      reason = "";
-    } else if (spec.streamOutput) {
-      content = held?.content ?? "";
-      reason = held?.reasoning ?? "";
-    } else {
-      content = answer;
-      reason = reasoning;
-    }
-    this.values[m] = outputs;
-    run.emitOutput(
-      key,
-      node.id,
-      nodeEndFrame(sid, run.created(), {
-        ...ref,
-        inputs,
-        outputs,
-        errorOutputs: {},
-        ext: {},
-        executedTime: executedTime(run.clock.now() - t0),
-        progress: this.#progress(m),
-        content,
-        reasoning: reason,
-      }),
-      true,
-    );
-    if (this.status[m] === RUNNING) this.complete(m, result);
-    return result;
-  }
-
-  async #renderUnits(
-    node: PlanNode,
-    units: TemplateUnit[],
-    emit: (chunk: string) => void,
-    flush: () => void = () => undefined,
-  ): Promise<void> {
-    for (const unit of units) {
-      if (unit.kind === "text") {
-        emit(unit.text);
-        continue;
-      }
-      const input = node.inputs.find((x) => x.name === unit.name);
-      if (!input) {
-        emit(`{{${unit.raw}}}`);
-        continue;
-      }
-      if (input.kind === "literal") {
-        const r = readPath(input.value, unit.path, unit.raw);
-        emit(r.found ? renderValue(r.value, "json") : unit.raw);
-        continue;
-      }
-      const src = input.ref ?? -1;
-      const source = this.plan.nodes[src];
-      if (src >= 0 && source && source.stream && unit.path.length === 0 && !isQuiet(source, input.path)) {
-        await this.waitStarted(src);
-        if (this.status[src] === SKIPPED) continue;
-        const reasoningStream = input.path === "REASONING_CONTENT" || input.path === "reasoning_content";
-        const relayed = await this.#relay(src, reasoningStream, emit, flush);
-        // a source that streamed nothing at all (a sub-flow in variable mode) is rendered from its variable
-        if (relayed === "tokens") continue;
-        if (relayed === "empty" && this.status[src] !== DONE) continue;
-        // error marker: render from the pool instead (spec §6.6 step 3)
-      }
-      if (src >= 0) await this.waitSettled([src]);
-      if (src >= 0 && this.status[src] === SKIPPED) {
-        // a skipped source renders its defaults
-      }
-      const value = this.#readInput(input);
-      const r = readPath(value, unit.path, unit.raw);
-      emit(r.found ? renderValue(r.value, "json") : unit.raw);
-    }
-  }
-
-  #readInput(input: PlanNode["inputs"][number]): unknown {
-    if (input.kind === "literal") return input.value;
-    const r = input.ref ?? -1;
-    const source = this.plan.nodes[r];
-    if (!source) return null;
-    const values = poolOf(this, r);
-    try {
-      return resolveRefSegments(source.id, values, source.outputs, input.segments ?? [input.path]);
-    } catch {
-      const first = source.outputs.find((o) => o.name === input.path);
-      return first ? outputDefault(first.schema) : null;
-    }
-  }
-
-  /**
-   * Relays a stream source's tokens until its end marker: "tokens" when some were relayed, "empty" when the source
-   * ended without any, "error" on an error marker (the unit is then rendered from the pool, spec §6.6 step 3).
-   */
-  async #relay(
-    src: number,
-    reasoningStream: boolean,
-    emit: (chunk: string) => void,
-    flush: () => void,
-  ): Promise<"tokens" | "empty" | "error"> {
-    const buf = this.stream(src);
-    let idx = 0;
-    let first = true;
-    const relay = (token: string): void => {
-      // the host learns (and may persist) that a source still running has shown tokens before the first one can
-      // reach a frame; a settled source never runs again, so it needs no mark
-      if (first && !this.isSettled(src)) this.run.tokensShown(src);
-      first = false;
-      emit(token);
-    };
-    const drain = (): void => {
-      const list = reasoningStream ? buf.reasoning : buf.content;
-      while (idx < list.length) relay(list[idx++] as string);
-      flush();
-    };
-    let drains = this.breakDrains.get(src);
-    if (!drains) this.breakDrains.set(src, (drains = new Set()));
-    drains.add(drain);
-    try {
-      for (;;) {
-        const list = reasoningStream ? buf.reasoning : buf.content;
-        while (idx < list.length) relay(list[idx++] as string);
-        if (buf.errored) return "error";
-        if (buf.ended || this.isSettled(src)) {
-          const rest = reasoningStream ? buf.reasoning : buf.content;
-          while (idx < rest.length) relay(rest[idx++] as string);
-          if (buf.errored) return "error";
-          return buf.content.length + buf.reasoning.length > 0 ? "tokens" : "empty";
-        }
-        const woke = await this.#nextToken(buf);
-        if (!woke) return "tokens"; // channel read timeout: the unit ends silently
-      }
-    } finally {
-      drains.delete(drain);
-    }
-  }
-
-  #nextToken(buf: StreamBuf): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      const signal = this.run.signal;
-      const tc = new AbortController();
-      const onAbort = (): void => {
-        tc.abort();
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      buf.wake.push(() => {
-        tc.abort();
-        signal.removeEventListener("abort", onAbort);
-        resolve(true);
-      });
-      this.run.clock.sleep(CHANNEL_TIMEOUT_MS, tc.signal).then(
-        () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(false);
-        },
-        () => undefined,
-      );
-    });
-  }
 }
 
 function subtractUsage(a: Usage, b: Usage): Usage {
@@ -686,10 +409,3 @@ function subtractUsage(a: Usage, b: Usage): Usage {
 
 /** items run so far under each iteration attempt span (their index) */
 const itemCounts = new WeakMap<ActiveSpan, number>();
-
-/** Is `path` (an output name, maybe with a sub-path) one of the source's outputs that never stream? */
-function isQuiet(source: PlanNode, path: string): boolean {
-  const quiet = source.quiet;
-  if (!quiet) return false;
-  return quiet.some((q) => path === q || path.startsWith(`${q}.`) || path.startsWith(`${q}[`));
-}
