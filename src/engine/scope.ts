@@ -31,7 +31,11 @@ import type { Usage } from "./types.ts";
 
 type Waiter = () => void;
 
-/** The runtime state of one graph execution: the main graph, or one item of an iteration. */
+/**
+ * The runtime state of one graph execution: the main graph, or one item of an iteration. Its fields are plain (not
+ * `#private`) where attempts.ts, relay.ts and capture.ts read or write them: the class is internal to the engine and
+ * never exported from index.ts.
+ */
 export class Scope {
   readonly run: Run;
   readonly plan: Plan;
@@ -77,6 +81,7 @@ export class Scope {
   #settled = false;
   /** what this graph's start node receives: the request's parameters, or an iteration's item */
   readonly parameters: Record<string, unknown>;
+  /** prefix of this scope's keys in the output serialiser (relay.ts): none in the main graph, one per inner run */
   readonly keyPrefix: string;
   static #innerExecutions = 0;
 
@@ -157,6 +162,7 @@ export class Scope {
   /** answers received per question-answer node in its current wait */
   readonly answers = new Map<number, number>();
 
+  /** Starts a ready node: an output node's relay (relay.ts) or a plain node's attempts (attempts.ts). */
   startNode(i: number): void {
     const node = this.plan.nodes[i] as PlanNode;
     this.status[i] = RUNNING;
@@ -175,6 +181,7 @@ export class Scope {
     );
   }
 
+  /** A node failed without a strategy (or may not run again after a restore): the run fails (spec §6.7). */
   onNodeError(i: number, e: unknown): void {
     if (this.#settled) return;
     const node = this.plan.nodes[i] as PlanNode;
@@ -193,7 +200,7 @@ export class Scope {
           error: error.toData(),
           inputs: {},
           executedTime: executedTime(run.clock.now() - (this.startedAt.get(i) ?? run.clock.now())),
-          progress: this.run.progressOf(i),
+          progress: run.progressOf(i),
           zeroUsage: false,
         }),
         node.id,
@@ -245,6 +252,7 @@ export class Scope {
     this.#checkComplete();
   }
 
+  /** An edge is decided; its target starts, or is skipped, when that was its last unsettled in-edge. */
   settleEdge(k: number, live: boolean): void {
     const e = this.plan.edges[k] as PlanEdge;
     this.edge[k] = live ? LIVE : DEAD;
@@ -356,6 +364,7 @@ export class Scope {
     });
   }
 
+  /** The token buffer of a stream source (created on first use). */
   stream(i: number): StreamBuf {
     let buf = this.streams.get(i);
     if (!buf)
