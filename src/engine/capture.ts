@@ -1,6 +1,6 @@
-// Capture and restore of a scope at a node boundary (the main graph's: iterations are never captured mid-item), and
-// the resume of a restored scope. The run's own part of the state (usage, frames produced, the serialiser's queues)
-// is captured and restored by `Run` (run.ts).
+// Capture and restore of a scope at a node boundary, and the resume of a restored scope. Only the main graph's scope
+// is captured: an iteration running at that moment is recorded as running and runs again as a whole. The run's own
+// part of the state (usage, frames produced, the serialiser's queues) is captured and restored by `Run` (run.ts).
 import { Codes } from "./codes.ts";
 import type { PlanEdge, PlanNode } from "./compile.ts";
 import { WorkflowError } from "./errors.ts";
