@@ -7,5 +7,7 @@ export declare function startDev(options?: {
   seed?: boolean;
   vars?: Record<string, string>;
   probe?: "GET" | "POST";
+  /** more `wrangler dev` arguments */
+  args?: string[];
 }): Promise<{ base: string; stop: () => Promise<void>; pid: number; persist: string }>;
 export declare function publishFlow(base: string, data: unknown): Promise<string>;

@@ -25,7 +25,7 @@ export async function freePort() {
 }
 
 /** Starts `wrangler dev` in `cwd` (the project by default); `seed` gives it a migrated D1 with the bench apps. */
-export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GET" } = {}) {
+export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GET", args = [] } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "bench-dev-"));
   if (seed) {
     execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
@@ -52,7 +52,7 @@ export async function startDev({ cwd = root, seed = true, vars = {}, probe = "GE
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const child = spawn(
     "wrangler",
-    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, ...varArgs],
+    ["dev", "--ip", "127.0.0.1", "--port", String(port), "--local", "--persist-to", persist, ...varArgs, ...args],
     // DEV_LOG=<file>: the runtime's output goes there (for a benchmark's post-mortem)
     { cwd, env, stdio: process.env.DEV_LOG ? ["ignore", openSync(process.env.DEV_LOG, "a"), "pipe"] : "ignore" },
   );

@@ -12,6 +12,7 @@
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { publishFlow, root, startDev } from "./dev.mjs";
+import { llmFlow } from "./flows.mjs";
 import { median } from "./load.mjs";
 
 const REPS = Number(process.env.REPS ?? 15);
@@ -91,61 +92,7 @@ try {
       headers: { "Content-Type": "application/json", ...headers },
       body: JSON.stringify(body),
     });
-  const flowFor = (script) => ({
-    data: {
-      nodes: [
-        {
-          id: "node-start::s",
-          data: {
-            nodeMeta: { nodeType: "b", aliasName: "S" },
-            outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
-          },
-        },
-        {
-          id: "spark-llm::l",
-          data: {
-            nodeMeta: { nodeType: "b", aliasName: "L" },
-            nodeParam: {
-              domain: "m",
-              source: "openai",
-              url: `${providerUrl}/v1/chat/completions`,
-              apiKey: "k",
-              template: "{{input}}",
-              extraParams: { script },
-            },
-            inputs: [
-              {
-                name: "input",
-                schema: {
-                  type: "string",
-                  value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } },
-                },
-              },
-            ],
-            outputs: [{ name: "output", schema: { type: "string" } }],
-          },
-        },
-        {
-          id: "node-end::e",
-          data: {
-            nodeMeta: { nodeType: "b", aliasName: "E" },
-            nodeParam: { outputMode: 1, template: "{{output}}", streamOutput: true },
-            inputs: [
-              {
-                name: "output",
-                schema: { type: "string", value: { type: "ref", content: { nodeId: "spark-llm::l", name: "output" } } },
-              },
-            ],
-          },
-        },
-      ],
-      edges: [
-        { sourceNodeId: "node-start::s", targetNodeId: "spark-llm::l" },
-        { sourceNodeId: "spark-llm::l", targetNodeId: "node-end::e" },
-      ],
-    },
-  });
-  const publish = (script) => publishFlow(base, flowFor(script));
+  const publish = (script) => publishFlow(base, llmFlow(providerUrl, { script, stream: true }));
   const openContent = (f) => f.choices?.[0]?.delta?.content;
   const providerContent = (f) => f.choices?.[0]?.delta?.content;
 

@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { publishFlow, root, startDev } from "./dev.mjs";
+import { llmFlow } from "./flows.mjs";
 
 const CHECKPOINTS = (process.env.MEMORY_N ?? "1000,5000").split(",").map(Number);
 const KINDS = (process.env.MEMORY_KINDS ?? "llm,logic").split(",");
@@ -31,49 +32,9 @@ const provider = createServer((req, res) => {
 await new Promise((r) => provider.listen(0, "127.0.0.1", r));
 const providerUrl = `http://127.0.0.1:${provider.address().port}`;
 
-const ref = (nodeId, name) => ({ type: "string", value: { type: "ref", content: { nodeId, name } } });
-const llmFlow = {
-  data: {
-    nodes: [
-      {
-        id: "node-start::s",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "S" },
-          outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
-        },
-      },
-      {
-        id: "spark-llm::l",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "L" },
-          nodeParam: {
-            domain: "m",
-            source: "openai",
-            url: `${providerUrl}/v1/chat/completions`,
-            apiKey: "k",
-            template: "{{input}}",
-          },
-          inputs: [{ name: "input", schema: ref("node-start::s", "AGENT_USER_INPUT") }],
-          outputs: [{ name: "output", schema: { type: "string" } }],
-        },
-      },
-      {
-        id: "node-end::e",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "E" },
-          nodeParam: { outputMode: 0 },
-          inputs: [{ name: "out", schema: ref("spark-llm::l", "output") }],
-        },
-      },
-    ],
-    edges: [
-      { sourceNodeId: "node-start::s", targetNodeId: "spark-llm::l" },
-      { sourceNodeId: "spark-llm::l", targetNodeId: "node-end::e" },
-    ],
-  },
-};
+const llmFlowData = llmFlow(providerUrl);
 const flows = {
-  llm: { data: llmFlow, parameters: { AGENT_USER_INPUT: "q" } },
+  llm: { data: llmFlowData, parameters: { AGENT_USER_INPUT: "q" } },
   logic: {
     data: JSON.parse(readFileSync(join(root, "examples", "example-core-if-else-branch.json"), "utf8")),
     parameters: { AGENT_USER_INPUT: "bench", score: 80 },

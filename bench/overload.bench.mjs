@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { publishFlow, startDev } from "./dev.mjs";
+import { llmFlow } from "./flows.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 5000);
 const HOLD_MS = Number(process.env.HOLD_MS ?? 15000);
@@ -33,59 +34,7 @@ const provider = createServer((req, res) => {
 await new Promise((r) => provider.listen({ port: 0, host: "127.0.0.1", backlog: 65535 }, r));
 const providerUrl = `http://127.0.0.1:${provider.address().port}`;
 
-const flow = {
-  data: {
-    nodes: [
-      {
-        id: "node-start::s",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "S" },
-          outputs: [{ name: "AGENT_USER_INPUT", schema: { type: "string" } }],
-        },
-      },
-      {
-        id: "spark-llm::l",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "L" },
-          nodeParam: {
-            domain: "m",
-            source: "openai",
-            url: `${providerUrl}/v1/chat/completions`,
-            apiKey: "k",
-            template: "{{input}}",
-          },
-          inputs: [
-            {
-              name: "input",
-              schema: {
-                type: "string",
-                value: { type: "ref", content: { nodeId: "node-start::s", name: "AGENT_USER_INPUT" } },
-              },
-            },
-          ],
-          outputs: [{ name: "output", schema: { type: "string" } }],
-        },
-      },
-      {
-        id: "node-end::e",
-        data: {
-          nodeMeta: { nodeType: "b", aliasName: "E" },
-          nodeParam: { outputMode: 0 },
-          inputs: [
-            {
-              name: "out",
-              schema: { type: "string", value: { type: "ref", content: { nodeId: "spark-llm::l", name: "output" } } },
-            },
-          ],
-        },
-      },
-    ],
-    edges: [
-      { sourceNodeId: "node-start::s", targetNodeId: "spark-llm::l" },
-      { sourceNodeId: "spark-llm::l", targetNodeId: "node-end::e" },
-    ],
-  },
-};
+const flow = llmFlow(providerUrl);
 
 /** The workerd processes under `pid` (wrangler starts one, through a shell on some systems). */
 function workerdPids(pid) {

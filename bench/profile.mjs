@@ -8,13 +8,11 @@
 //
 // What it cannot see: native work outside the isolate (SQLite, the RPC and storage machinery, D1's own worker);
 // those show as "(program)" or not at all. Server CPU per request, native included, is the peer benchmark's figure.
-import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import WebSocket from "ws";
-import { env, freePort, root } from "./dev.mjs";
+import { freePort, root, startDev } from "./dev.mjs";
 import { oursRequest, prepareOurs } from "./peers/ours.mjs";
 
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -22,55 +20,16 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 10);
 const TOP = Number(process.env.TOP ?? 25);
 const CEILING = process.env.TARGET === "ceiling";
 const cwd = CEILING ? join(root, "bench", "ceiling") : root;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const persist = mkdtempSync(join(tmpdir(), "bench-profile-"));
-const opts = { cwd, env, stdio: "pipe" };
-if (!CEILING) execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], opts);
-if (!CEILING)
-  execFileSync(
-    "wrangler",
-    [
-      "d1",
-      "execute",
-      "DB",
-      "--local",
-      "--persist-to",
-      persist,
-      "--command",
-      "INSERT INTO app (name, alias_id, api_key, api_secret, is_tenant, source, actual_source, plat_release_auth) VALUES ('t','tenant01','tk','ts',1,1,1,7), ('d','d1590f30','dk','ds',0,1,1,0)",
-    ],
-    opts,
-  );
-const port = await freePort();
 const inspector = await freePort();
-const child = spawn(
-  "wrangler",
-  [
-    "dev",
-    "--ip",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--inspector-port",
-    String(inspector),
-    "--local",
-    "--persist-to",
-    persist,
-    "--log-level",
-    "warn",
-  ],
-  { cwd, env, stdio: "ignore", detached: true },
-);
-const base = `http://127.0.0.1:${port}`;
+const dev = await startDev({
+  cwd,
+  seed: !CEILING,
+  probe: CEILING ? "POST" : "GET",
+  args: ["--inspector-port", String(inspector), "--log-level", "warn"],
+});
+const base = dev.base;
 try {
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/health`, { method: CEILING ? "POST" : "GET" })).ok) break;
-    } catch {}
-    if (i > 300) throw new Error("wrangler dev did not start");
-    await sleep(200);
-  }
   const target = CEILING
     ? { url: `${base}/`, headers: { "content-type": "application/json" }, body: "{}" }
     : oursRequest(base, await prepareOurs(base));
@@ -108,11 +67,7 @@ try {
   await report(result.profile, done, send);
   ws.close();
 } finally {
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {}
-  await sleep(500);
-  rmSync(persist, { recursive: true, force: true });
+  await dev.stop();
 }
 process.exit(0);
 
