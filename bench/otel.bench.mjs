@@ -10,10 +10,10 @@
 //   npm run bench -- otel                       # PAIRS=8 SECONDS=10 CONCURRENCY=10
 //   PAIRS=2 SECONDS=3 npm run bench -- otel     # a short trial
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { publishFlow, root, startDev } from "./dev.mjs";
+import { startDev } from "./dev.mjs";
 import { load, median } from "./load.mjs";
+import { oursRequest, prepareOurs } from "./peers/ours.mjs";
+import { treeCpuMs } from "./proc.mjs";
 
 const PAIRS = Number(process.env.PAIRS ?? 8);
 const SECONDS = Number(process.env.SECONDS ?? 10);
@@ -41,43 +41,11 @@ async function startCollector() {
   };
 }
 
+/** the peer benchmark's sync webhook (bench/peers/ours.mjs), as a request for `load` */
 async function prepareHook(base) {
-  const flow = JSON.parse(readFileSync(join(root, "bench", "peers", "astron-flow.json"), "utf8"));
-  const flowId = await publishFlow(base, flow);
-  const res = await fetch(`${base}/hooks`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-consumer-username": "d1590f30" },
-    body: JSON.stringify({
-      flow_id: flowId,
-      mode: "sync",
-      auth: "bearer",
-      rate_per_minute: 0,
-      mapping: { AGENT_USER_INPUT: "body.name", name: "body.name", n: "body.n" },
-    }),
-  });
-  if (res.status !== 201) throw new Error(`creating the bench webhook failed: ${res.status} ${await res.text()}`);
-  const hook = await res.json();
-  return {
-    url: `${base}/hooks/${hook.hook_id}`,
-    headers: { authorization: `Bearer ${hook.token}` },
-    body: JSON.stringify({ name: "ada", n: 42 }),
-  };
-}
-
-/** CPU time (user + system, ms) of a process and all its descendants (wrangler → workerd), from /proc */
-function cpuMs(rootPid) {
-  const rows = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      rows.push({ pid: Number(d), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
-    } catch {} // the process ended meanwhile
-  }
-  const pids = [rootPid];
-  for (let i = 0; i < pids.length; i++) for (const r of rows) if (r.ppid === pids[i]) pids.push(r.pid);
-  return rows.filter((r) => pids.includes(r.pid)).reduce((n, r) => n + r.ticks, 0) * 10; // USER_HZ = 100
+  const { url, headers, body } = oursRequest(base, await prepareOurs(base));
+  // load() sets its own Content-Type
+  return { url, headers: { authorization: headers.authorization }, body };
 }
 
 const collector = await startCollector();
@@ -95,10 +63,10 @@ try {
     const pair = {};
     const cpu = {};
     for (const name of order) {
-      const before = cpuMs(pids[name]);
+      const before = treeCpuMs(pids[name]);
       const r = await load({ ...targets[name], concurrency: CONCURRENCY, seconds: SECONDS });
       // the runtime's CPU per run: less sensitive to a busy machine than runs per second
-      r.cpuPerRun = (cpuMs(pids[name]) - before) / r.requests;
+      r.cpuPerRun = (treeCpuMs(pids[name]) - before) / r.requests;
       runs[name].push(r);
       pair[name] = r.rps;
       cpu[name] = r.cpuPerRun;

@@ -3,10 +3,9 @@
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeStream, SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
 import { loadFixture } from "../support/fixtures.ts";
-import { seededState, startDev } from "../support/wrangler-dev.ts";
+import { readFrames, seededState, startDev } from "../support/wrangler-dev.ts";
 
 let child: ChildProcess | undefined;
 let base = "";
@@ -46,13 +45,7 @@ async function post(
   });
 }
 
-async function sse(res: Response): Promise<Frame[]> {
-  const parser = new SseParser();
-  const out: Frame[] = [];
-  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>))
-    for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
-  return out;
-}
+const sse = readFrames;
 
 describe("wrangler dev end to end", () => {
   it("adds, publishes and runs a flow open and debug, streamed and not, and serves an uploaded file", async () => {

@@ -7,15 +7,14 @@
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeStream, SseParser } from "../../src/engine/sse.ts";
 import type { Frame } from "../../src/engine/types.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { END, flow, START, OPTION_QUESTION } from "../support/dsl-builder.ts";
 import { startFakeOpenAI, type FakeOpenAI } from "../support/fake-openai.ts";
 import { startFakeOtlp, type DecodedSpan, type FakeOtlp } from "../support/fake-otlp.ts";
 import { startFakeReceiver, type Received } from "../support/fake-receiver.ts";
 import { loadFixture } from "../support/fixtures.ts";
 import { llmNode } from "../support/llm-flow.ts";
-import { seededState, startDev } from "../support/wrangler-dev.ts";
+import { readFrames, seededState, startDev } from "../support/wrangler-dev.ts";
 
 let child: ChildProcess | undefined;
 let base = "";
@@ -65,13 +64,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
   });
 }
 
-async function sse(res: Response): Promise<Frame[]> {
-  const parser = new SseParser();
-  const out: Frame[] = [];
-  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>))
-    for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
-  return out;
-}
+const sse = readFrames;
 
 async function publish(data: unknown): Promise<string> {
   const add = (await (
@@ -121,20 +114,7 @@ function parentFlow(childId: string): unknown {
       ],
       outputs: [{ name: "joined" }],
     })
-    .node("question-answer::q", {
-      params: {
-        question: "Ship it?",
-        answerType: "option",
-        timeout: 5,
-        needReply: true,
-        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        optionAnswer: [
-          { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
-          { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
-        ],
-      },
-      outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
-    })
+    .node("question-answer::q", OPTION_QUESTION)
     .node("message::yes", { params: { template: "shipping", streamOutput: true } })
     .node("message::later", { params: { template: "deferred", streamOutput: true } })
     .node(END, {

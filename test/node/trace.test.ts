@@ -25,7 +25,7 @@ import {
   type SpanRecord,
 } from "../../src/engine/trace.ts";
 import { registry } from "../../src/plugins/index.ts";
-import { END, flow, START } from "../support/dsl-builder.ts";
+import { END, flow, START, OPTION_QUESTION } from "../support/dsl-builder.ts";
 import { runInfo } from "../support/engine-harness.ts";
 import { startFakeAgent } from "../support/fake-agent.ts";
 import { startFakeCodeExecutor, type FakeCodeExecutor } from "../support/fake-code-executor.ts";
@@ -138,21 +138,7 @@ function bigFlow(): unknown {
       params: { outputMode: 0 },
       inputs: [{ name: "output", ref: { node: ITEM_LLM, name: "output" } }],
     })
-    .node("question-answer::q", {
-      alias: "Ask",
-      params: {
-        question: "Ship it?",
-        answerType: "option",
-        timeout: 5,
-        needReply: true,
-        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        optionAnswer: [
-          { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
-          { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
-        ],
-      },
-      outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
-    })
+    .node("question-answer::q", OPTION_QUESTION)
     .node("message::yes", { params: { template: "shipping", streamOutput: true } })
     .node("message::later", { params: { template: "deferred", streamOutput: true } })
     .node(END, {

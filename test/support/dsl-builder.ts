@@ -106,25 +106,28 @@ export function questionFlow(): { data: { nodes: Json[]; edges: Json[] } } {
     .build();
 }
 
-/** start → an option question ("Ship it?": A "yes" or the default "later", reply needed) → end (`answer`) */
+/** An option question ("Ship it?": A "yes" on `option-one-of::a`, the default "later" on `option-one-of::d`). */
+export const OPTION_QUESTION: NodeDef = {
+  alias: "Ask",
+  params: {
+    question: "Ship it?",
+    answerType: "option",
+    timeout: 5,
+    needReply: true,
+    directAnswer: { handleResponse: false, maxRetryCounts: 2 },
+    optionAnswer: [
+      { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
+      { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
+    ],
+  },
+  outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
+};
+
+/** start → an option question (`OPTION_QUESTION`, reply needed) → end (`answer`) */
 export function optionQuestionFlow(): { data: { nodes: Json[]; edges: Json[] } } {
   return flow()
     .node(START, { outputs: [{ name: "AGENT_USER_INPUT" }] })
-    .node(QUESTION, {
-      alias: "Ask",
-      params: {
-        question: "Ship it?",
-        answerType: "option",
-        timeout: 5,
-        needReply: true,
-        directAnswer: { handleResponse: false, maxRetryCounts: 2 },
-        optionAnswer: [
-          { id: "option-one-of::a", name: "A", type: 2, content: "yes", content_type: "text" },
-          { id: "option-one-of::d", name: "default", type: 1, content: "later", content_type: "text" },
-        ],
-      },
-      outputs: [{ name: "query" }, { name: "content" }, { name: "id" }],
-    })
+    .node(QUESTION, OPTION_QUESTION)
     .node(END, { params: { outputMode: 0 }, inputs: [{ name: "answer", ref: { node: QUESTION, name: "content" } }] })
     .edge(START, QUESTION)
     .edge(QUESTION, END, "option-one-of::a")

@@ -4,6 +4,8 @@ import { execFileSync, spawn, type ChildProcess, type StdioOptions } from "node:
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { decodeStream, SseParser } from "../../src/engine/sse.ts";
+import type { Frame } from "../../src/engine/types.ts";
 import { freePort } from "./redis-server.ts";
 
 export const root = join(import.meta.dirname, "..", "..");
@@ -61,4 +63,13 @@ export async function startDev(o: DevOptions): Promise<{ base: string; child: Ch
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error("wrangler dev did not start");
+}
+
+/** Every frame of an SSE response, as it streams in. */
+export async function readFrames(res: Response): Promise<Frame[]> {
+  const parser = new SseParser();
+  const out: Frame[] = [];
+  for await (const text of decodeStream(res.body as ReadableStream<Uint8Array>))
+    for (const e of parser.push(text)) out.push(JSON.parse(e.data) as Frame);
+  return out;
 }
