@@ -190,7 +190,18 @@ export class RunObject extends DurableObject<RunEnv> {
       cancel = this.#timerAfterTurn(frameTimeoutMs, check);
       this.#launch(planOf(input), input.request, undefined);
     });
+    // a run that did no I/O has its final frame queued, not written (see #record): the answer leaves once storage
+    // holds the run, written whole by its end a few microtasks later (or by the next turn's flush at the latest)
+    if (this.#store.deferred()) await this.#endOrNextTurn();
     return { ok: true, frame };
+  }
+
+  /** Resolves when the run's execution ends or the next turn's tasks (`#soon`) ran, whichever comes first. */
+  #endOrNextTurn(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      void this.#execution?.then(resolve, resolve);
+      this.#soon(resolve);
+    });
   }
 
   readonly #collectors = new Set<(frame: Frame) => boolean>();
@@ -409,7 +420,7 @@ export class RunObject extends DurableObject<RunEnv> {
       const error = WorkflowError.of(Codes.EVENT_REGISTRY_NOT_FOUND_ERROR, "Timeout while waiting for user response");
       this.#run?.cancel();
       this.#traces.waitTimedOut(row, error.toData(), now);
-      const node = row.plan.nodes.find((n) => n.id === row.interrupt?.nodeId);
+      const node = row.plan?.nodes.find((n) => n.id === row.interrupt?.nodeId);
       if (node) {
         this.#onFrame(
           nodeErrorFrame(row.request.sid, Math.floor(now / 1000), {
@@ -539,7 +550,7 @@ export class RunObject extends DurableObject<RunEnv> {
         return `node ${node.id} was interrupted by a restart after its output had reached the client`;
       return true;
     };
-    return new Run(row.plan, { ...this.#options(row.request), mayRerun }, reconciled);
+    return new Run(storedPlan(row), { ...this.#options(row.request), mayRerun }, reconciled);
   }
 
   #continueAfterEviction(row: RunRow): void {
@@ -552,7 +563,7 @@ export class RunObject extends DurableObject<RunEnv> {
         this.#drive(run, row.request, () => run.execute()),
       );
     } else {
-      this.#launch(row.plan, row.request, undefined);
+      this.#launch(storedPlan(row), row.request, undefined);
     }
   }
 
@@ -878,8 +889,10 @@ export class RunObject extends DurableObject<RunEnv> {
     let seq: number;
     try {
       seq = this.#store.appendFrame(frame, Date.now(), json, bytes);
-      // the final frame of a response is written before anyone sees it
-      if (final) this.#store.flush();
+      // the final frame of a response is written before anyone sees it. While the run row itself waits (a deferred
+      // start that did no I/O yet), nobody can: no stream is attached, and the collector's answer waits for the
+      // write (startCollect), which the run's end makes in the same turn — one row with everything, the run ended
+      if (final && !this.#store.deferred()) this.#store.flush();
     } catch (e) {
       if (!this.#halted) {
         this.#halt(storageError(e, this.#store.head()?.request.eventId));
@@ -1014,4 +1027,10 @@ export interface StartInput {
 
 function planOf(input: StartInput): Plan {
   return JSON.parse(input.plan) as Plan;
+}
+
+/** The plan of a run that is still going (only a run that ended in its first turn is stored without one). */
+function storedPlan(row: RunRow): Plan {
+  if (!row.plan) throw WorkflowError.of(Codes.ENG_RUN_ERROR, `run ${row.request.eventId} has no stored plan`);
+  return row.plan;
 }

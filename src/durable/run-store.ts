@@ -1,9 +1,19 @@
 // The RunObject's SQLite storage (STYLE §17): the run log is append-only and the truth; the run row holds the
 // latest captured engine state, written in the same transaction as the log entry that describes the change.
+//
+// Layout 2 (issue 15). A new object creates one table, `run`. A run that ends in the turn that started it (every
+// non-streaming run of logic nodes, every sync webhook run without I/O) is written once, finished, with its frames
+// and its log inline in that row (`frames`, `log`) and without its plan (nothing reads the plan of an ended run).
+// The `run_frames` and `run_log` tables are created the first time a run writes before it ends (a streamed start, a
+// node boundary, an interrupt); from then on frames and log entries go there. Readers take the inline part first,
+// then the tables. Profiled under the webhook benchmark, the four tables of layout 1 (`meta`, `run`, `run_frames`,
+// `run_log`) cost a short run more than its data: each is pages and a schema row written into a new file.
+//
+// Layout 1 (before): `meta` held the schema version and the webhook callback's state, and every run used all four
+// tables. An object stored that way is moved to layout 2 when an instance opens it (three columns added, the
+// callback copied, `meta` dropped); its frames and log stay in their tables.
 import type { ErrorData, Frame, Plan, RunState, Usage } from "../engine/index.ts";
 import type { CallbackSpec, CallbackState } from "./callback.ts";
-
-export const STORE_SCHEMA_VERSION = 1;
 
 export type RunStatus = "running" | "interrupt" | "completed" | "failed" | "cancelled";
 
@@ -45,7 +55,8 @@ export interface RunTrace {
 export interface RunRow {
   status: RunStatus;
   request: RunRequest;
-  plan: Plan;
+  /** null once a run that ended in its first turn was stored: nothing reads an ended run's plan */
+  plan: Plan | null;
   state: RunState | null;
   outcome: { code: number; message: string } | null;
   outputs: Record<string, unknown> | null;
@@ -68,10 +79,26 @@ export interface StoredFrame {
   frame: Frame;
 }
 
+/** A stored frame or log entry as the run row holds them inline: [seq, node, at, frame] and [kind, node, at, data]. */
+type InlineFrame = [number, string | null, number, Frame];
+type InlineLog = [string, string | null, number, unknown];
+
+/** Frames of a run that ends in its first turn go inline up to this many characters; more go to `run_frames`. */
+const INLINE_FRAME_CHARS = 256 * 1024;
+
+const RUN_TABLE = `CREATE TABLE IF NOT EXISTS run (
+  id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT, state TEXT,
+  outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, callback TEXT, frames TEXT, log TEXT,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)`;
+const ENTRY_TABLES = `CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL)`;
+
 /** A thin, typed layer over `ctx.storage.sql`. Every method is synchronous, like the SQL API itself. */
 export class RunStore {
   readonly #sql: SqlStorage;
   readonly #storage: DurableObjectStorage;
+  /** the tables this database has (one read when the instance opens it) */
+  #tables = new Set<string>();
 
   constructor(storage: DurableObjectStorage) {
     this.#storage = storage;
@@ -80,20 +107,32 @@ export class RunStore {
   }
 
   #init(): void {
-    // one call for the whole schema: a new run object pays for it once. Its last statement writes a row only into
-    // a new database, so the count tells this instance that no run exists without reading for it
-    const written = this.#sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS run (
-        id INTEGER PRIMARY KEY CHECK (id = 1), status TEXT NOT NULL, request TEXT NOT NULL, plan TEXT NOT NULL,
-        state TEXT, outcome TEXT, outputs TEXT, usage TEXT, interrupt TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS run_frames (seq INTEGER PRIMARY KEY, frame TEXT NOT NULL, node TEXT, at INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS run_log (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, node TEXT, data TEXT, at INTEGER NOT NULL);
-      INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', '${STORE_SCHEMA_VERSION}');`).rowsWritten;
-    if (written > 0) {
-      this.#status = undefined;
-      this.#lastSeq = 0;
-      this.#frameBytes = 0;
-    }
+    // one call: the run table (a no-op in an existing database) and the list of tables
+    this.#tables = new Set(
+      this.#sql
+        .exec(`${RUN_TABLE}; SELECT name FROM sqlite_master WHERE type = 'table'`)
+        .toArray()
+        .map((r) => String(r.name)),
+    );
+    if (this.#tables.has("meta")) this.#upgrade();
+  }
+
+  /** Layout 1 → 2 (see the top of this file): the frame and log tables stay, `meta` goes into the run row. */
+  #upgrade(): void {
+    // one transaction: a database with `meta` has none of the three columns, one without it has all of them
+    this.transaction(() => {
+      for (const c of ["callback", "frames", "log"]) this.#sql.exec(`ALTER TABLE run ADD COLUMN ${c} TEXT`);
+      this.#sql.exec(`UPDATE run SET callback = (SELECT value FROM meta WHERE key = 'callback')`);
+      this.#sql.exec(`DROP TABLE meta`);
+    });
+    this.#tables.delete("meta");
+  }
+
+  /** Creates `run_frames` and `run_log` before their first write. */
+  #entryTables(): void {
+    if (this.#tables.has("run_frames") && this.#tables.has("run_log")) return;
+    this.#sql.exec(ENTRY_TABLES);
+    this.#tables.add("run_frames").add("run_log");
   }
 
   transaction<T>(fn: () => T): T {
@@ -122,10 +161,16 @@ export class RunStore {
     this.#head = { request, createdAt: now };
     this.#lastSeq = 0;
     this.#frameBytes = 0;
+    this.#inline = { frames: [], log: [] };
     this.#pendingRun = { request: JSON.stringify(request), plan, createdAt: now };
     this.#queueLog("start", null, { flowId: request.flowId, mode: request.mode }, now);
     if (!options.defer) this.transaction(() => this.flush());
     return true;
+  }
+
+  /** Whether the run row of a deferred `create` is not written yet (the run did no I/O and has not ended). */
+  deferred(): boolean {
+    return this.#pendingRun !== undefined;
   }
 
   /** Writes whatever is queued: a deferred run row, numbered frames, log entries. */
@@ -141,13 +186,19 @@ export class RunStore {
         run.createdAt,
       );
     }
+    if (this.#pending.length === 0 && this.#log.length === 0) return;
+    this.#entryTables();
     this.#writeFrames();
     this.#writeLog();
   }
 
   get(): RunRow | undefined {
     if (this.#pendingRun) this.flush();
-    const rows = this.#sql.exec(`SELECT * FROM run WHERE id = 1`).toArray();
+    const rows = this.#sql
+      .exec(
+        `SELECT status, request, plan, state, outcome, outputs, usage, interrupt, created_at, updated_at FROM run WHERE id = 1`,
+      )
+      .toArray();
     const r = rows[0];
     if (!r) {
       this.#status = undefined;
@@ -159,7 +210,7 @@ export class RunStore {
     return {
       status: r.status as RunStatus,
       request: parse<RunRequest>(r.request) as RunRequest,
-      plan: parse<Plan>(r.plan) as Plan,
+      plan: parse<Plan>(r.plan),
       state: parse<RunState>(r.state),
       outcome: parse<{ code: number; message: string }>(r.outcome),
       outputs: parse<Record<string, unknown>>(r.outputs),
@@ -249,20 +300,37 @@ export class RunStore {
     this.transaction(() => {
       const run = this.#pendingRun;
       this.#pendingRun = undefined;
-      if (run) {
-        // a run that ends in the turn that created it: one insert of the finished row
+      if (run && this.#pendingChars <= INLINE_FRAME_CHARS) {
+        // a run that ends in the turn that created it: one insert of the finished row, its frames and log inline
+        const frames = this.#pending.splice(0);
+        const log = this.#log.splice(0);
         this.#sql.exec(
-          `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, plan, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, created_at, frames, log) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ...values,
           run.request,
-          run.plan,
           run.createdAt,
+          frames.length
+            ? `[${frames.map(([seq, json, node, at]) => `[${seq},${JSON.stringify(node)},${at},${json}]`).join(",")}]`
+            : null,
+          `[${log.map(([kind, node, data, at]) => `[${JSON.stringify(kind)},${JSON.stringify(node)},${at},${data ?? "null"}]`).join(",")}]`,
         );
+        this.#pendingChars = 0;
+        this.#inline = undefined;
       } else {
-        this.#sql.exec(
-          `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
-          ...values,
-        );
+        if (run) {
+          // frames too large for one row: the finished row (no plan either), its frames and log in their tables
+          this.#sql.exec(
+            `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
+            ...values,
+            run.request,
+            run.createdAt,
+          );
+        } else {
+          this.#sql.exec(
+            `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
+            ...values,
+          );
+        }
       }
       this.flush();
     });
@@ -277,6 +345,7 @@ export class RunStore {
     const next = this.lastSeq() + 1;
     this.#frameBytes = bytes !== undefined && this.#frameBytes >= 0 ? this.#frameBytes + bytes : -1;
     this.#pending.push([next, json, frame.workflow_step?.node?.id ?? null, now]);
+    this.#pendingChars += json.length;
     this.#lastSeq = next;
     if (this.#pending.length >= 50) this.flush();
     return next;
@@ -284,8 +353,12 @@ export class RunStore {
 
   readonly #pending: [number, string, string | null, number][] = [];
 
+  /** the characters of the queued frames' JSON */
+  #pendingChars = 0;
+
   #writeFrames(): void {
     const rows = this.#pending.splice(0);
+    this.#pendingChars = 0;
     for (let i = 0; i < rows.length; i += 20) {
       const chunk = rows.slice(i, i + 20);
       this.#sql.exec(
@@ -311,6 +384,27 @@ export class RunStore {
     );
   }
 
+  /** the run row's inline frames and log, once read (a run that ended in its first turn; empty for the others) */
+  #inline: { frames: InlineFrame[]; log: InlineLog[] } | undefined;
+
+  #inlinePart(): { frames: InlineFrame[]; log: InlineLog[] } {
+    if (!this.#inline) {
+      const r = this.#sql.exec(`SELECT frames, log FROM run WHERE id = 1`).toArray()[0];
+      const parse = <T>(v: SqlStorageValue | undefined): T[] => (typeof v === "string" ? (JSON.parse(v) as T[]) : []);
+      this.#inline = { frames: parse<InlineFrame>(r?.frames), log: parse<InlineLog>(r?.log) };
+    }
+    return this.#inline;
+  }
+
+  /** Rows of `run_frames` or `run_log` (none while the table does not exist). */
+  #rows(
+    table: "run_frames" | "run_log",
+    query: string,
+    ...bindings: SqlStorageValue[]
+  ): Record<string, SqlStorageValue>[] {
+    return this.#tables.has(table) ? this.#sql.exec(query, ...bindings).toArray() : [];
+  }
+
   /** the UTF-8 size of the run's stored and queued frames (-1: not known here, read it) */
   #frameBytes = -1;
 
@@ -318,10 +412,13 @@ export class RunStore {
   frameBytes(): number {
     if (this.#frameBytes < 0) {
       this.flush();
-      const r = this.#sql
-        .exec(`SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM run_frames`)
-        .toArray()[0];
-      this.#frameBytes = Number(r?.b ?? 0);
+      const r = this.#rows(
+        "run_frames",
+        `SELECT COALESCE(SUM(length(CAST(frame AS BLOB))), 0) AS b FROM run_frames`,
+      )[0];
+      let bytes = Number(r?.b ?? 0);
+      for (const f of this.#inlinePart().frames) bytes += encoder.encode(JSON.stringify(f[3])).byteLength;
+      this.#frameBytes = bytes;
     }
     return this.#frameBytes;
   }
@@ -330,24 +427,36 @@ export class RunStore {
 
   lastSeq(): number {
     if (this.#lastSeq < 0) {
-      const r = this.#sql.exec(`SELECT COALESCE(MAX(seq), 0) AS m FROM run_frames`).toArray()[0];
-      this.#lastSeq = Number(r?.m ?? 0);
+      const r = this.#rows("run_frames", `SELECT COALESCE(MAX(seq), 0) AS m FROM run_frames`)[0];
+      this.#lastSeq = Math.max(Number(r?.m ?? 0), this.#inlinePart().frames.at(-1)?.[0] ?? 0);
     }
     return this.#lastSeq;
   }
 
   framesAfter(seq: number, limit = 1000): StoredFrame[] {
     this.flush();
-    return this.#sql
-      .exec(`SELECT seq, frame FROM run_frames WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
-      .toArray()
-      .map((r) => ({ seq: Number(r.seq), frame: JSON.parse(String(r.frame)) as Frame }));
+    // inline frames come first: frames written after them (there are none today) would be in the table
+    const out = this.#inlinePart()
+      .frames.filter((f) => f[0] > seq)
+      .slice(0, limit)
+      .map(([s, , , frame]) => ({ seq: s, frame }));
+    if (out.length >= limit) return out;
+    const after = Math.max(seq, out.at(-1)?.seq ?? 0);
+    for (const r of this.#rows(
+      "run_frames",
+      `SELECT seq, frame FROM run_frames WHERE seq > ? ORDER BY seq LIMIT ?`,
+      after,
+      limit - out.length,
+    ))
+      out.push({ seq: Number(r.seq), frame: JSON.parse(String(r.frame)) as Frame });
+    return out;
   }
 
-  /** The pending, delivered or failed callback of a webhook run (stored in `meta`). */
+  /** The pending, delivered or failed callback of a webhook run. */
   callback(): CallbackState | undefined {
-    const r = this.#sql.exec(`SELECT value FROM meta WHERE key = 'callback'`).toArray()[0];
-    return r ? (JSON.parse(String(r.value)) as CallbackState) : undefined;
+    if (this.#pendingRun) return undefined;
+    const r = this.#sql.exec(`SELECT callback FROM run WHERE id = 1`).toArray()[0];
+    return typeof r?.callback === "string" ? (JSON.parse(r.callback) as CallbackState) : undefined;
   }
 
   setCallback(state: CallbackState, attempt: { status: number; error: string | null } | null, now: number): void {
@@ -360,7 +469,7 @@ export class RunStore {
           now,
         );
       this.flush();
-      this.#sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`, JSON.stringify(state));
+      this.#sql.exec(`UPDATE run SET callback = ? WHERE id = 1`, JSON.stringify(state));
     });
   }
 
@@ -375,52 +484,55 @@ export class RunStore {
 
   /** The nodes whose tokens may have reached a client (see `markShown`). */
   shownNodes(): Set<string> {
-    this.flush();
     return new Set(
-      this.#sql
-        .exec(`SELECT DISTINCT node FROM run_log WHERE kind = 'shown'`)
-        .toArray()
-        .map((r) => String(r.node)),
+      this.logEntries()
+        .filter((e) => e.kind === "shown")
+        .map((e) => String(e.node)),
     );
   }
 
   logEntries(): { kind: string; node: string | null; data: unknown; at: number }[] {
     this.flush();
-    return this.#sql
-      .exec(`SELECT kind, node, data, at FROM run_log ORDER BY id`)
-      .toArray()
-      .map((r) => ({
+    const out = this.#inlinePart().log.map(([kind, node, at, data]) => ({ kind, node, data, at }));
+    for (const r of this.#rows("run_log", `SELECT kind, node, data, at FROM run_log ORDER BY id`))
+      out.push({
         kind: String(r.kind),
         node: r.node === null ? null : String(r.node),
         data: r.data === null ? null : (JSON.parse(String(r.data)) as unknown),
         at: Number(r.at),
-      }));
+      });
+    return out;
   }
 
   /** Per node: first and last frame time, its final status (code of its end frame) and its token usage. */
   nodeTimings(): Record<string, NodeTiming> {
     this.flush();
     const out: Record<string, NodeTiming> = {};
-    for (const r of this.#sql
-      .exec(`SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`)
-      .toArray()) {
-      const id = String(r.node);
-      const t = (out[id] ??= { startedAt: Number(r.at), endedAt: Number(r.at) });
-      t.endedAt = Number(r.at);
-      const frame = JSON.parse(String(r.frame)) as Frame;
+    const add = (id: string | null, at: number, frame: Frame): void => {
+      if (id === null || id === "flow_obj") return;
+      const t = (out[id] ??= { startedAt: at, endedAt: at });
+      t.endedAt = at;
       if (frame.workflow_step?.node?.finish_reason === "stop") {
         t.code = frame.code;
         if (frame.workflow_step.node.usage) t.usage = frame.workflow_step.node.usage;
       }
-    }
+    };
+    for (const [, node, at, frame] of this.#inlinePart().frames) add(node, at, frame);
+    for (const r of this.#rows(
+      "run_frames",
+      `SELECT node, frame, at FROM run_frames WHERE node IS NOT NULL AND node != 'flow_obj' ORDER BY seq`,
+    ))
+      add(String(r.node), Number(r.at), JSON.parse(String(r.frame)) as Frame);
     return out;
   }
 
   async deleteAll(): Promise<void> {
     this.#pending.length = 0;
+    this.#pendingChars = 0;
     this.#log.length = 0;
     this.#pendingRun = undefined;
     this.#final = undefined;
+    this.#inline = undefined;
     await this.#storage.deleteAll();
     this.#lastSeq = -1;
     this.#frameBytes = -1;
@@ -429,3 +541,5 @@ export class RunStore {
     this.#init();
   }
 }
+
+const encoder = new TextEncoder();

@@ -112,7 +112,7 @@ export class RunTraces {
     const tracer = this.#tracer(row.request);
     const waiting = row.state?.waiting;
     if (!tracer || !waiting || waiting.since === undefined) return;
-    const node = row.plan.nodes[waiting.node];
+    const node = row.plan?.nodes[waiting.node];
     const span = tracer.start(
       `wait ${node?.id ?? "?"}`,
       tracer.root,

@@ -80,7 +80,7 @@ describe("janitor", () => {
     await stub.startCollect({ request: req, plan: JSON.stringify(plan) }, 5_000);
     await runInDurableObject(stub, async (_i: RunObject, state) => {
       state.storage.sql.exec(
-        `INSERT OR REPLACE INTO meta (key, value) VALUES ('callback', ?)`,
+        `UPDATE run SET callback = ? WHERE id = 1`,
         JSON.stringify({ status: "pending", attempts: 1, nextAt: Date.now() + 60_000, msgId: "m", payload: "{}" }),
       );
     });

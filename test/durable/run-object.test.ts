@@ -92,18 +92,24 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(await stub.cancel("app1")).toBe(false);
   });
 
-  it("takes the plan as its JSON text, as the worker sends it, runs it and stores that text as the run's plan", async () => {
+  it("takes the plan as its JSON text, as the worker sends it, runs it, and stores that text while the run can go on", async () => {
     const text = JSON.stringify(plan);
     const req = { ...request({ AGENT_USER_INPUT: "as text", score: 10 }), stream: false, mode: "open" as const };
     const stub = testEnv.RUN.get(testEnv.RUN.idFromName(req.eventId));
     const reply = await stub.startCollect({ request: req, plan: text }, 10_000);
     expect(reply).toMatchObject({ ok: true, frame: { code: 0 } });
     expect(await stub.summary("app1")).toMatchObject({ status: "completed", outputs: { joined: "FAIL: as text" } });
-    const stored = await runInDurableObject(
-      stub,
-      (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan,
-    );
-    expect(stored).toBe(text);
+    const planOf = (s: DurableObjectStub<RunObject>) =>
+      runInDurableObject(s, (_obj, state) => state.storage.sql.exec("SELECT plan FROM run").one().plan);
+    // it ended in the turn that started it: nothing will read its plan again, so none is stored
+    expect(await planOf(stub)).toBeNull();
+    // a streamed start writes its row before the run ends (a restart continues from it): with the plan's text
+    const streamed = request({ AGENT_USER_INPUT: "streamed", score: 10 });
+    const other = testEnv.RUN.get(testEnv.RUN.idFromName(streamed.eventId));
+    const started = await other.start({ request: streamed, plan: text });
+    if (!started.ok) throw new Error(started.error.message);
+    await new Response(started.stream).text();
+    expect(await planOf(other)).toBe(text);
   });
 
   it("refuses a second start after the object was evicted, leaving the first run's record as it was", async () => {
@@ -172,7 +178,9 @@ describe("RunObject (one Durable Object per run)", () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.summary("app1")).toBeNull();
     await runInDurableObject(stub, async (_instance, state) => {
-      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM run_frames").one().n).toBe(0);
+      // nothing of the run is left: an empty run table, no frame or log tables
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM run").one().n).toBe(0);
+      expect(state.storage.sql.exec("SELECT name FROM sqlite_master WHERE name LIKE 'run_%'").toArray()).toEqual([]);
     });
   });
 
