@@ -4,8 +4,10 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   Codes,
+  boundedBody,
   createGuardedFetch,
   createSocketOpener,
+  requestTimeout,
   Run,
   WorkflowError,
   type ErrorData,
@@ -515,13 +517,21 @@ export class RunObject extends DurableObject<RunEnv> {
       const url = new URL(String(input));
       if (!self || url.origin !== own) return guarded(input, init);
       const { timeoutMs, maxBytes, ...rest } = init;
-      void maxBytes;
-      const signal = timeoutMs
+      // a cleared timer, not AbortSignal.timeout: a pending timer keeps this object in memory (see requestTimeout)
+      const timeout = timeoutMs ? requestTimeout(timeoutMs) : undefined;
+      const signal = timeout
         ? rest.signal
-          ? AbortSignal.any([rest.signal, AbortSignal.timeout(timeoutMs)])
-          : AbortSignal.timeout(timeoutMs)
+          ? AbortSignal.any([rest.signal, timeout.signal])
+          : timeout.signal
         : rest.signal;
-      return self.fetch(url.toString(), { ...rest, ...(signal ? { signal } : {}) } as RequestInit);
+      const done = (): void => timeout?.clear();
+      return self.fetch(url.toString(), { ...rest, ...(signal ? { signal } : {}) } as RequestInit).then(
+        (res) => boundedBody(res, maxBytes ?? 10 * 1024 * 1024, Codes.NODE_RUN_ERROR, done),
+        (e: unknown) => {
+          done();
+          throw e;
+        },
+      );
     };
   }
 

@@ -40,71 +40,117 @@ export function createGuardedFetch(base: typeof fetch, options: FetchGuardOption
   return async (input, init = {}) => {
     const timeoutMs = init.timeoutMs ?? options.timeoutMs ?? 30_000;
     const maxBytes = init.maxBytes ?? options.maxBytes ?? 10 * 1024 * 1024;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     let url = new URL(String(input));
+    const timeout = requestTimeout(timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     // redirects are followed here, not by the platform, so that every hop passes the guard
     let request: GuardedFetchInit = { ...init, signal, redirect: "manual" };
-    for (let hop = 0; ; hop++) {
-      checkTarget(url, allowed(options, url), code);
-      let response: Response;
-      try {
-        response = await base(url.toString(), request);
-      } catch {
-        if (timeout.aborted) throw WorkflowError.of(code, `request to ${url.host} timed out after ${timeoutMs} ms`);
-        if (init.signal?.aborted) throw init.signal.reason;
-        // the platform's own text (workerd's "internal error; reference = …", a resolver's or a socket's message)
-        // says nothing a client can act on and may describe the host's network: the caller's code and the host do
-        throw WorkflowError.of(code, `could not reach ${url.host}`);
-      }
-      const location = response.headers.get("location");
-      if (response.status >= 300 && response.status < 400 && location) {
-        await response.body?.cancel().catch(() => undefined);
-        if (hop >= MAX_REDIRECTS) throw WorkflowError.of(code, "too many redirects");
-        let next: URL;
+    // the timer lives until the body ends (boundedBody clears it then); a request that fails or is refused clears it here
+    try {
+      for (let hop = 0; ; hop++) {
+        checkTarget(url, allowed(options, url), code);
+        let response: Response;
         try {
-          next = new URL(location, url);
+          response = await base(url.toString(), request);
         } catch {
-          throw WorkflowError.of(code, `${url.host} redirected to an invalid URL`);
+          if (timeout.signal.aborted)
+            throw WorkflowError.of(code, `request to ${url.host} timed out after ${timeoutMs} ms`);
+          if (init.signal?.aborted) throw init.signal.reason;
+          // the platform's own text (workerd's "internal error; reference = …", a resolver's or a socket's message)
+          // says nothing a client can act on and may describe the host's network: the caller's code and the host do
+          throw WorkflowError.of(code, `could not reach ${url.host}`);
         }
-        // Fetch standard: 303, and 301/302 after a POST, go on as a GET without a body
-        const method = (request.method ?? "GET").toUpperCase();
-        if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
-          request = { ...request, method: "GET", body: null };
+        const location = response.headers.get("location");
+        if (response.status >= 300 && response.status < 400 && location) {
+          await response.body?.cancel().catch(() => undefined);
+          if (hop >= MAX_REDIRECTS) throw WorkflowError.of(code, "too many redirects");
+          let next: URL;
+          try {
+            next = new URL(location, url);
+          } catch {
+            throw WorkflowError.of(code, `${url.host} redirected to an invalid URL`);
+          }
+          // Fetch standard: 303, and 301/302 after a POST, go on as a GET without a body
+          const method = (request.method ?? "GET").toUpperCase();
+          if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+            request = { ...request, method: "GET", body: null };
+          }
+          if (next.origin !== url.origin) {
+            const headers = new Headers(request.headers);
+            for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+            request = { ...request, headers };
+          }
+          url = next;
+          continue;
         }
-        if (next.origin !== url.origin) {
-          const headers = new Headers(request.headers);
-          for (const h of CREDENTIAL_HEADERS) headers.delete(h);
-          request = { ...request, headers };
-        }
-        url = next;
-        continue;
+        return boundedBody(response, maxBytes, code, timeout.clear);
       }
-      return capBody(response, maxBytes, code);
+    } catch (e) {
+      timeout.clear();
+      throw e;
     }
   };
 }
 
-function capBody(response: Response, maxBytes: number, code: number): Response {
+/**
+ * A timeout that ends with the request. `AbortSignal.timeout` cannot be cleared: its timer stayed pending for the
+ * whole limit after a response had long been read (30 minutes for a model's stream), and on workerd a pending timer
+ * keeps a Durable Object in memory with its storage files open — every run that made a request stayed resident
+ * until then (issue 15, memory).
+ */
+export function requestTimeout(ms: number): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")), ms);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
+/**
+ * The response with its body counted against `maxBytes`; `done` is called once the body has ended, failed or been
+ * cancelled (or at once when there is none).
+ */
+export function boundedBody(response: Response, maxBytes: number, code: number, done: () => void): Response {
   const declared = Number(response.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > maxBytes) {
+    done();
     void response.body?.cancel();
     throw WorkflowError.of(code, `response larger than ${maxBytes} bytes`);
   }
-  if (!response.body) return response;
+  if (!response.body) {
+    done();
+    return response;
+  }
+  const reader = response.body.getReader();
   let seen = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) controller.error(WorkflowError.of(code, `response larger than ${maxBytes} bytes`));
-      else controller.enqueue(chunk);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await reader.read();
+      } catch (e) {
+        done();
+        controller.error(e);
+        return;
+      }
+      if (step.done) {
+        done();
+        controller.close();
+        return;
+      }
+      seen += step.value.byteLength;
+      if (seen > maxBytes) {
+        done();
+        controller.error(WorkflowError.of(code, `response larger than ${maxBytes} bytes`));
+        void reader.cancel().catch(() => undefined);
+        return;
+      }
+      controller.enqueue(step.value);
+    },
+    cancel(reason) {
+      done();
+      return reader.cancel(reason);
     },
   });
-  return new Response(response.body.pipeThrough(counter), {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 /** Outbound WebSockets (ws/wss) through the same guard. */

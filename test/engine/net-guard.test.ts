@@ -3,7 +3,7 @@
 // anything is sent, on the first URL and on every redirect hop; and a failure to connect reaches the caller as its
 // own code with a short message, never the platform's text. The fetch function is injected (it records what would
 // have been sent), so this suite runs unchanged on Node, workerd and Deno; one test makes a real failing connection.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Codes } from "../../src/engine/codes.ts";
 import { WorkflowError } from "../../src/engine/errors.ts";
 import { createGuardedFetch, createSocketOpener, isPrivateHost } from "../../src/engine/net.ts";
@@ -276,5 +276,82 @@ describe("network failures", () => {
     const guarded = createGuardedFetch(fetch, { allowPrivate: true, errorCode: CODE, timeoutMs: 10_000 });
     const got = await outcome(guarded("http://localhost.:1/v1/chat/completions"));
     expect(got).toBe(`${CODE} ${new WorkflowError(CODE).message}(could not reach localhost.:1)`);
+  });
+});
+
+// Issue 15 (memory): the request's timeout is a timer that ends with the request. AbortSignal.timeout's could not be
+// cleared, and on workerd a pending timer keeps a Durable Object resident with its storage open: every run that made
+// a request stayed in memory for the whole limit (30 minutes for a model's stream).
+describe("the request timeout", () => {
+  const LIMIT = 987_654; // a delay nothing else in these tests arms
+
+  function timers(): { armed: () => unknown; cleared: () => boolean; restore: () => void } {
+    const set = vi.spyOn(globalThis, "setTimeout");
+    const clear = vi.spyOn(globalThis, "clearTimeout");
+    const armed = (): unknown => {
+      const i = set.mock.calls.findIndex((c) => c[1] === LIMIT);
+      if (i < 0) throw new Error("no timer was armed for the request");
+      return set.mock.results[i]?.value;
+    };
+    return {
+      armed,
+      cleared: () => clear.mock.calls.some((c) => c[0] === armed()),
+      restore: () => {
+        set.mockRestore();
+        clear.mockRestore();
+      },
+    };
+  }
+
+  it("covers the body, and is cleared once the body has been read to its end", async () => {
+    const t = timers();
+    try {
+      const guarded = createGuardedFetch(recorder(() => new Response("a body")).fetch, { timeoutMs: LIMIT });
+      const res = await guarded("https://api.example/x");
+      t.armed();
+      expect(t.cleared()).toBe(false); // the body is still to come: the limit still holds
+      expect(await res.text()).toBe("a body");
+      expect(t.cleared()).toBe(true);
+    } finally {
+      t.restore();
+    }
+  });
+
+  it("is cleared when the caller cancels the body, when there is none, and when the request fails", async () => {
+    const cases: [string, (url: string, init: RequestInit) => Response, (p: Promise<Response>) => Promise<unknown>][] =
+      [
+        ["cancelled", () => new Response("never read"), async (p) => (await p).body?.cancel()],
+        ["no body", () => new Response(null, { status: 204 }), (p) => p],
+        [
+          "failed",
+          () => {
+            throw new TypeError("connection refused");
+          },
+          (p) => p.catch(() => undefined),
+        ],
+        ["refused", () => new Response("x"), (p) => p.catch(() => undefined)],
+      ];
+    for (const [name, answer, use] of cases) {
+      const t = timers();
+      try {
+        const guarded = createGuardedFetch(recorder(answer).fetch, { timeoutMs: LIMIT });
+        // "refused": a private target, turned down after the timer was armed
+        await use(guarded(name === "refused" ? "http://10.0.0.1/" : "https://api.example/x"));
+        expect([name, t.cleared()]).toEqual([name, true]);
+      } finally {
+        t.restore();
+      }
+    }
+  });
+
+  it("still ends a request whose answer does not come in time", async () => {
+    const hang = ((_input: RequestInfo | URL, init: RequestInit = {}) =>
+      new Promise<Response>((_resolve, reject) =>
+        init.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+      )) as typeof fetch;
+    const guarded = createGuardedFetch(hang, { timeoutMs: 30, errorCode: CODE });
+    expect(await outcome(guarded("https://slow.example/x"))).toBe(
+      `${CODE} ${new WorkflowError(CODE).message}(request to slow.example timed out after 30 ms)`,
+    );
   });
 });
