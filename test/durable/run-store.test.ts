@@ -5,6 +5,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/engine/compile.ts";
+import type { Frame } from "../../src/engine/types.ts";
 import type { RunObject } from "../../src/durable/run-object.ts";
 import { RunStore, type RunRequest } from "../../src/durable/run-store.ts";
 import { registry } from "../../src/plugins/index.ts";
@@ -32,6 +33,22 @@ function request(): RunRequest {
   };
 }
 
+/** A frame as the engine would send it (only its shape matters to the store). */
+function frame(created: number, message = "Success"): Frame {
+  return { code: 0, message, id: "s", created, choices: [] };
+}
+
+/** Ends the run: completed, empty outputs, no usage. */
+function complete(store: RunStore, at: number): void {
+  store.finish(
+    "completed",
+    { code: 0, message: "Success" },
+    {},
+    { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
+    at,
+  );
+}
+
 function rows(state: DurableObjectState, sql: string): Record<string, SqlStorageValue>[] {
   return state.storage.sql.exec(sql).toArray();
 }
@@ -56,8 +73,8 @@ describe("RunStore", () => {
     await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-b`)), async (_o, state) => {
       const store = new RunStore(state.storage);
       store.create(req, JSON.stringify(plan), 1000, { defer: true });
-      store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1001);
-      store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1002);
+      store.appendFrame(frame(1), 1001);
+      store.appendFrame(frame(1), 1002);
       store.finish(
         "completed",
         { code: 0, message: "Success" },
@@ -82,9 +99,7 @@ describe("RunStore", () => {
         plan: null,
       });
       const fresh = new RunStore(state.storage);
-      expect(fresh.framesAfter(1)).toEqual([
-        { seq: 2, frame: { code: 0, message: "Success", id: "s", created: 1, choices: [] } },
-      ]);
+      expect(fresh.framesAfter(1)).toEqual([{ seq: 2, frame: frame(1) }]);
       expect(fresh.lastSeq()).toBe(2);
       expect(fresh.logEntries()).toEqual([
         { kind: "start", node: null, data: { flowId: "1", mode: "open" }, at: 1000 },
@@ -113,16 +128,10 @@ describe("RunStore", () => {
     await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-d`)), async (_o, state) => {
       const store = new RunStore(state.storage);
       store.create(req, JSON.stringify(plan), 1000);
-      store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1001);
+      store.appendFrame(frame(1), 1001);
       store.saveState({ nodes: {} } as never, "node-start::1", 1002);
-      store.appendFrame({ code: 0, message: "Success", id: "s", created: 2, choices: [] }, 1003);
-      store.finish(
-        "completed",
-        { code: 0, message: "Success" },
-        {},
-        { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
-        1004,
-      );
+      store.appendFrame(frame(2), 1003);
+      complete(store, 1004);
       expect(rows(state, "SELECT frames, log, plan IS NOT NULL AS kept FROM run")).toEqual([
         { frames: null, log: null, kept: 1 },
       ]);
@@ -142,20 +151,12 @@ describe("RunStore", () => {
       const store = new RunStore(state.storage);
       store.create(req, JSON.stringify(plan), 1000, { defer: true });
       const big = "x".repeat(100_000);
-      for (let i = 0; i < 3; i++) store.appendFrame({ code: 0, message: big, id: "s", created: 1, choices: [] }, 1001);
-      store.finish(
-        "completed",
-        { code: 0, message: "Success" },
-        {},
-        { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
-        1002,
-      );
+      for (let i = 0; i < 3; i++) store.appendFrame(frame(1, big), 1001);
+      complete(store, 1002);
       expect(rows(state, "SELECT frames FROM run")).toEqual([{ frames: null }]);
       expect(rows(state, "SELECT COUNT(*) AS n FROM run_frames")).toEqual([{ n: 3 }]);
       const fresh = new RunStore(state.storage);
-      expect(fresh.frameBytes()).toBe(
-        3 * JSON.stringify({ code: 0, message: big, id: "s", created: 1, choices: [] }).length,
-      );
+      expect(fresh.frameBytes()).toBe(3 * JSON.stringify(frame(1, big)).length);
       expect(fresh.framesAfter(0, 2).map((f) => f.seq)).toEqual([1, 2]);
     });
   });
@@ -165,14 +166,8 @@ describe("RunStore", () => {
     await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-f`)), async (_o, state) => {
       const store = new RunStore(state.storage);
       store.create(req, JSON.stringify(plan), 1000, { defer: true });
-      store.appendFrame({ code: 0, message: "Success", id: "s", created: 1, choices: [] }, 1001);
-      store.finish(
-        "completed",
-        { code: 0, message: "Success" },
-        {},
-        { completion_tokens: 0, prompt_tokens: 0, total_tokens: 0 },
-        1002,
-      );
+      store.appendFrame(frame(1), 1001);
+      complete(store, 1002);
       const pending = { status: "pending" as const, attempts: 0, nextAt: 2000, msgId: "m", payload: "{}" };
       store.setCallback(pending, null, 1003);
       store.setCallback({ ...pending, status: "delivered", attempts: 1 }, { status: 200, error: null }, 1004);
@@ -184,9 +179,7 @@ describe("RunStore", () => {
         ["callback", 1004],
       ]);
       expect(fresh.framesAfter(0).map((f) => f.seq)).toEqual([1]);
-      expect(fresh.frameBytes()).toBe(
-        JSON.stringify({ code: 0, message: "Success", id: "s", created: 1, choices: [] }).length,
-      );
+      expect(fresh.frameBytes()).toBe(JSON.stringify(frame(1)).length);
     });
   });
 
