@@ -108,32 +108,13 @@ beforeAll(async () => {
       .node(START, {
         outputs: [{ name: "items", type: "array", required: true, schema: { items: { type: "string" } } }],
       })
-      .node("iteration::it", {
-        alias: "For each",
-        params: { IterationStartNodeId: "iteration-node-start::is" },
-        inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
-        outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
-      })
-      .node("iteration-node-start::is", { alias: "Item", outputs: [{ name: "input" }] })
-      .node("text-joiner::tj", {
-        alias: "Prefix",
-        params: { prompt: "x-{{item}}" },
-        inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
-        outputs: [{ name: "output" }],
-      })
-      .node("iteration-node-end::ie", {
-        alias: "Collect",
-        params: { outputMode: 0 },
-        inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
-      })
+      .prefixIteration({ it: "For each", is: "Item", tj: "Prefix", ie: "Collect" })
       .node(END, {
         params: { outputMode: 0 },
         inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }],
       })
       .edge(START, "iteration::it")
       .edge("iteration::it", END)
-      .edge("iteration-node-start::is", "text-joiner::tj")
-      .edge("text-joiner::tj", "iteration-node-end::ie")
       .build(),
   );
   // a file parameter: the form uploads it to R2 and passes its URL

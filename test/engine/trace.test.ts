@@ -40,21 +40,7 @@ function branchAndIteration(): unknown {
       ],
     })
     .node("text-joiner::small", { params: { prompt: "small" }, outputs: [{ name: "output" }] })
-    .node("iteration::it", {
-      params: { IterationStartNodeId: "iteration-node-start::is" },
-      inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
-      outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
-    })
-    .node("iteration-node-start::is", { outputs: [{ name: "input" }] })
-    .node("text-joiner::tj", {
-      params: { prompt: "x-{{item}}" },
-      inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
-      outputs: [{ name: "output" }],
-    })
-    .node("iteration-node-end::ie", {
-      params: { outputMode: 0 },
-      inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
-    })
+    .prefixIteration()
     .node(END, {
       params: { outputMode: 0 },
       inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }],
@@ -64,8 +50,6 @@ function branchAndIteration(): unknown {
     .edge("if-else::b", "text-joiner::small", "branch_one_of::else")
     .edge("text-joiner::small", END)
     .edge("iteration::it", END)
-    .edge("iteration-node-start::is", "text-joiner::tj")
-    .edge("text-joiner::tj", "iteration-node-end::ie")
     .build();
 }
 

@@ -91,21 +91,7 @@ function parentFlow(childId: string): unknown {
       outputs: [{ name: "output" }],
       retry: { shouldRetry: true, maxRetries: 1, errorStrategy: 1, customOutput: { output: "fallback" } },
     })
-    .node("iteration::it", {
-      params: { IterationStartNodeId: "iteration-node-start::is" },
-      inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
-      outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
-    })
-    .node("iteration-node-start::is", { outputs: [{ name: "input" }] })
-    .node("text-joiner::tj", {
-      params: { prompt: "x-{{item}}" },
-      inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
-      outputs: [{ name: "output" }],
-    })
-    .node("iteration-node-end::ie", {
-      params: { outputMode: 0 },
-      inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
-    })
+    .prefixIteration()
     .node("flow::sub", {
       params: { flowId: childId, appId: "d1590f30", uid: "u" },
       inputs: [
@@ -128,8 +114,6 @@ function parentFlow(childId: string): unknown {
     })
     .edge(START, "spark-llm::bad")
     .edge("spark-llm::bad", "iteration::it")
-    .edge("iteration-node-start::is", "text-joiner::tj")
-    .edge("text-joiner::tj", "iteration-node-end::ie")
     .edge("iteration::it", "flow::sub")
     .edge("flow::sub", "question-answer::q")
     .edge("question-answer::q", "message::yes", "option-one-of::a")

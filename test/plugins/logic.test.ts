@@ -171,29 +171,13 @@ describe("iteration (spec §5.18, §12.3 item 24)", () => {
   function iterationFlow(): ReturnType<typeof flow> {
     return flow()
       .node(START, { outputs: [{ name: "items", type: "array", schema: { items: { type: "string" } } }] })
-      .node("iteration::it", {
-        params: { IterationStartNodeId: "iteration-node-start::is" },
-        inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
-        outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
-      })
-      .node("iteration-node-start::is", { outputs: [{ name: "input" }] })
-      .node("text-joiner::tj", {
-        params: { prompt: "x-{{item}}" },
-        inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
-        outputs: [{ name: "output" }],
-      })
-      .node("iteration-node-end::ie", {
-        params: { outputMode: 0 },
-        inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
-      })
+      .prefixIteration()
       .node(END, {
         params: { outputMode: 0 },
         inputs: [{ name: "all", type: "array", ref: { node: "iteration::it", name: "output" } }],
       })
       .edge(START, "iteration::it")
-      .edge("iteration::it", END)
-      .edge("iteration-node-start::is", "text-joiner::tj")
-      .edge("text-joiner::tj", "iteration-node-end::ie");
+      .edge("iteration::it", END);
   }
 
   it("[new] gives every item its own result, in order", async () => {

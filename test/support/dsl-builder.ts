@@ -71,6 +71,35 @@ export class FlowBuilder {
     return this;
   }
 
+  /**
+   * `iteration::it` over the start node's `items` (strings), whose body turns each item into "x-<item>"
+   * (`iteration-node-start::is` → `text-joiner::tj` → `iteration-node-end::ie`): the nodes and the body's two edges,
+   * not the iteration's own edges. `aliases` names the four nodes (the console's picture).
+   */
+  prefixIteration(aliases: { it?: string; is?: string; tj?: string; ie?: string } = {}): this {
+    const a = (alias: string | undefined): { alias?: string } => (alias === undefined ? {} : { alias });
+    return this.node("iteration::it", {
+      ...a(aliases.it),
+      params: { IterationStartNodeId: "iteration-node-start::is" },
+      inputs: [{ name: "input", type: "array", ref: { node: START, name: "items" } }],
+      outputs: [{ name: "output", type: "array", schema: { items: { type: "string" } } }],
+    })
+      .node("iteration-node-start::is", { ...a(aliases.is), outputs: [{ name: "input" }] })
+      .node("text-joiner::tj", {
+        ...a(aliases.tj),
+        params: { prompt: "x-{{item}}" },
+        inputs: [{ name: "item", ref: { node: "iteration-node-start::is", name: "input" } }],
+        outputs: [{ name: "output" }],
+      })
+      .node("iteration-node-end::ie", {
+        ...a(aliases.ie),
+        params: { outputMode: 0 },
+        inputs: [{ name: "output", ref: { node: "text-joiner::tj", name: "output" } }],
+      })
+      .edge("iteration-node-start::is", "text-joiner::tj")
+      .edge("text-joiner::tj", "iteration-node-end::ie");
+  }
+
   build(): { data: { nodes: Json[]; edges: Json[] } } {
     return { data: { nodes: this.nodes, edges: this.edges } };
   }
