@@ -8,7 +8,7 @@ import { dslOf, startNode, type Dsl, type DslVar } from "./dsl.ts";
 import { FlowGraph } from "./graph.tsx";
 import { useLive } from "./live.ts";
 import { statusOf, type NodeStatus } from "./run-state.ts";
-import { Badge, duration, Link, NodeDetails, QuestionForm } from "./ui.tsx";
+import { Alert, Badge, duration, Link, NodeDetails, QuestionForm } from "./ui.tsx";
 
 export interface FlowRecord {
   id: string;
@@ -373,11 +373,7 @@ export function FlowPage(props: { session: Session; id: string }): JSX.Element {
               {ended?.usage ? <p class="muted">Tokens: {ended.usage.total_tokens}</p> : null}
             </div>
           ) : null}
-          {live.error ? (
-            <p class="error" role="alert">
-              {live.error}
-            </p>
-          ) : null}
+          <Alert text={live.error} />
         </section>
       </div>
     </>

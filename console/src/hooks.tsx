@@ -5,7 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, type Hook, type Session } from "./api.ts";
 import { dslOf, startNode, type DslVar } from "./dsl.ts";
 import { FlowTabs, useFlow } from "./flow.tsx";
-import { when } from "./ui.tsx";
+import { Alert, when } from "./ui.tsx";
 
 /** A body that fits the start node's declared parameters: their defaults, or a value of their type. */
 function exampleBody(params: DslVar[]): string {
@@ -147,11 +147,7 @@ export function HooksPage(props: { session: Session; id: string }): JSX.Element 
         A webhook starts the published flow from any HTTPS sender; its body's fields (or the mapping) become the start
         parameters.
       </p>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <Alert text={error} />
       {fresh ? <Secret hook={fresh} params={params} onDone={() => setFresh(null)} /> : null}
       {hooks === null ? (
         <p>Loading…</p>

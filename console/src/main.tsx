@@ -6,7 +6,7 @@ import { api, ApiError, loadSession, saveSession, type FlowListing, type Session
 import { FlowPage } from "./flow.tsx";
 import { HooksPage } from "./hooks.tsx";
 import { RunPage, RunsPage } from "./run.tsx";
-import { Badge, Link, navigate, when } from "./ui.tsx";
+import { Alert, Badge, Link, navigate, when } from "./ui.tsx";
 import "./style.css";
 
 function usePath(): string {
@@ -93,11 +93,7 @@ function SignIn(props: { onSession: (s: Session) => void }): JSX.Element {
       <button type="submit" class="primary" disabled={busy}>
         Sign in
       </button>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <Alert text={error} />
     </form>
   );
 }
@@ -137,11 +133,7 @@ function Flows(props: { session: Session }): JSX.Element {
           {flows ? `${shown.length} of ${flows.length}` : ""}
         </span>
       </p>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <Alert text={error} />
       {flows === null ? (
         <p>Loading…</p>
       ) : (

@@ -10,7 +10,7 @@ import { FlowTabs, type FlowRecord } from "./flow.tsx";
 import { FlowGraph } from "./graph.tsx";
 import { useLive } from "./live.ts";
 import { STATUS_TEXT, statusOf, type NodeStatus } from "./run-state.ts";
-import { Badge, duration, Json, Link, NodeDetails, QuestionForm, tokens, when } from "./ui.tsx";
+import { Alert, Badge, duration, Json, Link, NodeDetails, QuestionForm, tokens, when } from "./ui.tsx";
 
 function Waterfall(props: {
   view: RunView;
@@ -239,11 +239,7 @@ export function RunPage(props: { session: Session; id: string }): JSX.Element {
           </ol>
         </details>
       </section>
-      {live.error ? (
-        <p class="error" role="alert">
-          {live.error}
-        </p>
-      ) : null}
+      <Alert text={live.error} />
     </>
   );
 }
@@ -296,11 +292,7 @@ export function RunsPage(props: { session: Session; id: string }): JSX.Element {
           Refresh
         </button>
       </p>
-      {error ? (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <Alert text={error} />
       {rows === null ? (
         <p>Loading…</p>
       ) : rows.length === 0 ? (

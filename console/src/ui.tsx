@@ -64,6 +64,15 @@ export function Json(props: { value: unknown; label: string }): JSX.Element {
   );
 }
 
+/** An error line read out by screen readers; nothing when there is no error. */
+export function Alert(props: { text: string | null | undefined }): JSX.Element | null {
+  return props.text ? (
+    <p class="error" role="alert">
+      {props.text}
+    </p>
+  ) : null;
+}
+
 export const when = (ms: number): string => new Date(ms).toLocaleString();
 
 export function duration(ms: number): string {
