@@ -11,6 +11,7 @@ import { createServer } from "node:http";
 import { join } from "node:path";
 import { publishFlow, root, startDev } from "./dev.mjs";
 import { llmFlow } from "./flows.mjs";
+import { workerdPids } from "./proc.mjs";
 
 const CHECKPOINTS = (process.env.MEMORY_N ?? "1000,5000").split(",").map(Number);
 const KINDS = (process.env.MEMORY_KINDS ?? "llm,logic").split(",");
@@ -44,23 +45,14 @@ const flows = {
 /** RSS (MB) and open files of the workerd process that runs the worker (the larger of wrangler's two) */
 function usage(pid) {
   const all = [];
-  const walk = (p) => {
-    let kids = [];
+  for (const c of workerdPids(pid)) {
     try {
-      kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {}
-    for (const c of kids) {
-      try {
-        if (readFileSync(`/proc/${c}/comm`, "utf8").trim() === "workerd")
-          all.push({
-            rss: Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${c}/status`, "utf8"))?.[1] ?? 0) / 1024,
-            fds: readdirSync(`/proc/${c}/fd`).length,
-          });
-      } catch {}
-      walk(c);
-    }
-  };
-  walk(pid);
+      all.push({
+        rss: Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${c}/status`, "utf8"))?.[1] ?? 0) / 1024,
+        fds: readdirSync(`/proc/${c}/fd`).length,
+      });
+    } catch {} // ended meanwhile
+  }
   return all.sort((a, b) => b.rss - a.rss)[0] ?? { rss: 0, fds: 0 };
 }
 

@@ -21,8 +21,13 @@ export function tree(rootPid, table = procTable()) {
 /** User + system CPU time of a process tree, in ms (from /proc/<pid>/stat; clock ticks of 10 ms). */
 const TICK_MS = 1000 / 100;
 export function treeCpuMs(rootPid) {
+  return cpuMs(tree(rootPid));
+}
+
+/** User + system CPU time of these processes, in ms (ones that ended meanwhile count nothing). */
+export function cpuMs(pids) {
   let ticks = 0;
-  for (const pid of tree(rootPid)) {
+  for (const pid of pids) {
     try {
       const f = readFileSync(`/proc/${pid}/stat`, "utf8");
       const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
@@ -30,4 +35,15 @@ export function treeCpuMs(rootPid) {
     } catch {} // ended meanwhile
   }
   return ticks * TICK_MS;
+}
+
+/** The workerd processes under `rootPid` (`wrangler dev` runs two: its proxy's and the one running the worker). */
+export function workerdPids(rootPid) {
+  return tree(rootPid).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd";
+    } catch {
+      return false;
+    }
+  });
 }

@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { publishFlow, root, startDev } from "./dev.mjs";
 import { median } from "./load.mjs";
+import { cpuMs, workerdPids } from "./proc.mjs";
 
 const TRIALS = Number(process.env.STARTUP_TRIALS ?? 4);
 const COMPARE = process.env.COMPARE_DIR;
@@ -50,33 +51,11 @@ function flow(withCode, variant = "") {
   return { data: { nodes, edges } };
 }
 
-/** CPU time (user + system, ms) of the workerd processes under `pid`: steadier than wall time on a busy machine */
-function workerdCpuMs(pid) {
-  let ticks = 0;
-  const walk = (p) => {
-    let kids = [];
-    try {
-      kids = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
-    } catch {}
-    for (const c of kids) {
-      try {
-        if (readFileSync(`/proc/${c}/comm`, "utf8").trim() === "workerd") {
-          const f = readFileSync(`/proc/${c}/stat`, "utf8").split(") ")[1].split(" ");
-          ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of stat)
-        }
-      } catch {}
-      walk(c);
-    }
-  };
-  walk(pid);
-  return ticks * 10; // USER_HZ = 100
-}
-
 async function timeToHealth(cwd, seed) {
   const t0 = now();
   const dev = await startDev({ cwd, seed });
   const ready = now() - t0; // startDev returns at the first /health answer
-  const cpu = workerdCpuMs(dev.pid);
+  const cpu = cpuMs(workerdPids(dev.pid)); // the workerd processes, user + system (10 ms resolution)
   const t1 = now();
   await fetch(`${dev.base}/health`);
   return { dev, ready_ms: ready, cpu_ms: cpu, second_health_ms: now() - t1 };
