@@ -4,10 +4,8 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   Codes,
-  boundedBody,
   createGuardedFetch,
   createSocketOpener,
-  requestTimeout,
   Run,
   WorkflowError,
   type ErrorData,
@@ -513,26 +511,13 @@ export class RunObject extends DurableObject<RunEnv> {
     const guarded = createGuardedFetch(fetch, { allowPrivate });
     const self = this.env.SELF_SERVICE;
     const own = request.config.WORKFLOW_URL_SSE ? new URL(request.config.WORKFLOW_URL_SSE).origin : SELF_ORIGIN;
-    return (input, init = {}) => {
-      const url = new URL(String(input));
-      if (!self || url.origin !== own) return guarded(input, init);
-      const { timeoutMs, maxBytes, ...rest } = init;
-      // a cleared timer, not AbortSignal.timeout: a pending timer keeps this object in memory (see requestTimeout)
-      const timeout = timeoutMs ? requestTimeout(timeoutMs) : undefined;
-      const signal = timeout
-        ? rest.signal
-          ? AbortSignal.any([rest.signal, timeout.signal])
-          : timeout.signal
-        : rest.signal;
-      const done = (): void => timeout?.clear();
-      return self.fetch(url.toString(), { ...rest, ...(signal ? { signal } : {}) } as RequestInit).then(
-        (res) => boundedBody(res, maxBytes ?? 10 * 1024 * 1024, Codes.NODE_RUN_ERROR, done),
-        (e: unknown) => {
-          done();
-          throw e;
-        },
-      );
-    };
+    if (!self) return guarded;
+    // the same guard (timeout, body cap, redirects) over the service binding; the binding is this deployment, so the
+    // private-address check does not apply to it
+    const viaSelf = createGuardedFetch(((u: string, i?: RequestInit) => self.fetch(u, i)) as typeof fetch, {
+      allowPrivate: true,
+    });
+    return (input, init) => (new URL(String(input)).origin === own ? viaSelf(input, init) : guarded(input, init));
   }
 
   /** node-variable storage outlives the run: Upstash hashes, else the deployment's D1 (spec §5.19) */

@@ -300,10 +300,12 @@ export class RunStore {
     this.transaction(() => {
       const run = this.#pendingRun;
       this.#pendingRun = undefined;
-      if (run && this.#pendingChars <= INLINE_FRAME_CHARS) {
-        // a run that ends in the turn that created it: one insert of the finished row, its frames and log inline
-        const frames = this.#pending.splice(0);
-        const log = this.#log.splice(0);
+      if (run) {
+        // a run that ends in the turn that created it: one insert of the finished row (no plan), with its frames
+        // and log inline unless the frames are too large for one row (then flush puts them in their tables)
+        const inline = this.#pendingChars <= INLINE_FRAME_CHARS;
+        const frames = inline ? this.#pending.splice(0) : [];
+        const log = inline ? this.#log.splice(0) : [];
         this.#sql.exec(
           `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, created_at, frames, log) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           ...values,
@@ -312,25 +314,17 @@ export class RunStore {
           frames.length
             ? `[${frames.map(([seq, json, node, at]) => `[${seq},${JSON.stringify(node)},${at},${json}]`).join(",")}]`
             : null,
-          `[${log.map(([kind, node, data, at]) => `[${JSON.stringify(kind)},${JSON.stringify(node)},${at},${data ?? "null"}]`).join(",")}]`,
+          inline
+            ? `[${log.map(([kind, node, data, at]) => `[${JSON.stringify(kind)},${JSON.stringify(node)},${at},${data ?? "null"}]`).join(",")}]`
+            : null,
         );
-        this.#pendingChars = 0;
+        if (inline) this.#pendingChars = 0;
         this.#inline = undefined;
       } else {
-        if (run) {
-          // frames too large for one row: the finished row (no plan either), its frames and log in their tables
-          this.#sql.exec(
-            `INSERT INTO run (id, status, outcome, outputs, usage, updated_at, request, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)`,
-            ...values,
-            run.request,
-            run.createdAt,
-          );
-        } else {
-          this.#sql.exec(
-            `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
-            ...values,
-          );
-        }
+        this.#sql.exec(
+          `UPDATE run SET status = ?, outcome = ?, outputs = ?, usage = ?, state = NULL, interrupt = NULL, updated_at = ? WHERE id = 1`,
+          ...values,
+        );
       }
       this.flush();
     });

@@ -8,13 +8,6 @@ export { compile, PLAN_VERSION, type Plan, type PlanNode, type PlanEdge, type Pl
 export { parseDsl, nodeTypeOf } from "./dsl.ts";
 export { Run, type RunOptions, type RunOutcome, type RunState } from "./run.ts";
 export { systemClock } from "./clock.ts";
-export {
-  boundedBody,
-  createGuardedFetch,
-  createSocketOpener,
-  isPrivateHost,
-  requestTimeout,
-  type FetchGuardOptions,
-} from "./net.ts";
+export { createGuardedFetch, createSocketOpener, isPrivateHost, type FetchGuardOptions } from "./net.ts";
 export { debugNode, type NodeDebugResult } from "./debug.ts";
 export * from "./trace.ts";

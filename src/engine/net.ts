@@ -98,7 +98,7 @@ export function createGuardedFetch(base: typeof fetch, options: FetchGuardOption
  * keeps a Durable Object in memory with its storage files open — every run that made a request stayed resident
  * until then (issue 15, memory).
  */
-export function requestTimeout(ms: number): { signal: AbortSignal; clear: () => void } {
+function requestTimeout(ms: number): { signal: AbortSignal; clear: () => void } {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new DOMException(`timed out after ${ms} ms`, "TimeoutError")), ms);
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
@@ -108,7 +108,7 @@ export function requestTimeout(ms: number): { signal: AbortSignal; clear: () => 
  * The response with its body counted against `maxBytes`; `done` is called once the body has ended, failed or been
  * cancelled (or at once when there is none).
  */
-export function boundedBody(response: Response, maxBytes: number, code: number, done: () => void): Response {
+function boundedBody(response: Response, maxBytes: number, code: number, done: () => void): Response {
   const declared = Number(response.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > maxBytes) {
     done();
