@@ -1,4 +1,5 @@
 import { CodeText, Codes } from "./codes.ts";
+import { randomHex } from "./random.ts";
 
 /** The plain-data form of an error: what crosses Durable Object RPC and goes into frames and envelopes. */
 export interface ErrorData {
@@ -65,8 +66,7 @@ export function clientText(e: unknown): string {
 
 /** 8 hex digits that tie a client's message to the log line with the real text. */
 function errorRef(): string {
-  const b = crypto.getRandomValues(new Uint8Array(4));
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return randomHex(4);
 }
 
 function isErrorData(e: unknown): e is ErrorData {

@@ -1,10 +1,11 @@
 // Issue 17: the run as a trace. The platform-free span model: W3C Trace Context (traceparent) parsing and
-// formatting, span ids from crypto.getRandomValues (Node, Deno and workerd alike), and a tracer that records
+// formatting, span ids from the CSPRNG (random.ts: Node, Deno and workerd alike), and a tracer that records
 // finished spans into a sink. The engine calls it at node attempts, iteration items and question-answer waits; the
 // host (the run object) owns the run's root span, buffers what the sink receives and exports it (OTLP).
 //
 // Nothing here runs unless a host hands a tracer to the run: a run without one creates no span and no id.
 import type { GuardedFetch, GuardedFetchInit } from "./plugin.ts";
+import { randomHex } from "./random.ts";
 
 /** A span's identity as W3C Trace Context carries it: 32 and 16 lowercase hex digits, and the trace flags. */
 export interface SpanContext {
@@ -61,20 +62,6 @@ export function parseTraceparent(value: string | null | undefined): SpanContext 
 
 export function formatTraceparent(c: SpanContext): string {
   return `00-${c.traceId}-${c.spanId}-${(c.flags & 0xff).toString(16).padStart(2, "0")}`;
-}
-
-function randomHex(bytes: number): string {
-  const buf = new Uint8Array(bytes);
-  for (;;) {
-    crypto.getRandomValues(buf);
-    let hex = "";
-    let zero = true;
-    for (const b of buf) {
-      if (b !== 0) zero = false;
-      hex += (b < 16 ? "0" : "") + b.toString(16);
-    }
-    if (!zero) return hex;
-  }
 }
 
 export const newTraceId = (): string => randomHex(16);

@@ -12,9 +12,8 @@ export function base64(bytes: ArrayBuffer | Uint8Array): string {
   return btoa(s);
 }
 
-export function randomBytes(n: number): Uint8Array {
-  return crypto.getRandomValues(new Uint8Array(n));
-}
+// drawn in blocks: src/engine/random.ts says why
+export { randomBytes } from "../engine/random.ts";
 
 export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));

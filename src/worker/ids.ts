@@ -29,7 +29,10 @@ export function createIdGenerator(opts: IdGeneratorOptions = {}): () => string {
   let last = -1n;
   let counter = 0n;
   return () => {
-    node ??= BigInt(crypto.getRandomValues(new Uint16Array(1))[0] ?? 0) & NODE_MASK;
+    if (node === undefined) {
+      const b = randomBytes(2);
+      node = BigInt(((b[0] ?? 0) << 8) | (b[1] ?? 0)) & NODE_MASK;
+    }
     let t = BigInt(Math.floor(now())) - EPOCH;
     if (t < 0n) t = 0n;
     if (t > last) {
