@@ -21,6 +21,7 @@ import { newRunId } from "../ids.ts";
 import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
   activeSecrets,
+  bearerDigest,
   CreateHook,
   HookStore,
   newBearerToken,
@@ -244,7 +245,7 @@ async function verify(row: HookRow, req: Request, text: string): Promise<Verdict
   if (row.auth === "bearer") {
     const header = req.headers.get("authorization") ?? "";
     const token = header.toLowerCase().startsWith("bearer ") ? header.slice(7).trim() : "";
-    if (!token || !row.token_hash || !timingSafeEqual(await sha256Hex(token), row.token_hash))
+    if (!token || !row.token_hash || !timingSafeEqual(await bearerDigest(token), row.token_hash))
       return unauthorized("missing or wrong bearer token");
     return { ok: true, key: req.headers.get("idempotency-key") };
   }

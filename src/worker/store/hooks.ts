@@ -92,6 +92,28 @@ export async function sha256Hex(text: string): Promise<string> {
   return hex(await sha256(text));
 }
 
+/** how many presented bearer tokens an isolate remembers the digest of, and the longest it remembers */
+const TOKEN_DIGESTS = 1024;
+const TOKEN_DIGEST_MAX_CHARS = 128; // ours are 47: a longer one is wrong anyway and would only fill memory
+const tokenDigests = new Map<string, string>();
+
+/**
+ * The SHA-256 of a presented bearer token, remembered per isolate (issue 15): a digest costs a webhook call about
+ * 50–90 µs of CPU on workerd (the first Web Crypto call of a request is the dear one), the largest single item of
+ * the worker's share of a run. Only the digest of what was presented is kept — the caller still compares it with
+ * the hook's current hash every time, so a rotated or deleted token stops working at once. Bounded in entries and
+ * in their length: the oldest entry goes first, and a miss costs no more than before.
+ */
+export async function bearerDigest(token: string): Promise<string> {
+  const known = tokenDigests.get(token);
+  if (known !== undefined) return known;
+  const digest = await sha256Hex(token);
+  if (token.length > TOKEN_DIGEST_MAX_CHARS) return digest;
+  if (tokenDigests.size >= TOKEN_DIGESTS) tokenDigests.delete(tokenDigests.keys().next().value as string);
+  tokenDigests.set(token, digest);
+  return digest;
+}
+
 /** The secrets that still verify at `now` (the current one and any rotated out less than their grace ago). */
 export function activeSecrets(row: HookRow, now: number): string[] {
   return row.secrets.filter((s) => s.expires_at === null || s.expires_at > now).map((s) => s.secret);
