@@ -107,13 +107,19 @@ export class RunStore {
   }
 
   #init(): void {
-    // one call: the run table (a no-op in an existing database) and the list of tables
     this.#tables = new Set(
       this.#sql
-        .exec(`${RUN_TABLE}; SELECT name FROM sqlite_master WHERE type = 'table'`)
+        .exec(`SELECT name FROM sqlite_master WHERE type = 'table'`)
         .toArray()
         .map((r) => String(r.name)),
     );
+    if (!this.#tables.has("run")) {
+      // a new object (the common case: one per run): no run row to look for afterwards
+      this.#sql.exec(RUN_TABLE);
+      this.#tables.add("run");
+      this.#status = undefined;
+      return;
+    }
     if (this.#tables.has("meta")) this.#upgrade();
   }
 

@@ -49,6 +49,30 @@ function complete(store: RunStore, at: number): void {
   );
 }
 
+/** The storage with every SQL statement it is given recorded (its first four words). */
+function counting(storage: DurableObjectStorage): { storage: DurableObjectStorage; statements: string[] } {
+  const statements: string[] = [];
+  const sql = new Proxy(storage.sql, {
+    get(target, key) {
+      if (key === "exec")
+        return (query: string, ...bindings: unknown[]) => {
+          statements.push(query.trim().split(/\s+/).slice(0, 4).join(" "));
+          return target.exec(query, ...bindings);
+        };
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  const wrapped = new Proxy(storage, {
+    get(target, key) {
+      if (key === "sql") return sql;
+      const value: unknown = Reflect.get(target, key);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { storage: wrapped, statements };
+}
+
 function rows(state: DurableObjectState, sql: string): Record<string, SqlStorageValue>[] {
   return state.storage.sql.exec(sql).toArray();
 }
@@ -112,14 +136,18 @@ describe("RunStore", () => {
     const req = request();
     const stub = ns.get(ns.idFromName(`${req.eventId}-c`));
     await runInDurableObject(stub, async (_o, state) => {
-      const store = new RunStore(state.storage);
-      expect(store.create(req, JSON.stringify(plan), 1000)).toBe(true);
+      // a new object's whole first-turn run: list the tables, create the run table, one insert — no read of a run row
+      const { storage, statements } = counting(state.storage);
+      const store = new RunStore(storage);
+      expect(store.create(req, JSON.stringify(plan), 1000, { defer: true })).toBe(true);
       expect(store.create(req, JSON.stringify(plan), 1001)).toBe(false);
+      complete(store, 1002);
+      expect(statements).toEqual(["SELECT name FROM sqlite_master", "CREATE TABLE IF NOT", "INSERT INTO run (id,"]);
     });
     await runInDurableObject(stub, async (_o, state) => {
       // a second store on the same database (an instance after an eviction): the schema is there, so it asks
       expect(new RunStore(state.storage).create(req, JSON.stringify(plan), 1002, { defer: true })).toBe(false);
-      expect(rows(state, "SELECT created_at FROM run")).toEqual([{ created_at: 1000 }]);
+      expect(rows(state, "SELECT created_at, status FROM run")).toEqual([{ created_at: 1000, status: "completed" }]);
     });
   });
 
