@@ -20,7 +20,8 @@
 // STATE_DIR (the OS temp dir: where the workers' local D1/Durable Object state, n8n's SQLite and Node-RED's user
 // dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
 // default concurrencies ran, or when set), SAMPLE_MS (100, memory sampling period), TIMEOUT_S (120, per request),
-// WRANGLER_LOG (info), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
+// WRANGLER_LOG (info), ALT_ROOT (a second checkout of this runtime, e.g. a baseline commit in a git worktree with
+// node_modules linked: target "alt" serves it the way "ours" is served, and "ours ÷ alt" ratios are reported), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
 // Markdown from the JSON line of a saved run).
 //
 // How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
@@ -508,6 +509,17 @@ try {
     mem.add("ours", o.rootPid, (pid) => pid === o.workerPid);
     cpuOf.ours = cpuOf.ours_proxy = o.rootPid;
   }
+  if (TARGETS.includes("alt")) {
+    if (!process.env.ALT_ROOT) throw new Error('target "alt" needs ALT_ROOT (another checkout of this runtime)');
+    log(`starting the alternative checkout ${process.env.ALT_ROOT} (wrangler dev)`);
+    const a = await startWrangler("alt", process.env.ALT_ROOT, {
+      seed: true,
+      probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200,
+    });
+    targets.alt = oursRequest(a.direct, await prepareOurs(a.proxy));
+    mem.add("alt", a.rootPid, (pid) => pid === a.workerPid);
+    cpuOf.alt = a.rootPid;
+  }
   if (TARGETS.includes("n8n")) {
     log("starting n8n (import, publish, start)");
     const n = await startN8n();
@@ -635,6 +647,11 @@ try {
       r.rps_vs_ceiling = per((x) => x.ours.rps / x.ceiling.rps);
       r.cpu_vs_ceiling = per((x) => x.ours.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
       r.p99_vs_ceiling = per((x) => x.ours.p99 / x.ceiling.p99);
+    }
+    if (has("ours") && has("alt")) {
+      r.rps_vs_alt = per((x) => x.ours.rps / x.alt.rps);
+      r.cpu_vs_alt = per((x) => x.ours.cpu_ms_per_req / x.alt.cpu_ms_per_req);
+      r.p99_vs_alt = per((x) => x.ours.p99 / x.alt.p99);
     }
     if (has("ours") && has("n8n")) {
       r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
