@@ -65,6 +65,23 @@ function row(i: number, flowId: string): HistoryRow {
   };
 }
 
+/** The real D1, with the rows of each statement counted (one statement per batch, its rows one JSON parameter). */
+function counting(): { db: D1Database; sizes: number[] } {
+  const sizes: number[] = [];
+  const db = {
+    prepare: (q: string) => {
+      const stmt = testEnv.DB.prepare(q);
+      return {
+        bind: (rows: string) => {
+          sizes.push((JSON.parse(rows) as unknown[]).length);
+          return stmt.bind(rows);
+        },
+      };
+    },
+  } as unknown as D1Database;
+  return { db, sizes };
+}
+
 describe("run history", () => {
   it("records every run that finishes at the same time", async () => {
     const flowId = "hist-many";
@@ -83,25 +100,26 @@ describe("run history", () => {
     expect(rows.every((r) => r.status === "completed" && r.code === 0)).toBe(true);
   });
 
-  it("queues rows into batches of at most 50 and resolves each caller when its batch is stored", async () => {
+  it("queues rows into batches of at most 200 and resolves each caller when its batch is stored", async () => {
     const flowId = "hist-batch";
-    // the real D1, with the rows of each statement counted (one statement per batch, its rows one JSON parameter)
-    const sizes: number[] = [];
-    const counted = {
-      prepare: (q: string) => {
-        const stmt = testEnv.DB.prepare(q);
-        return {
-          bind: (rows: string) => {
-            sizes.push((JSON.parse(rows) as unknown[]).length);
-            return stmt.bind(rows);
-          },
-        };
-      },
-    } as unknown as D1Database;
-    const results = await Promise.all(Array.from({ length: 61 }, (_, i) => queueHistory(counted, row(i, flowId))));
+    const { db, sizes } = counting();
+    const results = await Promise.all(Array.from({ length: 261 }, (_, i) => queueHistory(db, row(i, flowId))));
     expect(results.every((ok) => ok)).toBe(true);
-    expect(sizes).toEqual([50, 11]);
-    expect(await historyOf(flowId)).toHaveLength(61);
+    expect(sizes).toEqual([200, 61]);
+    expect(await historyOf(flowId)).toHaveLength(261);
+  });
+
+  it("closes a batch early once it holds 256 KiB of row text", async () => {
+    const flowId = "hist-chars";
+    const { db, sizes } = counting();
+    const big = (i: number): HistoryRow => ({ ...row(i, flowId), message: "m".repeat(100_000) });
+    const results = await Promise.all(Array.from({ length: 4 }, (_, i) => queueHistory(db, big(i))));
+    expect(results.every((ok) => ok)).toBe(true);
+    expect(sizes).toEqual([3, 1]);
+    const stored = await testEnv.DB.prepare(`SELECT length(message) AS n FROM run_history WHERE flow_id = ?`)
+      .bind(flowId)
+      .all<{ n: number }>();
+    expect(stored.results.map((r) => r.n)).toEqual([100_000, 100_000, 100_000, 100_000]);
   });
 
   it("stores every column of a row as it was given, with its type", async () => {
@@ -144,13 +162,13 @@ describe("run history", () => {
     });
   });
 
-  it("lets fifty objects fill one batch, each waiting only on its own timers", async () => {
-    // the fiftieth row closes the batch. When that object itself sent the batch, the object that had opened it was
+  it("lets two hundred objects fill one batch, each waiting only on its own timers", async () => {
+    // the two hundredth row closes the batch. When that object itself sent the batch, the object that had opened it was
     // left awaiting another object's I/O: workerd failed it with "Promise will never complete" (and "Cannot perform
     // I/O on behalf of a different Durable Object"), under load about one run in ten
     const flowId = "hist-objects";
     const results = await Promise.allSettled(
-      Array.from({ length: 55 }, (_, i) =>
+      Array.from({ length: 205 }, (_, i) =>
         runInDurableObject(testEnv.RUN.get(testEnv.RUN.idFromName(`hist-objects-${i}`)), async () =>
           queueHistory(testEnv.DB, row(i, flowId)),
         ),
@@ -159,7 +177,7 @@ describe("run history", () => {
     expect(results.map((r) => (r.status === "fulfilled" ? r.value : String(r.reason)))).toEqual(
       results.map(() => true),
     );
-    expect(await historyOf(flowId)).toHaveLength(55);
+    expect(await historyOf(flowId)).toHaveLength(205);
   });
 
   it("resolves false instead of throwing when a batch fails", async () => {
