@@ -23,6 +23,7 @@ import { registry } from "../plugins/index.ts";
 import { attemptDelivery, callbackPayload, nextState, type CallbackState } from "./callback.ts";
 import { holdWhile } from "./in-flight.ts";
 import { createJsSandbox, planRunsJs, warmJsSandbox } from "./js-sandbox.ts";
+import { parsedPlan } from "./plans.ts";
 import { ensureHistory, queueHistory, type HistoryRow } from "./history.ts";
 import { createKv } from "./kv.ts";
 import { checkFrame, outputLimits, utf8Length, type OutputLimits } from "./output-limits.ts";
@@ -125,7 +126,8 @@ export class RunObject extends DurableObject<RunEnv> {
 
   /** Starts a run and streams its frames until the final frame (stop or interrupt). */
   async start(input: StartInput): Promise<RunReply> {
-    if (planRunsJs(input.plan)) void warmJsSandbox(); // issue 15: a fresh isolate's sandbox warms while the run starts
+    const { plan, runsJs } = parsedPlan(input.plan, planRunsJs);
+    if (runsJs) void warmJsSandbox(); // issue 15: a fresh isolate's sandbox warms while the run starts
     const now = Date.now();
     this.#traces.begin(input.request);
     if (!this.#store.create(input.request, input.plan, now)) {
@@ -136,7 +138,7 @@ export class RunObject extends DurableObject<RunEnv> {
     }
     this.#armWatchdog(now + input.request.deadlineMs);
     const stream = this.#subscribe(0);
-    this.#launch(planOf(input), input.request, undefined);
+    this.#launch(plan, input.request, undefined);
     return { ok: true, stream };
   }
 
@@ -148,7 +150,8 @@ export class RunObject extends DurableObject<RunEnv> {
     input: StartInput,
     frameTimeoutMs: number,
   ): Promise<{ ok: true; frame: Frame } | { ok: false; error: ErrorData }> {
-    if (planRunsJs(input.plan)) void warmJsSandbox();
+    const { plan, runsJs } = parsedPlan(input.plan, planRunsJs);
+    if (runsJs) void warmJsSandbox();
     const now = Date.now();
     this.#traces.begin(input.request);
     // the caller hears nothing before the run ends, so the run row may wait for the end (or the first I/O, or the
@@ -188,7 +191,7 @@ export class RunObject extends DurableObject<RunEnv> {
       };
       this.#collectors.add(collect);
       cancel = this.#timerAfterTurn(frameTimeoutMs, check);
-      this.#launch(planOf(input), input.request, undefined);
+      this.#launch(plan, input.request, undefined);
     });
     // a run that did no I/O has its final frame queued, not written (see #record): the answer leaves once storage
     // holds the run, written whole by its end a few microtasks later (or by the next turn's flush at the latest)
@@ -212,14 +215,15 @@ export class RunObject extends DurableObject<RunEnv> {
    * `waitMs` for it to end (sync hooks; 0 for async ones).
    */
   async startHook(input: StartInput, waitMs: number): Promise<HookReply> {
-    if (planRunsJs(input.plan)) void warmJsSandbox();
+    const { plan, runsJs } = parsedPlan(input.plan, planRunsJs);
+    if (runsJs) void warmJsSandbox();
     const now = Date.now();
     this.#traces.begin(input.request);
     // a sync hook's caller hears nothing before the run ends or the wait runs out (#waitFor writes the row before
     // it answers early), so its row may wait like a non-streaming start's; an async hook answers at once
     if (!this.#store.create(input.request, input.plan, now, { defer: waitMs > 0 })) return this.#waitFor(waitMs, false);
     this.#armWatchdog(now + input.request.deadlineMs);
-    this.#launch(planOf(input), input.request, undefined);
+    this.#launch(plan, input.request, undefined);
     return this.#waitFor(waitMs, true);
   }
 
@@ -1018,10 +1022,6 @@ function isFinal(frame: Frame): boolean {
 export interface StartInput {
   request: RunRequest;
   plan: string;
-}
-
-function planOf(input: StartInput): Plan {
-  return JSON.parse(input.plan) as Plan;
 }
 
 /** The plan of a run that is still going (only a run that ended in its first turn is stored without one). */

@@ -1,0 +1,33 @@
+// Parsed plans kept per isolate by the run objects (issue 15). Every run of a flow brings the same plan text over
+// RPC; parsing it again cost each run about as much as the engine's whole work on a small flow, and made garbage.
+// Keyed by the text itself (no hash to trust, no staleness: other text is another entry), bounded in entries and in
+// text, least recently used out first. The plans handed out are shared between runs, so they are frozen: a run
+// that tried to change its plan would fail loudly instead of changing another run's.
+import type { Plan } from "../engine/index.ts";
+
+const MAX_PLANS = 32;
+/** a plan whose text is longer is parsed for each run (about 370 nodes) */
+const MAX_PLAN_CHARS = 256 * 1024;
+
+const plans = new Map<string, { plan: Plan; runsJs: boolean }>();
+
+/** The plan in `text`, parsed once per isolate while it stays among the recently used; `runsJs` from `test`. */
+export function parsedPlan(text: string, runsJs: (text: string) => boolean): { plan: Plan; runsJs: boolean } {
+  const known = plans.get(text);
+  if (known) {
+    plans.delete(text);
+    plans.set(text, known);
+    return known;
+  }
+  const entry = { plan: deepFreeze(JSON.parse(text) as Plan), runsJs: runsJs(text) };
+  if (text.length > MAX_PLAN_CHARS) return entry;
+  plans.set(text, entry);
+  if (plans.size > MAX_PLANS) plans.delete(plans.keys().next().value as string);
+  return entry;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
+  for (const v of Object.values(value)) deepFreeze(v);
+  return Object.freeze(value);
+}
