@@ -446,6 +446,9 @@ const RATIO_LABELS = {
   p99_vs_n8n_p50_over_5: "ours p99 ÷ (n8n p50 / 5) (target < 1)",
   ceiling_p99_vs_n8n_p50_over_5: "ceiling p99 ÷ (n8n p50 / 5) (the platform's own room)",
   rps_vs_nodered: "ours ÷ Node-RED req/s",
+  rps_vs_alt: "ours ÷ alt req/s (this checkout against the other one)",
+  cpu_vs_alt: "ours ÷ alt server CPU per request",
+  p99_vs_alt: "ours ÷ alt p99",
 };
 
 const LABELS = {
@@ -455,6 +458,7 @@ const LABELS = {
   ceiling_proxy: "ceiling through wrangler dev's proxy",
   n8n: "n8n (defaults, webhook → Set → IF → Respond)",
   nodered: "Node-RED (http in → function → switch → change → http response)",
+  alt: "alt: this runtime at another commit (ALT_ROOT), served the same way",
 };
 
 // ── main ───────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -517,6 +521,8 @@ try {
       probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200,
     });
     targets.alt = oursRequest(a.direct, await prepareOurs(a.proxy));
+    versions.alt = execFileSync("git", ["-C", process.env.ALT_ROOT, "rev-parse", "--short", "HEAD"]).toString().trim();
+    versions.ours = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"]).toString().trim();
     mem.add("alt", a.rootPid, (pid) => pid === a.workerPid);
     cpuOf.alt = a.rootPid;
   }
@@ -730,7 +736,8 @@ function renderMarkdown(r) {
     "[min–max]; each ratio is taken within a round, then its median [min–max]. Loopback, autocannon in the benchmark",
     "process, every server started by this script. CPU per request: user + system time of the server's whole process",
     "tree during the measured window ÷ the requests it answered in it. Machine: 2 shared cores.",
-    `n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED ${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}.`,
+    `n8n ${r.versions.n8n ?? "—"} on Node ${r.versions.n8n_node ?? "—"}, Node-RED ${r.versions.nodered ?? "—"} on Node ${r.versions.nodered_node ?? "—"}.` +
+      (r.versions.alt ? ` This runtime at ${r.versions.ours}, alt at ${r.versions.alt}.` : ""),
     `State (the workers' local D1/Durable Object SQLite, n8n's SQLite, Node-RED's user dir): ${r.state}.`,
     "",
   );
