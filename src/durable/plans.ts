@@ -4,6 +4,7 @@
 // text, least recently used out first. The plans handed out are shared between runs, so they are frozen: a run
 // that tried to change its plan would fail loudly instead of changing another run's.
 import type { Plan } from "../engine/index.ts";
+import { deepFreeze } from "../engine/values.ts";
 
 const MAX_PLANS = 32;
 /** a plan whose text is longer is parsed for each run (about 370 nodes) */
@@ -24,10 +25,4 @@ export function parsedPlan(text: string, runsJs: (text: string) => boolean): { p
   plans.set(text, entry);
   if (plans.size > MAX_PLANS) plans.delete(plans.keys().next().value as string);
   return entry;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value !== "object" || value === null || Object.isFrozen(value)) return value;
-  for (const v of Object.values(value)) deepFreeze(v);
-  return Object.freeze(value);
 }

@@ -113,3 +113,12 @@ export function coerceLiteral(value: unknown, type: string, where: string): unkn
       return value;
   }
 }
+
+/** Freezes a value and everything it holds, for values that several callers share (cached rows, plans). */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -3,6 +3,7 @@
 // (counted in stats()), and the caller falls back to D1 + compile. Without credentials an in-isolate LRU serves.
 import { Redis } from "@upstash/redis/cloudflare";
 import { PLAN_VERSION } from "../../engine/index.ts";
+import { deepFreeze } from "../../engine/values.ts";
 import { hex, sha256 } from "../bytes.ts";
 
 export interface CacheStats {
@@ -108,14 +109,6 @@ export async function invalidateFlow(cache: Cache, flowId: string, version?: str
 }
 
 // ---- in-isolate LRU -----------------------------------------------------------------------------------------------
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 interface Entry {
   /** JSON text (its length is what the cache counts) */
