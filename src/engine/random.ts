@@ -1,10 +1,10 @@
 // Random bytes for ids (run ids, sids, trace and span ids, error references, hook secrets), drawn from the
 // platform's CSPRNG in blocks.
 //
-// Why blocks (issue 15): on workerd the first `crypto.getRandomValues` of each request costs about 60 µs of CPU
-// (measured with the V8 profiler in the same worker: 60.6 µs for the first 8-byte draw of a request, 0.5 µs for a
-// second), and the run object's RPC call is a request of its own. A block of 4 KiB drawn once serves about 170 run
-// ids, so most requests draw none. Served bytes are zeroed in the block, so nothing handed out stays behind in it.
+// Why blocks (issue 15): every `crypto.getRandomValues` is a call into the platform, and a webhook run made two in
+// the worker alone (sid, run id) where the ceiling it is measured against makes one. A block of 4 KiB drawn once
+// serves about 170 run ids, so most requests draw none. (The per-call saving is below what the benchmarks can
+// resolve; BENCHMARKS.md says so.) Served bytes are zeroed in the block, so nothing handed out stays behind in it.
 // Same source, same unpredictability: the block is module-private and never leaves this file.
 
 const BLOCK = 4096;

@@ -1,6 +1,6 @@
-// A webhook's bearer token is digested once per isolate (issue 15: a Web Crypto digest was the worker's largest
-// single cost of a webhook run); the digest is right, bounded in count and length, and never stands in for the
-// comparison with the hook's current hash (hooks.test.ts: a rotated token is refused at once).
+// A webhook's bearer token is digested once per isolate (issue 15: one Web Crypto call less per webhook request);
+// the digest is right, bounded in count and length, and never stands in for the comparison with the hook's current
+// hash (hooks.test.ts: a rotated token is refused at once).
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bearerDigest, sha256Hex } from "../../src/worker/store/hooks.ts";
 

@@ -98,11 +98,11 @@ const TOKEN_DIGEST_MAX_CHARS = 128; // ours are 47: a longer one is wrong anyway
 const tokenDigests = new Map<string, string>();
 
 /**
- * The SHA-256 of a presented bearer token, remembered per isolate (issue 15): a digest costs a webhook call about
- * 50–90 µs of CPU on workerd (the first Web Crypto call of a request is the dear one), the largest single item of
- * the worker's share of a run. Only the digest of what was presented is kept — the caller still compares it with
- * the hook's current hash every time, so a rotated or deleted token stops working at once. Bounded in entries and
- * in their length: the oldest entry goes first, and a miss costs no more than before.
+ * The SHA-256 of a presented bearer token, remembered per isolate (issue 15): the digest is an asynchronous Web
+ * Crypto call on every webhook request, the same token each time from a given sender. Only the digest of what was
+ * presented is kept — the caller still compares it with the hook's current hash every time, so a rotated or
+ * deleted token stops working at once. Bounded in entries and in their length: the oldest entry goes first, and a
+ * miss costs no more than before.
  */
 export async function bearerDigest(token: string): Promise<string> {
   const known = tokenDigests.get(token);
