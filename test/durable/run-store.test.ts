@@ -49,6 +49,19 @@ function complete(store: RunStore, at: number): void {
   );
 }
 
+/** A new run object's store holding a run created at 1000 (deferred unless told otherwise), handed to `body`. */
+async function inNewRun(
+  body: (store: RunStore, state: DurableObjectState, req: RunRequest) => void,
+  options: { defer?: boolean } = { defer: true },
+): Promise<void> {
+  const req = request();
+  await runInDurableObject(ns.get(ns.idFromName(req.eventId)), async (_o, state) => {
+    const store = new RunStore(state.storage);
+    store.create(req, JSON.stringify(plan), 1000, options);
+    body(store, state, req);
+  });
+}
+
 /** The storage with every SQL statement it is given recorded (its first four words). */
 function counting(storage: DurableObjectStorage): { storage: DurableObjectStorage; statements: string[] } {
   const statements: string[] = [];
@@ -93,10 +106,7 @@ describe("RunStore", () => {
   });
 
   it("writes a run that ends before any flush as one finished row, with its frames and its log in order", async () => {
-    const req = request();
-    await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-b`)), async (_o, state) => {
-      const store = new RunStore(state.storage);
-      store.create(req, JSON.stringify(plan), 1000, { defer: true });
+    await inNewRun((store, state, req) => {
       store.appendFrame(frame(1), 1001);
       store.appendFrame(frame(1), 1002);
       store.finish(
@@ -152,32 +162,29 @@ describe("RunStore", () => {
   });
 
   it("keeps the plan, and uses the frame and log tables, for a run that writes before it ends", async () => {
-    const req = request();
-    await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-d`)), async (_o, state) => {
-      const store = new RunStore(state.storage);
-      store.create(req, JSON.stringify(plan), 1000);
-      store.appendFrame(frame(1), 1001);
-      store.saveState({ nodes: {} } as never, "node-start::1", 1002);
-      store.appendFrame(frame(2), 1003);
-      complete(store, 1004);
-      expect(rows(state, "SELECT frames, log, plan IS NOT NULL AS kept FROM run")).toEqual([
-        { frames: null, log: null, kept: 1 },
-      ]);
-      expect(rows(state, "SELECT seq FROM run_frames ORDER BY seq")).toEqual([{ seq: 1 }, { seq: 2 }]);
-      expect(rows(state, "SELECT kind FROM run_log ORDER BY id")).toEqual([
-        { kind: "start" },
-        { kind: "boundary" },
-        { kind: "completed" },
-      ]);
-      expect(new RunStore(state.storage).get()?.plan).toMatchObject({ nodes: plan.nodes.map((x) => ({ id: x.id })) });
-    });
+    await inNewRun(
+      (store, state) => {
+        store.appendFrame(frame(1), 1001);
+        store.saveState({ nodes: {} } as never, "node-start::1", 1002);
+        store.appendFrame(frame(2), 1003);
+        complete(store, 1004);
+        expect(rows(state, "SELECT frames, log, plan IS NOT NULL AS kept FROM run")).toEqual([
+          { frames: null, log: null, kept: 1 },
+        ]);
+        expect(rows(state, "SELECT seq FROM run_frames ORDER BY seq")).toEqual([{ seq: 1 }, { seq: 2 }]);
+        expect(rows(state, "SELECT kind FROM run_log ORDER BY id")).toEqual([
+          { kind: "start" },
+          { kind: "boundary" },
+          { kind: "completed" },
+        ]);
+        expect(new RunStore(state.storage).get()?.plan).toMatchObject({ nodes: plan.nodes.map((x) => ({ id: x.id })) });
+      },
+      { defer: false },
+    );
   });
 
   it("puts a first-turn run's frames into the table when they are too large for its row", async () => {
-    const req = request();
-    await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-e`)), async (_o, state) => {
-      const store = new RunStore(state.storage);
-      store.create(req, JSON.stringify(plan), 1000, { defer: true });
+    await inNewRun((store, state) => {
       const big = "x".repeat(100_000);
       for (let i = 0; i < 3; i++) store.appendFrame(frame(1, big), 1001);
       complete(store, 1002);
@@ -190,10 +197,7 @@ describe("RunStore", () => {
   });
 
   it("adds later log entries of an inline run (a webhook callback) to the log table, after the inline ones", async () => {
-    const req = request();
-    await runInDurableObject(ns.get(ns.idFromName(`${req.eventId}-f`)), async (_o, state) => {
-      const store = new RunStore(state.storage);
-      store.create(req, JSON.stringify(plan), 1000, { defer: true });
+    await inNewRun((store, state) => {
       store.appendFrame(frame(1), 1001);
       complete(store, 1002);
       const pending = { status: "pending" as const, attempts: 0, nextAt: 2000, msgId: "m", payload: "{}" };
