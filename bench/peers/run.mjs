@@ -21,7 +21,10 @@
 // dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
 // default concurrencies ran, or when set), SAMPLE_MS (100, memory sampling period), TIMEOUT_S (120, per request),
 // WRANGLER_LOG (info), ALT_ROOT (a second checkout of this runtime, e.g. a baseline commit in a git worktree with
-// node_modules linked: target "alt" serves it the way "ours" is served, and "ours ÷ alt" ratios are reported), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
+// node_modules linked: target "alt" serves it the way "ours" is served, and "ours ÷ alt" ratios are reported),
+// ALTS ("name=<checkout>,name=<checkout>": more such checkouts, each a target of its own name, e.g. copies with one
+// stage of a run cut out; "ours − name" CPU per request and "ours ÷ name" ratios are reported), CEILINGS
+// ("name=<dir>,…": more workers served and called like the ceiling, e.g. the ceiling with one of our settings added), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
 // Markdown from the JSON line of a saved run).
 //
 // How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
@@ -53,6 +56,23 @@ const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const IDLE = Number(process.env.IDLE ?? 3); // seconds of quiet before each measured window
 const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
 const ALL = ["ours", "ceiling", "n8n", "nodered"];
+// ALTS: named checkouts served like ours (an ablation: each one a copy with one stage cut out)
+const ALTS = Object.fromEntries(
+  (process.env.ALTS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((pair) => {
+      const at = pair.indexOf("=");
+      if (at < 1) throw new Error(`ALTS: "${pair}" is not name=<checkout>`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+);
+const CEILINGS = Object.fromEntries(
+  (process.env.CEILINGS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
+);
 const TARGETS = (process.env.TARGETS ?? ALL.join(","))
   .split(",")
   .map((s) => s.trim())
@@ -484,22 +504,28 @@ let exitCode = 0;
 try {
   const needOurs = TARGETS.some((t) => t.startsWith("ours"));
   const needCeil = TARGETS.some((t) => t.startsWith("ceiling"));
+  const ceilReq = (base) => ({
+    url: `${base}/`,
+    headers: { "content-type": "application/json" },
+    body: "{}",
+    ok: (st, t) => st === 200 && t.includes('"ok":true'),
+  });
+  const ceilProbe = async (b) => (await (await post(`${b}/`, "{}")).text()).includes('"ok":true');
   if (needCeil) {
     log("starting the ceiling (wrangler dev, bench/ceiling)");
-    const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), {
-      seed: false,
-      probe: async (b) => (await (await post(`${b}/`, "{}")).text()).includes('"ok":true'),
-    });
-    const ceilReq = (base) => ({
-      url: `${base}/`,
-      headers: { "content-type": "application/json" },
-      body: "{}",
-      ok: (st, t) => st === 200 && t.includes('"ok":true'),
-    });
+    const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), { seed: false, probe: ceilProbe });
     targets.ceiling = ceilReq(c.direct);
     targets.ceiling_proxy = ceilReq(c.proxy);
     mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
     cpuOf.ceiling = cpuOf.ceiling_proxy = c.rootPid;
+  }
+  for (const [name, dir] of Object.entries(CEILINGS)) {
+    if (!TARGETS.includes(name)) continue;
+    log(`starting ${name}: a ceiling-like worker in ${dir} (wrangler dev)`);
+    const c = await startWrangler(name, dir, { seed: false, probe: ceilProbe });
+    targets[name] = ceilReq(c.direct);
+    mem.add(name, c.rootPid, (pid) => pid === c.workerPid);
+    cpuOf[name] = c.rootPid;
   }
   if (needOurs) {
     log("starting our runtime (wrangler dev)");
@@ -525,6 +551,18 @@ try {
     versions.ours = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"]).toString().trim();
     mem.add("alt", a.rootPid, (pid) => pid === a.workerPid);
     cpuOf.alt = a.rootPid;
+  }
+  for (const [name, cwd] of Object.entries(ALTS)) {
+    if (!TARGETS.includes(name)) continue;
+    log(`starting ${name}: the checkout ${cwd} (wrangler dev)`);
+    const a = await startWrangler(name, cwd, {
+      seed: true,
+      probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200,
+    });
+    targets[name] = oursRequest(a.direct, await prepareOurs(a.proxy));
+    versions[name] = execFileSync("git", ["-C", cwd, "rev-parse", "--short", "HEAD"]).toString().trim();
+    mem.add(name, a.rootPid, (pid) => pid === a.workerPid);
+    cpuOf[name] = a.rootPid;
   }
   if (TARGETS.includes("n8n")) {
     log("starting n8n (import, publish, start)");
@@ -659,6 +697,12 @@ try {
       r.cpu_vs_alt = per((x) => x.ours.cpu_ms_per_req / x.alt.cpu_ms_per_req);
       r.p99_vs_alt = per((x) => x.ours.p99 / x.alt.p99);
     }
+    for (const name of Object.keys(ALTS).filter(has)) {
+      if (!has("ours")) break;
+      r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
+      r[`cpu_vs_${name}`] = per((x) => x.ours.cpu_ms_per_req / x[name].cpu_ms_per_req);
+      r[`rps_vs_${name}`] = per((x) => x.ours.rps / x[name].rps);
+    }
     if (has("ours") && has("n8n")) {
       r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
       r.p99_vs_n8n_p50_over_5 = per((x) => x.ours.p99 / (x.n8n.p50 / 5));
@@ -690,6 +734,13 @@ try {
     ratios,
     memory,
     loads: Object.values(runs).flatMap((list) => list.map((x) => x.load[0])),
+    // each round's server CPU per request by target (c → rounds → target → ms), for within-round differences
+    cpu_by_round: Object.fromEntries(
+      CONCURRENCY.map((c) => [
+        c,
+        rounds[c].map((row) => Object.fromEntries(Object.entries(row).map(([t, x]) => [t, x.cpu_ms_per_req]))),
+      ]),
+    ),
   };
   printTable(points, ratios, memory);
   console.log(JSON.stringify(result));
