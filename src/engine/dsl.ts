@@ -1,6 +1,6 @@
 // The core-format DSL of spec §4, as zod schemas. Unknown properties are ignored (stripped); wrong shapes are
 // rejected with a message that names the node (or edge) and the field.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "./codes.ts";
 import { WorkflowError } from "./errors.ts";
 import { clipText } from "./preview.ts";

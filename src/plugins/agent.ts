@@ -1,6 +1,6 @@
 // The agent node (spec §5.15): calls the Astron agent service and relays its stream — answer tokens to output
 // nodes, reasoning and rendered tool calls into REASONING_CONTENT — with its usage and errors (23700).
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeEvent, type NodeResult } from "../engine/plugin.ts";

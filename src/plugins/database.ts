@@ -9,7 +9,7 @@
 // Codes: 21002 bad or missing parameters found at run time (missing input, empty statement), 21000 the database
 // refused or could not be reached (SQLSTATE and its message), 21001 the node could not finish (time limit, no
 // database port). Build-time checks (identifiers, required keys per mode) are 22101 like every node protocol error.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type BuildNode, type NodeContext, type NodeResult } from "../engine/plugin.ts";

@@ -2,7 +2,7 @@
 // modes ask for ```json {"destination": …}``` on the configured provider ([new] spec §11.18: the original always
 // used Spark function calling, even for OpenAI models). Any failure is swallowed into the DEFAULT intent, as clients
 // rely on; the cause goes to the log.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";
 import { callLlm, fencedJson } from "./llm-call.ts";

@@ -2,7 +2,7 @@
 // model gets the JSON schema of the outputs and answers with a fenced JSON block ([new]: the same prompt on every
 // provider; the original's function-call mode was Spark-only). Extracted values are then fixed to their declared
 // types ("schema fix").
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeResult } from "../engine/plugin.ts";

@@ -2,7 +2,7 @@
 // (WORKFLOW_URL_SSE, by default this deployment) and maps its answer: variable mode → the JSON object's fields,
 // prompt mode → `content` / `reasoning_content`, streamed into the caller's output nodes. The sub-flow's end mode is
 // read from its record (`/protocol/get`, as the agent service does) before the run.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";

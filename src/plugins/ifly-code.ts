@@ -4,7 +4,7 @@
 // `main` receives the node's inputs as the named properties of ONE object — `function main({ a, b }) { … }` — and
 // returns a JSON-able value. Both honour the node's timeout and answer with the spec's codes: 21601 no `main`,
 // 21602 an output of the wrong type, 21603 timeout (or the executor killed the code), 21600 anything else.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type CodeSandbox, type GuardedFetch, type NodeResult } from "../engine/plugin.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { addUsage, zeroUsage } from "../engine/frames.ts";

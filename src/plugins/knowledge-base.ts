@@ -1,6 +1,6 @@
 // The knowledge-base node (spec §5.11, services spec §3.3): one POST to the knowledge service's chunk/query route
 // (`KNOWLEDGE_URL`); the response's `data.results` become the node's first declared output.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";

@@ -1,6 +1,6 @@
 // The knowledge-pro node (spec §5.13, services spec §3.4): one POST to `KNOWLEDGE_PRO_URL`, whose `data:` stream
 // carries answer tokens (relayed to output nodes, joined into `output`) and knowledge metadata (`result`).
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type Clock, type NodeContext, type NodeEvent, type NodeResult } from "../engine/plugin.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type RunInfo } from "../engine/plugin.ts";

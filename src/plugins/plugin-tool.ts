@@ -2,7 +2,7 @@
 // The tool's OpenAPI document comes from Link (L1, cached per isolate), the request parts are built from the
 // operation and the node inputs, Link executes the call (L2), and the result's fields become the declared outputs.
 // AI tools (services §2) are Link tools too and are reached through this node.
-import { z } from "zod";
+import * as z from "zod";
 import { CodeText, Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";

@@ -2,7 +2,7 @@
 // (from the run object's storage, so also after an eviction). Direct and option answers, `ignore` when no reply is
 // needed, `abort`, and slot filling with `handleResponse`: the model reads the dialog, and while a required slot is
 // missing the node asks its follow-up question as a second interrupt, up to `maxRetryCounts` answers (23803).
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeContext, type NodeResult } from "../engine/plugin.ts";

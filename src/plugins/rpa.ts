@@ -1,7 +1,7 @@
 // The `rpa` node (spec §5.20, services §5): runs a robot of the RPA service and maps the robot's output map to the
 // declared outputs like the plugin node does. The original engine rejected this type (22101); we implement the
 // contract of `POST /rpa/v1/exec`: SSE with ping comments and exactly one data event `{code, message, sid, data}`.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { clientText, isWorkflowError, WorkflowError } from "../engine/errors.ts";
 import { definePlugin, type NodeResult } from "../engine/plugin.ts";

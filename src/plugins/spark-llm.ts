@@ -1,7 +1,7 @@
 // The large-model node (spec §5.3). Providers live in ./providers; this module renders the prompts, builds the
 // messages, streams the answer to output nodes and maps the text to the declared outputs.
 import { RE2JS } from "re2js";
-import { z } from "zod";
+import * as z from "zod";
 import { Codes } from "../engine/codes.ts";
 import { WorkflowError } from "../engine/errors.ts";
 import { configCap } from "../engine/limits.ts";

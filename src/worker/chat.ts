@@ -1,6 +1,6 @@
 // Chat and resume (spec §1.5.1–1.5.3): resolve the flow and its plan, create the event, start the run's Durable
 // Object over RPC and relay its frames through the open or debug filter.
-import { z } from "zod";
+import * as z from "zod";
 import { Codes, WorkflowError, type ErrorData, type Frame, type Plan } from "../engine/index.ts";
 import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
 import type { RunRequest } from "../durable/run-store.ts";

@@ -1,7 +1,7 @@
 // Per-request helpers shared by the routes: body parsing with the spec's 460 messages, the catalog, the cache,
 // plans (the isolate's → compile) and the caller's app id.
 import type { Context } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { Codes, compile, WorkflowError, type Plan } from "../engine/index.ts";
 import { registry } from "../plugins/index.ts";
 import type { AppEnv } from "./env.ts";

@@ -3,7 +3,7 @@
 // 2020-12 (OpenAPI 3.1's dialect) by zod itself: one source of truth. test/worker/openapi.test.ts checks that this
 // table and the app's routes are the same set; test/node/openapi-responses.test.ts validates the document and real
 // answers of every route against it.
-import { z } from "zod";
+import * as z from "zod";
 import { CancelBody } from "../routes/chat.ts";
 import { CodeRunBody, NodeDebugBody } from "../routes/node.ts";
 import { AddBody, CompareDeleteBody, CompareSaveBody, DeleteBody, FlowIdBody, UpdateBody } from "../routes/protocol.ts";

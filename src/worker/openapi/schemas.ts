@@ -3,7 +3,7 @@
 // from both, so the document cannot drift from what is validated. Objects are strict on purpose: their JSON Schema
 // gets `additionalProperties: false`, so a field a route starts sending without a schema here fails the response
 // tests (test/node/openapi-responses.test.ts) instead of going undocumented.
-import { z } from "zod";
+import * as z from "zod";
 
 const int = z.number().int();
 

@@ -1,6 +1,6 @@
 // Chat, debug chat and the two resumes (spec §1.5.1–1.5.3), plus the project's cancel (§6.12 [new]).
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import {
   Codes,
   createGuardedFetch,

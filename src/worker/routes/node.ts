@@ -1,6 +1,6 @@
 // Node debug (spec §1.5.11) and the code-run routes (§1.5.12; the code node arrives with the tool plugins).
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import {
   Codes,
   createGuardedFetch,

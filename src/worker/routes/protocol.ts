@@ -1,6 +1,6 @@
 // Flow records (spec §1.5.4–1.5.10): add, get, update, delete, build, comparisons, get_flow_info.
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { Codes, toWorkflowError, WorkflowError } from "../../engine/index.ts";
 import { buildEndFrame, buildErrorFrame, SSE_HEADERS, sseEncode } from "../../engine/sse.ts";
 import { appId, body, cache, catalog, idString, type Ctx } from "../context.ts";

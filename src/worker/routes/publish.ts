@@ -1,6 +1,6 @@
 // Publishing and licences (spec §1.5.14, §1.5.15, §9.3).
 import { Hono } from "hono";
-import { z } from "zod";
+import * as z from "zod";
 import { Codes, toWorkflowError } from "../../engine/index.ts";
 import { appId, body, cache, catalog, idString, licenceKey } from "../context.ts";
 import type { AppEnv } from "../env.ts";

@@ -1,6 +1,6 @@
 // Webhook endpoints in D1 (issue 6, migration 0004). Secrets leave this module only when they are created or
 // rotated (the one answer that shows them); listings show ids, mode, mapping and limits.
-import { z } from "zod";
+import * as z from "zod";
 import { base64, hex, randomBytes, sha256 } from "../bytes.ts";
 
 export type HookMode = "sync" | "async" | "stream";
