@@ -1,7 +1,7 @@
 // Issue 15, "profile where the extra CPU goes": an ablation of the sync webhook run, measured by the peer harness
 // rather than by a sampling profiler (whose per-function figures below ~0.1 ms are not evidence, BENCHMARKS.md).
 // Each stage is a copy of this checkout (a git worktree of HEAD under .tmp/ablation) in which the webhook request
-// is answered at one point of its path, with the same 200 answer the full run gives; the harness then serves every
+// is answered at one point of its path, with a 200 answer the harness accepts as the full run's; it then serves every
 // copy the way it serves this runtime and measures them all, with the ceiling and the full runtime, in ABBA rounds.
 // The server CPU per request of consecutive stages differ by what the later stage adds:
 //
@@ -16,11 +16,10 @@
 // Not in the default list: rpc_bare, the rpc stage with the call's arguments (the request and the plan) left out;
 // hist_nowait, the whole run with objects that did not open the history batch not waiting for its outcome.
 //
-//   bash bench/peers/setup.sh   # not needed: the ablation uses no peer but the ceiling, which lives in bench/
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
 //   STATE_DIR=/dev/shm node bench/peers/ablation.mjs      # 8 rounds of 10 s at c = 50, about 17 minutes
 //
-// Env: STAGES (all of the above but ours, comma-separated), KEEP=1 (leave the copies in .tmp/ablation), and every
+// Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare and hist_nowait on request), KEEP=1 (leave the copies in .tmp/ablation), and every
 // variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A cut that no longer applies (the code it
 // names changed) stops the script before anything is measured.
 import { execFileSync, spawnSync } from "node:child_process";
