@@ -19,9 +19,9 @@
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
 //   STATE_DIR=/dev/shm node bench/peers/ablation.mjs      # 8 rounds of 10 s at c = 50, about 17 minutes
 //
-// Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare and hist_nowait on request), KEEP=1 (leave the copies in .tmp/ablation), and every
-// variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A cut that no longer applies (the code it
-// names changed) stops the script before anything is measured.
+// Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare and hist_nowait on request), KEEP=1 (leave the
+// copies in .tmp/ablation), and every variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A cut that no
+// longer applies (the code it names changed) stops the script before anything is measured.
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
