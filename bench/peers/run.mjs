@@ -14,18 +14,18 @@
 // and the server CPU each system spent in the window (user + system time of its whole process tree, from /proc)
 // is divided by the requests it answered: CPU per request, steadier than req/s on a shared machine.
 //
-// Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY
-// ("50"), ROUNDS (8), IDLE (3 s), TARGETS ("ours,ceiling,n8n,nodered"; add
-// "ours_proxy,ceiling_proxy" to also measure through wrangler dev's proxy), PEERS_DIR (.tmp/peers),
-// STATE_DIR (the OS temp dir: where the workers' local D1/Durable Object state, n8n's SQLite and Node-RED's user
-// dir live; /dev/shm puts them on tmpfs), RESULTS (bench/results-peers.md; written only when every target and the
-// default concurrencies ran, or when set), SAMPLE_MS (100, memory sampling period), TIMEOUT_S (120, per request),
-// WRANGLER_LOG (info), ALT_ROOT (a second checkout of this runtime, e.g. a baseline commit in a git worktree with
-// node_modules linked: target "alt" serves it the way "ours" is served, and "ours ÷ alt" ratios are reported),
-// ALTS ("name=<checkout>,name=<checkout>": more such checkouts, each a target of its own name, e.g. copies with one
-// stage of a run cut out; "ours − name" CPU per request and "ours ÷ name" ratios are reported), CEILINGS
-// ("name=<dir>,…": more workers served and called like the ceiling, e.g. the ceiling with one of our settings added), HOLD=1 (start everything, print the targets, wait for ^C), RENDER=<log> (re-render the
-// Markdown from the JSON line of a saved run).
+// Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY ("50"),
+// ROUNDS (8), IDLE (3 s), TARGETS ("ours,ceiling,n8n,nodered"; add "ours_proxy,ceiling_proxy" to also measure
+// through wrangler dev's proxy), PEERS_DIR (.tmp/peers), STATE_DIR (the OS temp dir: where the workers' local
+// D1/Durable Object state, n8n's SQLite and Node-RED's user dir live; /dev/shm puts them on tmpfs), RESULTS
+// (bench/results-peers.md; written only when every target and the default concurrencies ran, or when set), SAMPLE_MS
+// (100, memory sampling period), TIMEOUT_S (120, per request), WRANGLER_LOG (info), ALT_ROOT (a second checkout of
+// this runtime, e.g. a baseline commit in a git worktree with node_modules linked: target "alt" serves it the way
+// "ours" is served, and "ours ÷ alt" ratios are reported), ALTS ("name=<checkout>,name=<checkout>": more such
+// checkouts, each a target of its own name, e.g. copies with one stage of a run cut out; "ours − name" CPU per
+// request and "ours ÷ name" ratios are reported), CEILINGS ("name=<dir>,…": more workers served and called like the
+// ceiling, e.g. the ceiling with one of our settings added), HOLD=1 (start everything, print the targets, wait for
+// ^C), RENDER=<log> (re-render the Markdown from the JSON line of a saved run).
 //
 // How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
 // bundle `wrangler deploy --dry-run` builds, and both measured at the workerd entry socket of the workerd process
@@ -56,23 +56,22 @@ const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const IDLE = Number(process.env.IDLE ?? 3); // seconds of quiet before each measured window
 const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
 const ALL = ["ours", "ceiling", "n8n", "nodered"];
-// ALTS: named checkouts served like ours (an ablation: each one a copy with one stage cut out)
-const ALTS = Object.fromEntries(
-  (process.env.ALTS ?? "")
-    .split(",")
-    .filter(Boolean)
-    .map((pair) => {
+/** `name=<dir>,name=<dir>` from an environment variable, as { name: dir }. */
+function namedDirs(variable) {
+  const pairs = (process.env[variable] ?? "").split(",").filter(Boolean);
+  return Object.fromEntries(
+    pairs.map((pair) => {
       const at = pair.indexOf("=");
-      if (at < 1) throw new Error(`ALTS: "${pair}" is not name=<checkout>`);
+      if (at < 1) throw new Error(`${variable}: "${pair}" is not name=<dir>`);
       return [pair.slice(0, at), pair.slice(at + 1)];
     }),
-);
-const CEILINGS = Object.fromEntries(
-  (process.env.CEILINGS ?? "")
-    .split(",")
-    .filter(Boolean)
-    .map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]),
-);
+  );
+}
+// other checkouts served like ours: ALT_ROOT as target "alt", and ALTS by name (an ablation: copies with one stage
+// of a run cut out each)
+const ALTS = { ...(process.env.ALT_ROOT ? { alt: process.env.ALT_ROOT } : {}), ...namedDirs("ALTS") };
+// workers served and called like the ceiling
+const CEILINGS = namedDirs("CEILINGS");
 const TARGETS = (process.env.TARGETS ?? ALL.join(","))
   .split(",")
   .map((s) => s.trim())
@@ -539,19 +538,8 @@ try {
     mem.add("ours", o.rootPid, (pid) => pid === o.workerPid);
     cpuOf.ours = cpuOf.ours_proxy = o.rootPid;
   }
-  if (TARGETS.includes("alt")) {
-    if (!process.env.ALT_ROOT) throw new Error('target "alt" needs ALT_ROOT (another checkout of this runtime)');
-    log(`starting the alternative checkout ${process.env.ALT_ROOT} (wrangler dev)`);
-    const a = await startWrangler("alt", process.env.ALT_ROOT, {
-      seed: true,
-      probe: async (b) => (await fetch(`${b}/health`, { signal: AbortSignal.timeout(1500) })).status === 200,
-    });
-    targets.alt = oursRequest(a.direct, await prepareOurs(a.proxy));
-    versions.alt = execFileSync("git", ["-C", process.env.ALT_ROOT, "rev-parse", "--short", "HEAD"]).toString().trim();
-    versions.ours = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"]).toString().trim();
-    mem.add("alt", a.rootPid, (pid) => pid === a.workerPid);
-    cpuOf.alt = a.rootPid;
-  }
+  if (TARGETS.includes("alt") && !ALTS.alt)
+    throw new Error('target "alt" needs ALT_ROOT (another checkout of this runtime)');
   for (const [name, cwd] of Object.entries(ALTS)) {
     if (!TARGETS.includes(name)) continue;
     log(`starting ${name}: the checkout ${cwd} (wrangler dev)`);
@@ -561,6 +549,7 @@ try {
     });
     targets[name] = oursRequest(a.direct, await prepareOurs(a.proxy));
     versions[name] = execFileSync("git", ["-C", cwd, "rev-parse", "--short", "HEAD"]).toString().trim();
+    versions.ours = execFileSync("git", ["-C", root, "rev-parse", "--short", "HEAD"]).toString().trim();
     mem.add(name, a.rootPid, (pid) => pid === a.workerPid);
     cpuOf[name] = a.rootPid;
   }
@@ -692,16 +681,12 @@ try {
       r.cpu_vs_ceiling = per((x) => x.ours.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
       r.p99_vs_ceiling = per((x) => x.ours.p99 / x.ceiling.p99);
     }
-    if (has("ours") && has("alt")) {
-      r.rps_vs_alt = per((x) => x.ours.rps / x.alt.rps);
-      r.cpu_vs_alt = per((x) => x.ours.cpu_ms_per_req / x.alt.cpu_ms_per_req);
-      r.p99_vs_alt = per((x) => x.ours.p99 / x.alt.p99);
-    }
     for (const name of Object.keys(ALTS).filter(has)) {
       if (!has("ours")) break;
-      r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
-      r[`cpu_vs_${name}`] = per((x) => x.ours.cpu_ms_per_req / x[name].cpu_ms_per_req);
       r[`rps_vs_${name}`] = per((x) => x.ours.rps / x[name].rps);
+      r[`cpu_vs_${name}`] = per((x) => x.ours.cpu_ms_per_req / x[name].cpu_ms_per_req);
+      r[`p99_vs_${name}`] = per((x) => x.ours.p99 / x[name].p99);
+      r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
     }
     if (has("ours") && has("n8n")) {
       r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
