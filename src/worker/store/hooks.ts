@@ -1,6 +1,7 @@
 // Webhook endpoints in D1 (issue 6, migration 0004). Secrets leave this module only when they are created or
 // rotated (the one answer that shows them); listings show ids, mode, mapping and limits.
 import * as z from "zod";
+import { LruMap } from "../../engine/lru.ts";
 import { base64, hex, randomBytes, sha256 } from "../bytes.ts";
 
 export type HookMode = "sync" | "async" | "stream";
@@ -95,22 +96,20 @@ export async function sha256Hex(text: string): Promise<string> {
 /** how many presented bearer tokens an isolate remembers the digest of, and the longest it remembers */
 const TOKEN_DIGESTS = 1024;
 const TOKEN_DIGEST_MAX_CHARS = 128; // ours are 47: a longer one is wrong anyway and would only fill memory
-const tokenDigests = new Map<string, string>();
+const tokenDigests = new LruMap<string, string>(TOKEN_DIGESTS);
 
 /**
  * The SHA-256 of a presented bearer token, remembered per isolate (issue 15): the digest is an asynchronous Web
  * Crypto call on every webhook request, the same token each time from a given sender. Only the digest of what was
  * presented is kept — the caller still compares it with the hook's current hash every time, so a rotated or
- * deleted token stops working at once. Bounded in entries and in their length: the oldest entry goes first, and a
- * miss costs no more than before.
+ * deleted token stops working at once. Bounded in entries and in their length: the least recently used entry goes
+ * first, and a miss costs no more than before.
  */
 export async function bearerDigest(token: string): Promise<string> {
   const known = tokenDigests.get(token);
   if (known !== undefined) return known;
   const digest = await sha256Hex(token);
-  if (token.length > TOKEN_DIGEST_MAX_CHARS) return digest;
-  if (tokenDigests.size >= TOKEN_DIGESTS) tokenDigests.delete(tokenDigests.keys().next().value as string);
-  tokenDigests.set(token, digest);
+  if (token.length <= TOKEN_DIGEST_MAX_CHARS) tokenDigests.set(token, digest);
   return digest;
 }
 
