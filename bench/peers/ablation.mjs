@@ -116,6 +116,8 @@ if (git("status", "--porcelain", "--untracked-files=no"))
     `[ablation] note: the copies are of HEAD (${head}); this checkout's uncommitted changes are not in them`,
   );
 
+// the middle of an even count is the mean of the two middle values, as bench/peers/run.mjs takes it (bench/load.mjs
+// takes the upper one)
 const median = (xs) => {
   const v = [...xs].sort((a, b) => a - b);
   return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
@@ -141,16 +143,19 @@ function report(result, order) {
   console.log(lines.join("\n"));
 }
 
+/** Removes a copy: as a worktree, or as a plain folder when git no longer knows it as one. */
+function removeCopy(dir) {
+  try {
+    git("worktree", "remove", "--force", dir);
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const copies = {};
 function cleanup() {
   if (process.env.KEEP === "1") return;
-  for (const dir of Object.values(copies)) {
-    try {
-      git("worktree", "remove", "--force", dir);
-    } catch {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  for (const dir of Object.values(copies)) removeCopy(dir);
   try {
     git("worktree", "prune");
   } catch {
@@ -162,13 +167,7 @@ try {
   mkdirSync(base, { recursive: true });
   for (const s of stages) {
     const dir = join(base, s);
-    if (existsSync(dir)) {
-      try {
-        git("worktree", "remove", "--force", dir);
-      } catch {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    }
+    if (existsSync(dir)) removeCopy(dir);
     git("worktree", "add", "--detach", dir, "HEAD");
     copies[s] = dir;
     symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
