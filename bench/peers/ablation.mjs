@@ -5,7 +5,8 @@
 // copy the way it serves this runtime and measures them all, with the ceiling and the full runtime, in ABBA rounds.
 // The server CPU per request of consecutive stages differ by what the later stage adds:
 //
-//   entry  the worker's fetch answers at once: workerd's HTTP handling and the harness's own cost (the floor)
+//   entry  the worker's fetch answers at once: workerd's HTTP handling, the local [assets] router in front of the
+//          worker (which ceiling_assets also pays) and the harness's own cost (the floor)
 //   mw     the hooks route answers first thing: + Hono's routing and the app-wide middleware (CORS, sid, auth)
 //   route  after the hook's own checks: + the hook row (isolate cache), the body read, the bearer token's check
 //   prep   before the run object is called: + parameter mapping, the flow row and plan, the run id, the request
@@ -17,7 +18,7 @@
 // hist_nowait, the whole run with objects that did not open the history batch not waiting for its outcome.
 //
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
-//   STATE_DIR=/dev/shm node bench/peers/ablation.mjs      # 8 rounds of 10 s at c = 50, about 17 minutes
+//   STATE_DIR=/dev/shm node bench/peers/ablation.mjs      # 8 rounds of 10 s at c = 50, about 19 minutes
 //
 // Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare and hist_nowait on request), KEEP=1 (leave the
 // copies in .tmp/ablation), and every variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A cut that no
@@ -98,6 +99,8 @@ const CUTS = {
   ],
 };
 const DEFAULT_STAGES = ["entry", "mw", "route", "prep", "rpc", "hist"];
+// the bare ceiling, and the ceiling behind the same [assets] router as every stage (bench/peers/run.mjs)
+const CEILING_TARGETS = ["ceiling", "ceiling_assets"];
 
 const stages = (process.env.STAGES ?? DEFAULT_STAGES.join(","))
   .split(",")
@@ -125,19 +128,27 @@ const median = (xs) => {
 const f3 = (x) => x.toFixed(3);
 const spread = (xs) => `${f3(median(xs))} [${f3(Math.min(...xs))}–${f3(Math.max(...xs))}]`;
 
-/** The stage table: CPU per request, and what each stage adds to the one before it, within each round. */
+/**
+ * The stage table: CPU per request, what each stage adds to the one before it, and each ÷ the two ceilings, all
+ * within each round.
+ */
 function report(result, order) {
   const lines = [];
+  const ratio = (rounds, t, ceiling) => (t.startsWith("ceiling") ? "—" : spread(rounds.map((r) => r[t] / r[ceiling])));
   for (const [c, rounds] of Object.entries(result.cpu_by_round)) {
     lines.push(`\nAblation at ${head}, c = ${c}, ${rounds.length} rounds, ${result.state}: server CPU ms per request`);
-    lines.push("| stage | CPU per request | added over the stage before (within a round) | ÷ ceiling |");
-    lines.push("| --- | --- | --- | --- |");
+    lines.push(
+      "| stage | CPU per request | added over the stage before (within a round) | ÷ ceiling | ÷ ceiling_assets |",
+    );
+    lines.push("| --- | --- | --- | --- | --- |");
     order.forEach((t, i) => {
       const own = rounds.map((r) => r[t]);
-      const prev = i > 1 ? order[i - 1] : undefined; // the first stage after the ceiling has no stage before it
+      // the ceilings and the first stage have no stage before them
+      const prev = i > 0 && !order[i - 1].startsWith("ceiling") ? order[i - 1] : undefined;
       const added = prev ? spread(rounds.map((r) => r[t] - r[prev])) : "—";
-      const vsCeiling = t === "ceiling" ? "—" : spread(rounds.map((r) => r[t] / r.ceiling));
-      lines.push(`| ${t} | ${spread(own)} | ${added} | ${vsCeiling} |`);
+      lines.push(
+        `| ${t} | ${spread(own)} | ${added} | ${ratio(rounds, t, "ceiling")} | ${ratio(rounds, t, "ceiling_assets")} |`,
+      );
     });
   }
   console.log(lines.join("\n"));
@@ -184,7 +195,7 @@ try {
   const env = {
     ...process.env,
     ALTS: stages.map((s) => `${s}=${copies[s]}`).join(","),
-    TARGETS: ["ceiling", ...stages, "ours"].join(","),
+    TARGETS: [...CEILING_TARGETS, ...stages, "ours"].join(","),
     RESULTS: process.env.RESULTS ?? "",
   };
   const r = spawnSync(process.execPath, [join(import.meta.dirname, "run.mjs")], {
@@ -200,7 +211,7 @@ try {
     .filter((l) => l.startsWith('{"figure":"peers"'))
     .pop();
   if (r.status !== 0 || !line) throw new Error(`the harness failed (exit ${r.status})`);
-  report(JSON.parse(line), ["ceiling", ...stages, "ours"]);
+  report(JSON.parse(line), [...CEILING_TARGETS, ...stages, "ours"]);
 } finally {
   cleanup();
 }

@@ -15,8 +15,8 @@
 // is divided by the requests it answered: CPU per request, steadier than req/s on a shared machine.
 //
 // Env: SECONDS (10), WARM (2: seconds of load before each measured window, same connections), CONCURRENCY ("50"),
-// ROUNDS (8), IDLE (3 s), TARGETS ("ours,ceiling,n8n,nodered"; add "ours_proxy,ceiling_proxy" to also measure
-// through wrangler dev's proxy), PEERS_DIR (.tmp/peers), STATE_DIR (the OS temp dir: where the workers' local
+// ROUNDS (8), IDLE (3 s), TARGETS ("ours,ceiling,ceiling_assets,n8n,nodered"; add "ours_proxy,ceiling_proxy" to also
+// measure through wrangler dev's proxy), PEERS_DIR (.tmp/peers), STATE_DIR (the OS temp dir: where the workers' local
 // D1/Durable Object state, n8n's SQLite and Node-RED's user dir live; /dev/shm puts them on tmpfs), RESULTS
 // (bench/results-peers.md; written only when every target and the default concurrencies ran, or when set), SAMPLE_MS
 // (100, memory sampling period), TIMEOUT_S (120, per request), WRANGLER_LOG (info), ALT_ROOT (a second checkout of
@@ -31,11 +31,15 @@
 // bundle `wrangler deploy --dry-run` builds, and both measured at the workerd entry socket of the workerd process
 // that runs the worker (found from the process tree), i.e. bypassing wrangler's proxy worker (about 10× on a bare
 // request per bench/peers/fixtures/README.md; within noise here, where a Durable Object's creation and its SQLite on disk
-// dominate). Same build path, same workerd, same route for both, so the ratio compares like with like.
+// dominate). Same build path, same workerd, same route for both. One difference is not ours to remove: our
+// wrangler.toml has an [assets] block (the console, issue 16), and with one miniflare sends every request through
+// the platform's asset router (entry → RPC proxy → router, outer and inner entrypoints → the worker). Target
+// `ceiling_assets` is the ceiling with the same block, so "ours ÷ ceiling_assets" compares like with like.
 import { execFileSync, spawn } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -44,7 +48,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import autocannon from "autocannon";
 import { freePort, root } from "../dev.mjs";
 import { procTable, tree, treeCpuMs } from "../proc.mjs";
@@ -55,7 +59,7 @@ const CONCURRENCY = (process.env.CONCURRENCY ?? "50").split(",").map(Number);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
 const IDLE = Number(process.env.IDLE ?? 3); // seconds of quiet before each measured window
 const WARM = Number(process.env.WARM ?? 2); // seconds of load before the measured window, on the same connections
-const ALL = ["ours", "ceiling", "n8n", "nodered"];
+const ALL = ["ours", "ceiling", "ceiling_assets", "n8n", "nodered"];
 /** `name=<dir>,name=<dir>` from an environment variable, as { name: dir }. */
 function namedDirs(variable) {
   const pairs = (process.env[variable] ?? "").split(",").filter(Boolean);
@@ -241,6 +245,25 @@ function listeningPorts(pid) {
     if (f.length > 9 && f[3] === "0A" && inodes.has(f[9])) ports.push(parseInt(f[1].split(":")[1], 16));
   }
   return ports;
+}
+
+/**
+ * The ceiling with this runtime's `[assets]` block (the console's static files and `run_worker_first`), copied from
+ * wrangler.toml at run time so it cannot drift from ours: a folder under .tmp whose wrangler.toml serves
+ * bench/ceiling/worker.ts. Returns the folder.
+ */
+function ceilingWithAssets() {
+  const dir = join(root, ".tmp", "ceiling-assets");
+  mkdirSync(dir, { recursive: true });
+  const assets = readFileSync(join(root, "wrangler.toml"), "utf8").match(/^\[assets\]\n(?:(?!\[).*\n)*/m)?.[0];
+  if (!assets) throw new Error("wrangler.toml has no [assets] block for ceiling_assets to copy");
+  const toml = readFileSync(join(root, "bench", "ceiling", "wrangler.toml"), "utf8")
+    .replace(/^name\s*=.*$/m, 'name = "bench-ceiling-assets"')
+    .replace(/^main\s*=.*$/m, `main = ${JSON.stringify(relative(dir, join(root, "bench", "ceiling", "worker.ts")))}`);
+  const folder = relative(dir, root);
+  const block = assets.replace(/^directory\s*=\s*"(.*)"$/m, (_, d) => `directory = ${JSON.stringify(join(folder, d))}`);
+  writeFileSync(join(dir, "wrangler.toml"), `${toml.trimEnd()}\n\n${block}`);
+  return dir;
 }
 
 /**
@@ -461,6 +484,11 @@ const RATIO_LABELS = {
   rps_vs_ceiling: "ours ÷ ceiling req/s (target ≥ 0.80)",
   cpu_vs_ceiling: "ours ÷ ceiling server CPU per request (target ≤ 1.25)",
   p99_vs_ceiling: "ours ÷ ceiling p99 (target ≤ 1.25)",
+  rps_vs_ceiling_assets: "ours ÷ ceiling_assets req/s (like with like: both behind the same [assets] router)",
+  cpu_vs_ceiling_assets: "ours ÷ ceiling_assets server CPU per request",
+  p99_vs_ceiling_assets: "ours ÷ ceiling_assets p99",
+  ceiling_assets_cpu_vs_ceiling:
+    "ceiling_assets ÷ ceiling server CPU per request (what the local [assets] router costs)",
   rps_vs_n8n: "ours ÷ n8n req/s",
   p99_vs_n8n_p50_over_5: "ours p99 ÷ (n8n p50 / 5) (target < 1)",
   ceiling_p99_vs_n8n_p50_over_5: "ceiling p99 ÷ (n8n p50 / 5) (the platform's own room)",
@@ -475,6 +503,8 @@ const LABELS = {
   ceiling: "ceiling: bare worker, one DO + one storage write (workerd entry socket under wrangler dev)",
   ours_proxy: "this runtime through wrangler dev's proxy",
   ceiling_proxy: "ceiling through wrangler dev's proxy",
+  ceiling_assets:
+    "ceiling_assets: the ceiling with this runtime's [assets] block (the console), called at /hooks/ceiling",
   n8n: "n8n (defaults, webhook → Set → IF → Respond)",
   nodered: "Node-RED (http in → function → switch → change → http response)",
   alt: "alt: this runtime at another commit (ALT_ROOT), served the same way",
@@ -502,14 +532,15 @@ const versions = {};
 let exitCode = 0;
 try {
   const needOurs = TARGETS.some((t) => t.startsWith("ours"));
-  const needCeil = TARGETS.some((t) => t.startsWith("ceiling"));
-  const ceilReq = (base) => ({
-    url: `${base}/`,
+  const needCeil = TARGETS.some((t) => t === "ceiling" || t === "ceiling_proxy");
+  const ceilReq = (base, path = "/") => ({
+    url: `${base}${path}`,
     headers: { "content-type": "application/json" },
     body: "{}",
     ok: (st, t) => st === 200 && t.includes('"ok":true'),
   });
-  const ceilProbe = async (b) => (await (await post(`${b}/`, "{}")).text()).includes('"ok":true');
+  const ceilProbeAt = (path) => async (b) => (await (await post(`${b}${path}`, "{}")).text()).includes('"ok":true');
+  const ceilProbe = ceilProbeAt("/");
   if (needCeil) {
     log("starting the ceiling (wrangler dev, bench/ceiling)");
     const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), { seed: false, probe: ceilProbe });
@@ -517,6 +548,14 @@ try {
     targets.ceiling_proxy = ceilReq(c.proxy);
     mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
     cpuOf.ceiling = cpuOf.ceiling_proxy = c.rootPid;
+  }
+  if (TARGETS.includes("ceiling_assets")) {
+    log("starting the ceiling with our [assets] routing (wrangler dev, bench/ceiling + wrangler.toml's [assets])");
+    const path = "/hooks/ceiling"; // routed like our webhooks: through the router to the worker
+    const c = await startWrangler("ceiling_assets", ceilingWithAssets(), { seed: false, probe: ceilProbeAt(path) });
+    targets.ceiling_assets = ceilReq(c.direct, path);
+    mem.add("ceiling_assets", c.rootPid, (pid) => pid === c.workerPid);
+    cpuOf.ceiling_assets = c.rootPid;
   }
   for (const [name, dir] of Object.entries(CEILINGS)) {
     if (!TARGETS.includes(name)) continue;
@@ -688,6 +727,13 @@ try {
       r[`p99_vs_${name}`] = per((x) => x.ours.p99 / x[name].p99);
       r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
     }
+    if (has("ours") && has("ceiling_assets")) {
+      r.rps_vs_ceiling_assets = per((x) => x.ours.rps / x.ceiling_assets.rps);
+      r.cpu_vs_ceiling_assets = per((x) => x.ours.cpu_ms_per_req / x.ceiling_assets.cpu_ms_per_req);
+      r.p99_vs_ceiling_assets = per((x) => x.ours.p99 / x.ceiling_assets.p99);
+    }
+    if (has("ceiling") && has("ceiling_assets"))
+      r.ceiling_assets_cpu_vs_ceiling = per((x) => x.ceiling_assets.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
     if (has("ours") && has("n8n")) {
       r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
       r.p99_vs_n8n_p50_over_5 = per((x) => x.ours.p99 / (x.n8n.p50 / 5));
@@ -701,7 +747,9 @@ try {
     const h = mem.hwm(name);
     memory[name] = {
       peak_tree_rss_mb: +(s.peakTreeAll / 1024).toFixed(1),
-      peak_serving_rss_mb: name === "ours" || name === "ceiling" ? +(s.peakServingAll / 1024).toFixed(1) : undefined,
+      peak_serving_rss_mb: ["ours", "ceiling", "ceiling_assets"].includes(name)
+        ? +(s.peakServingAll / 1024).toFixed(1)
+        : undefined,
       hwm_tree_mb: +(h.totalKb / 1024).toFixed(1),
       processes: h.parts.map((p) => `${p.name}:${(p.hwm / 1024).toFixed(0)}`).join(" "),
     };
@@ -850,6 +898,15 @@ function renderMarkdown(r) {
     "  read, a run Durable Object with its frames and history row), which is the work the issue's targets are about.",
   );
   L.push("- Ceiling: `bench/ceiling` (a bare Hono worker creating a Durable Object per request with one SQL write).");
+  L.push(
+    "- ceiling_assets: the same worker with this runtime's `[assets]` block (the console, issue 16). Locally miniflare",
+  );
+  L.push(
+    "  then routes every request entry → RPC proxy → router (outer, inner) → the worker: three more isolate hops that",
+  );
+  L.push(
+    "  ours pays on every webhook and the bare ceiling does not. On Cloudflare the router is the platform's, not the worker's CPU.",
+  );
   L.push(
     "- Both workers run under `wrangler dev --local` and are driven at the entry socket of the workerd process that",
   );
