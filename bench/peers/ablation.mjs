@@ -15,14 +15,15 @@
 //   ours   the whole run: + the history batch (D1)
 //
 // Not in the default list: rpc_bare, the rpc stage with the call's arguments (the request and the plan) left out;
-// hist_nowait, the whole run with objects that did not open the history batch not waiting for its outcome.
+// hist_nowait, the whole run with objects that did not open the history batch not waiting for its outcome; noassets,
+// the whole run without wrangler.toml's [assets] block (no asset router in front of the worker).
 //
 //   export PATH=$PWD/node_modules/.bin:$PATH CLOUDFLARE_CF_FETCH_ENABLED=false
 //   STATE_DIR=/dev/shm node bench/peers/ablation.mjs      # 8 rounds of 10 s at c = 50, about 19 minutes
 //
-// Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare and hist_nowait on request), KEEP=1 (leave the
-// copies in .tmp/ablation), and every variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A cut that no
-// longer applies (the code it names changed) stops the script before anything is measured.
+// Env: STAGES (entry,mw,route,prep,rpc,hist by default; rpc_bare, hist_nowait and noassets on request), KEEP=1
+// (leave the copies in .tmp/ablation), and every variable of bench/peers/run.mjs (ROUNDS, SECONDS, STATE_DIR, …). A
+// cut that no longer applies (the code it names changed) stops the script before anything is measured.
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -88,6 +89,15 @@ const CUTS = {
       file: "src/durable/history.ts",
       find: "    if (current.rows.length >= BATCH_ROWS || current.chars >= BATCH_CHARS) open.delete(db);\n    await sleep(BATCH_MS);\n",
       put: "    if (current.rows.length >= BATCH_ROWS || current.chars >= BATCH_CHARS) open.delete(db);\n    return true;\n",
+    },
+  ],
+  // not in the default list: the whole runtime without wrangler.toml's [assets] block (the console), so no router in
+  // front of the worker (what that router costs ours; target ceiling_assets is the same for the ceiling)
+  noassets: [
+    {
+      file: "wrangler.toml",
+      find: '[assets]\ndirectory = "./console/dist"\nnot_found_handling = "single-page-application"\nrun_worker_first = ["/*", "!/", "!/console", "!/console/*"]\n',
+      put: "",
     },
   ],
   hist: [
