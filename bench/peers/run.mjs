@@ -540,28 +540,25 @@ try {
     ok: (st, t) => st === 200 && t.includes('"ok":true'),
   });
   const ceilProbeAt = (path) => async (b) => (await (await post(`${b}${path}`, "{}")).text()).includes('"ok":true');
-  const ceilProbe = ceilProbeAt("/");
   if (needCeil) {
     log("starting the ceiling (wrangler dev, bench/ceiling)");
-    const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), { seed: false, probe: ceilProbe });
+    const c = await startWrangler("ceiling", join(root, "bench", "ceiling"), { seed: false, probe: ceilProbeAt("/") });
     targets.ceiling = ceilReq(c.direct);
     targets.ceiling_proxy = ceilReq(c.proxy);
     mem.add("ceiling", c.rootPid, (pid) => pid === c.workerPid);
     cpuOf.ceiling = cpuOf.ceiling_proxy = c.rootPid;
   }
-  if (TARGETS.includes("ceiling_assets")) {
-    log("starting the ceiling with our [assets] routing (wrangler dev, bench/ceiling + wrangler.toml's [assets])");
-    const path = "/hooks/ceiling"; // routed like our webhooks: through the router to the worker
-    const c = await startWrangler("ceiling_assets", ceilingWithAssets(), { seed: false, probe: ceilProbeAt(path) });
-    targets.ceiling_assets = ceilReq(c.direct, path);
-    mem.add("ceiling_assets", c.rootPid, (pid) => pid === c.workerPid);
-    cpuOf.ceiling_assets = c.rootPid;
-  }
-  for (const [name, dir] of Object.entries(CEILINGS)) {
-    if (!TARGETS.includes(name)) continue;
+  // ceiling-like workers, each called at a path its routing sends to the worker: ceiling_assets (the ceiling behind
+  // our [assets] router, called like our webhooks) and the CEILINGS
+  const ceilingLikes = Object.entries({
+    ...(TARGETS.includes("ceiling_assets") ? { ceiling_assets: ceilingWithAssets() } : {}),
+    ...CEILINGS,
+  }).filter(([name]) => TARGETS.includes(name));
+  for (const [name, dir] of ceilingLikes) {
+    const path = name === "ceiling_assets" ? "/hooks/ceiling" : "/";
     log(`starting ${name}: a ceiling-like worker in ${dir} (wrangler dev)`);
-    const c = await startWrangler(name, dir, { seed: false, probe: ceilProbe });
-    targets[name] = ceilReq(c.direct);
+    const c = await startWrangler(name, dir, { seed: false, probe: ceilProbeAt(path) });
+    targets[name] = ceilReq(c.direct, path);
     mem.add(name, c.rootPid, (pid) => pid === c.workerPid);
     cpuOf[name] = c.rootPid;
   }
@@ -715,23 +712,19 @@ try {
     const per = (f) => stat(rounds[c].map((row) => f(row)).filter((x) => x !== undefined));
     const has = (t) => order.includes(t);
     const r = {};
-    if (has("ours") && has("ceiling")) {
-      r.rps_vs_ceiling = per((x) => x.ours.rps / x.ceiling.rps);
-      r.cpu_vs_ceiling = per((x) => x.ours.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
-      r.p99_vs_ceiling = per((x) => x.ours.p99 / x.ceiling.p99);
-    }
-    for (const name of Object.keys(ALTS).filter(has)) {
-      if (!has("ours")) break;
+    // ours ÷ `name`: req/s, CPU per request, p99
+    const versus = (name) => {
       r[`rps_vs_${name}`] = per((x) => x.ours.rps / x[name].rps);
       r[`cpu_vs_${name}`] = per((x) => x.ours.cpu_ms_per_req / x[name].cpu_ms_per_req);
       r[`p99_vs_${name}`] = per((x) => x.ours.p99 / x[name].p99);
+    };
+    if (has("ours") && has("ceiling")) versus("ceiling");
+    for (const name of Object.keys(ALTS).filter(has)) {
+      if (!has("ours")) break;
+      versus(name);
       r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
     }
-    if (has("ours") && has("ceiling_assets")) {
-      r.rps_vs_ceiling_assets = per((x) => x.ours.rps / x.ceiling_assets.rps);
-      r.cpu_vs_ceiling_assets = per((x) => x.ours.cpu_ms_per_req / x.ceiling_assets.cpu_ms_per_req);
-      r.p99_vs_ceiling_assets = per((x) => x.ours.p99 / x.ceiling_assets.p99);
-    }
+    if (has("ours") && has("ceiling_assets")) versus("ceiling_assets");
     if (has("ceiling") && has("ceiling_assets"))
       r.ceiling_assets_cpu_vs_ceiling = per((x) => x.ceiling_assets.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
     if (has("ours") && has("n8n")) {
