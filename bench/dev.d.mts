@@ -1,6 +1,7 @@
 // Types of bench/dev.mjs for the TypeScript benchmarks.
 export declare const root: string;
 export declare const env: Record<string, string | undefined>;
+export declare function assetsBlock(): string;
 export declare function freePort(): Promise<number>;
 export declare function startDev(options?: {
   cwd?: string;

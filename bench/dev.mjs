@@ -1,12 +1,22 @@
 // Shared by the HTTP benchmarks: a `wrangler dev` instance on a free loopback port with its own local D1 (migrated,
 // with a tenant app and the d1590f30 app), and a helper that adds, publishes and licenses a flow.
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, openSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const root = join(import.meta.dirname, "..");
+
+/**
+ * The `[assets]` block of this runtime's wrangler.toml (the console's static files, issue 16), exactly as written:
+ * what the peer harness copies into its `ceiling_assets` worker and what the ablation's `noassets` stage removes.
+ */
+export function assetsBlock() {
+  const block = readFileSync(join(root, "wrangler.toml"), "utf8").match(/^\[assets\]\n(?:(?!\[).*\n)*/m)?.[0];
+  if (!block) throw new Error("wrangler.toml has no [assets] block");
+  return block;
+}
 export const env = {
   ...process.env,
   CLOUDFLARE_CF_FETCH_ENABLED: "false",

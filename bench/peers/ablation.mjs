@@ -27,7 +27,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { root } from "../dev.mjs";
+import { assetsBlock, root } from "../dev.mjs";
 
 const ANSWER = 'json({ code: 0, message: "cut", outputs: { big: "big" } }, 200, {})';
 
@@ -96,7 +96,9 @@ const CUTS = {
   noassets: [
     {
       file: "wrangler.toml",
-      find: '[assets]\ndirectory = "./console/dist"\nnot_found_handling = "single-page-application"\nrun_worker_first = ["/*", "!/", "!/console", "!/console/*"]\n',
+      get find() {
+        return assetsBlock(); // read when the stage is applied, not by every ablation
+      },
       put: "",
     },
   ],

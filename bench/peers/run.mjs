@@ -50,7 +50,7 @@ import {
 import { loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import autocannon from "autocannon";
-import { freePort, root } from "../dev.mjs";
+import { assetsBlock, freePort, root } from "../dev.mjs";
 import { procTable, tree, treeCpuMs } from "../proc.mjs";
 import { INPUT, oursRequest, prepareOurs } from "./ours.mjs";
 
@@ -255,13 +255,14 @@ function listeningPorts(pid) {
 function ceilingWithAssets() {
   const dir = join(root, ".tmp", "ceiling-assets");
   mkdirSync(dir, { recursive: true });
-  const assets = readFileSync(join(root, "wrangler.toml"), "utf8").match(/^\[assets\]\n(?:(?!\[).*\n)*/m)?.[0];
-  if (!assets) throw new Error("wrangler.toml has no [assets] block for ceiling_assets to copy");
   const toml = readFileSync(join(root, "bench", "ceiling", "wrangler.toml"), "utf8")
     .replace(/^name\s*=.*$/m, 'name = "bench-ceiling-assets"')
     .replace(/^main\s*=.*$/m, `main = ${JSON.stringify(relative(dir, join(root, "bench", "ceiling", "worker.ts")))}`);
   const folder = relative(dir, root);
-  const block = assets.replace(/^directory\s*=\s*"(.*)"$/m, (_, d) => `directory = ${JSON.stringify(join(folder, d))}`);
+  const block = assetsBlock().replace(
+    /^directory\s*=\s*"(.*)"$/m,
+    (_, d) => `directory = ${JSON.stringify(join(folder, d))}`,
+  );
   writeFileSync(join(dir, "wrangler.toml"), `${toml.trimEnd()}\n\n${block}`);
   return dir;
 }
@@ -551,11 +552,12 @@ try {
   // ceiling-like workers, each called at a path its routing sends to the worker: ceiling_assets (the ceiling behind
   // our [assets] router, called like our webhooks) and the CEILINGS
   const ceilingLikes = Object.entries({
-    ...(TARGETS.includes("ceiling_assets") ? { ceiling_assets: ceilingWithAssets() } : {}),
-    ...CEILINGS,
+    ...(TARGETS.includes("ceiling_assets")
+      ? { ceiling_assets: { dir: ceilingWithAssets(), path: "/hooks/ceiling" } }
+      : {}),
+    ...Object.fromEntries(Object.entries(CEILINGS).map(([name, dir]) => [name, { dir, path: "/" }])),
   }).filter(([name]) => TARGETS.includes(name));
-  for (const [name, dir] of ceilingLikes) {
-    const path = name === "ceiling_assets" ? "/hooks/ceiling" : "/";
+  for (const [name, { dir, path }] of ceilingLikes) {
     log(`starting ${name}: a ceiling-like worker in ${dir} (wrangler dev)`);
     const c = await startWrangler(name, dir, { seed: false, probe: ceilProbeAt(path) });
     targets[name] = ceilReq(c.direct, path);
@@ -898,7 +900,7 @@ function renderMarkdown(r) {
     "  then routes every request entry → RPC proxy → router (outer, inner) → the worker: three more isolate hops that",
   );
   L.push(
-    "  ours pays on every webhook and the bare ceiling does not. On Cloudflare the router is the platform's, not the worker's CPU.",
+    "  ours pays on every webhook and the bare ceiling does not. On Cloudflare the router is the platform's own worker.",
   );
   L.push(
     "- Both workers run under `wrangler dev --local` and are driven at the entry socket of the workerd process that",
