@@ -49,7 +49,7 @@ export interface Env extends Cloudflare.Env {
   /** output limits, bytes: one frame (default 1 MiB, at most 1 983 616), all of a run's frames (default 8 MiB) */
   MAX_FRAME_BYTES?: string;
   MAX_RUN_OUTPUT_BYTES?: string;
-  /** "false": the JavaScript sandbox is not warmed while the isolate starts (src/worker/index.ts; default on) */
+  /** "true": the JavaScript sandbox is warmed while the isolate starts (src/worker/index.ts; default off) */
   CODE_WARM_AT_START?: string;
   /** runs in flight per isolate (default 1000, at most 100000): a new run over it gets 503 (src/worker/admission.ts) */
   MAX_RUNS_IN_FLIGHT?: string;
