@@ -5,6 +5,7 @@ import { Codes, WorkflowError, type ErrorData, type Frame, type Plan } from "../
 import type { RunObject, RunReply, RunSummary } from "../durable/run-object.ts";
 import type { RunRequest } from "../durable/run-store.ts";
 import { admitRun, isOverload, overloaded, retryAfter } from "./admission.ts";
+import { runObject } from "./owner.ts";
 import { relayResponse } from "./relay.ts";
 
 export const ChatBody = z.object({
@@ -104,7 +105,7 @@ async function handOver(args: StartArgs): Promise<Response> {
     flowVersion: args.flow.version,
     ...(args.traceparent ? { traceparent: args.traceparent } : {}),
   };
-  const stub = args.ns.get(args.ns.idFromName(args.eventId));
+  const stub = runObject(args.ns, args.eventId);
   if (!args.body.stream) {
     // non-stream: the object filters and answers with the one frame (no frame stream across RPC)
     const collected = (await stub
@@ -148,7 +149,7 @@ export interface ResumeArgs {
 
 /** Resumes a paused run (spec §1.5.3, §2.6): frames get the resume's own sid; stream-vs-JSON follows the event. */
 export async function resumeRun(args: ResumeArgs): Promise<Response> {
-  const stub = args.ns.get(args.ns.idFromName(args.body.event_id));
+  const stub = runObject(args.ns, args.body.event_id);
   const summary = (await stub.summary(args.appId)) as RunSummary | null;
   if (!summary)
     return finalErrorFrame(

@@ -2,6 +2,7 @@
 // it never set an alarm, so nothing else would delete its object's storage. The janitor reads finished runs older
 // than the retention period from D1's run history, asks each run object to purge itself, and marks the rows.
 import type { RunObject } from "../durable/run-object.ts";
+import { runObject } from "./owner.ts";
 
 const DEFAULT_RETENTION_S = 7 * 24 * 3600;
 /** rows handled per invocation (a cron run has limited time; the next one continues) */
@@ -34,7 +35,7 @@ export async function sweep(env: JanitorEnv, now: number = Date.now()): Promise<
     await Promise.all(
       results.slice(i, i + PARALLEL).map(async ({ event_id }) => {
         try {
-          const purged = await env.RUN.get(env.RUN.idFromName(event_id)).purge();
+          const purged = await runObject(env.RUN, event_id).purge();
           if (purged) {
             report.purged++;
             done.push(event_id);

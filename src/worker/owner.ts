@@ -34,7 +34,18 @@ export function bodyAppId(c: Ctx, named: string | undefined): string {
 
 /** The run's object; every method takes the caller's app and refuses another's. */
 export function runStub(c: Ctx, eventId: string): DurableObjectStub<RunObject> {
-  return c.env.RUN.get(c.env.RUN.idFromName(eventId));
+  return runObject(c.env.RUN, eventId);
+}
+
+/**
+ * The object of run `runId`: the one `idFromName(runId)` names, addressed by its id without the name. Under
+ * `wrangler dev` miniflare wraps every Durable Object class so that an object reached through a name writes that
+ * name into its own SQLite (for its local explorer): a `blockConcurrencyWhile`, a table created and a row written in
+ * every new run's database (BENCHMARKS.md: "Run objects without their name"). A run keeps its id in its own row, so
+ * the name is not needed; the object is the same one, so a run started before this change is reached as before.
+ */
+export function runObject(ns: DurableObjectNamespace<RunObject>, runId: string): DurableObjectStub<RunObject> {
+  return ns.get(ns.idFromString(ns.idFromName(runId).toString()));
 }
 
 /** The caller's run's summary, or null (no such run, or another app's). */

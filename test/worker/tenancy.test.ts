@@ -2,7 +2,7 @@
 // credentials} × {gateway, key, hmac} reaches nothing of app A. The route list is read from the Hono app itself, so
 // a new route without an entry in ROUTES fails the first test. Afterwards A's flow, comparison, hook and paused run
 // are checked untouched, and A itself can still use every one of them.
-import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RunObject, RunSummary } from "../../src/durable/run-object.ts";
 import { SseParser } from "../../src/engine/sse.ts";
@@ -10,6 +10,7 @@ import { app } from "../../src/worker/app.ts";
 import { hmacSignature, sha256Digest } from "../../src/worker/auth.ts";
 import type { Env } from "../../src/worker/env.ts";
 import { newRunId, RUN_ID_DIGITS } from "../../src/worker/ids.ts";
+import { runObject } from "../../src/worker/owner.ts";
 import { optionQuestionFlow } from "../support/dsl-builder.ts";
 import { seedApps, testEnv } from "../support/seed.ts";
 
@@ -478,6 +479,32 @@ describe("the run object checks the app itself", () => {
     const cancel = await ownerCall({ method: "POST", path: "/workflow/v1/cancel", body: { event_id: runId } });
     expect(cancel).toMatchObject({ code: 0, data: { cancelled: true } });
     expect(((await stub.summary(A.alias)) as RunSummary | null)?.status).toBe("cancelled");
+  });
+});
+
+describe("a run's object", () => {
+  it("is the object its id names, reached without the name (no name for miniflare's wrapper to write)", async () => {
+    const started = await send(
+      {
+        method: "POST",
+        path: "/workflow/v1/debug/chat/completions",
+        body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } },
+      },
+      "gateway",
+      "owner",
+    );
+    const runId = started.headers.get("x-run-id") ?? "";
+    await started.text();
+    const seen = await runInDurableObject(runObject(ns, runId), (_instance, state) => ({
+      name: state.id.name,
+      sameAsNamed: state.id.equals(ns.idFromName(runId)),
+    }));
+    // the object named by the run id (runs started before this addressing are reached as before)...
+    expect(seen.sameAsNamed).toBe(true);
+    // ...but it does not know that name: under `wrangler dev`, miniflare's class wrapper writes an object's name into
+    // its SQLite only when `ctx.id.name` is set
+    expect(seen.name).toBeUndefined();
+    expect(((await ns.get(ns.idFromName(runId)).summary(A.alias)) as RunSummary | null)?.status).toBe("interrupt");
   });
 });
 

@@ -18,6 +18,7 @@ import { cache, catalog, type Ctx } from "../context.ts";
 import type { AppEnv } from "../env.ts";
 import { json, validationMessage } from "../envelope.ts";
 import { newRunId } from "../ids.ts";
+import { runObject } from "../owner.ts";
 import { relayResponse, type RelayOptions } from "../relay.ts";
 import {
   activeSecrets,
@@ -435,7 +436,7 @@ hooks.post("/hooks/:id", async (c) => {
     };
     const parameters = mapParameters(row.mapping, incoming);
     const runId = await runIdFor(row.hook_id, verdict.key);
-    const stub = c.env.RUN.get(c.env.RUN.idFromName(runId));
+    const stub = runObject(c.env.RUN, runId);
     if (verdict.key && row.mode !== "stream") {
       // a repeated delivery: the same run, never a second one (and no flow lookup)
       const existing = (await stub.follow(row.mode === "sync" ? row.sync_timeout_ms : 0)) as HookReply | null;
