@@ -160,6 +160,7 @@ describe("overload", () => {
     const failing = (message: string): DurableObjectNamespace<RunObject> =>
       ({
         idFromName: (name: string) => name,
+        idFromString: (id: string) => id,
         get: () => ({
           startCollect: () => Promise.reject(new Error(message)),
         }),
