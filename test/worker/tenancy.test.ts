@@ -453,19 +453,25 @@ describe("every route × every way in × every auth mode reaches nothing of anot
   });
 });
 
+/** A debug run of the owner's flow, paused at its question; its run id. */
+async function startOwnersRun(): Promise<string> {
+  const started = await send(
+    {
+      method: "POST",
+      path: "/workflow/v1/debug/chat/completions",
+      body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } },
+    },
+    "gateway",
+    "owner",
+  );
+  const runId = started.headers.get("x-run-id") ?? "";
+  await started.text();
+  return runId;
+}
+
 describe("the run object checks the app itself", () => {
   it("answers another app's summary, attach, resume and cancel as if the run did not exist", async () => {
-    const started = await send(
-      {
-        method: "POST",
-        path: "/workflow/v1/debug/chat/completions",
-        body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } },
-      },
-      "gateway",
-      "owner",
-    );
-    const runId = started.headers.get("x-run-id") ?? "";
-    await started.text();
+    const runId = await startOwnersRun();
     const stub = ns.get(ns.idFromName(runId));
     expect(await stub.summary(B.alias)).toBeNull();
     expect(await stub.attach(0, B.alias)).toMatchObject({ ok: false, error: { code: 23900 } });
@@ -484,17 +490,7 @@ describe("the run object checks the app itself", () => {
 
 describe("a run's object", () => {
   it("is the object its id names, reached without the name (no name for miniflare's wrapper to write)", async () => {
-    const started = await send(
-      {
-        method: "POST",
-        path: "/workflow/v1/debug/chat/completions",
-        body: { flow_id: ids.flowId, parameters: { AGENT_USER_INPUT: "y" } },
-      },
-      "gateway",
-      "owner",
-    );
-    const runId = started.headers.get("x-run-id") ?? "";
-    await started.text();
+    const runId = await startOwnersRun();
     const seen = await runInDurableObject(runObject(ns, runId), (_instance, state) => ({
       name: state.id.name,
       sameAsNamed: state.id.equals(ns.idFromName(runId)),
