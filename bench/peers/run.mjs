@@ -19,13 +19,13 @@
 // measure through wrangler dev's proxy), PEERS_DIR (.tmp/peers), STATE_DIR (the OS temp dir: where the workers' local
 // D1/Durable Object state, n8n's SQLite and Node-RED's user dir live; /dev/shm puts them on tmpfs), RESULTS
 // (bench/results-peers.md; written only when every target and the default concurrencies ran, or when set), SAMPLE_MS
-// (100, memory sampling period), TIMEOUT_S (120, per request), WRANGLER_LOG (info), ALT_ROOT (a second checkout of
-// this runtime, e.g. a baseline commit in a git worktree with node_modules linked: target "alt" serves it the way
-// "ours" is served, and "ours ÷ alt" ratios are reported), ALTS ("name=<checkout>,name=<checkout>": more such
-// checkouts, each a target of its own name, e.g. copies with one stage of a run cut out; "ours − name" CPU per
-// request and "ours ÷ name" ratios are reported), CEILINGS ("name=<dir>,…": more workers served and called like the
-// ceiling, e.g. the ceiling with one of our settings added), HOLD=1 (start everything, print the targets, wait for
-// ^C), RENDER=<log> (re-render the Markdown from the JSON line of a saved run).
+// (100, memory sampling period), TIMEOUT_S (120, per request), WRANGLER_LOG (info), ALT_ROOT (a second checkout of this
+// runtime, e.g. a baseline commit in a git worktree with node_modules linked: target "alt" serves it the way "ours" is
+// served, and "ours ÷ alt" ratios are reported), ALTS ("name=<checkout>,name=<checkout>": more such checkouts, each a
+// target of its own name, e.g. copies with one stage of a run cut out; "ours − name" CPU per request and "ours ÷ name"
+// ratios are reported), CEILINGS ("name=<dir>,…": more workers served and called like the ceiling, e.g. the ceiling
+// with one of our settings added; "name ÷ ceiling" CPU per request is reported), HOLD=1 (start everything, print the
+// targets, wait for ^C), RENDER=<log> (re-render the Markdown from the JSON line of a saved run).
 //
 // How our worker and the ceiling are served: both under `wrangler dev --local --no-bundle` from a snapshot of the
 // bundle `wrangler deploy --dry-run` builds, and both measured at the workerd entry socket of the workerd process
@@ -727,8 +727,11 @@ try {
       r[`cpu_ms_ours_minus_${name}`] = per((x) => x.ours.cpu_ms_per_req - x[name].cpu_ms_per_req);
     }
     if (has("ours") && has("ceiling_assets")) versus("ceiling_assets");
-    if (has("ceiling") && has("ceiling_assets"))
-      r.ceiling_assets_cpu_vs_ceiling = per((x) => x.ceiling_assets.cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
+    // every ceiling-like worker against the bare ceiling, paired within each round
+    for (const name of ["ceiling_assets", ...Object.keys(CEILINGS)].filter(has)) {
+      if (!has("ceiling")) break;
+      r[`${name}_cpu_vs_ceiling`] = per((x) => x[name].cpu_ms_per_req / x.ceiling.cpu_ms_per_req);
+    }
     if (has("ours") && has("n8n")) {
       r.rps_vs_n8n = per((x) => x.ours.rps / x.n8n.rps);
       r.p99_vs_n8n_p50_over_5 = per((x) => x.ours.p99 / (x.n8n.p50 / 5));
