@@ -130,12 +130,22 @@ const cmdline = (pid) => {
  */
 class MemorySampler {
   constructor() {
-    this.servers = new Map(); // name → { root, serving(pid→bool), peakTree, peakServing, peakTreeAll, peakServingAll }
+    // name → { root, serving(pid→bool), narrowed, peakTree, peakServing, peakTreeAll, peakServingAll }
+    this.servers = new Map();
     this.timer = setInterval(() => this.sample(), SAMPLE_MS);
     this.timer.unref();
   }
-  add(name, rootPid, serving = () => true) {
-    this.servers.set(name, { root: rootPid, serving, peakTree: 0, peakServing: 0, peakTreeAll: 0, peakServingAll: 0 });
+  /** `serving`: which processes of the tree serve (the worker's workerd); without it the whole tree does */
+  add(name, rootPid, serving) {
+    this.servers.set(name, {
+      root: rootPid,
+      serving: serving ?? (() => true),
+      narrowed: serving !== undefined,
+      peakTree: 0,
+      peakServing: 0,
+      peakTreeAll: 0,
+      peakServingAll: 0,
+    });
   }
   sample() {
     const table = procTable();
@@ -745,9 +755,7 @@ try {
     const h = mem.hwm(name);
     memory[name] = {
       peak_tree_rss_mb: +(s.peakTreeAll / 1024).toFixed(1),
-      peak_serving_rss_mb: ["ours", "ceiling", "ceiling_assets"].includes(name)
-        ? +(s.peakServingAll / 1024).toFixed(1)
-        : undefined,
+      peak_serving_rss_mb: s.narrowed ? +(s.peakServingAll / 1024).toFixed(1) : undefined,
       hwm_tree_mb: +(h.totalKb / 1024).toFixed(1),
       processes: h.parts.map((p) => `${p.name}:${(p.hwm / 1024).toFixed(0)}`).join(" "),
     };
